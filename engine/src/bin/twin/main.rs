@@ -1,0 +1,122 @@
+//! `twin`: the QN Twin command line. Thin glue over `twin-engine`: parse arguments, load the
+//! dataset, call the engine, format the answer. Errors print as one line on stderr.
+
+mod info;
+mod output;
+mod query;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use twin_engine::dataset::{Dataset, DatasetError};
+
+/// QN Twin: digital twin of Quảng Ninh province and its coal sector.
+#[derive(Debug, Parser)]
+#[command(name = "twin", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Counts by kind, bounds, CRS and terrain of a dataset.
+    Info(info::InfoArgs),
+    /// Validates a dataset and lists every problem found (file, feature, field).
+    Validate(DatasetArgs),
+    /// Spatial queries: nearest, within, snap, corridor.
+    #[command(subcommand)]
+    Query(query::QueryCommand),
+}
+
+/// Which dataset to use.
+#[derive(Debug, Clone, Args)]
+struct DatasetArgs {
+    /// Dataset directory (holding dataset.toml). Default: the bundled Quảng Ninh dataset.
+    #[arg(long, global = true, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+}
+
+impl DatasetArgs {
+    fn dir(&self) -> PathBuf {
+        self.dataset
+            .clone()
+            .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
+            .unwrap_or_else(twin_engine::bundled_dataset_dir)
+    }
+
+    fn load(&self) -> anyhow::Result<Dataset> {
+        let dir = self.dir();
+        Dataset::load(&dir).with_context(|| format!("loading dataset {}", dir.display()))
+    }
+}
+
+/// Output format of query and info commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Aligned text columns.
+    Table,
+    /// JSON.
+    Json,
+    /// GeoJSON FeatureCollection (queries only).
+    Geojson,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            }
+            // one line: clap's first line, without its "error: " prefix
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("twin: {} (see `twin --help`)", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("twin: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Info(args) => info::run(&args, &mut out)?,
+        Command::Validate(args) => return validate(&args),
+        Command::Query(q) => query::run(q, &mut out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.dir();
+    match Dataset::load(&dir) {
+        Ok(d) => {
+            let n: usize = twin_engine::model::FeatureKind::ALL
+                .iter()
+                .map(|k| d.province.count(*k))
+                .sum();
+            println!("{}: valid ({n} features, {} land areas)", dir.display(), d.province.land.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(DatasetError::Invalid { problems }) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("twin: {}: {} problem(s)", dir.display(), problems.len());
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("loading dataset {}", dir.display()))),
+    }
+}
