@@ -8,9 +8,10 @@
 //! distance) by [`FeatureHandle`] — kind, then position in the layer file — so the same dataset
 //! and query always give the same list.
 
+use geo::coordinate_position::{CoordPos, CoordinatePosition};
 use geo::{
-    Closest, ClosestPoint, Coord, Distance, Euclidean, Geometry, Intersects, Length, LineString,
-    MapCoords, Point, Polygon, Relate,
+    Closest, ClosestPoint, Coord, CoordsIter, Distance, Euclidean, Geometry, Intersects, Length,
+    LineString, MapCoords, Point, Polygon, Relate,
 };
 use rstar::{AABB, PointDistance, RTree, RTreeObject};
 
@@ -81,12 +82,25 @@ impl IndexedShape {
         }
     }
 
-    /// Whether this shape lies in (meets the interior of) the region `area`.
-    fn is_within_region(&self, area: &Geometry<f64>) -> bool {
+    /// Whether this shape lies in the projected region `area`: a point on or inside it, a line
+    /// meeting it, an area whose interior overlaps it (touching is not enough).
+    pub fn is_within_region(&self, area: &Geometry<f64>) -> bool {
         match &self.shape {
             Shape::Point(c) => area.intersects(&Point::new(c[0], c[1])),
             Shape::Other(g @ (Geometry::Polygon(_) | Geometry::MultiPolygon(_))) => {
-                // two areas count only if their interiors overlap, not if they merely touch
+                // two areas count only if their interiors overlap, not if they merely touch;
+                // a vertex of either strictly inside the other settles it cheaply, and only
+                // the remaining cases (crossing edges, shared boundaries) need the full DE-9IM
+                let inside = |a: &Geometry<f64>, b: &Geometry<f64>| {
+                    a.coords_iter()
+                        .any(|c| b.coordinate_position(&c) == CoordPos::Inside)
+                };
+                if !area.intersects(g) {
+                    return false;
+                }
+                if inside(g, area) || inside(area, g) {
+                    return true;
+                }
                 let m = area.relate(g);
                 m.is_intersects() && !m.is_touches()
             }
@@ -143,6 +157,29 @@ pub struct Snap {
 pub struct SpatialIndex {
     tree: RTree<IndexedShape>,
     projection: Utm,
+}
+
+/// A lon/lat box as a projected polygon. Its edges are densified (16 points each) before
+/// projection, so the region is the box as drawn on a lon/lat map to within centimetres.
+pub fn lonlat_box_region(projection: &Utm, b: &LonLatBounds) -> Geometry<f64> {
+    const STEPS: usize = 16;
+    let corners = [
+        (b.min_lon, b.min_lat),
+        (b.max_lon, b.min_lat),
+        (b.max_lon, b.max_lat),
+        (b.min_lon, b.max_lat),
+    ];
+    let mut ring = Vec::with_capacity(4 * STEPS + 1);
+    for i in 0..4 {
+        let (a, c) = (corners[i], corners[(i + 1) % 4]);
+        for s in 0..STEPS {
+            let t = s as f64 / STEPS as f64;
+            let (x, y) = projection.forward(a.0 + (c.0 - a.0) * t, a.1 + (c.1 - a.1) * t);
+            ring.push(Coord { x, y });
+        }
+    }
+    ring.push(ring[0]);
+    Polygon::new(LineString::new(ring), vec![]).into()
 }
 
 /// Projects a WGS84 geometry into `projection`.
@@ -232,30 +269,9 @@ impl SpatialIndex {
         finish(found, usize::MAX)
     }
 
-    /// Every feature (optionally of one kind) in a lon/lat box. The box edges are densified
-    /// before projection, so the test is exact for the box as drawn on a lon/lat map.
+    /// Every feature (optionally of one kind) in a lon/lat box (see [`lonlat_box_region`]).
     pub fn within_bbox(&self, b: &LonLatBounds, kind: Option<FeatureKind>) -> Vec<Hit> {
-        const STEPS: usize = 16;
-        let mut ring = Vec::with_capacity(4 * STEPS + 1);
-        let corners = [
-            (b.min_lon, b.min_lat),
-            (b.max_lon, b.min_lat),
-            (b.max_lon, b.max_lat),
-            (b.min_lon, b.max_lat),
-        ];
-        for i in 0..4 {
-            let (a, c) = (corners[i], corners[(i + 1) % 4]);
-            for s in 0..STEPS {
-                let t = s as f64 / STEPS as f64;
-                ring.push(Coord {
-                    x: a.0 + (c.0 - a.0) * t,
-                    y: a.1 + (c.1 - a.1) * t,
-                });
-            }
-        }
-        ring.push(ring[0]);
-        let poly: Geometry<f64> = Polygon::new(LineString::new(ring), vec![]).into();
-        self.within_region(&project(&self.projection, &poly), kind, None)
+        self.within_region(&lonlat_box_region(&self.projection, b), kind, None)
     }
 
     /// Every feature (optionally of one kind) in a projected region, except `exclude`.
@@ -317,16 +333,29 @@ impl SpatialIndex {
                 }
             }
         }
-        finish(best.into_iter().map(|(h, d)| (d * d, h)).collect(), usize::MAX)
+        finish(
+            best.into_iter().map(|(h, d)| (d * d, h)).collect(),
+            usize::MAX,
+        )
     }
 
     /// Snaps a lon/lat point onto the nearest road link.
     pub fn snap(&self, lon: f64, lat: f64) -> Option<Snap> {
         let p = self.to_xy(lon, lat);
-        let (shape, _) = self
+        // the nearest road link; links meeting at a node tie there, and the smallest handle wins
+        let mut roads = self
             .tree
             .nearest_neighbor_iter_with_distance_2(&p)
-            .find(|(s, _)| s.handle.kind == FeatureKind::Road)?;
+            .filter(|(s, _)| s.handle.kind == FeatureKind::Road);
+        let (mut shape, d2_min) = roads.next()?;
+        for (s, d2) in roads {
+            if d2 > d2_min {
+                break;
+            }
+            if s.handle < shape.handle {
+                shape = s;
+            }
+        }
         let Geometry::LineString(line) = shape.geometry() else {
             return None;
         };
@@ -375,7 +404,9 @@ fn finish(mut found: Vec<(f64, FeatureHandle)>, k: usize) -> Vec<Hit> {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum QueryError {
     /// No district has this id.
-    #[error("no district with id {0:?} (`twin query within --kind district --bbox ...` lists them)")]
+    #[error(
+        "no district with id {0:?} (`twin query within --kind district --bbox ...` lists them)"
+    )]
     UnknownDistrict(String),
     /// No road link has this id or route reference.
     #[error("no road link with id or ref {0:?}")]

@@ -116,7 +116,9 @@ impl Terrain {
             .map_err(tiff_err)?
             .filter(|v| v.len() >= 2 && v[0] > 0.0 && v[1] > 0.0)
             .ok_or_else(|| {
-                unsupported("ModelPixelScaleTag (33550) missing or invalid: not a north-up GeoTIFF".into())
+                unsupported(
+                    "ModelPixelScaleTag (33550) missing or invalid: not a north-up GeoTIFF".into(),
+                )
             })?;
         let tie = dec
             .find_tag(Tag::Unknown(TAG_TIEPOINT))
@@ -159,11 +161,18 @@ impl Terrain {
             })?)
         };
         // tie point: raster (i, j) ↔ model (x, y); PixelIsPoint shifts by half a pixel
-        let half = if geokey(KEY_RASTER_TYPE) == Some(RASTER_PIXEL_IS_POINT) { 0.5 } else { 0.0 };
+        let half = if geokey(KEY_RASTER_TYPE) == Some(RASTER_PIXEL_IS_POINT) {
+            0.5
+        } else {
+            0.0
+        };
         let origin_x = tie[3] - (tie[0] + half) * scale[0];
         let origin_y = tie[4] + (tie[1] + half) * scale[1];
 
-        let nodata = match dec.find_tag(Tag::Unknown(TAG_GDAL_NODATA)).map_err(tiff_err)? {
+        let nodata = match dec
+            .find_tag(Tag::Unknown(TAG_GDAL_NODATA))
+            .map_err(tiff_err)?
+        {
             Some(v) => {
                 let s = v.into_string().map_err(tiff_err)?;
                 let s = s.trim_matches(char::from(0)).trim();

@@ -15,7 +15,7 @@ use super::{DatasetError, Manifest};
 use crate::geodesy::LonLatBounds;
 use crate::model::{
     CapacityUnit, District, DistrictType, EMISSION_UNITS, EmissionRate, FeatureMeta, LandArea,
-    MethaneClass, Medium, Mine, MineGeometry, MiningMethod, Plant, PlantType, Pollutant, Port,
+    Medium, MethaneClass, Mine, MineGeometry, MiningMethod, Plant, PlantType, Pollutant, Port,
     Province, RoadClass, RoadLink, Station,
 };
 
@@ -90,7 +90,8 @@ fn read_layer<T>(
     let root: Value = match serde_json::from_str(&text) {
         Ok(r) => r,
         Err(e) => {
-            v.problems.push(file_problem(format!("not valid JSON: {e}")));
+            v.problems
+                .push(file_problem(format!("not valid JSON: {e}")));
             return Ok(Vec::new());
         }
     };
@@ -126,7 +127,6 @@ struct FeatureReader<'a> {
     problems_at_start: usize,
 }
 
-
 impl<'a> FeatureReader<'a> {
     fn new(path: &'a Path, index: usize, feature: &'a Value, v: &'a mut Validator) -> Self {
         let props = feature.get("properties").and_then(Value::as_object);
@@ -149,13 +149,19 @@ impl<'a> FeatureReader<'a> {
             problems_at_start,
         };
         if feature.get("type").and_then(Value::as_str) != Some("Feature") {
-            r.problem("type", "a GeoJSON Feature must have `\"type\": \"Feature\"`".into());
+            r.problem(
+                "type",
+                "a GeoJSON Feature must have `\"type\": \"Feature\"`".into(),
+            );
         }
         if r.props.is_none() {
             r.problem("properties", "missing or not an object".into());
         }
         match r.id.clone() {
-            None => r.problem("properties.id", "missing (every feature needs a unique id)".into()),
+            None => r.problem(
+                "properties.id",
+                "missing (every feature needs a unique id)".into(),
+            ),
             Some(id) => match r.v.ids.get(&id) {
                 Some((p, i)) => {
                     let msg = format!(
@@ -284,7 +290,10 @@ impl<'a> FeatureReader<'a> {
         let s = self.string(key)?;
         choose(&s, options).or_else(|| {
             let allowed: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            let msg = format!("unknown value {s:?}; expected one of {}", allowed.join(", "));
+            let msg = format!(
+                "unknown value {s:?}; expected one of {}",
+                allowed.join(", ")
+            );
             self.problem(&format!("properties.{key}"), msg);
             None
         })
@@ -299,7 +308,10 @@ impl<'a> FeatureReader<'a> {
                     match item.as_str() {
                         Some(s) if !s.trim().is_empty() => out.push(s.to_string()),
                         _ => {
-                            self.problem(&format!("{field}[{i}]"), "expected a non-empty string".into());
+                            self.problem(
+                                &format!("{field}[{i}]"),
+                                "expected a non-empty string".into(),
+                            );
                             return None;
                         }
                     }
@@ -335,7 +347,10 @@ impl<'a> FeatureReader<'a> {
             return None;
         };
         if !allowed.contains(&t) {
-            let msg = format!("{t} is not accepted in this layer; expected {}", allowed.join(" or "));
+            let msg = format!(
+                "{t} is not accepted in this layer; expected {}",
+                allowed.join(" or ")
+            );
             self.problem("geometry.type", msg);
             return None;
         }
@@ -350,11 +365,19 @@ impl<'a> FeatureReader<'a> {
     fn position(&mut self, v: &Value, at: &str) -> Option<Coord<f64>> {
         let nums = v.as_array().and_then(|a| {
             (a.len() >= 2)
-                .then(|| a.iter().take(2).map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                .then(|| {
+                    a.iter()
+                        .take(2)
+                        .map(Value::as_f64)
+                        .collect::<Option<Vec<f64>>>()
+                })
                 .flatten()
         });
         let Some(n) = nums else {
-            self.problem("geometry.coordinates", format!("{at}: expected [longitude, latitude]"));
+            self.problem(
+                "geometry.coordinates",
+                format!("{at}: expected [longitude, latitude]"),
+            );
             return None;
         };
         let (lon, lat) = (n[0], n[1]);
@@ -372,7 +395,10 @@ impl<'a> FeatureReader<'a> {
 
     fn positions(&mut self, v: &Value, at: &str) -> Option<Vec<Coord<f64>>> {
         let Some(items) = v.as_array() else {
-            self.problem("geometry.coordinates", format!("{at}: expected an array of positions"));
+            self.problem(
+                "geometry.coordinates",
+                format!("{at}: expected an array of positions"),
+            );
             return None;
         };
         let mut out = Vec::with_capacity(items.len());
@@ -391,7 +417,10 @@ impl<'a> FeatureReader<'a> {
         let (_, c) = self.geometry(&["LineString"])?;
         let pts = self.positions(c, "line")?;
         if pts.len() < 2 {
-            self.problem("geometry.coordinates", "a LineString needs at least 2 positions".into());
+            self.problem(
+                "geometry.coordinates",
+                "a LineString needs at least 2 positions".into(),
+            );
             return None;
         }
         if pts.windows(2).all(|w| w[0] == w[1]) {
@@ -403,7 +432,10 @@ impl<'a> FeatureReader<'a> {
 
     fn polygon(&mut self, v: &Value, at: &str) -> Option<Polygon<f64>> {
         let Some(rings) = v.as_array().filter(|r| !r.is_empty()) else {
-            self.problem("geometry.coordinates", format!("{at}: expected an array of rings"));
+            self.problem(
+                "geometry.coordinates",
+                format!("{at}: expected an array of rings"),
+            );
             return None;
         };
         let mut parsed = Vec::with_capacity(rings.len());
@@ -411,11 +443,17 @@ impl<'a> FeatureReader<'a> {
             let at_ring = format!("{at} ring {i}");
             let pts = self.positions(r, &at_ring)?;
             if pts.len() < 4 {
-                self.problem("geometry.coordinates", format!("{at_ring}: a ring needs at least 4 positions"));
+                self.problem(
+                    "geometry.coordinates",
+                    format!("{at_ring}: a ring needs at least 4 positions"),
+                );
                 return None;
             }
             if pts.first() != pts.last() {
-                self.problem("geometry.coordinates", format!("{at_ring}: the ring is not closed (first position differs from last)"));
+                self.problem(
+                    "geometry.coordinates",
+                    format!("{at_ring}: the ring is not closed (first position differs from last)"),
+                );
                 return None;
             }
             parsed.push(LineString::new(pts));
@@ -431,7 +469,10 @@ impl<'a> FeatureReader<'a> {
             MultiPolygon::new(vec![self.polygon(c, "polygon")?])
         } else {
             let Some(parts) = c.as_array().filter(|p| !p.is_empty()) else {
-                self.problem("geometry.coordinates", "expected an array of polygons".into());
+                self.problem(
+                    "geometry.coordinates",
+                    "expected an array of polygons".into(),
+                );
                 return None;
             };
             let mut polys = Vec::with_capacity(parts.len());
@@ -465,7 +506,10 @@ fn json_kind(v: &Value) -> &'static str {
 
 const POSITIVE: (fn(f64) -> bool, &str) = (|x| x > 0.0, "> 0");
 const NON_NEGATIVE: (fn(f64) -> bool, &str) = (|x| x >= 0.0, ">= 0");
-const LANES: (fn(f64) -> bool, &str) = (|x| x >= 1.0 && x <= 12.0 && x.fract() == 0.0, "a whole number 1..12");
+const LANES: (fn(f64) -> bool, &str) = (
+    |x| (1.0..=12.0).contains(&x) && x.fract() == 0.0,
+    "a whole number 1..12",
+);
 const SPEED: (fn(f64) -> bool, &str) = (|x| x > 0.0 && x <= 200.0, "in (0, 200] km/h");
 
 // --- one reader per layer ----------------------------------------------------------------
@@ -474,10 +518,18 @@ fn read_district(r: &mut FeatureReader<'_>) -> Option<District> {
     let meta = r.meta(&["unit_type"]);
     let unit_type = r.choice(
         "unit_type",
-        &[("city", DistrictType::City), ("town", DistrictType::Town), ("district", DistrictType::District)],
+        &[
+            ("city", DistrictType::City),
+            ("town", DistrictType::Town),
+            ("district", DistrictType::District),
+        ],
     );
     let geometry = r.area(&["Polygon", "MultiPolygon"]);
-    Some(District { meta: meta?, unit_type: unit_type?, geometry: geometry? })
+    Some(District {
+        meta: meta?,
+        unit_type: unit_type?,
+        geometry: geometry?,
+    })
 }
 
 fn read_station(r: &mut FeatureReader<'_>) -> Option<Station> {
@@ -499,7 +551,10 @@ fn read_mine(r: &mut FeatureReader<'_>) -> Option<Mine> {
     let meta = r.meta(&["mining_method", "methane_class", "output_t_per_year"]);
     let method = r.choice(
         "mining_method",
-        &[("underground", MiningMethod::Underground), ("open_pit", MiningMethod::OpenPit)],
+        &[
+            ("underground", MiningMethod::Underground),
+            ("open_pit", MiningMethod::OpenPit),
+        ],
     );
     let methane_class = r.choice(
         "methane_class",
@@ -514,7 +569,9 @@ fn read_mine(r: &mut FeatureReader<'_>) -> Option<Mine> {
     let output = r.number("output_t_per_year", NON_NEGATIVE);
     let geometry = match r.feature.pointer("/geometry/type").and_then(Value::as_str) {
         Some("Point") => r.point().map(MineGeometry::Point),
-        _ => r.area(&["Point", "Polygon", "MultiPolygon"]).map(MineGeometry::Area),
+        _ => r
+            .area(&["Point", "Polygon", "MultiPolygon"])
+            .map(MineGeometry::Area),
     };
     Some(Mine {
         meta: meta?,
@@ -526,10 +583,20 @@ fn read_mine(r: &mut FeatureReader<'_>) -> Option<Mine> {
 }
 
 fn read_plant(r: &mut FeatureReader<'_>) -> Option<Plant> {
-    let meta = r.meta(&["plant_type", "capacity", "stack_height_m", "stack_diameter_m", "emissions"]);
+    let meta = r.meta(&[
+        "plant_type",
+        "capacity",
+        "stack_height_m",
+        "stack_diameter_m",
+        "emissions",
+    ]);
     let plant_type = r.choice(
         "plant_type",
-        &[("thermal_power", PlantType::ThermalPower), ("cement", PlantType::Cement), ("other", PlantType::Other)],
+        &[
+            ("thermal_power", PlantType::ThermalPower),
+            ("cement", PlantType::Cement),
+            ("other", PlantType::Other),
+        ],
     );
     let capacity = read_capacity(r);
     let stack_height_m = r.number("stack_height_m", POSITIVE);
@@ -551,20 +618,36 @@ fn read_plant(r: &mut FeatureReader<'_>) -> Option<Plant> {
 
 fn read_capacity(r: &mut FeatureReader<'_>) -> Option<(f64, CapacityUnit)> {
     let Some(c) = r.get("capacity") else {
-        r.problem("properties.capacity", "missing (an object {\"value\": …, \"unit\": …})".into());
+        r.problem(
+            "properties.capacity",
+            "missing (an object {\"value\": …, \"unit\": …})".into(),
+        );
         return None;
     };
-    let value = c.get("value").and_then(Value::as_f64).filter(|v| v.is_finite() && *v > 0.0);
+    let value = c
+        .get("value")
+        .and_then(Value::as_f64)
+        .filter(|v| v.is_finite() && *v > 0.0);
     let unit = c.get("unit").and_then(Value::as_str);
     let Some(value) = value else {
-        r.problem("properties.capacity.value", "missing or not a positive number".into());
+        r.problem(
+            "properties.capacity.value",
+            "missing or not a positive number".into(),
+        );
         return None;
     };
-    let units = [("MW", CapacityUnit::MegaWatt), ("Mt/yr", CapacityUnit::MegaTonnePerYear), ("t/yr", CapacityUnit::TonnePerYear)];
+    let units = [
+        ("MW", CapacityUnit::MegaWatt),
+        ("Mt/yr", CapacityUnit::MegaTonnePerYear),
+        ("t/yr", CapacityUnit::TonnePerYear),
+    ];
     match unit.and_then(|u| choose(u, &units)) {
         Some(u) => Some((value, u)),
         None => {
-            let msg = format!("unknown unit {:?}; expected one of MW, Mt/yr, t/yr", unit.unwrap_or(""));
+            let msg = format!(
+                "unknown unit {:?}; expected one of MW, Mt/yr, t/yr",
+                unit.unwrap_or("")
+            );
             r.problem("properties.capacity.unit", msg);
             None
         }
@@ -576,7 +659,10 @@ fn read_emissions(r: &mut FeatureReader<'_>) -> Option<Vec<EmissionRate>> {
         return Some(Vec::new());
     };
     let Some(items) = list.as_array() else {
-        r.problem("properties.emissions", "expected an array of {pollutant, rate, unit}".into());
+        r.problem(
+            "properties.emissions",
+            "expected an array of {pollutant, rate, unit}".into(),
+        );
         return None;
     };
     let mut out: Vec<EmissionRate> = Vec::with_capacity(items.len());
@@ -586,29 +672,52 @@ fn read_emissions(r: &mut FeatureReader<'_>) -> Option<Vec<EmissionRate>> {
         let pollutant = e.get("pollutant").and_then(Value::as_str);
         let Some(p) = pollutant.and_then(Pollutant::parse) else {
             let names: Vec<&str> = Pollutant::ALL.iter().map(|(_, n)| *n).collect();
-            let msg = format!("unknown pollutant {:?}; expected one of {}", pollutant.unwrap_or(""), names.join(", "));
+            let msg = format!(
+                "unknown pollutant {:?}; expected one of {}",
+                pollutant.unwrap_or(""),
+                names.join(", ")
+            );
             r.problem(&format!("{field}.pollutant"), msg);
             ok = false;
             continue;
         };
-        let Some(rate) = e.get("rate").and_then(Value::as_f64).filter(|v| v.is_finite() && *v >= 0.0) else {
-            r.problem(&format!("{field}.rate"), "missing or not a number >= 0".into());
+        let Some(rate) = e
+            .get("rate")
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0)
+        else {
+            r.problem(
+                &format!("{field}.rate"),
+                "missing or not a number >= 0".into(),
+            );
             ok = false;
             continue;
         };
         let unit = e.get("unit").and_then(Value::as_str).unwrap_or("");
         let Some(factor) = choose(unit, &EMISSION_UNITS) else {
             let names: Vec<&str> = EMISSION_UNITS.iter().map(|(n, _)| *n).collect();
-            r.problem(&format!("{field}.unit"), format!("unknown unit {unit:?}; expected one of {}", names.join(", ")));
+            r.problem(
+                &format!("{field}.unit"),
+                format!(
+                    "unknown unit {unit:?}; expected one of {}",
+                    names.join(", ")
+                ),
+            );
             ok = false;
             continue;
         };
         if out.iter().any(|x| x.pollutant == p) {
-            r.problem(&format!("{field}.pollutant"), format!("{} is listed twice", p.as_str()));
+            r.problem(
+                &format!("{field}.pollutant"),
+                format!("{} is listed twice", p.as_str()),
+            );
             ok = false;
             continue;
         }
-        out.push(EmissionRate { pollutant: p, grams_per_second: rate * factor });
+        out.push(EmissionRate {
+            pollutant: p,
+            grams_per_second: rate * factor,
+        });
     }
     ok.then_some(out)
 }
@@ -617,11 +726,22 @@ fn read_port(r: &mut FeatureReader<'_>) -> Option<Port> {
     let meta = r.meta(&["cargo"]);
     let cargo = r.string("cargo");
     let location = r.point();
-    Some(Port { meta: meta?, cargo: cargo?, location: location? })
+    Some(Port {
+        meta: meta?,
+        cargo: cargo?,
+        location: location?,
+    })
 }
 
 fn read_road(r: &mut FeatureReader<'_>) -> Option<RoadLink> {
-    let meta = r.meta(&["ref", "class", "lanes", "oneway", "free_flow_speed_kmh", "capacity_veh_h_lane"]);
+    let meta = r.meta(&[
+        "ref",
+        "class",
+        "lanes",
+        "oneway",
+        "free_flow_speed_kmh",
+        "capacity_veh_h_lane",
+    ]);
     let road_ref = r.optional_string("ref");
     let class = r.choice(
         "class",
@@ -655,5 +775,9 @@ fn read_land(r: &mut FeatureReader<'_>) -> Option<LandArea> {
     let meta = r.meta(&["country"]);
     let country = r.string("country");
     let geometry = r.area(&["Polygon", "MultiPolygon"]);
-    Some(LandArea { meta: meta?, country: country?, geometry: geometry? })
+    Some(LandArea {
+        meta: meta?,
+        country: country?,
+        geometry: geometry?,
+    })
 }

@@ -152,7 +152,11 @@ impl Dataset {
 
     /// Path of the terrain raster named by the manifest, if any.
     pub fn terrain_path(&self) -> Option<PathBuf> {
-        self.manifest.layers.terrain.as_ref().map(|p| self.dir.join(p))
+        self.manifest
+            .layers
+            .terrain
+            .as_ref()
+            .map(|p| self.dir.join(p))
     }
 
     /// Reads the terrain raster named by the manifest, if any.
@@ -178,6 +182,11 @@ fn one_line(s: &str) -> String {
     s.split('\n')
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.chars().all(|c| c == '|' || c == '^' || c == ' '))
+        // drop the quoted source line ("5 | colour = ...")
+        .filter(|l| {
+            let digits = l.chars().take_while(char::is_ascii_digit).count();
+            !(digits > 0 && l[digits..].trim_start().starts_with('|'))
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

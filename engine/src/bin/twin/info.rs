@@ -54,7 +54,13 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
     };
     let road_km: f64 = (0..p.road_links.len())
         .map(|index| {
-            let g = project(&d.projection, &p.geometry(FeatureHandle { kind: FeatureKind::Road, index }));
+            let g = project(
+                &d.projection,
+                &p.geometry(FeatureHandle {
+                    kind: FeatureKind::Road,
+                    index,
+                }),
+            );
             match g {
                 geo::Geometry::LineString(l) => Euclidean.length(&l),
                 _ => 0.0,
@@ -124,7 +130,11 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         "bounds         lon {}..{}, lat {}..{}",
         b.min_lon, b.max_lon, b.min_lat, b.max_lat
     )?;
-    writeln!(out, "crs            {} (stored), {} (metric)", d.manifest.crs, d.manifest.projected_crs)?;
+    writeln!(
+        out,
+        "crs            {} (stored), {} (metric)",
+        d.manifest.crs, d.manifest.projected_crs
+    )?;
     match &terrain {
         Some((path, t)) => {
             let (lo, hi) = t.min_max().unwrap_or((f32::NAN, f32::NAN));

@@ -69,14 +69,26 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+                return if e.use_stderr() {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
             }
             // one line: clap's first line, without its "error: " prefix
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("twin: {} (see `twin --help`)", first.trim_start_matches("error: "));
+            eprintln!(
+                "twin: {} (see `twin --help`)",
+                first.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
@@ -107,7 +119,11 @@ fn validate(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|k| d.province.count(*k))
                 .sum();
-            println!("{}: valid ({n} features, {} land areas)", dir.display(), d.province.land.len());
+            println!(
+                "{}: valid ({n} features, {} land areas)",
+                dir.display(),
+                d.province.land.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(DatasetError::Invalid { problems }) => {

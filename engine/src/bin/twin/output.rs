@@ -23,7 +23,12 @@ fn hit_json(p: &Province, h: &Hit) -> Value {
 }
 
 /// Writes a list of hits.
-pub fn hits(p: &Province, hits: &[Hit], format: Format, out: &mut impl Write) -> anyhow::Result<()> {
+pub fn hits(
+    p: &Province,
+    hits: &[Hit],
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => {
             let v: Vec<Value> = hits.iter().map(|h| hit_json(p, h)).collect();
@@ -65,14 +70,28 @@ pub fn hits(p: &Province, hits: &[Hit], format: Format, out: &mut impl Write) ->
             };
             let w = [width(0), width(1), width(2), width(3)];
             let line = |r: [&str; 4]| {
-                let pad = |s: &str, n: usize| format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())));
-                format!("{}  {}  {}  {:>w3$}", pad(r[0], w[0]), pad(r[1], w[1]), pad(r[2], w[2]), r[3], w3 = w[3])
+                let pad = |s: &str, n: usize| {
+                    format!("{s}{}", " ".repeat(n.saturating_sub(s.chars().count())))
+                };
+                format!(
+                    "{}  {}  {}  {:>w3$}",
+                    pad(r[0], w[0]),
+                    pad(r[1], w[1]),
+                    pad(r[2], w[2]),
+                    r[3],
+                    w3 = w[3]
+                )
             };
             writeln!(out, "{}", line(header).trim_end())?;
             for r in &rows {
                 writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3]]).trim_end())?;
             }
-            writeln!(out, "({} result{})", rows.len(), if rows.len() == 1 { "" } else { "s" })?;
+            writeln!(
+                out,
+                "({} result{})",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            )?;
         }
     }
     Ok(())
@@ -106,7 +125,11 @@ pub fn snap(p: &Province, s: &Snap, format: Format, out: &mut impl Write) -> any
         }
         Format::Table => {
             writeln!(out, "link      {} ({})", link.meta.id, link.meta.name)?;
-            writeln!(out, "offset    {:.1} m of {:.1} m", s.offset_m, s.link_length_m)?;
+            writeln!(
+                out,
+                "offset    {:.1} m of {:.1} m",
+                s.offset_m, s.link_length_m
+            )?;
             writeln!(out, "distance  {:.1} m", s.distance_m)?;
             writeln!(out, "snapped   {:.6}, {:.6}", s.lon, s.lat)?;
         }
@@ -131,6 +154,17 @@ fn geojson_geometry(g: &geo::Geometry<f64>) -> Value {
         G::MultiPolygon(mp) => {
             json!({"type": "MultiPolygon", "coordinates": mp.iter().map(poly).collect::<Vec<_>>()})
         }
-        other => json!({"type": "GeometryCollection", "geometries": [], "note": format!("{other:?}")}),
+        G::MultiPoint(mp) => {
+            json!({"type": "MultiPoint", "coordinates": mp.iter().map(|p| pos(&p.0)).collect::<Vec<_>>()})
+        }
+        G::MultiLineString(ml) => {
+            json!({"type": "MultiLineString", "coordinates": ml.iter().map(line).collect::<Vec<_>>()})
+        }
+        G::GeometryCollection(gc) => {
+            json!({"type": "GeometryCollection", "geometries": gc.iter().map(geojson_geometry).collect::<Vec<_>>()})
+        }
+        G::Line(l) => geojson_geometry(&G::LineString(geo::LineString::from(*l))),
+        G::Rect(r) => geojson_geometry(&G::Polygon(r.to_polygon())),
+        G::Triangle(t) => geojson_geometry(&G::Polygon(t.to_polygon())),
     }
 }

@@ -116,18 +116,34 @@ fn parse_bbox(s: &str) -> Result<LonLatBounds, String> {
         .collect::<Result<_, _>>()
         .map_err(|_| format!("{s:?} is not MINLON,MINLAT,MAXLON,MAXLAT (four numbers)"))?;
     let [min_lon, min_lat, max_lon, max_lat] = v[..] else {
-        return Err(format!("{s:?} has {} numbers; expected MINLON,MINLAT,MAXLON,MAXLAT", v.len()));
+        return Err(format!(
+            "{s:?} has {} numbers; expected MINLON,MINLAT,MAXLON,MAXLAT",
+            v.len()
+        ));
     };
-    let b = LonLatBounds { min_lon, min_lat, max_lon, max_lat };
+    let b = LonLatBounds {
+        min_lon,
+        min_lat,
+        max_lon,
+        max_lat,
+    };
     if !b.is_valid() {
-        return Err(format!("{s:?}: need MINLON < MAXLON and MINLAT < MAXLAT within ±180/±90"));
+        return Err(format!(
+            "{s:?}: need MINLON < MAXLON and MINLAT < MAXLAT within ±180/±90"
+        ));
     }
     Ok(b)
 }
 
 fn check_point(lon: f64, lat: f64) -> anyhow::Result<()> {
-    if !(lon.is_finite() && lat.is_finite() && (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)) {
-        anyhow::bail!("--lon {lon} --lat {lat} is not a WGS84 position (lon -180..180, lat -90..90)");
+    if !(lon.is_finite()
+        && lat.is_finite()
+        && (-180.0..=180.0).contains(&lon)
+        && (-90.0..=90.0).contains(&lat))
+    {
+        anyhow::bail!(
+            "--lon {lon} --lat {lat} is not a WGS84 position (lon -180..180, lat -90..90)"
+        );
     }
     Ok(())
 }
