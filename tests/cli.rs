@@ -218,3 +218,137 @@ fn validate_lists_every_problem() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+fn tmp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("qn-twin-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn simulate_dispersion_writes_georeferenced_outputs() {
+    let out = tmp_dir("dispersion");
+    let scenario = twin_engine::bundled_dataset_dir().join("scenarios/analytic-point-source.toml");
+    let run = twin(&[
+        "simulate",
+        "dispersion",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("backend   cpu twin"), "{stdout}");
+    for f in [
+        "concentration.tif",
+        "concentration_final.tif",
+        "concentration.png",
+        "stations.parquet",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    // summary: backend, grid, steps, throughput, budget
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["backend"], "cpu");
+    assert_eq!(summary["grid"]["nx"], 250);
+    assert!(summary["steps"].as_u64().expect("steps") > 100);
+    assert!(summary["cell_updates_per_s"].as_f64().expect("rate") > 0.0);
+    assert!(
+        summary["mass_budget"]["SO2"]["relative_error"]
+            .as_f64()
+            .expect("err")
+            < 1e-5
+    );
+    // GDAL sees the CRS, the corners and what the band is
+    let info = Command::new("gdalinfo")
+        .arg(out.join("concentration.tif"))
+        .output()
+        .expect("gdalinfo is installed by scripts/setup");
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "{text}");
+    assert!(text.contains("\"EPSG\",32648"), "{text}");
+    assert!(
+        text.contains("Upper Left  (  700000.000, 2325000.000)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Lower Right (  725000.000, 2315000.000)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Description = SO2 time-mean over 6 h µg/m³"),
+        "{text}"
+    );
+    assert!(text.contains("Type=Float32"), "{text}");
+    // the station table reads back
+    use polars::prelude::SerReader;
+    let file = std::fs::File::open(out.join("stations.parquet")).expect("parquet");
+    let df = polars::prelude::ParquetReader::new(file)
+        .finish()
+        .expect("readable parquet");
+    let cols: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        cols,
+        ["station_id", "time", "pollutant", "concentration_ug_m3"]
+    );
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn simulate_on_the_gpu_backend_uses_a_wgpu_adapter() {
+    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
+        return;
+    }
+    let out = tmp_dir("dispersion-gpu");
+    let scenario = twin_engine::bundled_dataset_dir().join("scenarios/analytic-point-source.toml");
+    let run = twin(&[
+        "simulate",
+        "dispersion",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "--backend",
+        "gpu",
+        "--duration-h",
+        "1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(summary["backend"], "gpu");
+    assert!(summary["adapter"]["name"].is_string());
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn simulate_errors_are_one_line() {
+    let e = one_line_error(&[
+        "simulate",
+        "dispersion",
+        "--scenario",
+        "/nonexistent.toml",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert!(e.contains("/nonexistent.toml"), "{e}");
+}

@@ -4,6 +4,7 @@
 mod bad_datasets;
 mod cli;
 mod dataset;
+mod dispersion;
 mod queries;
 mod terrain;
 

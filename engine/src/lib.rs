@@ -6,8 +6,11 @@
 //! ([`dataset`], [`terrain`]). See `ARCHITECTURE.md` at the repository root for the map.
 
 pub mod dataset;
+pub mod dispersion;
 pub mod geodesy;
+pub mod gpu;
 pub mod model;
+pub mod output;
 pub mod spatial;
 pub mod terrain;
 

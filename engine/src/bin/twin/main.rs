@@ -4,6 +4,7 @@
 mod info;
 mod output;
 mod query;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,9 @@ enum Command {
     /// Spatial queries: nearest, within, snap, corridor.
     #[command(subcommand)]
     Query(query::QueryCommand),
+    /// Run a simulation from a scenario file.
+    #[command(subcommand)]
+    Simulate(simulate::SimulateCommand),
 }
 
 /// Which dataset to use.
@@ -107,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(&args, &mut out)?,
         Command::Validate(args) => return validate(&args),
         Command::Query(q) => query::run(q, &mut out)?,
+        Command::Simulate(s) => simulate::run(s, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

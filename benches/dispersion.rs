@@ -1,0 +1,267 @@
+//! Dispersion throughput: cell-updates per second of the `transport` stage (plus `emit`) on the
+//! CPU twin and on the GPU at 512², 1024², 2048², 4096², and in the same run the memory bandwidth
+//! of a large copy on each, so that every kernel's share of it (a roofline) is printed.
+//!
+//! Run: `cargo bench -p twin-engine --bench dispersion`. Without a wgpu adapter the GPU groups are
+//! skipped with a note. On lavapipe the GPU numbers only show the path works; measure real GPUs.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use twin_engine::dispersion::{
+    CpuEngine, DispersionProblem, EmitParams, FaceWind, GpuEngine, Grid, Interval, SourceCell,
+    StepEngine, TransportParams, cpu,
+};
+use twin_engine::gpu::{self, GpuContext};
+use twin_engine::model::Pollutant;
+
+/// Bytes the transport stage must move per cell-update with perfect stencil reuse: read c (4),
+/// write c (4), read+write the time integral (8), read one x-face and one y-face velocity (8).
+const BYTES_PER_CELL_UPDATE: f64 = 24.0;
+const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
+/// Steps per timed iteration.
+const STEPS: u64 = 4;
+
+thread_local! {
+    static TIMINGS: RefCell<BTreeMap<String, (u64, Duration)>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+fn record(name: &str, iters: u64, d: Duration) {
+    TIMINGS.with(|m| {
+        let mut m = m.borrow_mut();
+        let e = m.entry(name.to_string()).or_default();
+        e.0 += iters;
+        e.1 += d;
+    });
+}
+
+fn per_iter(name: &str) -> Option<f64> {
+    TIMINGS.with(|m| {
+        m.borrow()
+            .get(name)
+            .map(|(n, d)| d.as_secs_f64() / *n as f64)
+    })
+}
+
+fn problem(n: usize) -> DispersionProblem {
+    let grid = Grid {
+        nx: n,
+        ny: n,
+        cell_m: 250.0,
+        x0: 600_000.0,
+        y0: 2_200_000.0,
+        epsg: 32648,
+    };
+    // a rotating wind so both limiter branches and every face run
+    let mut uc = vec![0.0; grid.cells()];
+    let mut vc = vec![0.0; grid.cells()];
+    for j in 0..n {
+        for i in 0..n {
+            let (x, y) = (i as f64 / n as f64 - 0.5, j as f64 / n as f64 - 0.5);
+            uc[j * n + i] = -6.0 * y;
+            vc[j * n + i] = 6.0 * x;
+        }
+    }
+    let wind = FaceWind::from_cells(&grid, &uc, &vc);
+    let sources = (0..64)
+        .map(|k| SourceCell {
+            cell: ((k * 7919) % grid.cells()) as u32,
+            pollutant: 0,
+            rate: 10.0,
+            _pad: 0.0,
+        })
+        .collect();
+    DispersionProblem {
+        grid,
+        pollutants: vec![Pollutant::Pm25],
+        mixing_height_m: 600.0,
+        decay_per_s: vec![1e-5],
+        deposition_m_s: vec![0.001],
+        sources,
+        stations: vec![],
+        intervals: vec![Interval {
+            duration_s: 3600.0,
+            wind,
+            kdiff: 30.0,
+        }],
+        cfl: 0.5,
+    }
+}
+
+fn params(p: &DispersionProblem) -> (TransportParams, EmitParams) {
+    let (_, dt) = p.substeps(&p.intervals[0]);
+    let r = p.removal_per_s()[0];
+    let mut keep = [1.0f32; 8];
+    keep[0] = (1.0 / (1.0 + r * dt)) as f32;
+    let g = &p.grid;
+    let tp = TransportParams {
+        nx: g.nx as u32,
+        ny: g.ny as u32,
+        np: 1,
+        _pad0: 0,
+        dt: dt as f32,
+        inv_dx: (1.0 / g.cell_m) as f32,
+        inv_dy: (1.0 / g.cell_m) as f32,
+        kdiff: 30.0,
+        keep,
+    };
+    let ep = EmitParams {
+        nx: tp.nx,
+        ny: tp.ny,
+        np: 1,
+        n_sources: p.sources.len() as u32,
+        dt: tp.dt,
+        _pad: [0.0; 3],
+    };
+    (tp, ep)
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let gpu = match GpuContext::acquire() {
+        Ok(ctx) => {
+            eprintln!(
+                "GPU adapter: {} ({}, {})",
+                ctx.report.name, ctx.report.backend, ctx.report.device_type
+            );
+            Some(ctx)
+        }
+        Err(e) => {
+            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
+            None
+        }
+    };
+
+    // memory bandwidth: a 256 MiB copy (bytes moved = read + write)
+    let len = 64 << 20; // f32s
+    {
+        let src = vec![1.0f32; len];
+        let mut dst = vec![0.0f32; len];
+        let mut g = c.benchmark_group("bandwidth_copy_256MiB");
+        g.sample_size(10);
+        g.throughput(Throughput::Bytes((2 * len * 4) as u64));
+        g.bench_function("cpu", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    cpu::copy(&src, &mut dst);
+                }
+                let d = t.elapsed();
+                record("copy/cpu", iters, d);
+                d
+            })
+        });
+        if let Some(ctx) = &gpu {
+            let kernel = ctx.kernel(&gpu::shaders::COMMON_COPY);
+            let n_vec4 = len / 4;
+            let row = 65_535 * 256;
+            #[repr(C)]
+            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+            struct CopyParams {
+                n_vec4: u32,
+                row_width: u32,
+                pad: [u32; 2],
+            }
+            let params = ctx.uniform(
+                "copy",
+                &CopyParams {
+                    n_vec4: n_vec4 as u32,
+                    row_width: row as u32,
+                    pad: [0; 2],
+                },
+            );
+            let a = ctx.storage_zeroed::<f32>("copy-src", len);
+            let bbuf = ctx.storage_zeroed::<f32>("copy-dst", len);
+            let bg = ctx.bind(&kernel, &[&params, &a, &bbuf]);
+            let groups_x = gpu::groups(n_vec4.min(row), 256);
+            let groups_y = n_vec4.div_ceil(row) as u32;
+            g.bench_function("gpu", |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    let mut enc = ctx.encoder();
+                    for _ in 0..iters {
+                        kernel.dispatch(&mut enc, &bg, [groups_x, groups_y, 1]);
+                    }
+                    ctx.submit_and_wait(enc).expect("gpu copy");
+                    let d = t.elapsed();
+                    record("copy/gpu", iters, d);
+                    d
+                })
+            });
+        }
+        g.finish();
+    }
+
+    for n in SIZES {
+        let p = problem(n);
+        let (tp, ep) = params(&p);
+        let mut g = c.benchmark_group(format!("dispersion_{n}x{n}"));
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(STEPS * (n * n) as u64));
+        let mut cpu_engine = CpuEngine::new(&p);
+        cpu_engine
+            .set_interval(&p.intervals[0].wind, &tp, &ep)
+            .expect("cpu");
+        let name = format!("cpu/{n}");
+        g.bench_function("cpu", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    cpu_engine.steps(STEPS).expect("steps");
+                }
+                let d = t.elapsed();
+                record(&name, iters, d);
+                d
+            })
+        });
+        if let Some(ctx) = &gpu {
+            match GpuEngine::new(ctx, &p) {
+                Ok(mut e) => {
+                    e.set_interval(&p.intervals[0].wind, &tp, &ep).expect("gpu");
+                    let name = format!("gpu/{n}");
+                    g.bench_function("gpu", |b| {
+                        b.iter_custom(|iters| {
+                            let t = Instant::now();
+                            for _ in 0..iters {
+                                e.steps(STEPS).expect("steps");
+                            }
+                            // wait for the device (sampling submits and waits)
+                            e.sample(0).expect("sync");
+                            ctx.submit_and_wait(ctx.encoder()).expect("sync");
+                            let d = t.elapsed();
+                            record(&name, iters, d);
+                            d
+                        })
+                    });
+                }
+                Err(e) => eprintln!("{n}x{n} skipped on the GPU: {e}"),
+            }
+        }
+        g.finish();
+    }
+    c.final_summary();
+
+    println!(
+        "\nroofline: transport moves {BYTES_PER_CELL_UPDATE} B per cell-update (ideal stencil reuse)"
+    );
+    for dev in ["cpu", "gpu"] {
+        let Some(copy) = per_iter(&format!("copy/{dev}")) else {
+            continue;
+        };
+        let bw = (2 * len * 4) as f64 / copy;
+        println!("  {dev}: copy bandwidth {:.2} GB/s", bw / 1e9);
+        for n in SIZES {
+            if let Some(t) = per_iter(&format!("{dev}/{n}")) {
+                let cups = (STEPS as f64) * (n * n) as f64 / t;
+                println!(
+                    "    {n:>4}²: {:>8.1} M cell-updates/s  = {:>6.2} GB/s  = {:>5.1} % of copy bandwidth",
+                    cups / 1e6,
+                    cups * BYTES_PER_CELL_UPDATE / 1e9,
+                    100.0 * cups * BYTES_PER_CELL_UPDATE / bw
+                );
+            }
+        }
+    }
+}

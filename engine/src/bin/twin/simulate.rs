@@ -1,0 +1,134 @@
+//! `twin simulate`: run a model from a scenario file and write its outputs.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use twin_engine::dispersion::scenario::Scenario;
+use twin_engine::gpu::{BackendChoice, GpuContext};
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Pollutant dispersion (advection–diffusion in the mixed layer) from a scenario file.
+    Dispersion(DispersionArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Backend {
+    /// A hardware GPU if there is one, else the CPU twin.
+    Auto,
+    /// Any wgpu adapter (hardware GPU or lavapipe); fails without one.
+    Gpu,
+    /// The multi-threaded CPU twin.
+    Cpu,
+}
+
+#[derive(Debug, Args)]
+pub struct DispersionArgs {
+    /// Scenario file (TOML), e.g. datasets/quang-ninh/scenarios/winter-ne-monsoon.toml.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Dataset for scenarios that do not name one. Default: the bundled dataset.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// Override the scenario's grid resolution, m (e.g. 100 for a fine run).
+    #[arg(long, value_name = "M")]
+    resolution_m: Option<f64>,
+    /// Override the scenario's duration, hours.
+    #[arg(long, value_name = "H")]
+    duration_h: Option<f64>,
+}
+
+pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    match cmd {
+        SimulateCommand::Dispersion(a) => {
+            let default_dataset = a
+                .dataset
+                .clone()
+                .unwrap_or_else(twin_engine::bundled_dataset_dir);
+            let mut scenario = Scenario::read(&a.scenario)?;
+            if let Some(r) = a.resolution_m {
+                scenario.grid.resolution_m = r;
+            }
+            if let Some(h) = a.duration_h {
+                scenario.duration_h = h;
+            }
+            let resolved = scenario
+                .resolve_with_dataset(&a.scenario, &default_dataset)
+                .with_context(|| format!("loading scenario {}", a.scenario.display()))?;
+            let choice = match a.backend {
+                Backend::Auto => BackendChoice::Auto,
+                Backend::Gpu => BackendChoice::Gpu,
+                Backend::Cpu => BackendChoice::Cpu,
+            };
+            let gpu = GpuContext::for_choice(choice)?;
+            match &gpu {
+                Some(ctx) => writeln!(
+                    out,
+                    "backend   gpu: {} ({}, {})",
+                    ctx.report.name, ctx.report.backend, ctx.report.device_type
+                )?,
+                None if matches!(choice, BackendChoice::Auto) => {
+                    writeln!(out, "backend   cpu twin (auto: no hardware GPU found)")?
+                }
+                None => writeln!(out, "backend   cpu twin")?,
+            }
+            let g = &resolved.problem.grid;
+            writeln!(
+                out,
+                "grid      {} x {} cells of {} m (EPSG:{}), {} pollutant(s), {} source cell(s), {} station(s)",
+                g.nx,
+                g.ny,
+                g.cell_m,
+                g.epsg,
+                resolved.problem.pollutants.len(),
+                resolved.problem.sources.len(),
+                resolved.problem.stations.len()
+            )?;
+            match resolved.outside.len() {
+                0 => {}
+                n @ 1..=3 => writeln!(
+                    out,
+                    "left out  {n} (outside the grid): {}",
+                    resolved.outside.join("; ")
+                )?,
+                n => writeln!(
+                    out,
+                    "left out  {n} sources/stations outside the grid (listed in summary.json), e.g. {}",
+                    resolved.outside[..3].join("; ")
+                )?,
+            }
+            let result = resolved.problem.run(gpu.as_ref())?;
+            twin_engine::output::write_dispersion_run(&a.out, &resolved, &result)?;
+            writeln!(
+                out,
+                "steps     {} in {:.2} s: {:.3e} cell-updates/s",
+                result.steps,
+                result.wall_s,
+                result.cell_updates as f64 / result.wall_s.max(1e-9)
+            )?;
+            for (p, b) in resolved.problem.pollutants.iter().zip(&result.budget) {
+                writeln!(
+                    out,
+                    "budget    {:<5} emitted {:.4e} kg = grid {:.4e} + boundary {:.4e} + decayed {:.4e} + deposited {:.4e}  (rel. error {:.1e})",
+                    p.as_str(),
+                    b.emitted_kg,
+                    b.in_grid_kg,
+                    b.left_boundary_kg,
+                    b.decayed_kg,
+                    b.deposited_kg,
+                    b.relative_error
+                )?;
+            }
+            writeln!(out, "outputs   {}", a.out.display())?;
+            Ok(())
+        }
+    }
+}

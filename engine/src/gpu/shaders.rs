@@ -1,0 +1,108 @@
+//! Every WGSL shader of the project, embedded at compile time from `shaders/<model>/<stage>.wgsl`.
+//! A test parses and validates each one with naga, so a broken shader fails `cargo test` on any
+//! machine, GPU or not.
+
+/// One embedded WGSL compute stage (entry point `main`).
+#[derive(Debug, Clone, Copy)]
+pub struct Shader {
+    /// `<model>/<stage>`, the path under `shaders/` without `.wgsl`.
+    pub name: &'static str,
+    /// The WGSL source.
+    pub source: &'static str,
+}
+
+macro_rules! shader {
+    ($name:literal) => {
+        Shader {
+            name: $name,
+            source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
+        }
+    };
+}
+
+/// Dispersion: add source emissions for one step.
+pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit");
+/// Dispersion: advection, diffusion and removal for one step.
+pub const DISPERSION_TRANSPORT: Shader = shader!("dispersion/transport");
+/// Dispersion: bilinear samples at stations.
+pub const DISPERSION_SAMPLE_STATIONS: Shader = shader!("dispersion/sample_stations");
+/// Common: a straight copy, for measuring memory bandwidth.
+pub const COMMON_COPY: Shader = shader!("common/copy");
+
+/// Every shader, for validation.
+pub const ALL: &[Shader] = &[
+    DISPERSION_EMIT,
+    DISPERSION_TRANSPORT,
+    DISPERSION_SAMPLE_STATIONS,
+    COMMON_COPY,
+];
+
+/// Parses and validates a WGSL source with naga; the error names the shader.
+pub fn validate(shader: &Shader) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(shader.source)
+        .map_err(|e| format!("{}: {}", shader.name, e.emit_to_string(shader.source)))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| format!("{}: {}", shader.name, e.emit_to_string(shader.source)))?;
+    if !module.entry_points.iter().any(|e| e.name == "main") {
+        return Err(format!("{}: no entry point `main`", shader.name));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shader_validates_with_naga() {
+        for s in ALL {
+            if let Err(e) = validate(s) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_wgsl_file_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shaders");
+        let mut on_disk = Vec::new();
+        for model in std::fs::read_dir(&dir).expect("shaders/ exists") {
+            let model = model.expect("entry").path();
+            if !model.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&model).expect("model dir") {
+                let f = f.expect("entry").path();
+                if f.extension().is_some_and(|e| e == "wgsl") {
+                    let m = model
+                        .file_name()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or_default();
+                    let s = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                    on_disk.push(format!("{m}/{s}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut embedded: Vec<String> = ALL.iter().map(|s| s.name.to_string()).collect();
+        embedded.sort();
+        assert_eq!(
+            on_disk, embedded,
+            "a WGSL file is not listed in gpu::shaders::ALL"
+        );
+    }
+
+    #[test]
+    fn a_broken_shader_is_reported_by_name() {
+        let bad = Shader {
+            name: "test/bad",
+            source: "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
+        };
+        let e = validate(&bad).expect_err("type error");
+        assert!(e.starts_with("test/bad"), "{e}");
+    }
+}

@@ -1,0 +1,167 @@
+// Stage `transport`: one explicit step of advection (flux-limited, van Leer) and diffusion
+// (constant K) on the regular grid, in flux form, then implicit first-order removal (decay and
+// dry deposition). Boundaries: clean-air inflow, upwind outflow, no diffusive flux.
+//
+// Layout: fields are [pollutant][row j][column i]; u_face is [(nx + 1) * ny] (x-faces, face i is
+// between cells i-1 and i), v_face is [nx * (ny + 1)] (y-faces). Velocities in m/s.
+//
+// Conservation: each face's transfer q = F·dt/dx is computed by both neighbouring cells from the
+// same inputs with the same operations, so it leaves one cell exactly as it enters the other.
+// The state is double-single (hi, lo): a step's transfers are tiny next to the concentration,
+// and f32 would round them the same way every step near steady state, biasing the budget.
+// The CPU twin is `dispersion::cpu::transport`; both must stay the same arithmetic.
+
+struct TransportParams {
+    nx: u32,
+    ny: u32,
+    np: u32,
+    _pad0: u32,
+    dt: f32,
+    inv_dx: f32,
+    inv_dy: f32,
+    kdiff: f32,
+    // 1 / (1 + (decay + deposition/h) * dt) per pollutant, 8 pollutants at most
+    keep: array<vec4<f32>, 2>,
+}
+
+@group(0) @binding(0) var<uniform> params: TransportParams;
+@group(0) @binding(1) var<storage, read> u_face: array<f32>;
+@group(0) @binding(2) var<storage, read> v_face: array<f32>;
+@group(0) @binding(3) var<storage, read> state_in: array<vec2<f32>>;
+@group(0) @binding(4) var<storage, read_write> state_out: array<vec2<f32>>;
+// time integral of concentration over the current output interval, µg/m³·s (mean field and
+// removal budget); the host folds it into f64 and clears it at every interval
+@group(0) @binding(5) var<storage, read_write> integral: array<f32>;
+// outward transfers through each boundary face, in µg/m³ of the boundary cell: west[ny],
+// east[ny], south[nx], north[nx] per pollutant; Kahan-compensated (outflow_comp) because a
+// face collects thousands of steps
+@group(0) @binding(6) var<storage, read_write> outflow: array<f32>;
+@group(0) @binding(7) var<storage, read_write> outflow_comp: array<f32>;
+
+fn add_outflow(k: i32, value: f32) {
+    let y = value - outflow_comp[k];
+    let t = outflow[k] + y;
+    outflow_comp[k] = (t - outflow[k]) - y;
+    outflow[k] = t;
+}
+
+fn ds_add(x: vec2<f32>, b: f32) -> vec2<f32> {
+    let s = x.x + b;
+    let bb = s - x.x;
+    let e = (x.x - (s - bb)) + (b - bb);
+    let lo = e + x.y;
+    let hi = s + lo;
+    return vec2<f32>(hi, lo - (hi - s));
+}
+
+fn ds_mul(x: vec2<f32>, k: f32) -> vec2<f32> {
+    let p = x.x * k;
+    let e = fma(x.x, k, -p);
+    let lo = e + x.y * k;
+    let hi = p + lo;
+    return vec2<f32>(hi, lo - (hi - p));
+}
+
+fn van_leer(r: f32) -> f32 {
+    return (r + abs(r)) / (1.0 + abs(r));
+}
+
+// value carried through a face, from upwind cell `c_up` towards downwind `c_down`, with `c_far`
+// the cell beyond the upwind one; courant = |u| dt / dx
+fn face_value(c_far: f32, c_up: f32, c_down: f32, courant: f32) -> f32 {
+    let d = c_down - c_up;
+    var phi = 0.0;
+    if (d != 0.0) {
+        phi = van_leer((c_up - c_far) / d);
+    }
+    return c_up + 0.5 * (1.0 - courant) * phi * d;
+}
+
+// transfer q = F·dt/h through a face between cells a (west/south) and b, with aa beyond a and
+// bb beyond b; `inside_a`/`inside_b` say whether a and b are grid cells
+fn face_transfer(aa: f32, a: f32, b: f32, bb: f32, vel: f32, inv_h: f32, inside_a: bool, inside_b: bool) -> f32 {
+    let courant = abs(vel) * params.dt * inv_h;
+    var adv = 0.0;
+    if (vel > 0.0) {
+        if (inside_a) {
+            var down = a;
+            if (inside_b) {
+                down = b;
+            }
+            adv = vel * face_value(aa, a, down, courant);
+        }
+    } else if (vel < 0.0) {
+        if (inside_b) {
+            var down = b;
+            if (inside_a) {
+                down = a;
+            }
+            adv = vel * face_value(bb, b, down, courant);
+        }
+    }
+    var diff = 0.0;
+    if (inside_a && inside_b) {
+        diff = -params.kdiff * (b - a) * inv_h;
+    }
+    return (adv + diff) * (params.dt * inv_h);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = i32(gid.x);
+    let j = i32(gid.y);
+    let p = gid.z;
+    let nx = i32(params.nx);
+    let ny = i32(params.ny);
+    if (i >= nx || j >= ny || p >= params.np) {
+        return;
+    }
+    let base = i32(p) * nx * ny;
+    let row = base + j * nx;
+    let x = state_in[row + i];
+    let c = x.x;
+    // neighbours (hi parts), clamped: a clamped value is only used where the cell exists or as
+    // a ghost equal to the edge cell
+    let w1 = state_in[row + max(i - 1, 0)].x;
+    let w2 = state_in[row + max(i - 2, 0)].x;
+    let e1 = state_in[row + min(i + 1, nx - 1)].x;
+    let e2 = state_in[row + min(i + 2, nx - 1)].x;
+    let s1 = state_in[base + max(j - 1, 0) * nx + i].x;
+    let s2 = state_in[base + max(j - 2, 0) * nx + i].x;
+    let n1 = state_in[base + min(j + 1, ny - 1) * nx + i].x;
+    let n2 = state_in[base + min(j + 2, ny - 1) * nx + i].x;
+
+    let uw = u_face[j * (nx + 1) + i];
+    let ue = u_face[j * (nx + 1) + i + 1];
+    let vs = v_face[j * nx + i];
+    let vn = v_face[(j + 1) * nx + i];
+
+    // west face: cells (i-1) | (i); east face: (i) | (i+1); likewise south and north
+    let qw = face_transfer(w2, w1, c, e1, uw, params.inv_dx, i > 0, true);
+    let qe = face_transfer(w1, c, e1, e2, ue, params.inv_dx, true, i < nx - 1);
+    let qs = face_transfer(s2, s1, c, n1, vs, params.inv_dy, j > 0, true);
+    let qn = face_transfer(s1, c, n1, n2, vn, params.inv_dy, true, j < ny - 1);
+
+    var y = ds_add(x, qw);
+    y = ds_add(y, -qe);
+    y = ds_add(y, qs);
+    y = ds_add(y, -qn);
+    let keep = params.keep[p / 4u][p % 4u];
+    y = ds_mul(y, keep);
+    state_out[row + i] = y;
+    integral[row + i] = integral[row + i] + params.dt * (y.x + y.y);
+
+    let nb = i32(p) * 2 * (nx + ny);
+    if (i == 0) {
+        add_outflow(nb + j, -qw);
+    }
+    if (i == nx - 1) {
+        add_outflow(nb + ny + j, qe);
+    }
+    if (j == 0) {
+        add_outflow(nb + 2 * ny + i, -qs);
+    }
+    if (j == ny - 1) {
+        add_outflow(nb + 2 * ny + nx + i, qn);
+    }
+}

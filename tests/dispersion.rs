@@ -1,0 +1,379 @@
+//! Dispersion: the exact steady solution, mass conservation, GPU-vs-CPU parity on lavapipe or a
+//! real GPU, determinism (golden hash), scenario errors, and the CLI outputs.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use twin_engine::dispersion::analytic::steady_point_source;
+use twin_engine::dispersion::scenario::Scenario;
+use twin_engine::dispersion::{
+    CpuEngine, DispersionProblem, EmitParams, FaceWind, GpuEngine, Grid, Interval, SourceCell,
+    StepEngine, TransportParams, field_hash,
+};
+use twin_engine::gpu::GpuContext;
+use twin_engine::model::Pollutant;
+
+fn scenario_path(name: &str) -> std::path::PathBuf {
+    twin_engine::bundled_dataset_dir()
+        .join("scenarios")
+        .join(name)
+}
+
+/// The analytic case: 25 km × 10 km at 100 m, u = 2 m/s along +x, K = 50 m²/s, h = 500 m,
+/// Q = 100 g/s in cell (30, 50), 6 h (steady well past 15 km downwind).
+fn analytic_problem() -> (DispersionProblem, (usize, usize), f64, f64, f64, f64) {
+    let grid = Grid {
+        nx: 250,
+        ny: 100,
+        cell_m: 100.0,
+        x0: 700_000.0,
+        y0: 2_315_000.0,
+        epsg: 32648,
+    };
+    let (u, k, h, q) = (2.0, 50.0, 500.0, 100.0);
+    let src = (30usize, 50usize);
+    let volume = grid.cell_m * grid.cell_m * h;
+    let wind = FaceWind::uniform(&grid, u, 0.0);
+    let problem = DispersionProblem {
+        sources: vec![SourceCell {
+            cell: (src.1 * grid.nx + src.0) as u32,
+            pollutant: 0,
+            rate: (q * 1e6 / volume) as f32,
+            _pad: 0.0,
+        }],
+        grid,
+        pollutants: vec![Pollutant::So2],
+        mixing_height_m: h,
+        decay_per_s: vec![0.0],
+        deposition_m_s: vec![0.0],
+        stations: vec![],
+        intervals: (0..6)
+            .map(|_| Interval {
+                duration_s: 3600.0,
+                wind: wind.clone(),
+                kdiff: k,
+            })
+            .collect(),
+        cfl: 0.5,
+    };
+    (problem, src, u, k, h, q)
+}
+
+#[test]
+fn steady_point_source_matches_the_exact_solution() {
+    let (problem, (si, sj), u, k, h, q) = analytic_problem();
+    let r = problem.run(None).expect("cpu run");
+    let g = &problem.grid;
+    let c = &r.final_conc;
+    // centreline, from 10 cells downwind to 15 km (the outflow boundary is 22 km downwind)
+    let mut worst: f64 = 0.0;
+    for i in si + 10..si + 150 {
+        let x = (i - si) as f64 * g.cell_m;
+        let exact = steady_point_source(q * 1e6, u, k, h, x, 0.0);
+        let num = f64::from(c[sj * g.nx + i]);
+        let err = (num - exact).abs() / exact;
+        worst = worst.max(err);
+        assert!(
+            err <= 0.05,
+            "centreline {x} m downwind: model {num:.3} vs exact {exact:.3} µg/m³ ({:.1} %)",
+            err * 100.0
+        );
+    }
+    eprintln!(
+        "worst centreline error from 10 cells downwind: {:.2} %",
+        worst * 100.0
+    );
+    // cross-wind integral ∫C dy = Q/(u h) downwind
+    let expected = q * 1e6 / (u * h);
+    for i in [si + 20, si + 60, si + 120, si + 180] {
+        let integral: f64 = (0..g.ny)
+            .map(|j| f64::from(c[j * g.nx + i]) * g.cell_m)
+            .sum();
+        let err = (integral - expected).abs() / expected;
+        assert!(
+            err <= 0.02,
+            "cross-wind integral at cell {i}: {integral:.1} vs {expected:.1} ({:.2} %)",
+            err * 100.0
+        );
+    }
+    // and upwind of the source the plume is negligible, as exp(u x / K) = e^-20 at 500 m says
+    let up = f64::from(c[sj * g.nx + si - 5]);
+    let down = f64::from(c[sj * g.nx + si + 5]);
+    assert!(up < 1e-4 * down, "upwind {up} vs downwind {down}");
+    assert!(r.budget[0].relative_error < 1e-5, "{:?}", r.budget[0]);
+}
+
+#[test]
+fn the_analytic_scenario_file_expresses_the_test_case() {
+    let path = scenario_path("analytic-point-source.toml");
+    let run = Scenario::load(&path, &twin_engine::bundled_dataset_dir()).expect("valid scenario");
+    let p = &run.problem;
+    assert_eq!((p.grid.nx, p.grid.ny, p.grid.cell_m), (250, 100, 100.0));
+    assert_eq!(p.sources.len(), 1);
+    assert_eq!(run.kdiff, vec![50.0; 6]);
+    let (u, v) = p.intervals[0].wind.max_speeds();
+    assert!((u - 2.0).abs() < 1e-6 && v < 1e-6);
+    // Q = 100 g/s spread over one 100 m x 100 m x 500 m cell
+    let rate = f64::from(p.sources[0].rate);
+    assert!((rate - 100.0 * 1e6 / 5.0e6).abs() < 1e-3, "{rate}");
+}
+
+#[test]
+fn province_scenario_conserves_mass_to_1e_5() {
+    let path = scenario_path("winter-ne-monsoon.toml");
+    let mut s = Scenario::read(&path).expect("valid");
+    // the same physics on a coarse grid and a short run, to keep the test quick
+    s.grid.resolution_m = 1000.0;
+    s.duration_h = 6.0;
+    let run = s
+        .resolve(
+            &path,
+            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+                .expect("dataset"),
+        )
+        .expect("resolves");
+    assert!(run.problem.sources.len() > 20);
+    let r = run.problem.run(None).expect("cpu run");
+    for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
+        assert!(b.emitted_kg > 0.0);
+        assert!(b.relative_error <= 1e-5, "{}: {b:?}", p.as_str());
+        assert!(
+            b.in_grid_kg > 0.0 && b.left_boundary_kg >= 0.0 && b.deposited_kg > 0.0,
+            "{b:?}"
+        );
+    }
+    // SO2 decays, PM does not
+    assert!(r.budget[2].decayed_kg > 0.0 && r.budget[0].decayed_kg == 0.0);
+    assert!(
+        r.final_conc.iter().all(|c| *c >= 0.0),
+        "negative concentration"
+    );
+}
+
+fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let grid = Grid {
+        nx: 97,
+        ny: 61,
+        cell_m: 250.0,
+        x0: 700_000.0,
+        y0: 2_300_000.0,
+        epsg: 32648,
+    };
+    let np = 3;
+    let wind = FaceWind {
+        u: (0..(grid.nx + 1) * grid.ny)
+            .map(|_| rng.random_range(-6.0..6.0))
+            .collect(),
+        v: (0..grid.nx * (grid.ny + 1))
+            .map(|_| rng.random_range(-6.0..6.0))
+            .collect(),
+    };
+    let sources = (0..40)
+        .map(|_| SourceCell {
+            cell: rng.random_range(0..grid.cells() as u32),
+            pollutant: rng.random_range(0..np as u32),
+            rate: rng.random_range(0.0..5.0),
+            _pad: 0.0,
+        })
+        .collect();
+    let initial: Vec<f32> = (0..grid.cells() * np)
+        .map(|_| {
+            if rng.random::<f64>() < 0.2 {
+                rng.random_range(0.0..200.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let problem = DispersionProblem {
+        grid,
+        pollutants: vec![Pollutant::Pm25, Pollutant::So2, Pollutant::Nox],
+        mixing_height_m: 700.0,
+        decay_per_s: vec![0.0, 1e-5, 3e-5],
+        deposition_m_s: vec![0.002, 0.005, 0.0],
+        sources,
+        stations: vec![],
+        intervals: vec![Interval {
+            duration_s: 600.0,
+            wind,
+            kdiff: 40.0,
+        }],
+        cfl: 0.5,
+    };
+    (problem, initial)
+}
+
+fn params(problem: &DispersionProblem) -> (TransportParams, EmitParams, u64) {
+    let interval = &problem.intervals[0];
+    let (n, dt) = problem.substeps(interval);
+    let mut keep = [1.0f32; 8];
+    for (k, r) in keep.iter_mut().zip(problem.removal_per_s()) {
+        *k = (1.0 / (1.0 + r * dt)) as f32;
+    }
+    let g = &problem.grid;
+    let tp = TransportParams {
+        nx: g.nx as u32,
+        ny: g.ny as u32,
+        np: problem.pollutants.len() as u32,
+        _pad0: 0,
+        dt: dt as f32,
+        inv_dx: (1.0 / g.cell_m) as f32,
+        inv_dy: (1.0 / g.cell_m) as f32,
+        kdiff: interval.kdiff as f32,
+        keep,
+    };
+    let ep = EmitParams {
+        nx: tp.nx,
+        ny: tp.ny,
+        np: tp.np,
+        n_sources: problem.sources.len() as u32,
+        dt: tp.dt,
+        _pad: [0.0; 3],
+    };
+    (tp, ep, n)
+}
+
+fn run_engine<E: StepEngine>(mut e: E, problem: &DispersionProblem) -> Vec<f32> {
+    let (tp, ep, n) = params(problem);
+    e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+        .expect("set");
+    e.steps(n).expect("steps");
+    e.finish()
+        .expect("finish")
+        .state
+        .iter()
+        .map(|x| x[0] + x[1])
+        .collect()
+}
+
+/// A real wgpu adapter (lavapipe in CI). Set QN_TWIN_SKIP_GPU=1 to skip GPU tests explicitly on
+/// a machine without Vulkan; `scripts/setup` installs lavapipe, so CI never skips.
+fn gpu() -> Option<GpuContext> {
+    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
+        eprintln!("QN_TWIN_SKIP_GPU set: GPU test skipped");
+        return None;
+    }
+    Some(
+        GpuContext::acquire()
+            .expect("a wgpu adapter (install mesa-vulkan-drivers, or set QN_TWIN_SKIP_GPU=1)"),
+    )
+}
+
+#[test]
+fn gpu_and_cpu_transport_agree_within_1e_4_of_peak() {
+    let Some(ctx) = gpu() else { return };
+    eprintln!("adapter: {:?}", ctx.report);
+    for seed in [1, 2, 3] {
+        let (problem, initial) = random_problem(seed);
+        let cpu = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
+        let gpu = run_engine(
+            GpuEngine::with_initial(&ctx, &problem, Some(&initial)).expect("gpu engine"),
+            &problem,
+        );
+        let peak = cpu.iter().fold(0.0f32, |a, b| a.max(b.abs()));
+        let max_diff = cpu
+            .iter()
+            .zip(&gpu)
+            .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+        eprintln!(
+            "seed {seed}: peak {peak:.3}, max |gpu - cpu| {max_diff:.3e} ({:.2e} of peak)",
+            max_diff / peak
+        );
+        assert!(peak > 0.0);
+        assert!(
+            max_diff <= 1e-4 * peak,
+            "seed {seed}: max diff {max_diff} vs peak {peak}"
+        );
+    }
+}
+
+#[test]
+fn gpu_run_conserves_mass_and_samples_stations_like_the_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let path = scenario_path("winter-ne-monsoon.toml");
+    let mut s = Scenario::read(&path).expect("valid");
+    s.grid.resolution_m = 2000.0;
+    s.duration_h = 3.0;
+    let run = s
+        .resolve(
+            &path,
+            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+                .expect("dataset"),
+        )
+        .expect("resolves");
+    let g = run.problem.run(Some(&ctx)).expect("gpu run");
+    let c = run.problem.run(None).expect("cpu run");
+    assert_eq!(g.steps, c.steps);
+    for b in &g.budget {
+        assert!(b.relative_error <= 1e-5, "{b:?}");
+    }
+    let peak = c.samples.iter().fold(0.0f32, |a, b| a.max(*b));
+    let diff = c
+        .samples
+        .iter()
+        .zip(&g.samples)
+        .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+    assert!(
+        peak > 0.0 && diff <= 1e-4 * peak,
+        "station samples differ by {diff} (peak {peak})"
+    );
+}
+
+/// Golden hash of the CPU twin's final field for `random_problem(7)` run through the public
+/// API. Re-mint only when the numerics change on purpose, and say why in the commit.
+const GOLDEN_CPU_HASH: u64 = 0x8863_5ba7_fb8d_2ce1;
+
+#[test]
+fn cpu_twin_is_deterministic_golden_hash() {
+    let (problem, initial) = random_problem(7);
+    let a = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
+    let b = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
+    assert_eq!(field_hash(&a), field_hash(&b), "two runs differ");
+    let h = field_hash(&a);
+    assert_eq!(h, GOLDEN_CPU_HASH, "golden hash changed: {h:#018x}");
+}
+
+#[test]
+fn scenario_errors_name_the_key() {
+    let dir = std::env::temp_dir().join(format!("qn-twin-scenarios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let base = std::fs::read_to_string(scenario_path("analytic-point-source.toml")).expect("read");
+    let cases = [
+        (
+            base.replace("duration_h = 6", "duration_h = 6\nwind_speed = 3"),
+            "wind_speed",
+        ),
+        (
+            base.replace("unit = \"g/s\"", "unit = \"lb/h\""),
+            "sources.point[0].emissions[0].unit",
+        ),
+        (
+            base.replace("pollutants = [\"SO2\"]", "pollutants = [\"SO3\"]"),
+            "pollutants[0]",
+        ),
+        (
+            base.replace("diffusivity_m2_s = 50", "stability = \"G\""),
+            "wind.stability",
+        ),
+        (
+            base.replace("mode = \"uniform\"", "mode = \"breezy\""),
+            "wind.mode",
+        ),
+        (
+            base.replace("lon = 106.953066", "lon = 108.9"),
+            "sources.point[0]",
+        ),
+    ];
+    for (i, (text, key)) in cases.iter().enumerate() {
+        let p = dir.join(format!("case{i}.toml"));
+        std::fs::write(&p, text).expect("write");
+        let e = Scenario::load(&p, &twin_engine::bundled_dataset_dir()).expect_err("invalid");
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(key) && msg.contains(&format!("case{i}.toml")),
+            "case {i}: {msg}"
+        );
+        assert!(!msg.contains('\n'), "case {i}: {msg}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
