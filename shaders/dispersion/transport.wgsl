@@ -62,19 +62,18 @@ fn ds_mul(x: vec2<f32>, k: f32) -> vec2<f32> {
     return vec2<f32>(hi, lo - (hi - p));
 }
 
-fn van_leer(r: f32) -> f32 {
-    return (r + abs(r)) / (1.0 + abs(r));
-}
-
 // value carried through a face, from upwind cell `c_up` towards downwind `c_down`, with `c_far`
-// the cell beyond the upwind one; courant = |u| dt / dx
+// the cell beyond the upwind one; courant = |u| dt / dx. The van Leer limiter in its harmonic
+// form: phi(r)·d = 2·d1·d / (d1 + d) when d1 = c_up - c_far and d = c_down - c_up agree in sign,
+// else 0 (one division instead of two).
 fn face_value(c_far: f32, c_up: f32, c_down: f32, courant: f32) -> f32 {
     let d = c_down - c_up;
-    var phi = 0.0;
-    if (d != 0.0) {
-        phi = van_leer((c_up - c_far) / d);
+    let d1 = c_up - c_far;
+    var corr = 0.0;
+    if (d * d1 > 0.0) {
+        corr = 2.0 * d1 * d / (d1 + d);
     }
-    return c_up + 0.5 * (1.0 - courant) * phi * d;
+    return c_up + 0.5 * (1.0 - courant) * corr;
 }
 
 // transfer q = F·dt/h through a face between cells a (west/south) and b, with aa beyond a and

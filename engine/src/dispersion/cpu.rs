@@ -40,20 +40,21 @@ pub fn emit(params: &EmitParams, sources: &[SourceCell], state: &mut [[f32; 2]])
     }
 }
 
-fn van_leer(r: f32) -> f32 {
-    (r + r.abs()) / (1.0 + r.abs())
-}
-
+/// Value carried through a face (as `face_value` in the shader): van Leer in harmonic form.
+#[inline]
 fn face_value(c_far: f32, c_up: f32, c_down: f32, courant: f32) -> f32 {
     let d = c_down - c_up;
-    let mut phi = 0.0;
-    if d != 0.0 {
-        phi = van_leer((c_up - c_far) / d);
+    let d1 = c_up - c_far;
+    let mut corr = 0.0;
+    if d * d1 > 0.0 {
+        corr = 2.0 * d1 * d / (d1 + d);
     }
-    c_up + 0.5 * (1.0 - courant) * phi * d
+    c_up + 0.5 * (1.0 - courant) * corr
 }
 
+/// Transfer q = F·dt/h through one face (as `face_transfer` in the shader).
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn face_transfer(
     p: &TransportParams,
     aa: f32,
@@ -91,17 +92,12 @@ fn add_outflow(sum: &mut [f32], comp: &mut [f32], k: usize, value: f32) {
     sum[k] = t;
 }
 
-/// Outward transfers through the boundary faces of one row.
-struct RowOutflow {
-    west: f32,
-    east: f32,
-    /// Per column, through the south faces (row 0 only, else empty).
-    south: Vec<f32>,
-    /// Per column, through the north faces (last row only, else empty).
-    north: Vec<f32>,
-}
-
 /// Stage `transport` (`shaders/dispersion/transport.wgsl`).
+///
+/// The shader evaluates every face twice, once from each side; here each face is evaluated once
+/// (same inputs, same operations, so the same bits) in two passes: the y-faces of the whole
+/// plane, then row by row the x-faces and the cell updates. Neighbour reads use rows with two
+/// edge-replicated ghost cells on each side, which is what the shader's clamped reads give.
 #[allow(clippy::too_many_arguments)]
 pub fn transport(
     p: &TransportParams,
@@ -115,73 +111,81 @@ pub fn transport(
 ) {
     let (nx, ny) = (p.nx as usize, p.ny as usize);
     let plane = nx * ny;
+    let mut qy = vec![0.0f32; nx * (ny + 1)];
     for pol in 0..p.np as usize {
         let keep = p.keep[pol];
         let sin = &state_in[pol * plane..(pol + 1) * plane];
-        let rows: Vec<RowOutflow> = state_out[pol * plane..(pol + 1) * plane]
+        let hi = |j: usize, i: usize| sin[j * nx + i][0];
+        // pass 1: y-face f lies between rows f-1 and f
+        qy.par_chunks_mut(nx).enumerate().for_each(|(f, out)| {
+            let r = |j: isize| j.clamp(0, ny as isize - 1) as usize;
+            let fi = f as isize;
+            let (r_aa, r_a, r_b, r_bb) = (r(fi - 2), r(fi - 1), r(fi), r(fi + 1));
+            for (i, q) in out.iter_mut().enumerate() {
+                *q = face_transfer(
+                    p,
+                    hi(r_aa, i),
+                    hi(r_a, i),
+                    hi(r_b, i),
+                    hi(r_bb, i),
+                    v_face[f * nx + i],
+                    p.inv_dy,
+                    f > 0,
+                    f < ny,
+                );
+            }
+        });
+        // pass 2: per row, x-faces once each, then the cell updates
+        let qy = &qy;
+        let rows: Vec<(f32, f32)> = state_out[pol * plane..(pol + 1) * plane]
             .par_chunks_mut(nx)
             .zip(integral[pol * plane..(pol + 1) * plane].par_chunks_mut(nx))
             .enumerate()
             .map(|(j, (out_row, int_row))| {
-                let at = |jj: usize, ii: usize| sin[jj * nx + ii][0];
-                let mut row_out = RowOutflow {
-                    west: 0.0,
-                    east: 0.0,
-                    south: vec![0.0; if j == 0 { nx } else { 0 }],
-                    north: vec![0.0; if j == ny - 1 { nx } else { 0 }],
-                };
+                let mut ghost = Vec::with_capacity(nx + 4);
+                ghost.push(hi(j, 0));
+                ghost.push(hi(j, 0));
+                ghost.extend((0..nx).map(|i| hi(j, i)));
+                ghost.push(hi(j, nx - 1));
+                ghost.push(hi(j, nx - 1));
+                // x-face f lies between cells f-1 and f; ghost[k] holds cell k-2
+                let qx: Vec<f32> = (0..=nx)
+                    .map(|f| {
+                        face_transfer(
+                            p,
+                            ghost[f],
+                            ghost[f + 1],
+                            ghost[f + 2],
+                            ghost[f + 3],
+                            u_face[j * (nx + 1) + f],
+                            p.inv_dx,
+                            f > 0,
+                            f < nx,
+                        )
+                    })
+                    .collect();
                 for i in 0..nx {
-                    let x = sin[j * nx + i];
-                    let c = x[0];
-                    let w1 = at(j, i.saturating_sub(1));
-                    let w2 = at(j, i.saturating_sub(2));
-                    let e1 = at(j, (i + 1).min(nx - 1));
-                    let e2 = at(j, (i + 2).min(nx - 1));
-                    let s1 = at(j.saturating_sub(1), i);
-                    let s2 = at(j.saturating_sub(2), i);
-                    let n1 = at((j + 1).min(ny - 1), i);
-                    let n2 = at((j + 2).min(ny - 1), i);
-                    let uw = u_face[j * (nx + 1) + i];
-                    let ue = u_face[j * (nx + 1) + i + 1];
-                    let vs = v_face[j * nx + i];
-                    let vn = v_face[(j + 1) * nx + i];
-                    let qw = face_transfer(p, w2, w1, c, e1, uw, p.inv_dx, i > 0, true);
-                    let qe = face_transfer(p, w1, c, e1, e2, ue, p.inv_dx, true, i < nx - 1);
-                    let qs = face_transfer(p, s2, s1, c, n1, vs, p.inv_dy, j > 0, true);
-                    let qn = face_transfer(p, s1, c, n1, n2, vn, p.inv_dy, true, j < ny - 1);
-                    let mut y = ds_add(x, qw);
-                    y = ds_add(y, -qe);
-                    y = ds_add(y, qs);
-                    y = ds_add(y, -qn);
+                    let mut y = ds_add(sin[j * nx + i], qx[i]);
+                    y = ds_add(y, -qx[i + 1]);
+                    y = ds_add(y, qy[j * nx + i]);
+                    y = ds_add(y, -qy[(j + 1) * nx + i]);
                     y = ds_mul(y, keep);
                     out_row[i] = y;
                     int_row[i] += p.dt * (y[0] + y[1]);
-                    if i == 0 {
-                        row_out.west = -qw;
-                    }
-                    if i == nx - 1 {
-                        row_out.east = qe;
-                    }
-                    if j == 0 {
-                        row_out.south[i] = -qs;
-                    }
-                    if j == ny - 1 {
-                        row_out.north[i] = qn;
-                    }
                 }
-                row_out
+                (-qx[0], qx[nx])
             })
             .collect();
         let nb = pol * 2 * (nx + ny);
-        for (j, r) in rows.iter().enumerate() {
-            add_outflow(outflow, outflow_comp, nb + j, r.west);
-            add_outflow(outflow, outflow_comp, nb + ny + j, r.east);
-            for (i, f) in r.south.iter().enumerate() {
-                add_outflow(outflow, outflow_comp, nb + 2 * ny + i, *f);
-            }
-            for (i, f) in r.north.iter().enumerate() {
-                add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, *f);
-            }
+        for (j, (west, east)) in rows.iter().enumerate() {
+            add_outflow(outflow, outflow_comp, nb + j, *west);
+            add_outflow(outflow, outflow_comp, nb + ny + j, *east);
+        }
+        for i in 0..nx {
+            add_outflow(outflow, outflow_comp, nb + 2 * ny + i, -qy[i]);
+        }
+        for i in 0..nx {
+            add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, qy[ny * nx + i]);
         }
     }
 }
