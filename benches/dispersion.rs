@@ -17,9 +17,10 @@ use twin_engine::dispersion::{
 use twin_engine::gpu::{self, GpuContext};
 use twin_engine::model::Pollutant;
 
-/// Bytes the transport stage must move per cell-update with perfect stencil reuse: read c (4),
-/// write c (4), read+write the time integral (8), read one x-face and one y-face velocity (8).
-const BYTES_PER_CELL_UPDATE: f64 = 24.0;
+/// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the
+/// double-single state (8), write it (8), read+write the time integral (8), read one x-face and
+/// one y-face velocity (8).
+const BYTES_PER_CELL_UPDATE: f64 = 32.0;
 const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 /// Steps per timed iteration.
 const STEPS: u64 = 4;
@@ -83,7 +84,7 @@ fn problem(n: usize) -> DispersionProblem {
         stations: vec![],
         intervals: vec![Interval {
             duration_s: 3600.0,
-            wind,
+            wind: std::sync::Arc::new(wind),
             kdiff: 30.0,
         }],
         cfl: 0.5,
@@ -134,8 +135,13 @@ fn main() {
         }
     };
 
-    // memory bandwidth: a 256 MiB copy (bytes moved = read + write)
+    // memory bandwidth: a 256 MiB copy (bytes moved = read + write); on the GPU as large as one
+    // binding allows, up to that
     let len = 64 << 20; // f32s
+    let gpu_len = gpu
+        .as_ref()
+        .map(|ctx| len.min((ctx.limits.max_storage_buffer_binding_size / 4) as usize / 1024 * 1024))
+        .unwrap_or(len);
     {
         let src = vec![1.0f32; len];
         let mut dst = vec![0.0f32; len];
@@ -154,8 +160,9 @@ fn main() {
             })
         });
         if let Some(ctx) = &gpu {
+            g.throughput(Throughput::Bytes((2 * gpu_len * 4) as u64));
             let kernel = ctx.kernel(&gpu::shaders::COMMON_COPY);
-            let n_vec4 = len / 4;
+            let n_vec4 = gpu_len / 4;
             let row = 65_535 * 256;
             #[repr(C)]
             #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -172,8 +179,8 @@ fn main() {
                     pad: [0; 2],
                 },
             );
-            let a = ctx.storage_zeroed::<f32>("copy-src", len);
-            let bbuf = ctx.storage_zeroed::<f32>("copy-dst", len);
+            let a = ctx.storage_zeroed::<f32>("copy-src", gpu_len);
+            let bbuf = ctx.storage_zeroed::<f32>("copy-dst", gpu_len);
             let bg = ctx.bind(&kernel, &[&params, &a, &bbuf]);
             let groups_x = gpu::groups(n_vec4.min(row), 256);
             let groups_y = n_vec4.div_ceil(row) as u32;

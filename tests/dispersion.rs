@@ -32,7 +32,7 @@ fn analytic_problem() -> (DispersionProblem, (usize, usize), f64, f64, f64, f64)
     let (u, k, h, q) = (2.0, 50.0, 500.0, 100.0);
     let src = (30usize, 50usize);
     let volume = grid.cell_m * grid.cell_m * h;
-    let wind = FaceWind::uniform(&grid, u, 0.0);
+    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u, 0.0));
     let problem = DispersionProblem {
         sources: vec![SourceCell {
             cell: (src.1 * grid.nx + src.0) as u32,
@@ -195,7 +195,7 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
         stations: vec![],
         intervals: vec![Interval {
             duration_s: 600.0,
-            wind,
+            wind: std::sync::Arc::new(wind),
             kdiff: 40.0,
         }],
         cfl: 0.5,
@@ -375,5 +375,42 @@ fn scenario_errors_name_the_key() {
         );
         assert!(!msg.contains('\n'), "case {i}: {msg}");
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn station_winds_are_interpolated_onto_the_grid() {
+    let dir = std::env::temp_dir().join(format!("qn-twin-wind-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let base = std::fs::read_to_string(scenario_path("analytic-point-source.toml")).expect("read");
+    // two observations at the west and east ends of the grid, one from the west, one from the south
+    let text = base.replace(
+        "mode = \"uniform\"\nspeed_m_s = 2.0\nfrom_deg = 270               # from the west: blowing towards +x\ndiffusivity_m2_s = 50",
+        "mode = \"stations\"\ndiffusivity_m2_s = 50\n[[wind.stations]]\nlon = 106.91\nlat = 20.97\nspeed_m_s = 4.0\nfrom_deg = 270\n[[wind.stations]]\nlon = 107.14\nlat = 20.97\nspeed_m_s = 2.0\nfrom_deg = 180",
+    );
+    assert_ne!(text, base, "the wind block was not replaced");
+    let p = dir.join("stations.toml");
+    std::fs::write(&p, text).expect("write");
+    let run = Scenario::load(&p, &twin_engine::bundled_dataset_dir()).expect("valid");
+    let g = &run.problem.grid;
+    let w = &run.problem.intervals[0].wind;
+    let face_u = |i: usize, j: usize| f64::from(w.u[j * (g.nx + 1) + i]);
+    let face_v = |i: usize, j: usize| f64::from(w.v[j * g.nx + i]);
+    // west end: mostly the westerly 4 m/s; east end: mostly the southerly 2 m/s
+    assert!(
+        face_u(1, 50) > 3.0 && face_v(1, 50).abs() < 1.0,
+        "{} {}",
+        face_u(1, 50),
+        face_v(1, 50)
+    );
+    assert!(
+        face_v(g.nx - 2, 50) > 1.2 && face_u(g.nx - 1, 50) < 1.5,
+        "{} {}",
+        face_u(g.nx - 1, 50),
+        face_v(g.nx - 2, 50)
+    );
+    // in between, a blend
+    let (um, vm) = (face_u(g.nx / 2, 50), face_v(g.nx / 2, 50));
+    assert!(um > 0.5 && um < 3.5 && vm > 0.2 && vm < 1.8, "{um} {vm}");
     std::fs::remove_dir_all(&dir).ok();
 }

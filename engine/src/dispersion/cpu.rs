@@ -181,11 +181,11 @@ pub fn transport(
             add_outflow(outflow, outflow_comp, nb + j, *west);
             add_outflow(outflow, outflow_comp, nb + ny + j, *east);
         }
-        for i in 0..nx {
-            add_outflow(outflow, outflow_comp, nb + 2 * ny + i, -qy[i]);
+        for (i, q) in qy[..nx].iter().enumerate() {
+            add_outflow(outflow, outflow_comp, nb + 2 * ny + i, -q);
         }
-        for i in 0..nx {
-            add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, qy[ny * nx + i]);
+        for (i, q) in qy[ny * nx..].iter().enumerate() {
+            add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, *q);
         }
     }
 }

@@ -215,8 +215,8 @@ impl FaceWind {
 pub struct Interval {
     /// Length, seconds.
     pub duration_s: f64,
-    /// Wind on the faces.
-    pub wind: FaceWind,
+    /// Wind on the faces (shared between intervals with the same wind).
+    pub wind: std::sync::Arc<FaceWind>,
     /// Horizontal diffusivity, m²/s.
     pub kdiff: f64,
 }

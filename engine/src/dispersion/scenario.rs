@@ -402,6 +402,15 @@ impl Scenario {
 
         let utm = dataset.projection.clone();
         let grid = self.build_grid(&dataset, &utm).map_err(bad)?;
+        // state, next state and time integral: 20 bytes per cell and pollutant on the host
+        if grid.cells() * pollutants.len() > 100_000_000 {
+            return Err(bad(format!(
+                "key `grid.resolution_m`: {} x {} cells x {} pollutants is more than 1e8 cell-planes (about 2 GB of state); use a coarser grid or a smaller area",
+                grid.nx,
+                grid.ny,
+                pollutants.len()
+            )));
+        }
         let intervals = self.build_intervals(&grid, &utm).map_err(bad)?;
         let kdiff = intervals.iter().map(|i| i.kdiff).collect();
 
@@ -751,7 +760,7 @@ impl Scenario {
                 check_speed(speed, "wind.speed_m_s")?;
                 let (u, v) = wind_components(speed, from);
                 let k = k_of(None, speed, "wind.stability")?;
-                let wind = FaceWind::uniform(grid, u, v);
+                let wind = std::sync::Arc::new(FaceWind::uniform(grid, u, v));
                 out.extend((0..n).map(|_| Interval {
                     duration_s: interval_s,
                     wind: wind.clone(),
@@ -788,7 +797,7 @@ impl Scenario {
                     )?;
                     out.push(Interval {
                         duration_s: interval_s,
-                        wind: FaceWind::uniform(grid, u, v),
+                        wind: std::sync::Arc::new(FaceWind::uniform(grid, u, v)),
                         kdiff: kd,
                     });
                 }
@@ -829,7 +838,7 @@ impl Scenario {
                 let mean_speed =
                     w.stations.iter().map(|s| s.speed_m_s).sum::<f64>() / w.stations.len() as f64;
                 let k = k_of(None, mean_speed, "wind.stability")?;
-                let wind = FaceWind::from_cells(grid, &uc, &vc);
+                let wind = std::sync::Arc::new(FaceWind::from_cells(grid, &uc, &vc));
                 out.extend((0..n).map(|_| Interval {
                     duration_s: interval_s,
                     wind: wind.clone(),
