@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, EmitParams, FaceWind, GpuEngine, Grid, Interval, SourceCell,
-    StepEngine, TransportParams, cpu,
+    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine, cpu,
 };
 use twin_engine::gpu::{self, GpuContext};
 use twin_engine::model::Pollutant;
@@ -89,34 +88,6 @@ fn problem(n: usize) -> DispersionProblem {
         }],
         cfl: 0.5,
     }
-}
-
-fn params(p: &DispersionProblem) -> (TransportParams, EmitParams) {
-    let (_, dt) = p.substeps(&p.intervals[0]);
-    let r = p.removal_per_s()[0];
-    let mut keep = [1.0f32; 8];
-    keep[0] = (1.0 / (1.0 + r * dt)) as f32;
-    let g = &p.grid;
-    let tp = TransportParams {
-        nx: g.nx as u32,
-        ny: g.ny as u32,
-        np: 1,
-        _pad0: 0,
-        dt: dt as f32,
-        inv_dx: (1.0 / g.cell_m) as f32,
-        inv_dy: (1.0 / g.cell_m) as f32,
-        kdiff: 30.0,
-        keep,
-    };
-    let ep = EmitParams {
-        nx: tp.nx,
-        ny: tp.ny,
-        np: 1,
-        n_sources: p.sources.len() as u32,
-        dt: tp.dt,
-        _pad: [0.0; 3],
-    };
-    (tp, ep)
 }
 
 fn main() {
@@ -203,7 +174,7 @@ fn main() {
 
     for n in SIZES {
         let p = problem(n);
-        let (tp, ep) = params(&p);
+        let (_, tp, ep) = p.step_params(&p.intervals[0]);
         let mut g = c.benchmark_group(format!("dispersion_{n}x{n}"));
         g.sample_size(10);
         g.throughput(Throughput::Elements(STEPS * (n * n) as u64));

@@ -6,8 +6,8 @@ use rand::{Rng, SeedableRng};
 use twin_engine::dispersion::analytic::steady_point_source;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, EmitParams, FaceWind, GpuEngine, Grid, Interval, SourceCell,
-    StepEngine, TransportParams, field_hash,
+    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
+    field_hash,
 };
 use twin_engine::gpu::GpuContext;
 use twin_engine::model::Pollutant;
@@ -203,38 +203,8 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
     (problem, initial)
 }
 
-fn params(problem: &DispersionProblem) -> (TransportParams, EmitParams, u64) {
-    let interval = &problem.intervals[0];
-    let (n, dt) = problem.substeps(interval);
-    let mut keep = [1.0f32; 8];
-    for (k, r) in keep.iter_mut().zip(problem.removal_per_s()) {
-        *k = (1.0 / (1.0 + r * dt)) as f32;
-    }
-    let g = &problem.grid;
-    let tp = TransportParams {
-        nx: g.nx as u32,
-        ny: g.ny as u32,
-        np: problem.pollutants.len() as u32,
-        _pad0: 0,
-        dt: dt as f32,
-        inv_dx: (1.0 / g.cell_m) as f32,
-        inv_dy: (1.0 / g.cell_m) as f32,
-        kdiff: interval.kdiff as f32,
-        keep,
-    };
-    let ep = EmitParams {
-        nx: tp.nx,
-        ny: tp.ny,
-        np: tp.np,
-        n_sources: problem.sources.len() as u32,
-        dt: tp.dt,
-        _pad: [0.0; 3],
-    };
-    (tp, ep, n)
-}
-
 fn run_engine<E: StepEngine>(mut e: E, problem: &DispersionProblem) -> Vec<f32> {
-    let (tp, ep, n) = params(problem);
+    let (n, tp, ep) = problem.step_params(&problem.intervals[0]);
     e.set_interval(&problem.intervals[0].wind, &tp, &ep)
         .expect("set");
     e.steps(n).expect("steps");

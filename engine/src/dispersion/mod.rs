@@ -298,6 +298,37 @@ impl DispersionProblem {
         (n, interval.duration_s / n as f64)
     }
 
+    /// Number of sub-steps of an interval and the uniforms of its `transport` and `emit` stages.
+    pub fn step_params(&self, interval: &Interval) -> (u64, TransportParams, EmitParams) {
+        let g = &self.grid;
+        let np = self.pollutants.len() as u32;
+        let (n, dt) = self.substeps(interval);
+        let mut keep = [1.0f32; MAX_POLLUTANTS];
+        for (k, r) in keep.iter_mut().zip(self.removal_per_s()) {
+            *k = (1.0 / (1.0 + r * dt)) as f32;
+        }
+        let tp = TransportParams {
+            nx: g.nx as u32,
+            ny: g.ny as u32,
+            np,
+            _pad0: 0,
+            dt: dt as f32,
+            inv_dx: (1.0 / g.cell_m) as f32,
+            inv_dy: (1.0 / g.cell_m) as f32,
+            kdiff: interval.kdiff as f32,
+            keep,
+        };
+        let ep = EmitParams {
+            nx: tp.nx,
+            ny: tp.ny,
+            np,
+            n_sources: self.sources.len() as u32,
+            dt: tp.dt,
+            _pad: [0.0; 3],
+        };
+        (n, tp, ep)
+    }
+
     /// Removal rate λ + v_d/h per pollutant, 1/s.
     pub fn removal_per_s(&self) -> Vec<f64> {
         self.decay_per_s
@@ -336,37 +367,13 @@ impl DispersionProblem {
     ) -> Result<DispersionResult, GpuError> {
         let g = &self.grid;
         let np = self.pollutants.len();
-        let removal = self.removal_per_s();
         let start = std::time::Instant::now();
         let mut steps = 0u64;
         let mut emitted_ug = vec![0.0f64; np];
         let volume = g.cell_m * g.cell_m * self.mixing_height_m;
         let mut integral = vec![0.0f64; g.cells() * np];
         for (slot, interval) in self.intervals.iter().enumerate() {
-            let (n, dt) = self.substeps(interval);
-            let mut keep = [1.0f32; MAX_POLLUTANTS];
-            for (k, r) in keep.iter_mut().zip(&removal) {
-                *k = (1.0 / (1.0 + r * dt)) as f32;
-            }
-            let tp = TransportParams {
-                nx: g.nx as u32,
-                ny: g.ny as u32,
-                np: np as u32,
-                _pad0: 0,
-                dt: dt as f32,
-                inv_dx: (1.0 / g.cell_m) as f32,
-                inv_dy: (1.0 / g.cell_m) as f32,
-                kdiff: interval.kdiff as f32,
-                keep,
-            };
-            let ep = EmitParams {
-                nx: g.nx as u32,
-                ny: g.ny as u32,
-                np: np as u32,
-                n_sources: self.sources.len() as u32,
-                dt: dt as f32,
-                _pad: [0.0; 3],
-            };
+            let (n, tp, ep) = self.step_params(interval);
             engine.set_interval(&interval.wind, &tp, &ep)?;
             engine.steps(n)?;
             engine.sample(slot as u32)?;
