@@ -3,6 +3,7 @@
 //
 // The concentration state is double-single: (hi, lo) with value hi + lo, so that the small
 // increments of a step are not rounded away against a large concentration (see transport.wgsl).
+// `ds_add` comes from common/double_single.wgsl, prepended when the stage is embedded.
 
 struct EmitParams {
     nx: u32,
@@ -28,15 +29,6 @@ struct Source {
 @group(0) @binding(1) var<storage, read> sources: array<Source>;
 @group(0) @binding(2) var<storage, read_write> state: array<vec2<f32>>;
 
-// (hi, lo) + b, renormalised (Knuth's TwoSum, then Fast2Sum)
-fn ds_add(x: vec2<f32>, b: f32) -> vec2<f32> {
-    let s = x.x + b;
-    let bb = s - x.x;
-    let e = (x.x - (s - bb)) + (b - bb);
-    let lo = e + x.y;
-    let hi = s + lo;
-    return vec2<f32>(hi, lo - (hi - s));
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -9,6 +9,7 @@
 // same inputs with the same operations, so it leaves one cell exactly as it enters the other.
 // The state is double-single (hi, lo): a step's transfers are tiny next to the concentration,
 // and f32 would round them the same way every step near steady state, biasing the budget.
+// `ds_add` and `ds_mul` come from common/double_single.wgsl, prepended when the stage is embedded.
 // The CPU twin is `dispersion::cpu::transport`; both must stay the same arithmetic.
 
 struct TransportParams {
@@ -45,22 +46,7 @@ fn add_outflow(k: i32, value: f32) {
     outflow[k] = t;
 }
 
-fn ds_add(x: vec2<f32>, b: f32) -> vec2<f32> {
-    let s = x.x + b;
-    let bb = s - x.x;
-    let e = (x.x - (s - bb)) + (b - bb);
-    let lo = e + x.y;
-    let hi = s + lo;
-    return vec2<f32>(hi, lo - (hi - s));
-}
 
-fn ds_mul(x: vec2<f32>, k: f32) -> vec2<f32> {
-    let p = x.x * k;
-    let e = fma(x.x, k, -p);
-    let lo = e + x.y * k;
-    let hi = p + lo;
-    return vec2<f32>(hi, lo - (hi - p));
-}
 
 // value carried through a face, from upwind cell `c_up` towards downwind `c_down`, with `c_far`
 // the cell beyond the upwind one; courant = |u| dt / dx. The van Leer limiter in its harmonic

@@ -18,12 +18,27 @@ macro_rules! shader {
             source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
         }
     };
+    // a stage that uses a library file: the library is prepended (WGSL has no includes)
+    ($name:literal, uses $lib:literal) => {
+        Shader {
+            name: $name,
+            source: concat!(
+                include_str!(concat!("../../../shaders/", $lib, ".wgsl")),
+                "\n",
+                include_str!(concat!("../../../shaders/", $name, ".wgsl"))
+            ),
+        }
+    };
 }
 
+/// Library files: functions only, prepended to the stages that use them.
+pub const LIBRARIES: &[Shader] = &[shader!("common/double_single")];
+
 /// Dispersion: add source emissions for one step.
-pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit");
+pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/double_single");
 /// Dispersion: advection, diffusion and removal for one step.
-pub const DISPERSION_TRANSPORT: Shader = shader!("dispersion/transport");
+pub const DISPERSION_TRANSPORT: Shader =
+    shader!("dispersion/transport", uses "common/double_single");
 /// Dispersion: bilinear samples at stations.
 pub const DISPERSION_SAMPLE_STATIONS: Shader = shader!("dispersion/sample_stations");
 /// Common: a straight copy, for measuring memory bandwidth.
@@ -37,8 +52,19 @@ pub const ALL: &[Shader] = &[
     COMMON_COPY,
 ];
 
-/// Parses and validates a WGSL source with naga; the error names the shader.
+/// Parses and validates a WGSL stage with naga, and checks it has the entry point `main`; the
+/// error names the shader.
 pub fn validate(shader: &Shader) -> Result<(), String> {
+    validate_module(shader)?;
+    let module = naga::front::wgsl::parse_str(shader.source).map_err(|e| e.to_string())?;
+    if !module.entry_points.iter().any(|e| e.name == "main") {
+        return Err(format!("{}: no entry point `main`", shader.name));
+    }
+    Ok(())
+}
+
+/// Parses and validates any WGSL module (a stage or a library) with naga.
+pub fn validate_module(shader: &Shader) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(shader.source)
         .map_err(|e| format!("{}: {}", shader.name, e.emit_to_string(shader.source)))?;
     naga::valid::Validator::new(
@@ -47,9 +73,6 @@ pub fn validate(shader: &Shader) -> Result<(), String> {
     )
     .validate(&module)
     .map_err(|e| format!("{}: {}", shader.name, e.emit_to_string(shader.source)))?;
-    if !module.entry_points.iter().any(|e| e.name == "main") {
-        return Err(format!("{}: no entry point `main`", shader.name));
-    }
     Ok(())
 }
 
@@ -61,6 +84,11 @@ mod tests {
     fn every_shader_validates_with_naga() {
         for s in ALL {
             if let Err(e) = validate(s) {
+                panic!("{e}");
+            }
+        }
+        for s in LIBRARIES {
+            if let Err(e) = validate_module(s) {
                 panic!("{e}");
             }
         }
@@ -88,7 +116,11 @@ mod tests {
             }
         }
         on_disk.sort();
-        let mut embedded: Vec<String> = ALL.iter().map(|s| s.name.to_string()).collect();
+        let mut embedded: Vec<String> = ALL
+            .iter()
+            .chain(LIBRARIES)
+            .map(|s| s.name.to_string())
+            .collect();
         embedded.sort();
         assert_eq!(
             on_disk, embedded,
