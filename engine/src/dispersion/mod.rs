@@ -350,13 +350,23 @@ impl DispersionProblem {
 
     /// Runs the problem on the GPU context given, or on the CPU twin when `None`.
     pub fn run(&self, gpu: Option<&GpuContext>) -> Result<DispersionResult, GpuError> {
+        self.run_with_progress(gpu, &mut |_, _| {})
+    }
+
+    /// Like [`DispersionProblem::run`], calling `progress(intervals done, intervals)` after each
+    /// output interval.
+    pub fn run_with_progress(
+        &self,
+        gpu: Option<&GpuContext>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<DispersionResult, GpuError> {
         self.check()?;
         match gpu {
             Some(ctx) => {
                 let engine = GpuEngine::new(ctx, self)?;
-                self.run_with(engine, Some(ctx.report.clone()))
+                self.run_with(engine, Some(ctx.report.clone()), progress)
             }
-            None => self.run_with(CpuEngine::new(self), None),
+            None => self.run_with(CpuEngine::new(self), None, progress),
         }
     }
 
@@ -364,6 +374,7 @@ impl DispersionProblem {
         &self,
         mut engine: E,
         adapter: Option<AdapterReport>,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<DispersionResult, GpuError> {
         let g = &self.grid;
         let np = self.pollutants.len();
@@ -379,6 +390,7 @@ impl DispersionProblem {
             engine.sample(slot as u32)?;
             engine.take_integral(&mut integral)?;
             steps += n;
+            progress(slot + 1, self.intervals.len());
             // what the emit stage adds, in the f32 it adds it with
             for s in &self.sources {
                 emitted_ug[s.pollutant as usize] += n as f64 * f64::from(ep.dt * s.rate) * volume;

@@ -1,6 +1,6 @@
 //! `twin simulate`: run a model from a scenario file and write its outputs.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -105,7 +105,21 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
                     resolved.outside[..3].join("; ")
                 )?,
             }
-            let result = resolved.problem.run(gpu.as_ref())?;
+            // progress on stderr, only when a person is watching
+            let tty = std::io::stderr().is_terminal();
+            let started = std::time::Instant::now();
+            let mut progress = |done: usize, total: usize| {
+                if tty {
+                    let eta = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
+                    eprint!("\rsimulating interval {done}/{total}, about {eta:.0} s left   ");
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+            };
+            let result = resolved
+                .problem
+                .run_with_progress(gpu.as_ref(), &mut progress)?;
             twin_engine::output::write_dispersion_run(&a.out, &resolved, &result)?;
             writeln!(
                 out,
