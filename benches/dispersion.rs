@@ -17,9 +17,9 @@ use twin_engine::gpu::{self, GpuContext};
 use twin_engine::model::Pollutant;
 
 /// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the
-/// double-single state (8), write it (8), read+write the time integral (8), read one x-face and
-/// one y-face velocity (8).
-const BYTES_PER_CELL_UPDATE: f64 = 32.0;
+/// double-single state (8), write it (8), read+write the compensated time integral (16), read
+/// one x-face and one y-face velocity (8).
+const BYTES_PER_CELL_UPDATE: f64 = 40.0;
 const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 /// Steps per timed iteration.
 const STEPS: u64 = 4;

@@ -149,6 +149,28 @@ fn province_scenario_conserves_mass_to_1e_5() {
     );
 }
 
+#[test]
+fn budget_holds_over_long_output_intervals() {
+    // one 24 h interval (about 600 steps at 1 km): the time integral that carries decay and
+    // deposition is summed on the device for the whole interval before the host folds it in
+    let path = scenario_path("winter-ne-monsoon.toml");
+    let mut s = Scenario::read(&path).expect("valid");
+    s.grid.resolution_m = 1000.0;
+    s.output_interval_min = 1440.0;
+    let run = s
+        .resolve(
+            &path,
+            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+                .expect("dataset"),
+        )
+        .expect("resolves");
+    let r = run.problem.run(None).expect("cpu run");
+    assert!(r.steps > 500, "{}", r.steps);
+    for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
+        assert!(b.relative_error <= 1e-6, "{}: {b:?}", p.as_str());
+    }
+}
+
 fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let grid = Grid {

@@ -31,8 +31,10 @@ struct TransportParams {
 @group(0) @binding(3) var<storage, read> state_in: array<vec2<f32>>;
 @group(0) @binding(4) var<storage, read_write> state_out: array<vec2<f32>>;
 // time integral of concentration over the current output interval, µg/m³·s (mean field and
-// removal budget); the host folds it into f64 and clears it at every interval
-@group(0) @binding(5) var<storage, read_write> integral: array<f32>;
+// removal budget) as (sum, Kahan compensation): an interval has hundreds of steps of nearly the
+// same value, which a plain f32 sum rounds the same way each time; the host folds it into f64
+// and clears it at every interval
+@group(0) @binding(5) var<storage, read_write> integral: array<vec2<f32>>;
 // outward transfers through each boundary face, in µg/m³ of the boundary cell: west[ny],
 // east[ny], south[nx], north[nx] per pollutant; Kahan-compensated (outflow_comp) because a
 // face collects thousands of steps
@@ -134,7 +136,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let keep = params.keep[p / 4u][p % 4u];
     y = ds_mul(y, keep);
     state_out[row + i] = y;
-    integral[row + i] = integral[row + i] + params.dt * (y.x + y.y);
+    let acc = integral[row + i];
+    let add = params.dt * (y.x + y.y) - acc.y;
+    let total = acc.x + add;
+    integral[row + i] = vec2<f32>(total, (total - acc.x) - add);
 
     let nb = i32(p) * 2 * (nx + ny);
     if (i == 0) {

@@ -105,7 +105,7 @@ pub fn transport(
     v_face: &[f32],
     state_in: &[[f32; 2]],
     state_out: &mut [[f32; 2]],
-    integral: &mut [f32],
+    integral: &mut [[f32; 2]],
     outflow: &mut [f32],
     outflow_comp: &mut [f32],
 ) {
@@ -171,7 +171,11 @@ pub fn transport(
                     y = ds_add(y, -qy[(j + 1) * nx + i]);
                     y = ds_mul(y, keep);
                     out_row[i] = y;
-                    int_row[i] += p.dt * (y[0] + y[1]);
+                    // Kahan: (sum, compensation), as in the shader
+                    let acc = int_row[i];
+                    let add = p.dt * (y[0] + y[1]) - acc[1];
+                    let total = acc[0] + add;
+                    int_row[i] = [total, (total - acc[0]) - add];
                 }
                 (-qx[0], qx[nx])
             })

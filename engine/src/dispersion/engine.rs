@@ -53,7 +53,7 @@ fn sample_params(problem: &DispersionProblem, slot: u32) -> SampleParams {
 pub struct CpuEngine {
     state: Vec<[f32; 2]>,
     next: Vec<[f32; 2]>,
-    integral: Vec<f32>,
+    integral: Vec<[f32; 2]>,
     outflow: Vec<f32>,
     outflow_comp: Vec<f32>,
     samples: Vec<f32>,
@@ -73,7 +73,7 @@ impl CpuEngine {
         Self {
             state: vec![[0.0; 2]; n],
             next: vec![[0.0; 2]; n],
-            integral: vec![0.0; n],
+            integral: vec![[0.0; 2]; n],
             outflow: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
             outflow_comp: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
             samples: vec![
@@ -147,8 +147,8 @@ impl StepEngine for CpuEngine {
 
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
         for (acc, v) in into.iter_mut().zip(self.integral.iter_mut()) {
-            *acc += f64::from(*v);
-            *v = 0.0;
+            *acc += f64::from(v[0]) - f64::from(v[1]);
+            *v = [0.0; 2];
         }
         Ok(())
     }
@@ -219,7 +219,7 @@ impl<'a> GpuEngine<'a> {
             ctx.storage("state-a", &init),
             ctx.storage_zeroed::<[f32; 2]>("state-b", n),
         ];
-        let integral = ctx.storage_zeroed::<f32>("integral", n);
+        let integral = ctx.storage_zeroed::<[f32; 2]>("integral", n);
         let outflow = ctx.storage_zeroed::<f32>("outflow", 2 * (g.nx + g.ny) * np);
         let outflow_comp = ctx.storage_zeroed::<f32>("outflow-comp", 2 * (g.nx + g.ny) * np);
         let samples = ctx.storage_zeroed::<f32>(
@@ -357,9 +357,9 @@ impl StepEngine for GpuEngine<'_> {
     }
 
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
-        let v = self.ctx.read::<f32>(&self.integral)?;
+        let v = self.ctx.read::<[f32; 2]>(&self.integral)?;
         for (acc, x) in into.iter_mut().zip(&v) {
-            *acc += f64::from(*x);
+            *acc += f64::from(x[0]) - f64::from(x[1]);
         }
         let mut enc = self.ctx.encoder();
         enc.clear_buffer(&self.integral, 0, None);

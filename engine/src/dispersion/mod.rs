@@ -382,13 +382,24 @@ impl DispersionProblem {
         let mut steps = 0u64;
         let mut emitted_ug = vec![0.0f64; np];
         let volume = g.cell_m * g.cell_m * self.mixing_height_m;
-        let mut integral = vec![0.0f64; g.cells() * np];
+        let plane = g.cells();
+        let mut integral = vec![0.0f64; plane * np];
+        let mut plane_sums = vec![0.0f64; np];
+        // mass removed per pollutant, µg: what the f32 removal factor `keep` actually took,
+        // 1/keep − 1 of each step's result, i.e. (1/keep − 1)/dt times the time integral
+        let mut removed_ug = vec![0.0f64; np];
         for (slot, interval) in self.intervals.iter().enumerate() {
             let (n, tp, ep) = self.step_params(interval);
             engine.set_interval(&interval.wind, &tp, &ep)?;
             engine.steps(n)?;
             engine.sample(slot as u32)?;
             engine.take_integral(&mut integral)?;
+            for p in 0..np {
+                let total: f64 = integral[p * plane..(p + 1) * plane].iter().sum();
+                let rate = (1.0 / f64::from(tp.keep[p]) - 1.0) / f64::from(tp.dt);
+                removed_ug[p] += rate * (total - plane_sums[p]) * volume;
+                plane_sums[p] = total;
+            }
             steps += n;
             progress(slot + 1, self.intervals.len());
             // what the emit stage adds, in the f32 it adds it with
@@ -399,7 +410,6 @@ impl DispersionProblem {
         let raw = engine.finish()?;
         let wall_s = start.elapsed().as_secs_f64();
         let total_s: f64 = self.intervals.iter().map(|i| i.duration_s).sum();
-        let plane = g.cells();
         let faces = 2 * (g.nx + g.ny);
         let h = self.mixing_height_m;
         let budget = (0..np)
@@ -409,15 +419,22 @@ impl DispersionProblem {
                     .map(|x| f64::from(x[0]) + f64::from(x[1]))
                     .sum::<f64>()
                     * volume;
-                let integral = integral[p * plane..(p + 1) * plane].iter().sum::<f64>() * volume; // µg·s
                 // outflow holds transfers in µg/m³ of the boundary cell
                 let left: f64 = raw.outflow[p * faces..(p + 1) * faces]
                     .iter()
                     .map(|x| f64::from(*x))
                     .sum::<f64>()
                     * volume;
-                let decayed = self.decay_per_s[p] * integral;
-                let deposited = self.deposition_m_s[p] / h * integral;
+                // split what was removed in proportion to the two rates
+                let (lam, dep) = (self.decay_per_s[p], self.deposition_m_s[p] / h);
+                let (decayed, deposited) = if lam + dep > 0.0 {
+                    (
+                        removed_ug[p] * lam / (lam + dep),
+                        removed_ug[p] * dep / (lam + dep),
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
                 let emitted = emitted_ug[p];
                 let err = if emitted > 0.0 {
                     (emitted - (in_grid + left + decayed + deposited)).abs() / emitted
