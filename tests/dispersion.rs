@@ -117,20 +117,25 @@ fn the_analytic_scenario_file_expresses_the_test_case() {
     assert!((rate - 100.0 * 1e6 / 5.0e6).abs() < 1e-3, "{rate}");
 }
 
-#[test]
-fn province_scenario_conserves_mass_to_1e_5() {
+/// The province scenario with some of its keys changed (coarser grids keep tests quick).
+fn province_run(
+    change: impl FnOnce(&mut Scenario),
+) -> twin_engine::dispersion::scenario::ResolvedScenario {
     let path = scenario_path("winter-ne-monsoon.toml");
     let mut s = Scenario::read(&path).expect("valid");
+    change(&mut s);
+    let dataset =
+        twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir()).expect("dataset");
+    s.resolve(&path, dataset).expect("resolves")
+}
+
+#[test]
+fn province_scenario_conserves_mass_to_1e_5() {
     // the same physics on a coarse grid and a short run, to keep the test quick
-    s.grid.resolution_m = 1000.0;
-    s.duration_h = 6.0;
-    let run = s
-        .resolve(
-            &path,
-            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
-                .expect("dataset"),
-        )
-        .expect("resolves");
+    let run = province_run(|s| {
+        s.grid.resolution_m = 1000.0;
+        s.duration_h = 6.0;
+    });
     assert!(run.problem.sources.len() > 20);
     let r = run.problem.run(None).expect("cpu run");
     for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
@@ -153,17 +158,10 @@ fn province_scenario_conserves_mass_to_1e_5() {
 fn budget_holds_over_long_output_intervals() {
     // one 24 h interval (about 600 steps at 1 km): the time integral that carries decay and
     // deposition is summed on the device for the whole interval before the host folds it in
-    let path = scenario_path("winter-ne-monsoon.toml");
-    let mut s = Scenario::read(&path).expect("valid");
-    s.grid.resolution_m = 1000.0;
-    s.output_interval_min = 1440.0;
-    let run = s
-        .resolve(
-            &path,
-            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
-                .expect("dataset"),
-        )
-        .expect("resolves");
+    let run = province_run(|s| {
+        s.grid.resolution_m = 1000.0;
+        s.output_interval_min = 1440.0;
+    });
     let r = run.problem.run(None).expect("cpu run");
     assert!(r.steps > 500, "{}", r.steps);
     for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
@@ -282,17 +280,10 @@ fn gpu_and_cpu_transport_agree_within_1e_4_of_peak() {
 #[test]
 fn gpu_run_conserves_mass_and_samples_stations_like_the_cpu() {
     let Some(ctx) = gpu() else { return };
-    let path = scenario_path("winter-ne-monsoon.toml");
-    let mut s = Scenario::read(&path).expect("valid");
-    s.grid.resolution_m = 2000.0;
-    s.duration_h = 3.0;
-    let run = s
-        .resolve(
-            &path,
-            twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
-                .expect("dataset"),
-        )
-        .expect("resolves");
+    let run = province_run(|s| {
+        s.grid.resolution_m = 2000.0;
+        s.duration_h = 3.0;
+    });
     let g = run.problem.run(Some(&ctx)).expect("gpu run");
     let c = run.problem.run(None).expect("cpu run");
     assert_eq!(g.steps, c.steps);
