@@ -31,16 +31,30 @@ pub struct Common {
     format: Format,
 }
 
+/// A WGS84 query point.
 #[derive(Debug, Args)]
-pub struct NearestArgs {
-    #[command(flatten)]
-    common: Common,
+pub struct PointArgs {
     /// Longitude, degrees east (WGS84).
     #[arg(long, allow_hyphen_values = true)]
     lon: f64,
     /// Latitude, degrees north (WGS84).
     #[arg(long, allow_hyphen_values = true)]
     lat: f64,
+}
+
+impl PointArgs {
+    fn checked(&self) -> anyhow::Result<(f64, f64)> {
+        check_point(self.lon, self.lat)?;
+        Ok((self.lon, self.lat))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct NearestArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(flatten)]
+    at: PointArgs,
     /// How many features.
     #[arg(short = 'k', long = "k", default_value_t = 5)]
     k: usize,
@@ -79,12 +93,8 @@ pub struct WithinArgs {
 pub struct SnapArgs {
     #[command(flatten)]
     common: Common,
-    /// Longitude, degrees east.
-    #[arg(long, allow_hyphen_values = true)]
-    lon: f64,
-    /// Latitude, degrees north.
-    #[arg(long, allow_hyphen_values = true)]
-    lat: f64,
+    #[command(flatten)]
+    at: PointArgs,
 }
 
 #[derive(Debug, Args)]
@@ -151,10 +161,10 @@ fn check_point(lon: f64, lat: f64) -> anyhow::Result<()> {
 pub fn run(cmd: QueryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         QueryCommand::Nearest(a) => {
-            check_point(a.lon, a.lat)?;
+            let (lon, lat) = a.at.checked()?;
             let d = a.common.dataset.load()?;
             let index = SpatialIndex::build(&d.province, d.projection.clone());
-            let hits = index.nearest(a.lon, a.lat, a.k, a.kind);
+            let hits = index.nearest(lon, lat, a.k, a.kind);
             output::hits(&d.province, &hits, a.common.format, out)
         }
         QueryCommand::Within(a) => {
@@ -176,11 +186,11 @@ pub fn run(cmd: QueryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             output::hits(&d.province, &hits, a.common.format, out)
         }
         QueryCommand::Snap(a) => {
-            check_point(a.lon, a.lat)?;
+            let (lon, lat) = a.at.checked()?;
             let d = a.common.dataset.load()?;
             let index = SpatialIndex::build(&d.province, d.projection.clone());
             let snap = index
-                .snap(a.lon, a.lat)
+                .snap(lon, lat)
                 .ok_or_else(|| anyhow::anyhow!("the dataset has no road links to snap to"))?;
             output::snap(&d.province, &snap, a.common.format, out)
         }
