@@ -1,6 +1,8 @@
 //! The two step engines behind [`super::DispersionProblem::run`]: the CPU twin and the GPU.
 //! Both hold the same buffers and run the same stages; only where they run differs.
 
+use std::sync::Arc;
+
 use super::{
     DispersionProblem, EmitParams, FaceWind, RawState, SampleParams, SourceCell, StationPoint,
     TransportParams, cpu,
@@ -12,7 +14,7 @@ pub trait StepEngine {
     /// Sets the wind and parameters for the next steps.
     fn set_interval(
         &mut self,
-        wind: &FaceWind,
+        wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
     ) -> Result<(), GpuError>;
@@ -59,7 +61,7 @@ pub struct CpuEngine {
     samples: Vec<f32>,
     sources: Vec<SourceCell>,
     stations: Vec<StationPoint>,
-    wind: FaceWind,
+    wind: Arc<FaceWind>,
     tp: Option<TransportParams>,
     ep: Option<EmitParams>,
     sp: SampleParams,
@@ -84,10 +86,10 @@ impl CpuEngine {
             ],
             sources: problem.sources.clone(),
             stations: station_points(problem),
-            wind: FaceWind {
+            wind: Arc::new(FaceWind {
                 u: Vec::new(),
                 v: Vec::new(),
-            },
+            }),
             tp: None,
             ep: None,
             sp: sample_params(problem, 0),
@@ -106,11 +108,11 @@ impl CpuEngine {
 impl StepEngine for CpuEngine {
     fn set_interval(
         &mut self,
-        wind: &FaceWind,
+        wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
     ) -> Result<(), GpuError> {
-        self.wind = wind.clone();
+        self.wind = Arc::clone(wind);
         self.tp = Some(*tp);
         self.ep = Some(*ep);
         Ok(())
@@ -239,8 +241,11 @@ impl<'a> GpuEngine<'a> {
         }
         let sources_buf = ctx.storage("sources", &sources);
         let stations_buf = ctx.storage("stations", &station_points(problem));
-        let tp_buf = ctx.uniform("transport-params", &TransportParams::default_zeroed());
-        let ep_buf = ctx.uniform("emit-params", &EmitParams::default_zeroed());
+        let tp_buf = ctx.uniform(
+            "transport-params",
+            &<TransportParams as bytemuck::Zeroable>::zeroed(),
+        );
+        let ep_buf = ctx.uniform("emit-params", &<EmitParams as bytemuck::Zeroable>::zeroed());
         let sp = sample_params(problem, 0);
         let sp_buf = ctx.uniform("sample-params", &sp);
         let emit = ctx.kernel(&gpu::shaders::DISPERSION_EMIT);
@@ -289,18 +294,10 @@ impl<'a> GpuEngine<'a> {
     }
 }
 
-trait ZeroedDefault: bytemuck::Zeroable {
-    fn default_zeroed() -> Self {
-        Self::zeroed()
-    }
-}
-impl ZeroedDefault for TransportParams {}
-impl ZeroedDefault for EmitParams {}
-
 impl StepEngine for GpuEngine<'_> {
     fn set_interval(
         &mut self,
-        wind: &FaceWind,
+        wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
     ) -> Result<(), GpuError> {
