@@ -1,6 +1,7 @@
 //! Dispersion: the exact steady solution, mass conservation, GPU-vs-CPU parity on lavapipe or a
 //! real GPU, determinism (golden hash), scenario errors, and the CLI outputs.
 
+use crate::gpu;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use twin_engine::dispersion::analytic::steady_point_source;
@@ -9,7 +10,6 @@ use twin_engine::dispersion::{
     CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
     field_hash,
 };
-use twin_engine::gpu::GpuContext;
 use twin_engine::model::Pollutant;
 
 fn scenario_path(name: &str) -> std::path::PathBuf {
@@ -234,19 +234,6 @@ fn run_engine<E: StepEngine>(mut e: E, problem: &DispersionProblem) -> Vec<f32> 
         .iter()
         .map(|x| x[0] + x[1])
         .collect()
-}
-
-/// A real wgpu adapter (lavapipe in CI). Set QN_TWIN_SKIP_GPU=1 to skip GPU tests explicitly on
-/// a machine without Vulkan; `scripts/setup` installs lavapipe, so CI never skips.
-fn gpu() -> Option<GpuContext> {
-    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
-        eprintln!("QN_TWIN_SKIP_GPU set: GPU test skipped");
-        return None;
-    }
-    Some(
-        GpuContext::acquire()
-            .expect("a wgpu adapter (install mesa-vulkan-drivers, or set QN_TWIN_SKIP_GPU=1)"),
-    )
 }
 
 #[test]

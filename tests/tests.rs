@@ -7,6 +7,7 @@ mod dataset;
 mod dispersion;
 mod queries;
 mod terrain;
+mod traffic;
 
 use std::path::PathBuf;
 
@@ -15,4 +16,17 @@ pub fn data(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/data")
         .join(rel)
+}
+
+/// A real wgpu adapter (lavapipe in CI). Set QN_TWIN_SKIP_GPU=1 to skip GPU tests explicitly on
+/// a machine without Vulkan; `scripts/setup` installs lavapipe, so CI never skips.
+pub fn gpu() -> Option<twin_engine::gpu::GpuContext> {
+    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
+        eprintln!("QN_TWIN_SKIP_GPU set: GPU test skipped");
+        return None;
+    }
+    Some(
+        twin_engine::gpu::GpuContext::acquire()
+            .expect("a wgpu adapter (install mesa-vulkan-drivers, or set QN_TWIN_SKIP_GPU=1)"),
+    )
 }

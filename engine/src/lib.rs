@@ -13,6 +13,7 @@ pub mod model;
 pub mod output;
 pub mod spatial;
 pub mod terrain;
+pub mod traffic;
 
 /// Directory of the dataset bundled with the source tree (`datasets/quang-ninh`), as known at
 /// compile time. The CLI uses it when `--dataset` is not given.

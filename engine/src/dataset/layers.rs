@@ -70,6 +70,23 @@ pub(super) fn read_province(
     Ok(province)
 }
 
+/// Reads a road layer on its own (a scenario's `roads` file, an import's output), checking
+/// features against `bounds`; every problem is listed.
+pub(super) fn read_roads(path: &Path, bounds: LonLatBounds) -> Result<Vec<RoadLink>, DatasetError> {
+    let mut v = Validator {
+        bounds,
+        problems: Vec::new(),
+        ids: HashMap::new(),
+    };
+    let roads = read_layer(path, &mut v, read_road)?;
+    if !v.problems.is_empty() {
+        return Err(DatasetError::Invalid {
+            problems: v.problems,
+        });
+    }
+    Ok(roads)
+}
+
 /// Reads one layer. I/O errors end the load; content problems are recorded in `v` and the
 /// features without problems are returned.
 fn read_layer<T>(

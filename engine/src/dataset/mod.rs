@@ -18,6 +18,15 @@ use crate::terrain::{Terrain, TerrainError};
 
 pub use problems::{DatasetProblem, Location};
 
+/// Reads a road-link GeoJSON file on its own, with the same rules as the dataset's road layer
+/// (every problem listed, features checked against `bounds`).
+pub fn read_road_layer(
+    path: &Path,
+    bounds: crate::geodesy::LonLatBounds,
+) -> Result<Vec<crate::model::RoadLink>, DatasetError> {
+    layers::read_roads(path, bounds)
+}
+
 /// Name of the manifest file in a dataset directory.
 pub const MANIFEST_FILE: &str = "dataset.toml";
 

@@ -249,7 +249,7 @@ pub struct ResolvedScenario {
     pub kdiff: Vec<f64>,
 }
 
-fn invalid(path: &Path, message: String) -> ScenarioError {
+pub(crate) fn invalid(path: &Path, message: String) -> ScenarioError {
     ScenarioError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -286,23 +286,7 @@ pub fn wind_components(speed: f64, from_deg: f64) -> (f64, f64) {
 impl Scenario {
     /// Reads a scenario file.
     pub fn read(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| {
-            let msg = e.to_string();
-            let lines: Vec<&str> = msg
-                .lines()
-                .map(str::trim)
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with('|')
-                        && !l.chars().next().is_some_and(|c| c.is_ascii_digit())
-                })
-                .collect();
-            invalid(path, lines.join(" "))
-        })
+        read_toml(path)
     }
 
     /// Reads a scenario and resolves it against its dataset (`dataset` key, or `default_dataset`).
@@ -939,4 +923,25 @@ fn area_cells(grid: &Grid, g: &Geometry<f64>) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Reads a TOML file into `T`; errors name the file and the key, on one line.
+pub(crate) fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        let lines: Vec<&str> = msg
+            .lines()
+            .map(str::trim)
+            .filter(|l| {
+                !l.is_empty()
+                    && !l.starts_with('|')
+                    && !l.chars().next().is_some_and(|c| c.is_ascii_digit())
+            })
+            .collect();
+        invalid(path, lines.join(" "))
+    })
 }

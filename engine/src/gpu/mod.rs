@@ -322,3 +322,12 @@ impl Kernel {
 pub fn groups(n: usize, size: u32) -> u32 {
     (n as u32).div_ceil(size)
 }
+
+/// A dispatch covering `n` items with 1-D groups of `size` threads, folded into a second
+/// dimension beyond the 65,535-group limit; shaders recover the flat index as
+/// `gid.y · groups.x · size + gid.x`.
+pub fn groups_2d(n: usize, size: u32) -> [u32; 3] {
+    let g = groups(n, size).max(1);
+    let x = g.min(65_535);
+    [x, g.div_ceil(x), 1]
+}

@@ -18,13 +18,12 @@ macro_rules! shader {
             source: include_str!(concat!("../../../shaders/", $name, ".wgsl")),
         }
     };
-    // a stage that uses a library file: the library is prepended (WGSL has no includes)
-    ($name:literal, uses $lib:literal) => {
+    // a stage that uses library files: they are prepended in order (WGSL has no includes)
+    ($name:literal, uses $($lib:literal),+) => {
         Shader {
             name: $name,
             source: concat!(
-                include_str!(concat!("../../../shaders/", $lib, ".wgsl")),
-                "\n",
+                $(include_str!(concat!("../../../shaders/", $lib, ".wgsl")), "\n",)+
                 include_str!(concat!("../../../shaders/", $name, ".wgsl"))
             ),
         }
@@ -32,7 +31,7 @@ macro_rules! shader {
 }
 
 /// Library files: functions only, prepended to the stages that use them.
-pub const LIBRARIES: &[Shader] = &[shader!("common/double_single")];
+pub const LIBRARIES: &[Shader] = &[shader!("common/double_single"), shader!("traffic/common")];
 
 /// Dispersion: add source emissions for one step.
 pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/double_single");
@@ -44,12 +43,23 @@ pub const DISPERSION_SAMPLE_STATIONS: Shader = shader!("dispersion/sample_statio
 /// Common: a straight copy, for measuring memory bandwidth.
 pub const COMMON_COPY: Shader = shader!("common/copy");
 
+/// Traffic: sending and receiving capacity of every cell.
+pub const TRAFFIC_SENDING_RECEIVING: Shader =
+    shader!("traffic/sending_receiving", uses "traffic/common");
+/// Traffic: signals, origins, merges and diverges at every node.
+pub const TRAFFIC_NODE_FLOWS: Shader = shader!("traffic/node_flows", uses "traffic/common");
+/// Traffic: cell update and link statistics.
+pub const TRAFFIC_UPDATE_CELLS: Shader = shader!("traffic/update_cells", uses "traffic/common");
+
 /// Every shader, for validation.
 pub const ALL: &[Shader] = &[
     DISPERSION_EMIT,
     DISPERSION_TRANSPORT,
     DISPERSION_SAMPLE_STATIONS,
     COMMON_COPY,
+    TRAFFIC_SENDING_RECEIVING,
+    TRAFFIC_NODE_FLOWS,
+    TRAFFIC_UPDATE_CELLS,
 ];
 
 /// Parses and validates a WGSL stage with naga, and checks it has the entry point `main`; the

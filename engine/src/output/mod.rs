@@ -3,6 +3,7 @@
 
 pub mod geotiff;
 pub mod map;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 

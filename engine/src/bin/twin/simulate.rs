@@ -1,17 +1,52 @@
 //! `twin simulate`: run a model from a scenario file and write its outputs.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use geo::Geometry;
+use twin_engine::dataset::Dataset;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::gpu::{BackendChoice, GpuContext};
+use twin_engine::output::traffic::{TrafficRunInfo, write_traffic_run};
+use twin_engine::spatial::project;
+use twin_engine::traffic::VehicleClass;
+use twin_engine::traffic::scenario::TrafficScenario;
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
     /// Pollutant dispersion (advection–diffusion in the mixed layer) from a scenario file.
     Dispersion(DispersionArgs),
+    /// Road traffic (cell transmission model, signals, coal trucks, link emissions).
+    Traffic(TrafficArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    /// Scenario file (TOML), e.g. datasets/quang-ninh/scenarios/morning-peak-coal-trucks.toml.
+    #[arg(long, value_name = "FILE")]
+    scenario: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Dataset for scenarios that do not name one. Default: the bundled dataset.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// Override the scenario's signal control.
+    #[arg(long, value_enum)]
+    control: Option<ControlArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ControlArg {
+    /// Fixed-time plans.
+    FixedTime,
+    /// Adaptive max-pressure control.
+    MaxPressure,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -46,8 +81,143 @@ pub struct DispersionArgs {
     duration_h: Option<f64>,
 }
 
+fn gpu_for(backend: Backend, out: &mut impl Write) -> anyhow::Result<Option<GpuContext>> {
+    let choice = match backend {
+        Backend::Auto => BackendChoice::Auto,
+        Backend::Gpu => BackendChoice::Gpu,
+        Backend::Cpu => BackendChoice::Cpu,
+    };
+    let gpu = GpuContext::for_choice(choice)?;
+    match &gpu {
+        Some(ctx) => writeln!(
+            out,
+            "backend   gpu: {} ({}, {})",
+            ctx.report.name, ctx.report.backend, ctx.report.device_type
+        )?,
+        None if matches!(choice, BackendChoice::Auto) => {
+            writeln!(out, "backend   cpu twin (auto: no hardware GPU found)")?
+        }
+        None => writeln!(out, "backend   cpu twin")?,
+    }
+    Ok(gpu)
+}
+
+fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let default_dataset = a
+        .dataset
+        .clone()
+        .unwrap_or_else(twin_engine::bundled_dataset_dir);
+    let mut scenario = TrafficScenario::read(&a.scenario)?;
+    if let Some(c) = a.control {
+        scenario.signals.control = Some(
+            match c {
+                ControlArg::FixedTime => "fixed_time",
+                ControlArg::MaxPressure => "max_pressure",
+            }
+            .into(),
+        );
+    }
+    let dir = match &scenario.dataset {
+        Some(d) => a.scenario.parent().unwrap_or(Path::new(".")).join(d),
+        None => default_dataset,
+    };
+    let dataset = Dataset::load(&dir)?;
+    let resolved = scenario
+        .resolve(&a.scenario, dataset)
+        .with_context(|| format!("loading scenario {}", a.scenario.display()))?;
+    let problem = resolved
+        .setup
+        .clone()
+        .compile()
+        .with_context(|| format!("setting up scenario {}", a.scenario.display()))?;
+    let gpu = gpu_for(a.backend, out)?;
+    let net = &problem.network;
+    writeln!(
+        out,
+        "network   {} nodes, {} directed links, {} cells; {} signal(s), {:?} control",
+        net.nodes.len(),
+        net.links.len(),
+        problem.n_cells(),
+        problem.signals.len(),
+        problem.control
+    )?;
+    for w in &net.problems {
+        writeln!(out, "topology  {w}")?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (f, n, d) in &resolved.placements {
+        if seen.insert(f) {
+            writeln!(out, "placed    {f} on node {n} ({d:.0} m away)")?;
+        }
+    }
+    writeln!(out, "time step {} s ({})", problem.dt_s, problem.dt_reason)?;
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |done: u64, total: u64| {
+        if tty {
+            eprint!("\rsimulating step {done}/{total}   ");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let run = problem.run_with_progress(gpu.as_ref(), &mut progress)?;
+    let land = resolved
+        .dataset
+        .province
+        .land
+        .iter()
+        .map(|l| {
+            project(
+                &resolved.dataset.projection,
+                &Geometry::MultiPolygon(l.geometry.clone()),
+            )
+        })
+        .collect();
+    let info = TrafficRunInfo {
+        name: resolved.scenario.name.clone(),
+        scenario: Some(a.scenario.clone()),
+        land,
+        placements: resolved.placements.clone(),
+    };
+    let summary = write_traffic_run(&a.out, &problem, &run, &info)?;
+    let c = &run.conservation;
+    writeln!(
+        out,
+        "steps     {} in {:.2} s: {:.3e} cell-updates/s",
+        run.steps, run.wall_s, run.cell_updates_per_s
+    )?;
+    for k in VehicleClass::ALL {
+        let i = k.index();
+        writeln!(
+            out,
+            "vehicles  {:<5} demand {:.0}, entered {:.1}, exited {:.1}, in network {:.1}, waiting {:.1}",
+            k.name(),
+            c.demand[i],
+            c.entered[i],
+            c.exited[i],
+            c.in_network[i],
+            c.waiting[i].max(0.0)
+        )?;
+    }
+    writeln!(
+        out,
+        "conserved entered − exited − in network: relative error {:.1e}",
+        c.relative_error
+    )?;
+    writeln!(
+        out,
+        "emitted   PM10 {:.2} kg, PM2.5 {:.2} kg, NOx {:.2} kg",
+        summary["emissions_kg"]["PM10"].as_f64().unwrap_or(0.0),
+        summary["emissions_kg"]["PM2.5"].as_f64().unwrap_or(0.0),
+        summary["emissions_kg"]["NOx"].as_f64().unwrap_or(0.0)
+    )?;
+    writeln!(out, "outputs   {}", a.out.display())?;
+    Ok(())
+}
+
 pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        SimulateCommand::Traffic(a) => run_traffic(a, out),
         SimulateCommand::Dispersion(a) => {
             let default_dataset = a
                 .dataset
@@ -63,23 +233,7 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             let resolved = scenario
                 .resolve_with_dataset(&a.scenario, &default_dataset)
                 .with_context(|| format!("loading scenario {}", a.scenario.display()))?;
-            let choice = match a.backend {
-                Backend::Auto => BackendChoice::Auto,
-                Backend::Gpu => BackendChoice::Gpu,
-                Backend::Cpu => BackendChoice::Cpu,
-            };
-            let gpu = GpuContext::for_choice(choice)?;
-            match &gpu {
-                Some(ctx) => writeln!(
-                    out,
-                    "backend   gpu: {} ({}, {})",
-                    ctx.report.name, ctx.report.backend, ctx.report.device_type
-                )?,
-                None if matches!(choice, BackendChoice::Auto) => {
-                    writeln!(out, "backend   cpu twin (auto: no hardware GPU found)")?
-                }
-                None => writeln!(out, "backend   cpu twin")?,
-            }
+            let gpu = gpu_for(a.backend, out)?;
             let g = &resolved.problem.grid;
             writeln!(
                 out,

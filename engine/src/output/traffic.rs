@@ -1,0 +1,379 @@
+//! Traffic run outputs: `links.parquet`, `emissions.parquet`, `traffic.png`, `summary.json`.
+
+use std::path::{Path, PathBuf};
+
+use geo::Geometry;
+use polars::prelude::*;
+use serde_json::{Value, json};
+
+use super::OutputError;
+use super::map::{Image, draw_text, land_mask};
+use crate::dispersion::Grid;
+use crate::traffic::emissions::POLLUTANTS;
+use crate::traffic::engine::{LinkMeasures, TrafficRun};
+use crate::traffic::{TrafficProblem, VehicleClass};
+
+/// What the writer needs besides the problem and the run.
+#[derive(Debug, Clone, Default)]
+pub struct TrafficRunInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Scenario file, for the summary.
+    pub scenario: Option<PathBuf>,
+    /// Projected land polygons for the map background (empty: plain background).
+    pub land: Vec<Geometry<f64>>,
+    /// How named features were placed on nodes: (feature id, node id, distance m).
+    pub placements: Vec<(String, String, f64)>,
+}
+
+fn time_column(name: &str, ms: Vec<i64>, path: &Path) -> Result<Column, OutputError> {
+    Ok(Series::new(name.into(), ms)
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .map_err(|e| OutputError::encode(path, e.to_string()))?
+        .into_column())
+}
+
+fn write_parquet(path: &Path, columns: Vec<Column>) -> Result<(), OutputError> {
+    let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
+    let mut df = DataFrame::new_infer_height(columns).map_err(enc)?;
+    let file = std::fs::File::create(path).map_err(|e| OutputError::io(path, e))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(enc)?;
+    Ok(())
+}
+
+/// Edie measures of a link in an interval for one class (`None`: both classes together).
+pub fn measures(
+    problem: &TrafficProblem,
+    run: &TrafficRun,
+    interval: usize,
+    link: usize,
+    class: Option<VehicleClass>,
+) -> LinkMeasures {
+    let iv = &run.intervals[interval];
+    let l = &problem.network.links[link];
+    let (m, s) = match class {
+        Some(c) => (iv.vehicle_m[link][c.index()], iv.vehicle_s[link][c.index()]),
+        None => (
+            iv.vehicle_m[link][0] + iv.vehicle_m[link][1],
+            iv.vehicle_s[link][0] + iv.vehicle_s[link][1],
+        ),
+    };
+    LinkMeasures::edie(m, s, l.length_m, iv.seconds, l.free_flow_m_s)
+}
+
+/// Writes every output of a traffic run into `out` (created if missing); returns the summary.
+pub fn write_traffic_run(
+    out: &Path,
+    problem: &TrafficProblem,
+    run: &TrafficRun,
+    info: &TrafficRunInfo,
+) -> Result<Value, OutputError> {
+    std::fs::create_dir_all(out).map_err(|e| OutputError::io(out, e))?;
+    let start_ms = problem.start.timestamp_millis();
+    let links = &problem.network.links;
+
+    // links.parquet
+    let lp = out.join("links.parquet");
+    let (mut id, mut road, mut time, mut class, mut flow, mut dens, mut speed, mut tt) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (k, iv) in run.intervals.iter().enumerate() {
+        let t = start_ms + (iv.start_s * 1000.0).round() as i64;
+        for (li, l) in links.iter().enumerate() {
+            for c in [Some(VehicleClass::Car), Some(VehicleClass::Truck), None] {
+                let m = measures(problem, run, k, li, c);
+                id.push(l.id.clone());
+                road.push(l.road_id.clone());
+                time.push(t);
+                class.push(c.map_or("all", VehicleClass::name).to_string());
+                flow.push(m.flow_veh_h);
+                dens.push(m.density_veh_km);
+                speed.push(m.speed_km_h);
+                tt.push(m.travel_time_s);
+            }
+        }
+    }
+    write_parquet(
+        &lp,
+        vec![
+            Column::new("link_id".into(), id),
+            Column::new("road_id".into(), road),
+            time_column("time", time, &lp)?,
+            Column::new("class".into(), class),
+            Column::new("flow_veh_h".into(), flow),
+            Column::new("density_veh_km".into(), dens),
+            Column::new("speed_km_h".into(), speed),
+            Column::new("travel_time_s".into(), tt),
+        ],
+    )?;
+
+    // emissions.parquet
+    let ep = out.join("emissions.parquet");
+    let (mut id, mut road, mut time, mut pol, mut rate) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut total_kg = [0.0f64; 3];
+    for iv in &run.intervals {
+        let t = start_ms + (iv.start_s * 1000.0).round() as i64;
+        for (li, l) in links.iter().enumerate() {
+            let vkt = [iv.vehicle_m[li][0] / 1000.0, iv.vehicle_m[li][1] / 1000.0];
+            let silt = problem
+                .emissions
+                .silt_for(&l.road_id, l.road_ref.as_deref());
+            let r = problem.emissions.rates_g_s(vkt, iv.seconds, silt);
+            for (p, name) in POLLUTANTS.iter().enumerate() {
+                id.push(l.id.clone());
+                road.push(l.road_id.clone());
+                time.push(t);
+                pol.push((*name).to_string());
+                rate.push(r[p]);
+                total_kg[p] += r[p] * iv.seconds / 1000.0;
+            }
+        }
+    }
+    write_parquet(
+        &ep,
+        vec![
+            Column::new("link_id".into(), id),
+            Column::new("road_id".into(), road),
+            time_column("time", time, &ep)?,
+            Column::new("pollutant".into(), pol),
+            Column::new("emission_g_s".into(), rate),
+        ],
+    )?;
+
+    // traffic.png: the busiest interval (most vehicle-seconds)
+    let busiest = run
+        .intervals
+        .iter()
+        .enumerate()
+        .map(|(k, iv)| (k, iv.vehicle_s.iter().map(|v| v[0] + v[1]).sum::<f64>()))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(k, _)| k);
+    let png = out.join("traffic.png");
+    let when = problem.start
+        + chrono::Duration::milliseconds(
+            (run.intervals.get(busiest).map_or(0.0, |iv| iv.start_s) * 1000.0) as i64,
+        );
+    let title = format!(
+        "{}: speed / free-flow, {} UTC",
+        info.name,
+        when.format("%Y-%m-%d %H:%M")
+    );
+    render_speed_map(problem, run, busiest, &info.land, &title).write_png(&png)?;
+
+    // summary.json
+    let c = &run.conservation;
+    let warnings: Vec<String> = problem
+        .network
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let summary = json!({
+        "model": "traffic (cell transmission model)",
+        "scenario": info.name,
+        "scenario_file": info.scenario.as_ref().map(|p| p.display().to_string()),
+        "backend": run.backend,
+        "start_utc": problem.start.to_rfc3339(),
+        "dt_s": problem.dt_s,
+        "dt_reason": problem.dt_reason,
+        "steps": run.steps,
+        "output_interval_s": problem.steps_per_output as f64 * problem.dt_s,
+        "wall_s": run.wall_s,
+        "cell_updates_per_s": run.cell_updates_per_s,
+        "network": {
+            "nodes": problem.network.nodes.len(),
+            "links": links.len(),
+            "cells": problem.n_cells(),
+            "signals": problem.signals.len(),
+            "control": problem.control,
+            "warnings": warnings,
+        },
+        "placements": info.placements.iter().map(|(f, n, d)| json!({"feature": f, "node": n, "distance_m": d})).collect::<Vec<_>>(),
+        "vehicles": {
+            "classes": ["car", "truck"],
+            "demand": c.demand,
+            "entered": c.entered,
+            "exited": c.exited,
+            "in_network": c.in_network,
+            "waiting_at_origins": c.waiting,
+            "conservation_relative_error": c.relative_error,
+        },
+        "emissions_kg": {
+            "PM10": total_kg[0],
+            "PM2.5": total_kg[1],
+            "NOx": total_kg[2],
+        },
+        "emission_model": problem.emissions,
+        "outputs": {
+            "links.parquet": "link_id (`<road id>` or `<road id>~rev`), road_id, time (UTC, interval start), class (car | truck | all), flow_veh_h, density_veh_km, speed_km_h, travel_time_s — Edie's definitions over link × interval",
+            "emissions.parquet": "link_id, road_id, time (UTC, interval start), pollutant (PM10 | PM2.5 | NOx), emission_g_s (interval mean)",
+            "traffic.png": "links coloured by speed / free-flow speed in the busiest interval",
+        },
+    });
+    let sp = out.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary)
+        .map_err(|e| OutputError::encode(&sp, e.to_string()))?;
+    std::fs::write(&sp, text + "\n").map_err(|e| OutputError::io(&sp, e))?;
+    Ok(summary)
+}
+
+/// Speed-ratio colours: red (stopped) → orange → yellow → green (free flow).
+pub fn speed_colour(ratio: f64) -> [u8; 3] {
+    const STOPS: [(f64, [u8; 3]); 4] = [
+        (0.0, [178, 24, 43]),
+        (0.4, [244, 109, 67]),
+        (0.7, [254, 224, 139]),
+        (1.0, [26, 152, 80]),
+    ];
+    let r = ratio.clamp(0.0, 1.0);
+    for w in STOPS.windows(2) {
+        let ((a, ca), (b, cb)) = (w[0], w[1]);
+        if r <= b {
+            let f = (r - a) / (b - a);
+            return [0, 1, 2].map(|k| {
+                (f64::from(ca[k]) + f * (f64::from(cb[k]) - f64::from(ca[k]))).round() as u8
+            });
+        }
+    }
+    STOPS[3].1
+}
+
+fn render_speed_map(
+    problem: &TrafficProblem,
+    run: &TrafficRun,
+    interval: usize,
+    land: &[Geometry<f64>],
+    title: &str,
+) -> Image {
+    let links = &problem.network.links;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for l in links {
+        for &(x, y) in &l.xy {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    let pad = 0.05 * (x1 - x0).max(y1 - y0).max(1.0);
+    let (x0, y0, x1, y1) = (x0 - pad, y0 - pad, x1 + pad, y1 + pad);
+    let map_px = 1100.0;
+    let scale = map_px / (x1 - x0).max(y1 - y0);
+    let (mw, mh) = (
+        ((x1 - x0) * scale).ceil() as usize,
+        ((y1 - y0) * scale).ceil() as usize,
+    );
+    let (title_h, bar_w) = (30usize, 170usize);
+    let mut img = Image::new(mw + bar_w, mh + title_h, [255, 255, 255, 255]);
+    if !land.is_empty() {
+        let grid = Grid {
+            nx: mw,
+            ny: mh,
+            cell_m: 1.0 / scale,
+            x0,
+            y0,
+            epsg: problem.network.projection.epsg(),
+        };
+        let mask = land_mask(&grid, land);
+        for py in 0..mh {
+            for px in 0..mw {
+                let j = mh - 1 - py;
+                let c = if mask[j * mw + px] {
+                    [236, 232, 220, 255]
+                } else {
+                    [198, 224, 240, 255]
+                };
+                img.put(px as i64, (py + title_h) as i64, c);
+            }
+        }
+    }
+    let to_px = |x: f64, y: f64| ((x - x0) * scale, (y1 - y) * scale + title_h as f64);
+    // draw the slower direction last so that congestion shows
+    let mut order: Vec<(usize, f64)> = (0..links.len())
+        .map(|li| {
+            let m = if run.intervals.is_empty() {
+                None
+            } else {
+                Some(measures(problem, run, interval, li, None))
+            };
+            let ratio = m.map_or(1.0, |m| m.speed_km_h / (links[li].free_flow_m_s * 3.6));
+            (li, ratio)
+        })
+        .collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (li, ratio) in order {
+        let l = &links[li];
+        let c = speed_colour(ratio);
+        let width = (1 + l.lanes as i64).min(5);
+        // offset each direction to its right-hand side by half a width
+        for w in l.xy.windows(2) {
+            let (ax, ay) = to_px(w[0].0, w[0].1);
+            let (bx, by) = to_px(w[1].0, w[1].1);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len = dx.hypot(dy).max(1e-9);
+            let (ox, oy) = (-dy / len * 1.5, dx / len * 1.5);
+            let steps = len.ceil() as i64 + 1;
+            for s in 0..=steps {
+                let f = s as f64 / steps as f64;
+                let (x, y) = (ax + f * dx + ox, ay + f * dy + oy);
+                img.rect(
+                    (x - width as f64 / 2.0).round() as i64,
+                    (y - width as f64 / 2.0).round() as i64,
+                    width,
+                    width,
+                    [c[0], c[1], c[2], 255],
+                );
+            }
+        }
+    }
+    // legend
+    let ink = [20, 20, 20, 255];
+    let (bx, by, bw, bh) = (mw as i64 + 20, title_h as i64 + 40, 22i64, 240i64);
+    for yy in 0..bh {
+        let t = 1.0 - yy as f64 / (bh - 1) as f64;
+        let c = speed_colour(t);
+        img.rect(bx, by + yy, bw, 1, [c[0], c[1], c[2], 255]);
+    }
+    for (t, label) in [(1.0, "1.0"), (0.7, "0.7"), (0.4, "0.4"), (0.0, "0")] {
+        let y = by + ((1.0 - t) * (bh - 1) as f64).round() as i64;
+        img.rect(bx + bw, y, 5, 1, ink);
+        draw_text(&mut img, label, bx + bw + 8, y - 7, 2, ink);
+    }
+    draw_text(&mut img, "V/VF", bx, by - 24, 2, ink);
+    draw_text(&mut img, title, 8, 8, 2, ink);
+    // scale bar: a round length about a fifth of the map
+    let target = (x1 - x0) / 5.0;
+    let mag = 10f64.powf(target.log10().floor());
+    let len_m = [1.0, 2.0, 5.0]
+        .iter()
+        .map(|k| k * mag)
+        .rfind(|&v| v <= target)
+        .unwrap_or(mag);
+    let px = (len_m * scale).round() as i64;
+    let sy = (mh + title_h) as i64 - 20;
+    img.rect(20, sy, px, 4, ink);
+    let label = if len_m >= 1000.0 {
+        format!("{} KM", len_m / 1000.0)
+    } else {
+        format!("{len_m} M")
+    };
+    draw_text(&mut img, &label, 20, sy - 20, 2, ink);
+    // north arrow
+    let (nx0, ny0) = (mw as i64 - 24, title_h as i64 + 12);
+    for r in 0..10 {
+        img.rect(nx0 - r / 2, ny0 + r, r + 1, 1, ink);
+    }
+    draw_text(&mut img, "N", nx0 - 4, ny0 + 13, 2, ink);
+    img
+}

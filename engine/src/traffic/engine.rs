@@ -1,0 +1,490 @@
+//! The two step engines behind [`TrafficProblem::run`] (the CPU twin and the GPU), and the run
+//! loop: steps in batches, Edie's link statistics per output interval, and the vehicle
+//! conservation check.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::cpu::{self, NodeInputs, NodeOutputs};
+use super::{NONE, TrafficProblem, VehicleClass};
+use crate::gpu::{self, GpuContext, GpuError, Kernel};
+
+/// Steps recorded into one GPU submission: small networks are launch-bound, so many steps go
+/// into one command buffer (three dispatches each).
+pub const STEPS_PER_SUBMIT: u64 = 256;
+
+/// A backend that advances the traffic state.
+pub trait StepEngine {
+    /// Runs `n` steps.
+    fn steps(&mut self, n: u64) -> Result<(), GpuError>;
+    /// Per-cell statistics (vehicle-seconds car, truck; vehicle-metres car, truck) since the
+    /// last call; restarts them.
+    fn take_stats(&mut self) -> Result<Vec<[f32; 4]>, GpuError>;
+    /// Current cell state (vehicles car, truck).
+    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError>;
+    /// Per node: entered and exited counters (fixed point, see [`cpu::count`]).
+    fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError>;
+    /// Vehicles waiting at each node's origin.
+    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError>;
+}
+
+fn initial_signal_state(problem: &TrafficProblem) -> Vec<[u32; 2]> {
+    problem
+        .nodes
+        .iter()
+        .map(|n| {
+            if n.signal == NONE {
+                [0, 0]
+            } else {
+                [0, problem.signals[n.signal as usize].lost]
+            }
+        })
+        .collect()
+}
+
+/// The CPU twin.
+pub struct CpuEngine<'a> {
+    problem: &'a TrafficProblem,
+    state: Vec<[f32; 2]>,
+    next: Vec<[f32; 2]>,
+    sr: Vec<[f32; 2]>,
+    out_flow: Vec<[f32; 2]>,
+    in_flow: Vec<[f32; 2]>,
+    queue: Vec<[f32; 2]>,
+    counters: Vec<[u32; 4]>,
+    signal_state: Vec<[u32; 2]>,
+    stats: Vec<[f32; 4]>,
+    clock: u32,
+}
+
+impl<'a> CpuEngine<'a> {
+    /// An empty network for a problem.
+    pub fn new(problem: &'a TrafficProblem) -> Self {
+        let c = problem.n_cells();
+        let n = problem.nodes.len();
+        Self {
+            problem,
+            state: vec![[0.0; 2]; c],
+            next: vec![[0.0; 2]; c],
+            sr: vec![[0.0; 2]; c],
+            out_flow: vec![[0.0; 2]; problem.in_links.len()],
+            in_flow: vec![[0.0; 2]; problem.out_links.len()],
+            queue: vec![[0.0; 2]; n],
+            counters: vec![[0; 4]; 2 * n],
+            signal_state: initial_signal_state(problem),
+            stats: vec![[0.0; 4]; c],
+            clock: 0,
+        }
+    }
+}
+
+impl StepEngine for CpuEngine<'_> {
+    fn steps(&mut self, n: u64) -> Result<(), GpuError> {
+        let p = self.problem;
+        for _ in 0..n {
+            cpu::sending_receiving(&p.params, &p.links, &p.cell_link, &self.state, &mut self.sr);
+            let inputs = NodeInputs {
+                params: &p.params,
+                links: &p.links,
+                nodes: &p.nodes,
+                in_links: &p.in_links,
+                out_links: &p.out_links,
+                turns: &p.turns,
+                demand: &p.demand,
+                signals: &p.signals,
+                phases: &p.phases,
+                sr: &self.sr,
+                state: &self.state,
+            };
+            cpu::node_flows(
+                &inputs,
+                NodeOutputs {
+                    out_flow: &mut self.out_flow,
+                    in_flow: &mut self.in_flow,
+                    queue: &mut self.queue,
+                    counters: &mut self.counters,
+                    signal_state: &mut self.signal_state,
+                },
+                self.clock,
+            );
+            cpu::update_cells(
+                &p.params,
+                &p.links,
+                &p.cell_link,
+                &self.sr,
+                &self.out_flow,
+                &self.in_flow,
+                &self.state,
+                &mut self.next,
+                &mut self.stats,
+            );
+            std::mem::swap(&mut self.state, &mut self.next);
+            self.clock += 1;
+        }
+        Ok(())
+    }
+
+    fn take_stats(&mut self) -> Result<Vec<[f32; 4]>, GpuError> {
+        let out = self.stats.clone();
+        self.stats.iter_mut().for_each(|s| *s = [0.0; 4]);
+        Ok(out)
+    }
+
+    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+        Ok(self.state.clone())
+    }
+
+    fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError> {
+        Ok(self.counters.clone())
+    }
+
+    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+        Ok(self.queue.clone())
+    }
+}
+
+/// The GPU engine: the WGSL stages of `shaders/traffic/`.
+pub struct GpuEngine<'a> {
+    ctx: &'a GpuContext,
+    kernels: [Kernel; 3],
+    groups: [[wgpu::BindGroup; 3]; 2],
+    state: [wgpu::Buffer; 2],
+    stats: wgpu::Buffer,
+    counters: wgpu::Buffer,
+    queue: wgpu::Buffer,
+    current: usize,
+    n_cells: usize,
+    n_nodes: usize,
+}
+
+impl<'a> GpuEngine<'a> {
+    /// Uploads a problem with an empty network.
+    pub fn new(ctx: &'a GpuContext, p: &TrafficProblem) -> Result<Self, GpuError> {
+        let c = p.n_cells();
+        let n = p.nodes.len();
+        let biggest = (c * 16) as u64;
+        if biggest > ctx.limits.max_storage_buffer_binding_size {
+            return Err(GpuError::TooLarge(format!(
+                "{c} cells need {biggest} bytes of statistics; the adapter binds at most {}",
+                ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
+        fn nonempty<T: bytemuck::Pod + bytemuck::Zeroable>(v: &[T]) -> Vec<T> {
+            if v.is_empty() {
+                vec![T::zeroed()]
+            } else {
+                v.to_vec()
+            }
+        }
+        let params = ctx.uniform("traffic-params", &p.params);
+        let links = ctx.storage("links", &p.links);
+        let cell_link = ctx.storage("cell-link", &p.cell_link);
+        let nodes = ctx.storage("nodes", &p.nodes);
+        let in_links = ctx.storage("in-links", &nonempty(&p.in_links));
+        let out_links = ctx.storage("out-links", &nonempty(&p.out_links));
+        let turns = ctx.storage("turns", &p.turns);
+        let demand = ctx.storage("demand", &nonempty(&p.demand));
+        let signals = ctx.storage("signals", &nonempty(&p.signals));
+        let phases = ctx.storage("phases", &nonempty(&p.phases));
+        let state = [
+            ctx.storage_zeroed::<[f32; 2]>("state-a", c),
+            ctx.storage_zeroed::<[f32; 2]>("state-b", c),
+        ];
+        let sr = ctx.storage_zeroed::<[f32; 2]>("sending-receiving", c);
+        let out_flow = ctx.storage_zeroed::<[f32; 2]>("out-flow", p.in_links.len());
+        let in_flow = ctx.storage_zeroed::<[f32; 2]>("in-flow", p.out_links.len());
+        let queue = ctx.storage_zeroed::<[f32; 2]>("queue", n);
+        let counters = ctx.storage_zeroed::<[u32; 4]>("counters", 2 * n);
+        let signal_state = ctx.storage("signal-state", &initial_signal_state(p));
+        let stats = ctx.storage_zeroed::<[f32; 4]>("stats", c);
+        let clock = ctx.storage("clock", &[0u32; 4]);
+        let kernels = [
+            ctx.kernel(&gpu::shaders::TRAFFIC_SENDING_RECEIVING),
+            ctx.kernel(&gpu::shaders::TRAFFIC_NODE_FLOWS),
+            ctx.kernel(&gpu::shaders::TRAFFIC_UPDATE_CELLS),
+        ];
+        let groups = [0usize, 1].map(|k| {
+            [
+                ctx.bind(&kernels[0], &[&params, &links, &cell_link, &state[k], &sr]),
+                ctx.bind(
+                    &kernels[1],
+                    &[
+                        &params,
+                        &links,
+                        &nodes,
+                        &in_links,
+                        &out_links,
+                        &turns,
+                        &demand,
+                        &signals,
+                        &phases,
+                        &sr,
+                        &state[k],
+                        &out_flow,
+                        &in_flow,
+                        &queue,
+                        &counters,
+                        &signal_state,
+                        &clock,
+                    ],
+                ),
+                ctx.bind(
+                    &kernels[2],
+                    &[
+                        &params,
+                        &links,
+                        &cell_link,
+                        &sr,
+                        &out_flow,
+                        &in_flow,
+                        &state[k],
+                        &state[1 - k],
+                        &stats,
+                        &clock,
+                    ],
+                ),
+            ]
+        });
+        Ok(Self {
+            ctx,
+            kernels,
+            groups,
+            state,
+            stats,
+            counters,
+            queue,
+            current: 0,
+            n_cells: c,
+            n_nodes: n,
+        })
+    }
+}
+
+impl StepEngine for GpuEngine<'_> {
+    fn steps(&mut self, n: u64) -> Result<(), GpuError> {
+        let cell_groups = gpu::groups_2d(self.n_cells, 64);
+        let node_groups = gpu::groups_2d(self.n_nodes, 64);
+        let mut left = n;
+        while left > 0 {
+            let batch = left.min(STEPS_PER_SUBMIT);
+            let mut enc = self.ctx.encoder();
+            for _ in 0..batch {
+                let g = &self.groups[self.current];
+                self.kernels[0].dispatch(&mut enc, &g[0], cell_groups);
+                self.kernels[1].dispatch(&mut enc, &g[1], node_groups);
+                self.kernels[2].dispatch(&mut enc, &g[2], cell_groups);
+                self.current = 1 - self.current;
+            }
+            self.ctx.submit(enc);
+            left -= batch;
+        }
+        Ok(())
+    }
+
+    fn take_stats(&mut self) -> Result<Vec<[f32; 4]>, GpuError> {
+        let v = self.ctx.read::<[f32; 4]>(&self.stats)?;
+        let mut enc = self.ctx.encoder();
+        enc.clear_buffer(&self.stats, 0, None);
+        self.ctx.submit(enc);
+        Ok(v)
+    }
+
+    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+        self.ctx.read::<[f32; 2]>(&self.state[self.current])
+    }
+
+    fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError> {
+        self.ctx.read::<[u32; 4]>(&self.counters)
+    }
+
+    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+        self.ctx.read::<[f32; 2]>(&self.queue)
+    }
+}
+
+/// Per-link totals of one output interval (Edie's generalised definitions use them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalStats {
+    /// Interval start, s from the run start.
+    pub start_s: f64,
+    /// Interval length, s.
+    pub seconds: f64,
+    /// Vehicle-seconds per link (car, truck).
+    pub vehicle_s: Vec<[f64; 2]>,
+    /// Vehicle-metres per link (car, truck).
+    pub vehicle_m: Vec<[f64; 2]>,
+}
+
+/// Vehicle bookkeeping at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Conservation {
+    /// Vehicles that entered the network from origins, per class.
+    pub entered: [f64; 2],
+    /// Vehicles that left it at sinks, per class.
+    pub exited: [f64; 2],
+    /// Vehicles in the network's cells at the end, per class.
+    pub in_network: [f64; 2],
+    /// Vehicles still waiting at origins, per class.
+    pub waiting: [f64; 2],
+    /// Demand offered during the run, per class.
+    pub demand: [f64; 2],
+    /// max over classes of |entered − exited − in network| / max(entered, 1).
+    pub relative_error: f64,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct TrafficRun {
+    /// `cpu` or the adapter's name.
+    pub backend: String,
+    /// Steps run.
+    pub steps: u64,
+    /// Wall time of the stepping (without set-up and output), s.
+    pub wall_s: f64,
+    /// Cell updates per second of wall time.
+    pub cell_updates_per_s: f64,
+    /// Per output interval.
+    pub intervals: Vec<IntervalStats>,
+    /// Final cell state.
+    pub final_state: Vec<[f32; 2]>,
+    /// Vehicle bookkeeping.
+    pub conservation: Conservation,
+}
+
+impl TrafficProblem {
+    /// Runs the problem on the GPU when `ctx` is given, else on the CPU twin.
+    pub fn run(&self, ctx: Option<&GpuContext>) -> Result<TrafficRun, GpuError> {
+        self.run_with_progress(ctx, &mut |_, _| {})
+    }
+
+    /// Like [`TrafficProblem::run`], calling `progress(steps_done, steps)` after each interval.
+    pub fn run_with_progress(
+        &self,
+        ctx: Option<&GpuContext>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<TrafficRun, GpuError> {
+        match ctx {
+            Some(ctx) => {
+                let mut e = GpuEngine::new(ctx, self)?;
+                self.drive(&mut e, ctx.report.name.clone(), progress)
+            }
+            None => {
+                let mut e = CpuEngine::new(self);
+                self.drive(&mut e, "cpu".into(), progress)
+            }
+        }
+    }
+
+    /// Runs the problem on a given engine.
+    pub fn drive(
+        &self,
+        engine: &mut dyn StepEngine,
+        backend: String,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<TrafficRun, GpuError> {
+        let t0 = Instant::now();
+        let mut intervals = Vec::new();
+        let mut done = 0u64;
+        while done < self.steps {
+            let n = self.steps_per_output.min(self.steps - done);
+            engine.steps(n)?;
+            let stats = engine.take_stats()?;
+            let mut vehicle_s = vec![[0.0f64; 2]; self.links.len()];
+            let mut vehicle_m = vec![[0.0f64; 2]; self.links.len()];
+            for (c, s) in stats.iter().enumerate() {
+                let l = self.cell_link[c] as usize;
+                vehicle_s[l][0] += f64::from(s[0]);
+                vehicle_s[l][1] += f64::from(s[1]);
+                vehicle_m[l][0] += f64::from(s[2]);
+                vehicle_m[l][1] += f64::from(s[3]);
+            }
+            intervals.push(IntervalStats {
+                start_s: done as f64 * self.dt_s,
+                seconds: n as f64 * self.dt_s,
+                vehicle_s,
+                vehicle_m,
+            });
+            done += n;
+            progress(done, self.steps);
+        }
+        let final_state = engine.state()?;
+        let wall_s = t0.elapsed().as_secs_f64();
+        let counters = engine.counters()?;
+        let queues = engine.queues()?;
+        let mut entered = [0.0f64; 2];
+        let mut exited = [0.0f64; 2];
+        for pair in counters.chunks(2) {
+            for c in 0..2 {
+                entered[c] += cpu::counted(pair[0][2 * c], pair[0][2 * c + 1]);
+                exited[c] += cpu::counted(pair[1][2 * c], pair[1][2 * c + 1]);
+            }
+        }
+        let mut in_network = [0.0f64; 2];
+        for s in &final_state {
+            in_network[0] += f64::from(s[0]);
+            in_network[1] += f64::from(s[1]);
+        }
+        let mut waiting = [0.0f64; 2];
+        for q in &queues {
+            waiting[0] += f64::from(q[0]);
+            waiting[1] += f64::from(q[1]);
+        }
+        let relative_error = VehicleClass::ALL
+            .iter()
+            .map(|c| {
+                let i = c.index();
+                (entered[i] - exited[i] - in_network[i]).abs() / entered[i].max(1.0)
+            })
+            .fold(0.0, f64::max);
+        Ok(TrafficRun {
+            backend,
+            steps: self.steps,
+            wall_s,
+            cell_updates_per_s: self.n_cells() as f64 * self.steps as f64 / wall_s.max(1e-9),
+            intervals,
+            final_state,
+            conservation: Conservation {
+                entered,
+                exited,
+                in_network,
+                waiting,
+                demand: self.demand_total,
+                relative_error,
+            },
+        })
+    }
+}
+
+/// Link measures of one interval and class, by Edie's generalised definitions over the
+/// link × interval space-time region: flow = distance travelled / (L·T), density = time spent /
+/// (L·T), speed = distance / time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkMeasures {
+    /// Vehicles per hour.
+    pub flow_veh_h: f64,
+    /// Vehicles per km.
+    pub density_veh_km: f64,
+    /// km/h (free-flow speed when the link was empty).
+    pub speed_km_h: f64,
+    /// Travel time at that speed, s.
+    pub travel_time_s: f64,
+}
+
+impl LinkMeasures {
+    /// From vehicle-metres and vehicle-seconds on a link of `length_m` over `seconds`.
+    pub fn edie(vehicle_m: f64, vehicle_s: f64, length_m: f64, seconds: f64, vf_m_s: f64) -> Self {
+        let area = length_m * seconds;
+        let speed = if vehicle_s > 1e-9 && vehicle_m > 0.0 {
+            (vehicle_m / vehicle_s).min(vf_m_s)
+        } else {
+            vf_m_s
+        };
+        LinkMeasures {
+            flow_veh_h: vehicle_m / area * 3600.0,
+            density_veh_km: vehicle_s / area * 1000.0,
+            speed_km_h: speed * 3.6,
+            travel_time_s: length_m / speed,
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! Traffic scenarios: a TOML file (serde, unknown keys rejected) → a [`TrafficSetup`] over a
+//! dataset's road network (or a road GeoJSON file named by `roads`, e.g. from
+//! `twin import osm`). Nodes are named by node id or by any dataset feature id (a mine, a port,
+//! a plant…), which is placed on the nearest network node. A commented example:
+//! `datasets/quang-ninh/scenarios/morning-peak-coal-trucks.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use geo::Centroid;
+use serde::Deserialize;
+
+use super::emissions::{ClassFactors, EmissionModel};
+use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
+use super::{Control, OdDemand, Phase, SignalPlan, TrafficSetup, VehicleClass};
+use crate::dataset::{Dataset, read_road_layer};
+use crate::dispersion::scenario::{ScenarioError, invalid, read_toml};
+
+/// A traffic scenario as written in TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficScenario {
+    /// Short name.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// Dataset directory, relative to the scenario file; default: the bundled dataset.
+    pub dataset: Option<PathBuf>,
+    /// Road-link GeoJSON, relative to the scenario file; default: the dataset's road layer.
+    pub roads: Option<PathBuf>,
+    /// Start time, RFC 3339 with offset.
+    pub start: String,
+    /// Simulated duration, hours.
+    pub duration_h: f64,
+    /// Requested time step, s (default 2; reduced to the shortest link's travel time).
+    #[serde(default = "default_dt")]
+    pub dt_s: f64,
+    /// Output interval, minutes (default 15).
+    #[serde(default = "default_interval")]
+    pub output_interval_min: f64,
+    /// Passenger-car equivalents of a truck (default 2.5).
+    #[serde(default = "default_pce")]
+    pub truck_pce: f64,
+    /// Jam density per lane, vehicles per km (default 150).
+    #[serde(default = "default_jam")]
+    pub jam_density_veh_km_lane: f64,
+    /// Default length of a demand period, minutes (default 60).
+    #[serde(default = "default_period")]
+    pub demand_period_min: f64,
+    /// OD demand.
+    #[serde(default)]
+    pub demand: Vec<DemandSpec>,
+    /// Signals.
+    #[serde(default)]
+    pub signals: SignalsSpec,
+    /// Emission factors.
+    #[serde(default)]
+    pub emissions: EmissionsSpec,
+}
+
+fn default_dt() -> f64 {
+    2.0
+}
+fn default_interval() -> f64 {
+    15.0
+}
+fn default_pce() -> f64 {
+    2.5
+}
+fn default_jam() -> f64 {
+    DEFAULT_JAM_VEH_KM_LANE
+}
+fn default_period() -> f64 {
+    60.0
+}
+
+/// Rates: one number for the whole run, or one per period.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Rates {
+    /// Constant.
+    Constant(f64),
+    /// Per period.
+    Profile(Vec<f64>),
+}
+
+/// One OD demand entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemandSpec {
+    /// Origin: node id or dataset feature id.
+    pub from: String,
+    /// Destination: node id or dataset feature id; absent: vehicles follow default turning.
+    pub to: Option<String>,
+    /// `car` or `truck` (default `car`).
+    #[serde(default = "default_class")]
+    pub class: String,
+    /// Vehicles per hour: a number or one per period.
+    pub veh_h: Rates,
+    /// Period length, minutes (default `demand_period_min`).
+    pub period_min: Option<f64>,
+    /// Both directions: also from `to` to `from` with the same rates.
+    #[serde(default)]
+    pub both_ways: bool,
+}
+
+fn default_class() -> String {
+    "car".into()
+}
+
+/// Signals.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalsSpec {
+    /// `fixed_time` (default) or `max_pressure`.
+    pub control: Option<String>,
+    /// Lost time per phase change (amber + all-red), s (default 4).
+    pub lost_s: Option<f64>,
+    /// Minimum green / max-pressure decision interval, s (default 10).
+    pub min_green_s: Option<f64>,
+    /// Signalised nodes.
+    #[serde(default)]
+    pub node: Vec<SignalSpec>,
+}
+
+/// One signalised node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalSpec {
+    /// Node id or dataset feature id.
+    pub node: String,
+    /// Cycle, s, for automatic phases (default 90).
+    pub cycle_s: Option<f64>,
+    /// Offset, s.
+    #[serde(default)]
+    pub offset_s: f64,
+    /// Phases; absent: two phases grouping the approaches by axis, equal greens.
+    pub phases: Option<Vec<PhaseSpec>>,
+}
+
+/// One phase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    /// Green, s.
+    pub green_s: f64,
+    /// Road link ids whose direction entering the node is served.
+    pub approaches: Vec<String>,
+}
+
+/// Emission settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmissionsSpec {
+    /// Silt loading where no override applies, g/m² (default 0.6).
+    pub silt_loading_g_m2: Option<f64>,
+    /// Silt loading by road id or route ref, g/m².
+    #[serde(default)]
+    pub silt_loading_by_road: BTreeMap<String, f64>,
+    /// Factors for general traffic.
+    pub car: Option<FactorsSpec>,
+    /// Factors for trucks.
+    pub truck: Option<FactorsSpec>,
+}
+
+/// Factors of one class (absent keys keep the defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FactorsSpec {
+    /// PM10, g/veh-km.
+    pub pm10_g_km: Option<f64>,
+    /// PM2.5, g/veh-km.
+    pub pm25_g_km: Option<f64>,
+    /// NOx, g/veh-km.
+    pub nox_g_km: Option<f64>,
+    /// Mean weight, t.
+    pub weight_t: Option<f64>,
+}
+
+/// A resolved scenario: the setup, the dataset and where things were placed.
+#[derive(Debug)]
+pub struct ResolvedTraffic {
+    /// The scenario as read.
+    pub scenario: TrafficScenario,
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The run set-up.
+    pub setup: TrafficSetup,
+    /// How each feature id named by the scenario was placed: (id, node id, distance m).
+    pub placements: Vec<(String, String, f64)>,
+}
+
+impl TrafficScenario {
+    /// Reads a scenario file.
+    pub fn read(path: &Path) -> Result<Self, ScenarioError> {
+        read_toml(path)
+    }
+
+    /// Reads and resolves a scenario against its dataset (`dataset` key or `default_dataset`).
+    pub fn load(path: &Path, default_dataset: &Path) -> anyhow::Result<ResolvedTraffic> {
+        let sc = Self::read(path)?;
+        let dir = match &sc.dataset {
+            Some(d) => path.parent().unwrap_or(Path::new(".")).join(d),
+            None => default_dataset.to_path_buf(),
+        };
+        let dataset = Dataset::load(&dir)?;
+        sc.resolve(path, dataset)
+    }
+
+    /// Builds the network and the set-up.
+    pub fn resolve(self, path: &Path, dataset: Dataset) -> anyhow::Result<ResolvedTraffic> {
+        let bad = |m: String| invalid(path, m);
+        let start = DateTime::parse_from_rfc3339(&self.start)
+            .map_err(|e| {
+                bad(format!(
+                    "key `start`: {:?} is not an RFC 3339 time with offset: {e}",
+                    self.start
+                ))
+            })?
+            .with_timezone(&Utc);
+        let positive = |key: &str, v: f64| -> Result<f64, ScenarioError> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(invalid(path, format!("key `{key}`: {v} must be > 0")))
+            }
+        };
+        positive("duration_h", self.duration_h)?;
+        positive("dt_s", self.dt_s)?;
+        positive("output_interval_min", self.output_interval_min)?;
+        positive("truck_pce", self.truck_pce)?;
+        positive("jam_density_veh_km_lane", self.jam_density_veh_km_lane)?;
+        positive("demand_period_min", self.demand_period_min)?;
+
+        let roads = match &self.roads {
+            Some(r) => {
+                let file = path.parent().unwrap_or(Path::new(".")).join(r);
+                let bounds = dataset.province.bounds.unwrap_or(dataset.manifest.bounds);
+                read_road_layer(&file, bounds)?
+            }
+            None => dataset.province.road_links.clone(),
+        };
+        let network = RoadNetwork::build(
+            &roads,
+            dataset.projection.clone(),
+            self.jam_density_veh_km_lane,
+        )?;
+        for (key, (_, f)) in [
+            ("car", &self.emissions.car),
+            ("truck", &self.emissions.truck),
+        ]
+        .iter()
+        .map(|(k, f)| (*k, ((), f)))
+        {
+            if let Some(f) = f {
+                for (name, v) in [
+                    ("pm10_g_km", f.pm10_g_km),
+                    ("pm25_g_km", f.pm25_g_km),
+                    ("nox_g_km", f.nox_g_km),
+                    ("weight_t", f.weight_t),
+                ] {
+                    if let Some(v) = v
+                        && !(v.is_finite() && v >= 0.0)
+                    {
+                        return Err(
+                            bad(format!("key `emissions.{key}.{name}`: {v} must be ≥ 0")).into(),
+                        );
+                    }
+                }
+            }
+        }
+
+        let mut placements = Vec::new();
+        let mut place = |key: String, id: &str| -> Result<usize, ScenarioError> {
+            if let Some(n) = network.node(id) {
+                return Ok(n);
+            }
+            let Some(h) = dataset.province.find(id) else {
+                return Err(invalid(
+                    path,
+                    format!("key `{key}`: {id:?} is neither a road node nor a dataset feature"),
+                ));
+            };
+            let g = dataset.province.geometry(h);
+            let Some(c) = g.centroid() else {
+                return Err(invalid(
+                    path,
+                    format!("key `{key}`: {id:?} has no geometry"),
+                ));
+            };
+            let xy = dataset.projection.forward(c.x(), c.y());
+            let (n, d) = network
+                .nearest_node(xy)
+                .ok_or_else(|| invalid(path, format!("key `{key}`: the network has no nodes")))?;
+            placements.push((id.to_string(), network.nodes[n].id.clone(), d));
+            Ok(n)
+        };
+
+        let mut demand = Vec::new();
+        for (k, d) in self.demand.iter().enumerate() {
+            let key = format!("demand[{k}]");
+            let class = match d.class.as_str() {
+                "car" => VehicleClass::Car,
+                "truck" => VehicleClass::Truck,
+                other => {
+                    return Err(bad(format!(
+                        "key `{key}.class`: {other:?} is not `car` or `truck`"
+                    ))
+                    .into());
+                }
+            };
+            let veh_h = match &d.veh_h {
+                Rates::Constant(v) => vec![*v],
+                Rates::Profile(v) => v.clone(),
+            };
+            if veh_h.is_empty() || veh_h.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(bad(format!(
+                    "key `{key}.veh_h`: rates must be finite, ≥ 0, and at least one"
+                ))
+                .into());
+            }
+            let period_s = match (&d.veh_h, d.period_min) {
+                (_, Some(p)) => positive(&format!("{key}.period_min"), p)? * 60.0,
+                (Rates::Constant(_), None) => self.duration_h * 3600.0,
+                (Rates::Profile(_), None) => self.demand_period_min * 60.0,
+            };
+            let origin = place(format!("{key}.from"), &d.from)?;
+            let dest = match &d.to {
+                Some(t) => Some(place(format!("{key}.to"), t)?),
+                None => None,
+            };
+            if d.both_ways && dest.is_none() {
+                return Err(bad(format!("key `{key}.both_ways`: needs `to`")).into());
+            }
+            demand.push(OdDemand {
+                origin,
+                dest,
+                class,
+                period_s,
+                veh_h: veh_h.clone(),
+            });
+            if let (true, Some(dest)) = (d.both_ways, dest) {
+                demand.push(OdDemand {
+                    origin: dest,
+                    dest: Some(origin),
+                    class,
+                    period_s,
+                    veh_h,
+                });
+            }
+        }
+
+        let control = match self.signals.control.as_deref() {
+            None | Some("fixed_time") => Control::FixedTime,
+            Some("max_pressure") => Control::MaxPressure,
+            Some(other) => {
+                return Err(bad(format!(
+                    "key `signals.control`: {other:?} is not `fixed_time` or `max_pressure`"
+                ))
+                .into());
+            }
+        };
+        let lost_s = self.signals.lost_s.unwrap_or(4.0);
+        let min_green_s = self.signals.min_green_s.unwrap_or(10.0);
+        if !(lost_s.is_finite() && lost_s >= 0.0) {
+            return Err(bad(format!("key `signals.lost_s`: {lost_s} must be ≥ 0")).into());
+        }
+        positive("signals.min_green_s", min_green_s)?;
+        let mut signals = Vec::new();
+        for (k, s) in self.signals.node.iter().enumerate() {
+            let key = format!("signals.node[{k}]");
+            let node = place(format!("{key}.node"), &s.node)?;
+            let phases = match &s.phases {
+                Some(list) => {
+                    let mut out = Vec::new();
+                    for (p, ph) in list.iter().enumerate() {
+                        positive(&format!("{key}.phases[{p}].green_s"), ph.green_s)?;
+                        let mut approaches = Vec::new();
+                        for a in &ph.approaches {
+                            let l = network.incoming[node].iter().copied().find(|&l| {
+                                network.links[l].road_id == *a || network.links[l].id == *a
+                            });
+                            match l {
+                                Some(l) => approaches.push(l),
+                                None => {
+                                    return Err(bad(format!(
+                                        "key `{key}.phases[{p}].approaches`: road {a:?} does not \
+                                         enter node {:?}",
+                                        network.nodes[node].id
+                                    ))
+                                    .into());
+                                }
+                            }
+                        }
+                        out.push(Phase {
+                            green_s: ph.green_s,
+                            approaches,
+                        });
+                    }
+                    out
+                }
+                None => {
+                    let cycle = positive(&format!("{key}.cycle_s"), s.cycle_s.unwrap_or(90.0))?;
+                    auto_phases(&network, node, cycle, lost_s).ok_or_else(|| {
+                        bad(format!(
+                            "key `{key}.cycle_s`: {cycle} s leaves no green after the lost times"
+                        ))
+                    })?
+                }
+            };
+            signals.push(SignalPlan {
+                node,
+                offset_s: s.offset_s,
+                lost_s,
+                min_green_s,
+                phases,
+            });
+        }
+
+        let mut em = EmissionModel::default();
+        if let Some(s) = self.emissions.silt_loading_g_m2 {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(bad(format!(
+                    "key `emissions.silt_loading_g_m2`: {s} must be ≥ 0"
+                ))
+                .into());
+            }
+            em.silt_loading_g_m2 = s;
+        }
+        for (road, &v) in &self.emissions.silt_loading_by_road {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(format!(
+                    "key `emissions.silt_loading_by_road.{road}`: {v} must be ≥ 0"
+                ))
+                .into());
+            }
+            if !network
+                .links
+                .iter()
+                .any(|l| l.road_id == *road || l.road_ref.as_deref() == Some(road))
+            {
+                return Err(bad(format!(
+                    "key `emissions.silt_loading_by_road.{road}`: no road link with that id or ref"
+                ))
+                .into());
+            }
+            em.silt_overrides.push((road.clone(), v));
+        }
+        let apply = |base: &mut ClassFactors, f: &Option<FactorsSpec>| {
+            if let Some(f) = f {
+                base.pm10_g_km = f.pm10_g_km.unwrap_or(base.pm10_g_km);
+                base.pm25_g_km = f.pm25_g_km.unwrap_or(base.pm25_g_km);
+                base.nox_g_km = f.nox_g_km.unwrap_or(base.nox_g_km);
+                base.weight_t = f.weight_t.unwrap_or(base.weight_t);
+            }
+        };
+        apply(&mut em.car, &self.emissions.car);
+        apply(&mut em.truck, &self.emissions.truck);
+
+        let setup = TrafficSetup {
+            network,
+            dt_s: self.dt_s,
+            duration_s: self.duration_h * 3600.0,
+            output_interval_s: self.output_interval_min * 60.0,
+            start,
+            truck_pce: self.truck_pce,
+            demand,
+            control,
+            signals,
+            emissions: em,
+        };
+        Ok(ResolvedTraffic {
+            scenario: self,
+            dataset,
+            setup,
+            placements,
+        })
+    }
+}
+
+/// Two phases at a node: the approaches whose final heading lies within 45° of the first
+/// approach's axis, and the others; equal greens filling the cycle after the lost times.
+/// `None` when the cycle leaves no green.
+pub fn auto_phases(
+    net: &RoadNetwork,
+    node: usize,
+    cycle_s: f64,
+    lost_s: f64,
+) -> Option<Vec<Phase>> {
+    let ins = &net.incoming[node];
+    let axis = |l: usize| {
+        let xy = &net.links[l].xy;
+        let (a, b) = (xy[xy.len() - 2], xy[xy.len() - 1]);
+        (b.1 - a.1)
+            .atan2(b.0 - a.0)
+            .rem_euclid(std::f64::consts::PI)
+    };
+    let mut groups: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
+    if let Some(&first) = ins.first() {
+        let a0 = axis(first);
+        for &l in ins {
+            let d = (axis(l) - a0).abs();
+            let d = d.min(std::f64::consts::PI - d);
+            groups[usize::from(d > std::f64::consts::FRAC_PI_4)].push(l);
+        }
+    }
+    let groups: Vec<Vec<usize>> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+    let n = groups.len().max(1) as f64;
+    let green = (cycle_s - n * lost_s) / n;
+    if green <= 0.0 {
+        return None;
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|approaches| Phase {
+                green_s: green,
+                approaches,
+            })
+            .collect(),
+    )
+}

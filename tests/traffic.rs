@@ -1,0 +1,532 @@
+//! Traffic: LWR shock wave and queue length on a single corridor, fixed-time signal throughput,
+//! max-pressure against fixed time, vehicle conservation, GPU-vs-CPU parity, topology problems
+//! and scenario errors.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use geo::{Coord, LineString};
+use twin_engine::geodesy::Utm;
+use twin_engine::model::{FeatureMeta, RoadClass, RoadLink};
+use twin_engine::traffic::emissions::EmissionModel;
+use twin_engine::traffic::engine::{LinkMeasures, TrafficRun};
+use twin_engine::traffic::network::{RoadNetwork, Severity};
+use twin_engine::traffic::synthetic::{GridSpec, grid_setup, grid_trips};
+use twin_engine::traffic::{
+    Control, OdDemand, Phase, SignalPlan, TrafficProblem, TrafficSetup, VehicleClass,
+};
+
+use crate::gpu;
+
+const X0: f64 = 700_000.0;
+const Y0: f64 = 2_320_000.0;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-10T06:00:00+07:00")
+        .expect("test input is valid")
+        .with_timezone(&Utc)
+}
+
+/// A one-way road between named nodes along projected points (m).
+#[allow(clippy::too_many_arguments)]
+fn road(
+    id: &str,
+    from: &str,
+    to: &str,
+    pts: &[(f64, f64)],
+    lanes: u32,
+    kmh: f64,
+    cap: f64,
+    oneway: bool,
+) -> RoadLink {
+    let utm = Utm::zone_48n();
+    let mut extra = BTreeMap::new();
+    extra.insert("from_node".into(), serde_json::json!(from));
+    extra.insert("to_node".into(), serde_json::json!(to));
+    RoadLink {
+        meta: FeatureMeta {
+            id: id.into(),
+            name: id.into(),
+            extra,
+        },
+        road_ref: None,
+        class: RoadClass::Primary,
+        lanes,
+        oneway,
+        free_flow_speed_kmh: kmh,
+        capacity_veh_h_lane: cap,
+        geometry: LineString(
+            pts.iter()
+                .map(|&(x, y)| {
+                    let (lon, lat) = utm.inverse(X0 + x, Y0 + y);
+                    Coord { x: lon, y: lat }
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn setup(roads: &[RoadLink], duration_s: f64, interval_s: f64) -> TrafficSetup {
+    TrafficSetup {
+        network: RoadNetwork::build(roads, Utm::zone_48n(), 150.0).expect("network"),
+        dt_s: 2.0,
+        duration_s,
+        output_interval_s: interval_s,
+        start: start(),
+        truck_pce: 2.5,
+        demand: Vec::new(),
+        control: Control::FixedTime,
+        signals: Vec::new(),
+        emissions: EmissionModel::default(),
+    }
+}
+
+fn od(s: &TrafficSetup, from: &str, to: &str, class: VehicleClass, veh_h: f64) -> OdDemand {
+    OdDemand {
+        origin: s.network.node(from).expect("test input is valid"),
+        dest: Some(s.network.node(to).expect("test input is valid")),
+        class,
+        period_s: s.duration_s,
+        veh_h: vec![veh_h],
+    }
+}
+
+fn link_index(p: &TrafficProblem, id: &str) -> usize {
+    p.network
+        .links
+        .iter()
+        .position(|l| l.id == id)
+        .expect("test input is valid")
+}
+
+/// Corridor: 6 km of two lanes (72 km/h, 1,800 veh/h/lane, 150 veh/km/lane), then a 2 km
+/// one-lane bottleneck; 2,700 veh/h arrive. LWR: upstream k_u = 37.5 veh/km; the bottleneck
+/// passes 1,800 veh/h, so behind it k_c = k_j − q_b/w = 300 − 1800/14.4 = 175 veh/km and the
+/// queue tail moves upstream at (1800 − 2700)/(175 − 37.5) = −6.545 km/h from t₀ = 300 s, when
+/// the first vehicles reach the bottleneck.
+#[test]
+fn bottleneck_shock_wave_moves_at_the_lwr_speed() {
+    let roads = [
+        road(
+            "a",
+            "o",
+            "b",
+            &[(0.0, 0.0), (6000.0, 0.0)],
+            2,
+            72.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "b",
+            "b",
+            "e",
+            &[(6000.0, 0.0), (8000.0, 0.0)],
+            1,
+            72.0,
+            1800.0,
+            true,
+        ),
+    ];
+    let mut s = setup(&roads, 1800.0, 1800.0);
+    s.demand.push(od(&s, "o", "e", VehicleClass::Car, 2700.0));
+    let p = s.compile().expect("test input is valid");
+    assert_eq!(p.dt_s, 2.0);
+    let a = &p.links[link_index(&p, "a")];
+    assert_eq!(a.n_cells, 150, "40 m cells");
+
+    let (w, kj): (f64, f64) = (14.4, 300.0);
+    let (qu, qb): (f64, f64) = (2700.0, 1800.0);
+    let (ku, kc) = (qu / 72.0, kj - qb / w);
+    let shock_kmh = (qb - qu) / (kc - ku);
+    assert!((shock_kmh + 6.545).abs() < 1e-3);
+
+    for t in [900.0, 1200.0, 1500.0, 1800.0] {
+        let mut s = setup(&roads, t, t);
+        s.demand.push(od(&s, "o", "e", VehicleClass::Car, 2700.0));
+        let p = s.compile().expect("test input is valid");
+        let run = p.run(None).expect("test input is valid");
+        let a = &p.links[link_index(&p, "a")];
+        let cell_km = f64::from(a.cell_len) / 1000.0;
+        // queue = cells from the downstream end whose density is above the midpoint
+        let mid = 0.5 * (ku + kc);
+        let mut queue_cells = 0;
+        for c in (a.first_cell..a.first_cell + a.n_cells).rev() {
+            let k = f64::from(run.final_state[c as usize][0]) / cell_km;
+            if k > mid {
+                queue_cells += 1;
+            } else {
+                break;
+            }
+        }
+        let measured_m = f64::from(queue_cells) * f64::from(a.cell_len);
+        let analytic_m = -shock_kmh / 3.6 * (t - 300.0);
+        eprintln!("t = {t} s: queue {measured_m} m, LWR {analytic_m:.1} m");
+        assert!(
+            (measured_m - analytic_m).abs() <= f64::from(a.cell_len),
+            "t = {t}: queue {measured_m} m vs LWR {analytic_m:.1} m (one cell = {} m)",
+            a.cell_len
+        );
+        // inside the queue the density is the congested-branch value
+        let inside = a.first_cell + a.n_cells - 1 - (queue_cells / 2);
+        let k = f64::from(run.final_state[inside as usize][0]) / cell_km;
+        assert!((k - kc).abs() / kc < 0.02, "queue density {k} vs {kc}");
+        assert!(run.conservation.relative_error < 1e-5);
+    }
+}
+
+/// A saturated approach to a fixed-time signal passes saturation flow × green / cycle.
+#[test]
+fn fixed_time_signal_throughput_is_saturation_flow_times_green_ratio() {
+    let roads = [
+        road(
+            "in",
+            "o",
+            "s",
+            &[(0.0, 0.0), (1500.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "out",
+            "s",
+            "e",
+            &[(1500.0, 0.0), (2500.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "side",
+            "x",
+            "s",
+            &[(1500.0, 900.0), (1500.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+    ];
+    let cycle = 80.0;
+    for (green, lost) in [(30.0, 0.0), (36.0, 4.0)] {
+        let mut s = setup(&roads, 3200.0, 800.0);
+        s.demand.push(od(&s, "o", "e", VehicleClass::Car, 1500.0));
+        let node = s.network.node("s").expect("test input is valid");
+        let inc = s.network.incoming[node].clone();
+        let (main, side): (Vec<usize>, Vec<usize>) = inc
+            .into_iter()
+            .partition(|&l| s.network.links[l].id == "in");
+        s.signals.push(SignalPlan {
+            node,
+            offset_s: 0.0,
+            lost_s: lost,
+            min_green_s: 10.0,
+            phases: vec![
+                Phase {
+                    green_s: green,
+                    approaches: main,
+                },
+                Phase {
+                    green_s: cycle - green - 2.0 * lost,
+                    approaches: side,
+                },
+            ],
+        });
+        let p = s.compile().expect("test input is valid");
+        let run = p.run(None).expect("test input is valid");
+        let out = link_index(&p, "out");
+        let expected = 1800.0 * green / cycle;
+        for iv in &run.intervals[1..] {
+            let m = LinkMeasures::edie(
+                iv.vehicle_m[out][0],
+                iv.vehicle_s[out][0],
+                p.network.links[out].length_m,
+                iv.seconds,
+                p.network.links[out].free_flow_m_s,
+            );
+            eprintln!("green {green} s: {:.1} veh/h vs {expected}", m.flow_veh_h);
+            assert!(
+                (m.flow_veh_h - expected).abs() / expected < 0.02,
+                "throughput {} vs {expected}",
+                m.flow_veh_h
+            );
+        }
+    }
+}
+
+/// Unbalanced demand at one intersection: max-pressure gives the busy approach more green,
+/// serving more vehicles with less time spent in the network than an even fixed split.
+#[test]
+fn max_pressure_beats_an_even_fixed_split_on_unbalanced_demand() {
+    let roads = [
+        road(
+            "w",
+            "west",
+            "c",
+            &[(0.0, 0.0), (1000.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "e",
+            "c",
+            "east",
+            &[(1000.0, 0.0), (2000.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "s",
+            "south",
+            "c",
+            &[(1000.0, -1000.0), (1000.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "n",
+            "c",
+            "north",
+            &[(1000.0, 0.0), (1000.0, 1000.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+    ];
+    let mut totals = Vec::new();
+    for control in [Control::FixedTime, Control::MaxPressure] {
+        let mut s = setup(&roads, 3600.0, 3600.0);
+        s.control = control;
+        s.demand
+            .push(od(&s, "west", "east", VehicleClass::Car, 1100.0));
+        s.demand
+            .push(od(&s, "south", "north", VehicleClass::Car, 250.0));
+        let node = s.network.node("c").expect("test input is valid");
+        let plan = twin_engine::traffic::scenario::auto_phases(&s.network, node, 60.0, 4.0);
+        s.signals.push(SignalPlan {
+            node,
+            offset_s: 0.0,
+            lost_s: 4.0,
+            min_green_s: 8.0,
+            phases: plan.expect("test input is valid"),
+        });
+        let p = s.compile().expect("test input is valid");
+        let run = p.run(None).expect("test input is valid");
+        let vs: f64 = run.intervals[0].vehicle_s.iter().map(|v| v[0] + v[1]).sum();
+        let c = run.conservation;
+        eprintln!(
+            "{control:?}: exited {:.0}, waiting {:.0}, vehicle-hours {:.1}",
+            c.exited[0],
+            c.waiting[0],
+            vs / 3600.0
+        );
+        assert!(c.relative_error < 1e-5);
+        totals.push((c.exited[0], vs + c.waiting[0] * 3600.0));
+    }
+    assert!(totals[1].0 > totals[0].0 * 1.1, "max-pressure serves more");
+    assert!(
+        totals[1].1 < totals[0].1,
+        "and keeps fewer vehicles waiting"
+    );
+}
+
+fn grid_problem(n: usize, control: Control, seed: u64, duration_s: f64) -> TrafficProblem {
+    let spec = GridSpec::city(n);
+    let trips = grid_trips(&spec, 4 * n, 250.0, seed);
+    grid_setup(&spec, &trips, duration_s, control, start())
+        .expect("test input is valid")
+        .compile()
+        .expect("test input is valid")
+}
+
+#[test]
+fn vehicles_are_conserved_on_a_signalised_grid() {
+    let p = grid_problem(8, Control::FixedTime, 7, 3600.0);
+    let run = p.run(None).expect("test input is valid");
+    let c = run.conservation;
+    eprintln!("{c:?}");
+    assert!(
+        c.entered[0] > 1000.0 && c.entered[1] > 50.0,
+        "traffic entered"
+    );
+    assert!(c.exited[0] > 0.0 && c.exited[1] > 0.0, "traffic left");
+    assert!(c.relative_error < 1e-5, "entered − exited − in network");
+    // nothing is created: what entered never exceeds the demand offered
+    for k in 0..2 {
+        assert!(c.entered[k] <= c.demand[k] * (1.0 + 1e-5));
+        assert!(
+            (c.entered[k] + c.waiting[k] - c.demand[k]).abs() <= 1e-4 * c.demand[k] + 1e-3,
+            "demand = entered + waiting"
+        );
+    }
+}
+
+fn max_rel_diff(a: &TrafficRun, b: &TrafficRun, p: &TrafficProblem) -> f64 {
+    let mut worst = 0.0f64;
+    for (c, (x, y)) in a.final_state.iter().zip(&b.final_state).enumerate() {
+        let jam = f64::from(p.links[p.cell_link[c] as usize].jam_cell);
+        for k in 0..2 {
+            worst = worst.max(f64::from((x[k] - y[k]).abs()) / jam);
+        }
+    }
+    worst
+}
+
+/// GPU and CPU twin agree: the state to 1e-4 of a cell's jam occupancy, conservation counters
+/// and Edie totals to 1e-4 relative.
+#[test]
+fn gpu_and_cpu_traffic_agree() {
+    let Some(ctx) = gpu() else { return };
+    for control in [Control::FixedTime, Control::MaxPressure] {
+        let p = grid_problem(7, control, 11, 1800.0);
+        let cpu = p.run(None).expect("test input is valid");
+        let gpu = p.run(Some(&ctx)).expect("test input is valid");
+        let d = max_rel_diff(&cpu, &gpu, &p);
+        eprintln!("{control:?}: max |Δn| / jam = {d:.2e} ({})", gpu.backend);
+        assert!(
+            d < 1e-4,
+            "{control:?}: state differs by {d:e} of jam occupancy"
+        );
+        for k in 0..2 {
+            let (a, b) = (cpu.conservation.entered[k], gpu.conservation.entered[k]);
+            assert!((a - b).abs() <= 1e-4 * a.max(1.0), "entered {a} vs {b}");
+            let (a, b) = (cpu.conservation.exited[k], gpu.conservation.exited[k]);
+            assert!((a - b).abs() <= 1e-4 * a.max(1.0), "exited {a} vs {b}");
+        }
+        assert!(gpu.conservation.relative_error < 1e-5);
+        let tot = |r: &TrafficRun| -> f64 {
+            r.intervals
+                .iter()
+                .flat_map(|iv| iv.vehicle_m.iter())
+                .map(|v| v[0] + v[1])
+                .sum()
+        };
+        assert!((tot(&cpu) - tot(&gpu)).abs() <= 1e-4 * tot(&cpu));
+    }
+}
+
+#[test]
+fn topology_problems_are_reported() {
+    // a zero-length link and a node id used at two places are errors, all listed
+    let roads = [
+        road(
+            "ok",
+            "a",
+            "b",
+            &[(0.0, 0.0), (500.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            false,
+        ),
+        road(
+            "zero",
+            "b",
+            "c",
+            &[(500.0, 0.0), (500.1, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            false,
+        ),
+        road(
+            "far",
+            "a",
+            "d",
+            &[(900.0, 900.0), (1500.0, 900.0)],
+            1,
+            50.0,
+            1800.0,
+            false,
+        ),
+    ];
+    let e = RoadNetwork::build(&roads, Utm::zone_48n(), 150.0).expect_err("the input is invalid");
+    let text: Vec<String> = e.problems.iter().map(ToString::to_string).collect();
+    eprintln!("{}", text.join("\n"));
+    assert!(e.to_string().starts_with("2 topology errors"));
+    assert!(
+        text.iter()
+            .any(|t| t.contains("\"zero\"") && t.contains("zero length"))
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("\"far\"") && t.contains("node \"a\""))
+    );
+
+    // a dangling end 10 m from another road's node is a warning; the network still builds
+    let roads = [
+        road(
+            "main",
+            "a",
+            "b",
+            &[(0.0, 0.0), (1000.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            false,
+        ),
+        road(
+            "spur",
+            "c",
+            "d",
+            &[(500.0, 800.0), (1010.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            false,
+        ),
+    ];
+    let net = RoadNetwork::build(&roads, Utm::zone_48n(), 150.0).expect("test input is valid");
+    let warn: Vec<String> = net.problems.iter().map(ToString::to_string).collect();
+    eprintln!("{}", warn.join("\n"));
+    assert!(net.problems.iter().all(|p| p.severity == Severity::Warning));
+    assert!(
+        warn.iter()
+            .any(|w| w.contains("dangling end") && w.contains("\"b\""))
+    );
+    assert!(warn.iter().any(|w| w.contains("2 disconnected parts")));
+}
+
+#[test]
+fn unroutable_demand_is_an_error_naming_the_entry() {
+    let roads = [
+        road(
+            "a",
+            "p",
+            "q",
+            &[(0.0, 0.0), (500.0, 0.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "b",
+            "r",
+            "s",
+            &[(0.0, 900.0), (500.0, 900.0)],
+            1,
+            50.0,
+            1800.0,
+            true,
+        ),
+    ];
+    let mut s = setup(&roads, 600.0, 600.0);
+    s.demand.push(od(&s, "p", "q", VehicleClass::Car, 100.0));
+    s.demand.push(od(&s, "p", "s", VehicleClass::Car, 100.0));
+    let e = s.compile().expect_err("the input is invalid").to_string();
+    assert!(
+        e.starts_with("demand #1: no route from \"p\" to \"s\""),
+        "{e}"
+    );
+}
