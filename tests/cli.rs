@@ -352,3 +352,211 @@ fn simulate_errors_are_one_line() {
     ]);
     assert!(e.contains("/nonexistent.toml"), "{e}");
 }
+
+fn parquet_columns(path: &std::path::Path) -> (Vec<String>, usize) {
+    use polars::prelude::SerReader;
+    let file = std::fs::File::open(path).expect("parquet");
+    let df = polars::prelude::ParquetReader::new(file)
+        .finish()
+        .expect("readable parquet");
+    (
+        df.get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        df.height(),
+    )
+}
+
+#[test]
+fn simulate_traffic_writes_links_emissions_map_and_summary() {
+    let out = tmp_dir("traffic");
+    let scenario =
+        twin_engine::bundled_dataset_dir().join("scenarios/morning-peak-coal-trucks.toml");
+    let o = twin(&[
+        "simulate",
+        "traffic",
+        "--scenario",
+        scenario.to_str().expect("utf-8 path"),
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("placed    mine-cao-son on node mong-duong"),
+        "{text}"
+    );
+    let (cols, rows) = parquet_columns(&out.join("links.parquet"));
+    assert_eq!(
+        cols,
+        [
+            "link_id",
+            "road_id",
+            "time",
+            "class",
+            "flow_veh_h",
+            "density_veh_km",
+            "speed_km_h",
+            "travel_time_s"
+        ]
+    );
+    // 78 directed links × 20 quarter-hours × 3 classes
+    assert_eq!(rows, 78 * 20 * 3);
+    let (cols, rows) = parquet_columns(&out.join("emissions.parquet"));
+    assert_eq!(
+        cols,
+        ["link_id", "road_id", "time", "pollutant", "emission_g_s"]
+    );
+    assert_eq!(rows, 78 * 20 * 3);
+    let s: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert_eq!(s["backend"], "cpu");
+    assert_eq!(s["steps"], 9000);
+    let v = &s["vehicles"];
+    assert!(v["conservation_relative_error"].as_f64().expect("number") < 1e-5);
+    assert!(v["entered"][1].as_f64().expect("trucks") > 3000.0);
+    assert!(s["emissions_kg"]["PM10"].as_f64().expect("kg") > 0.0);
+    let png = std::fs::read(out.join("traffic.png")).expect("png");
+    assert_eq!(&png[1..4], b"PNG");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn osm_import_feeds_a_traffic_scenario() {
+    let out = tmp_dir("osm");
+    std::fs::create_dir_all(&out).expect("dir");
+    let pbf = data("osm/cam-pha-mini.osm.pbf");
+    let roads = out.join("roads.geojson");
+    let o = twin(&[
+        "import",
+        "osm",
+        pbf.to_str().expect("utf-8 path"),
+        "--out",
+        roads.to_str().expect("utf-8 path"),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("6 motor-road ways kept, 1 other ways skipped"),
+        "{text}"
+    );
+    assert!(text.contains("links     9 "), "{text}");
+    assert!(text.contains("way 104: maxspeed=\"signals\""), "{text}");
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(&roads).expect("geojson")).expect("json");
+    let f = g["features"].as_array().expect("features");
+    let by_id = |id: &str| {
+        f.iter()
+            .find(|x| x["properties"]["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing"))
+    };
+    // the trunk is split where the street crosses it and where the tertiary leaves it
+    assert_eq!(by_id("osm-w100-0")["properties"]["to_node"], "osm-n3");
+    assert_eq!(by_id("osm-w100-0")["properties"]["lanes"], 2);
+    assert_eq!(
+        by_id("osm-w100-0")["properties"]["free_flow_speed_kmh"],
+        70.0
+    );
+    // oneway=-1 is reversed; motorway links are oneway by default
+    assert_eq!(by_id("osm-w105-0")["properties"]["from_node"], "osm-n41");
+    assert_eq!(by_id("osm-w104-0")["properties"]["oneway"], true);
+
+    // the bbox drops what lies outside
+    let clipped = out.join("clipped.geojson");
+    let o = twin(&[
+        "import",
+        "osm",
+        pbf.to_str().expect("utf-8 path"),
+        "--bbox",
+        "107.2,20.9,107.4,21.1",
+        "--out",
+        clipped.to_str().expect("utf-8 path"),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("links     8 "));
+
+    // a scenario on the imported roads runs
+    let scenario = out.join("osm.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"osm\"\ndataset = {:?}\nroads = \"clipped.geojson\"\nstart = \"2026-03-10T07:00:00+07:00\"\n\
+             duration_h = 0.5\noutput_interval_min = 10\n\
+             [[demand]]\nfrom = \"osm-n1\"\nto = \"osm-n40\"\nveh_h = 400\n",
+            twin_engine::bundled_dataset_dir()
+        ),
+    )
+    .expect("write scenario");
+    let run = out.join("run");
+    let o = twin(&[
+        "simulate",
+        "traffic",
+        "--scenario",
+        scenario.to_str().expect("utf-8 path"),
+        "--backend",
+        "cpu",
+        "--out",
+        run.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("network   9 nodes, 13 directed links"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn traffic_errors_are_one_line() {
+    let out = tmp_dir("traffic-bad");
+    std::fs::create_dir_all(&out).expect("dir");
+    let scenario = out.join("bad.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"bad\"\nstart = \"2026-03-10T07:00:00+07:00\"\nduration_h = 1\n\
+         [[demand]]\nfrom = \"nowhere\"\nto = \"hon-gai\"\nveh_h = 100\n",
+    )
+    .expect("write");
+    let e = one_line_error(&[
+        "simulate",
+        "traffic",
+        "--scenario",
+        scenario.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        e.contains(
+            "key `demand[0].from`: \"nowhere\" is neither a road node nor a dataset feature"
+        ),
+        "{e}"
+    );
+    std::fs::write(
+        &scenario,
+        "name = \"bad\"\nstart = \"2026-03-10T07:00:00+07:00\"\nduration_h = 1\n\
+         [[demand]]\nfrom = \"cam-pha\"\nto = \"hon-gai\"\nveh_h = 100\nclas = \"truck\"\n",
+    )
+    .expect("write");
+    let e = one_line_error(&[
+        "simulate",
+        "traffic",
+        "--scenario",
+        scenario.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(e.contains("unknown field `clas`"), "{e}");
+    let e = one_line_error(&[
+        "import",
+        "osm",
+        "/nonexistent.osm.pbf",
+        "--out",
+        "/tmp/x.geojson",
+    ]);
+    assert!(e.contains("/nonexistent.osm.pbf"), "{e}");
+    std::fs::remove_dir_all(&out).ok();
+}

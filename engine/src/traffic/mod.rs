@@ -19,7 +19,7 @@ pub mod cpu;
 pub mod emissions;
 pub mod engine;
 pub mod network;
-
+pub mod osm;
 pub mod scenario;
 pub mod synthetic;
 

@@ -1,6 +1,7 @@
 //! `twin`: the QN Twin command line. Thin glue over `twin-engine`: parse arguments, load the
 //! dataset, call the engine, format the answer. Errors print as one line on stderr.
 
+mod import;
 mod info;
 mod output;
 mod query;
@@ -33,6 +34,9 @@ enum Command {
     /// Run a simulation from a scenario file.
     #[command(subcommand)]
     Simulate(simulate::SimulateCommand),
+    /// Import external data (OpenStreetMap roads).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// Which dataset to use.
@@ -112,6 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => return validate(&args),
         Command::Query(q) => query::run(q, &mut out)?,
         Command::Simulate(s) => simulate::run(s, &mut out)?,
+        Command::Import(i) => import::run(i, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -119,7 +119,7 @@ fn parse_kind(s: &str) -> Result<FeatureKind, String> {
     })
 }
 
-fn parse_bbox(s: &str) -> Result<LonLatBounds, String> {
+pub(crate) fn parse_bbox(s: &str) -> Result<LonLatBounds, String> {
     let v: Vec<f64> = s
         .split(',')
         .map(|p| p.trim().parse::<f64>())

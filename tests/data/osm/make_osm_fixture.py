@@ -1,0 +1,45 @@
+"""Writes cam-pha-mini.osm.pbf, the OSM importer's test fixture (pyosmium: pip install osmium).
+
+A few made-up ways near Cẩm Phả exercising the importer's rules: a two-way trunk crossed by a
+residential street at a shared node, a oneway primary, a footway (dropped), a motorway link with
+an unusable maxspeed (implied oneway), a secondary with oneway=-1, and a tertiary leaving the
+test's bounding box. Run from this directory; the output is committed.
+"""
+import osmium
+
+LON0, LAT0 = 107.30, 21.02
+D = 0.004  # about 400 m
+
+
+def node(i, x, y):
+    return osmium.osm.mutable.Node(id=i, location=(LON0 + x * D, LAT0 + y * D), version=1)
+
+
+def way(i, refs, **tags):
+    return osmium.osm.mutable.Way(id=i, nodes=refs, tags=tags, version=1)
+
+
+nodes = [
+    node(1, 0, 0), node(2, 1, 0.1), node(3, 2, 0), node(4, 3, 0), node(5, 4, 0),
+    node(10, 2, -1), node(11, 2, 1),
+    node(20, 5, 0.5), node(21, 6, 1),
+    node(30, 1, 1), node(31, 1, 2),
+    node(40, 7, 2), node(41, 8, 3),
+    node(50, 3, 40),  # far north: outside the test's bbox
+]
+ways = [
+    way(100, [1, 2, 3, 4, 5], highway="trunk", name="Quốc lộ 18", ref="QL18", lanes="4", maxspeed="70"),
+    way(101, [10, 3, 11], highway="residential", name="Phố Tô Hiệu"),
+    way(102, [5, 20, 21], highway="primary", oneway="yes", name="Đường Bái Tử Long"),
+    way(103, [30, 31], highway="footway"),
+    way(104, [21, 40], highway="motorway_link", maxspeed="signals"),
+    way(105, [40, 41], highway="secondary", oneway="-1", name="Đường 326"),
+    way(106, [4, 50], highway="tertiary", name="Đường lên mỏ"),
+]
+
+w = osmium.SimpleWriter("cam-pha-mini.osm.pbf", overwrite=True)
+for n in nodes:
+    w.add_node(n)
+for x in ways:
+    w.add_way(x)
+w.close()
