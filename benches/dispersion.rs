@@ -5,15 +5,14 @@
 //! Run: `cargo bench -p twin-engine --bench dispersion`. Without a wgpu adapter the GPU groups are
 //! skipped with a note. On lavapipe the GPU numbers only show the path works; measure real GPUs.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use common::{per_iter, record};
 use criterion::{Criterion, Throughput};
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine, cpu,
+    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
 };
-use twin_engine::gpu::{self, GpuContext};
+use twin_engine::gpu::GpuContext;
 use twin_engine::model::Pollutant;
 
 /// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the
@@ -24,26 +23,7 @@ const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 /// Steps per timed iteration.
 const STEPS: u64 = 4;
 
-thread_local! {
-    static TIMINGS: RefCell<BTreeMap<String, (u64, Duration)>> = const { RefCell::new(BTreeMap::new()) };
-}
-
-fn record(name: &str, iters: u64, d: Duration) {
-    TIMINGS.with(|m| {
-        let mut m = m.borrow_mut();
-        let e = m.entry(name.to_string()).or_default();
-        e.0 += iters;
-        e.1 += d;
-    });
-}
-
-fn per_iter(name: &str) -> Option<f64> {
-    TIMINGS.with(|m| {
-        m.borrow()
-            .get(name)
-            .map(|(n, d)| d.as_secs_f64() / *n as f64)
-    })
-}
+mod common;
 
 fn problem(n: usize) -> DispersionProblem {
     let grid = Grid {
@@ -106,71 +86,7 @@ fn main() {
         }
     };
 
-    // memory bandwidth: a 256 MiB copy (bytes moved = read + write); on the GPU as large as one
-    // binding allows, up to that
-    let len = 64 << 20; // f32s
-    let gpu_len = gpu
-        .as_ref()
-        .map(|ctx| len.min((ctx.limits.max_storage_buffer_binding_size / 4) as usize / 1024 * 1024))
-        .unwrap_or(len);
-    {
-        let src = vec![1.0f32; len];
-        let mut dst = vec![0.0f32; len];
-        let mut g = c.benchmark_group("bandwidth_copy_256MiB");
-        g.sample_size(10);
-        g.throughput(Throughput::Bytes((2 * len * 4) as u64));
-        g.bench_function("cpu", |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    cpu::copy(&src, &mut dst);
-                }
-                let d = t.elapsed();
-                record("copy/cpu", iters, d);
-                d
-            })
-        });
-        if let Some(ctx) = &gpu {
-            g.throughput(Throughput::Bytes((2 * gpu_len * 4) as u64));
-            let kernel = ctx.kernel(&gpu::shaders::COMMON_COPY);
-            let n_vec4 = gpu_len / 4;
-            let row = 65_535 * 256;
-            #[repr(C)]
-            #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-            struct CopyParams {
-                n_vec4: u32,
-                row_width: u32,
-                pad: [u32; 2],
-            }
-            let params = ctx.uniform(
-                "copy",
-                &CopyParams {
-                    n_vec4: n_vec4 as u32,
-                    row_width: row as u32,
-                    pad: [0; 2],
-                },
-            );
-            let a = ctx.storage_zeroed::<f32>("copy-src", gpu_len);
-            let bbuf = ctx.storage_zeroed::<f32>("copy-dst", gpu_len);
-            let bg = ctx.bind(&kernel, &[&params, &a, &bbuf]);
-            let groups_x = gpu::groups(n_vec4.min(row), 256);
-            let groups_y = n_vec4.div_ceil(row) as u32;
-            g.bench_function("gpu", |b| {
-                b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    let mut enc = ctx.encoder();
-                    for _ in 0..iters {
-                        kernel.dispatch(&mut enc, &bg, [groups_x, groups_y, 1]);
-                    }
-                    ctx.submit_and_wait(enc).expect("gpu copy");
-                    let d = t.elapsed();
-                    record("copy/gpu", iters, d);
-                    d
-                })
-            });
-        }
-        g.finish();
-    }
+    common::bandwidth(&mut c, gpu.as_ref());
 
     for n in SIZES {
         let p = problem(n);
@@ -228,7 +144,7 @@ fn main() {
         let Some(copy) = per_iter(&format!("copy/{dev}")) else {
             continue;
         };
-        let bw = (2 * len * 4) as f64 / copy;
+        let bw = common::copy_bytes(dev, gpu.as_ref()) / copy;
         println!("  {dev}: copy bandwidth {:.2} GB/s", bw / 1e9);
         for n in SIZES {
             if let Some(t) = per_iter(&format!("{dev}/{n}")) {

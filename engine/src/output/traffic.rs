@@ -173,6 +173,16 @@ pub fn write_traffic_run(
 
     // summary.json
     let c = &run.conservation;
+    let mut vehicle_s = [0.0f64; 2];
+    let mut vehicle_km = [0.0f64; 2];
+    for iv in &run.intervals {
+        for (s, m) in iv.vehicle_s.iter().zip(&iv.vehicle_m) {
+            for k in 0..2 {
+                vehicle_s[k] += s[k];
+                vehicle_km[k] += m[k] / 1000.0;
+            }
+        }
+    }
     let warnings: Vec<String> = problem
         .network
         .problems
@@ -208,6 +218,8 @@ pub fn write_traffic_run(
             "in_network": c.in_network,
             "waiting_at_origins": c.waiting,
             "conservation_relative_error": c.relative_error,
+            "vehicle_seconds": vehicle_s,
+            "vehicle_km": vehicle_km,
         },
         "emissions_kg": {
             "PM10": total_kg[0],

@@ -27,6 +27,8 @@ pub trait StepEngine {
     fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError>;
     /// Vehicles waiting at each node's origin.
     fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError>;
+    /// Waits until every step asked for has run (for timing).
+    fn wait(&mut self) -> Result<(), GpuError>;
 }
 
 fn initial_signal_state(problem: &TrafficProblem) -> Vec<[u32; 2]> {
@@ -141,6 +143,10 @@ impl StepEngine for CpuEngine<'_> {
 
     fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
         Ok(self.queue.clone())
+    }
+
+    fn wait(&mut self) -> Result<(), GpuError> {
+        Ok(())
     }
 }
 
@@ -300,6 +306,10 @@ impl StepEngine for GpuEngine<'_> {
 
     fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
         self.ctx.read::<[f32; 2]>(&self.queue)
+    }
+
+    fn wait(&mut self) -> Result<(), GpuError> {
+        self.ctx.submit_and_wait(self.ctx.encoder())
     }
 }
 

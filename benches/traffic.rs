@@ -1,0 +1,152 @@
+//! Traffic throughput: cell-updates per second of a full CTM step (sending/receiving, node
+//! flows with signals, cell update) on the CPU twin and the GPU, on generated signalised grids
+//! of about 1k, 10k and 100k directed links and on the province network; with the copy
+//! bandwidth of each device in the same run for a roofline.
+//!
+//! Small networks are launch-bound on a GPU: the engine records `STEPS_PER_SUBMIT` (256) steps
+//! of three dispatches into one command buffer, and each timed iteration here runs 240 steps.
+//!
+//! Run: `cargo bench -p twin-engine --bench traffic`.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use common::{per_iter, record};
+use criterion::{Criterion, Throughput};
+use twin_engine::gpu::GpuContext;
+use twin_engine::traffic::engine::{CpuEngine, GpuEngine, StepEngine};
+use twin_engine::traffic::scenario::TrafficScenario;
+use twin_engine::traffic::synthetic::{GridSpec, grid_setup, grid_trips};
+use twin_engine::traffic::{Control, TrafficProblem};
+
+mod common;
+
+/// Bytes a step must move per cell with perfect reuse of neighbours: read the state (8), write
+/// the next state (8), write and read sending/receiving (16), read the cell's link index (4),
+/// read and write the statistics (32).
+const BYTES_PER_CELL_UPDATE: f64 = 68.0;
+/// Steps per timed iteration.
+const STEPS: u64 = 240;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-10T07:00:00+07:00")
+        .expect("valid time")
+        .with_timezone(&Utc)
+}
+
+/// A loaded grid: trips between boundary nodes, run for 20 minutes first so the network is
+/// full when timing starts.
+fn grid(n: usize) -> TrafficProblem {
+    let spec = GridSpec::city(n);
+    let trips = grid_trips(&spec, 8 * n, 300.0, 42);
+    grid_setup(&spec, &trips, 3600.0, Control::FixedTime, start())
+        .expect("grid")
+        .compile()
+        .expect("compile")
+}
+
+fn province() -> TrafficProblem {
+    let dir = twin_engine::bundled_dataset_dir();
+    TrafficScenario::load(&dir.join("scenarios/morning-peak-coal-trucks.toml"), &dir)
+        .expect("scenario")
+        .setup
+        .compile()
+        .expect("compile")
+}
+
+fn bench_problem(
+    c: &mut Criterion,
+    gpu: Option<&GpuContext>,
+    label: &str,
+    p: &TrafficProblem,
+    sizes: &mut Vec<(String, usize, usize)>,
+) {
+    let cells = p.n_cells();
+    sizes.push((label.to_string(), p.links.len(), cells));
+    let mut g = c.benchmark_group(format!("traffic_{label}"));
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(STEPS * cells as u64));
+    let mut cpu = CpuEngine::new(p);
+    cpu.steps(600).expect("warm-up");
+    let name = format!("cpu/{label}");
+    g.bench_function("cpu", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                cpu.steps(STEPS).expect("steps");
+            }
+            let d = t.elapsed();
+            record(&name, iters, d);
+            d
+        })
+    });
+    if let Some(ctx) = gpu {
+        match GpuEngine::new(ctx, p) {
+            Ok(mut e) => {
+                e.steps(600).expect("warm-up");
+                e.wait().expect("sync");
+                let name = format!("gpu/{label}");
+                g.bench_function("gpu", |b| {
+                    b.iter_custom(|iters| {
+                        let t = Instant::now();
+                        for _ in 0..iters {
+                            e.steps(STEPS).expect("steps");
+                        }
+                        e.wait().expect("sync");
+                        let d = t.elapsed();
+                        record(&name, iters, d);
+                        d
+                    })
+                });
+            }
+            Err(e) => eprintln!("{label} skipped on the GPU: {e}"),
+        }
+    }
+    g.finish();
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let gpu = match GpuContext::acquire() {
+        Ok(ctx) => {
+            eprintln!(
+                "GPU adapter: {} ({}, {})",
+                ctx.report.name, ctx.report.backend, ctx.report.device_type
+            );
+            Some(ctx)
+        }
+        Err(e) => {
+            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
+            None
+        }
+    };
+    common::bandwidth(&mut c, gpu.as_ref());
+    let mut sizes = Vec::new();
+    bench_problem(&mut c, gpu.as_ref(), "province", &province(), &mut sizes);
+    for n in [16, 50, 158] {
+        let p = grid(n);
+        bench_problem(&mut c, gpu.as_ref(), &format!("grid{n}"), &p, &mut sizes);
+    }
+    c.final_summary();
+
+    println!("\nroofline: a CTM step moves {BYTES_PER_CELL_UPDATE} B per cell (ideal reuse)");
+    for dev in ["cpu", "gpu"] {
+        let Some(copy) = per_iter(&format!("copy/{dev}")) else {
+            continue;
+        };
+        let bw = common::copy_bytes(dev, gpu.as_ref()) / copy;
+        println!("  {dev}: copy bandwidth {:.2} GB/s", bw / 1e9);
+        for (label, links, cells) in &sizes {
+            if let Some(t) = per_iter(&format!("{dev}/{label}")) {
+                let cups = STEPS as f64 * *cells as f64 / t;
+                println!(
+                    "    {label:>9} ({links:>6} links, {cells:>7} cells): {:>8.1} M cell-updates/s = {:>8.0} steps/s = {:>6.2} GB/s = {:>5.1} % of copy bandwidth",
+                    cups / 1e6,
+                    STEPS as f64 / t,
+                    cups * BYTES_PER_CELL_UPDATE / 1e9,
+                    100.0 * cups * BYTES_PER_CELL_UPDATE / bw
+                );
+            }
+        }
+    }
+}
