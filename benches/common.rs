@@ -32,6 +32,12 @@ pub fn per_iter(name: &str) -> Option<f64> {
     })
 }
 
+/// Whether criterion is measuring (`cargo bench`) rather than running each bench once
+/// (`cargo test --all-targets`), when timings mean nothing.
+pub fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
 const LEN: usize = 64 << 20; // f32s: 256 MiB
 
 fn gpu_len(ctx: Option<&GpuContext>) -> usize {

@@ -129,6 +129,9 @@ fn main() {
     }
     c.final_summary();
 
+    if !common::benchmarking() {
+        return; // test mode: one untimed pass, nothing to report
+    }
     println!("\nroofline: a CTM step moves {BYTES_PER_CELL_UPDATE} B per cell (ideal reuse)");
     for dev in ["cpu", "gpu"] {
         let Some(copy) = per_iter(&format!("copy/{dev}")) else {
