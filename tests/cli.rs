@@ -422,6 +422,53 @@ fn simulate_traffic_writes_links_emissions_map_and_summary() {
     assert!(s["emissions_kg"]["PM10"].as_f64().expect("kg") > 0.0);
     let png = std::fs::read(out.join("traffic.png")).expect("png");
     assert_eq!(&png[1..4], b"PNG");
+
+    // the run's emissions feed a dispersion run as road line sources: over the same 5 h and a
+    // grid covering every road, the mass emitted is the traffic run's
+    let disp = out.join("dust.toml");
+    std::fs::write(
+        &disp,
+        format!(
+            "name = \"dust\"\ndataset = {:?}\nstart = \"2026-03-10T05:00:00+07:00\"\nduration_h = 5\n\
+             pollutants = [\"PM10\", \"NOx\"]\nmixing_height_m = 500\n[grid]\nresolution_m = 2000\n\
+             [wind]\nmode = \"uniform\"\nspeed_m_s = 3\nfrom_deg = 45\nstability = \"D\"\n\
+             [[sources.traffic]]\nemissions = \"emissions.parquet\"\n",
+            twin_engine::bundled_dataset_dir()
+        ),
+    )
+    .expect("write scenario");
+    let dout = out.join("dust");
+    let o = twin(&[
+        "simulate",
+        "dispersion",
+        "--scenario",
+        disp.to_str().expect("utf-8 path"),
+        "--backend",
+        "cpu",
+        "--out",
+        dout.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(dout.join("summary.json")).expect("summary"))
+            .expect("json");
+    let text = d.to_string();
+    assert!(
+        text.contains("traffic emissions.parquet (39 roads)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("traffic PM2.5 (not carried by this run)"),
+        "{text}"
+    );
+    for pol in ["PM10", "NOx"] {
+        let emitted = d["mass_budget"][pol]["emitted_kg"].as_f64().expect("kg");
+        let traffic = s["emissions_kg"][pol].as_f64().expect("kg");
+        assert!(
+            (emitted - traffic).abs() / traffic < 1e-3,
+            "{pol}: dispersion emitted {emitted} kg, traffic {traffic} kg"
+        );
+    }
     std::fs::remove_dir_all(&out).ok();
 }
 

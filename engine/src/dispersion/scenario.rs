@@ -176,6 +176,20 @@ pub struct SourcesSpec {
     /// Road line sources (a link id or a route ref, emission per km).
     #[serde(default)]
     pub line: Vec<LineSourceSpec>,
+    /// Road line sources from a traffic run's `emissions.parquet` (time-mean per road).
+    #[serde(default)]
+    pub traffic: Vec<TrafficSourceSpec>,
+}
+
+/// Line sources from a traffic run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSourceSpec {
+    /// A traffic run's `emissions.parquet`, relative to the scenario file.
+    pub emissions: PathBuf,
+    /// The road GeoJSON the traffic run used, relative to the scenario file, when it was not
+    /// the dataset's road layer (e.g. an OSM import).
+    pub roads: Option<PathBuf>,
 }
 
 /// An emission rate with its unit, as in the dataset.
@@ -552,27 +566,79 @@ impl Scenario {
                 let Geometry::LineString(ls) = line else {
                     continue;
                 };
-                // walk the line in steps of a quarter cell, depositing per-metre emission
-                for seg in ls.lines() {
-                    let len = seg.dx().hypot(seg.dy());
-                    let n_steps = ((len / (grid.cell_m / 4.0)).ceil() as usize).max(1);
-                    let piece_km = len / n_steps as f64 / 1000.0;
-                    for k in 0..n_steps {
-                        let t = (k as f64 + 0.5) / n_steps as f64;
-                        let (x, y) = (seg.start.x + t * seg.dx(), seg.start.y + t * seg.dy());
-                        if let Some((i, j)) = grid.cell_of(x, y) {
-                            for (pol, g_s_km) in &rates {
-                                let kk = plane_of(*pol).ok_or_else(|| bad(format!("key `{key}.emissions`: {} is not one of this run's pollutants", pol.as_str())))?;
-                                *cells
-                                    .entry((kk as u32, (j * grid.nx + i) as u32))
-                                    .or_default() += g_s_km * piece_km;
-                            }
-                        }
-                    }
+                let mut planes = Vec::with_capacity(rates.len());
+                for (pol, g_s_km) in &rates {
+                    let kk = plane_of(*pol).ok_or_else(|| {
+                        bad(format!(
+                            "key `{key}.emissions`: {} is not one of this run's pollutants",
+                            pol.as_str()
+                        ))
+                    })?;
+                    planes.push((kk as u32, *g_s_km));
                 }
+                deposit_along(&grid, &ls, &planes, &mut cells);
             }
             source_list.push((
                 format!("road {}", s.road),
+                FeatureKind::Road,
+                f64::NAN,
+                f64::NAN,
+            ));
+        }
+        for (n, t) in self.sources.traffic.iter().enumerate() {
+            let key = format!("sources.traffic[{n}]");
+            let dir = path.parent().unwrap_or(Path::new("."));
+            let file = dir.join(&t.emissions);
+            let per_road =
+                traffic_emissions(&file).map_err(|m| bad(format!("key `{key}.emissions`: {m}")))?;
+            let roads = match &t.roads {
+                Some(r) => {
+                    let rf = dir.join(r);
+                    crate::dataset::read_road_layer(&rf, dataset.manifest.bounds)
+                        .map_err(|e| bad(format!("key `{key}.roads`: {e}")))?
+                }
+                None => p.road_links.clone(),
+            };
+            let mut skipped = std::collections::BTreeSet::new();
+            let mut used = 0usize;
+            for (road_id, rates) in &per_road {
+                let Some(road) = roads.iter().find(|r| r.meta.id == *road_id) else {
+                    return Err(bad(format!(
+                        "key `{key}`: road {road_id:?} of {} is not in the road layer{}",
+                        file.display(),
+                        if t.roads.is_none() {
+                            " (set `roads` to the file the traffic run used)"
+                        } else {
+                            ""
+                        }
+                    )));
+                };
+                let Geometry::LineString(ls) =
+                    project(&utm, &Geometry::LineString(road.geometry.clone()))
+                else {
+                    continue;
+                };
+                let km = ls.lines().map(|l| l.dx().hypot(l.dy())).sum::<f64>() / 1000.0;
+                if km <= 0.0 {
+                    continue;
+                }
+                let mut planes = Vec::new();
+                for (pol, g_s) in rates {
+                    match plane_of(*pol) {
+                        Some(k) => planes.push((k as u32, g_s / km)),
+                        None => {
+                            skipped.insert(pol.as_str());
+                        }
+                    }
+                }
+                used += 1;
+                deposit_along(&grid, &ls, &planes, &mut cells);
+            }
+            for pol in skipped {
+                outside.push(format!("traffic {pol} (not carried by this run)"));
+            }
+            source_list.push((
+                format!("traffic {} ({used} roads)", t.emissions.display()),
                 FeatureKind::Road,
                 f64::NAN,
                 f64::NAN,
@@ -923,6 +989,95 @@ fn area_cells(grid: &Grid, g: &Geometry<f64>) -> Vec<u32> {
         }
     }
     out
+}
+
+/// Adds per-km rates `(pollutant plane, g/s per km)` along a projected line to the grid cells it
+/// crosses, walking it in steps of a quarter cell.
+fn deposit_along(
+    grid: &Grid,
+    ls: &geo::LineString<f64>,
+    planes: &[(u32, f64)],
+    cells: &mut BTreeMap<(u32, u32), f64>,
+) {
+    for seg in ls.lines() {
+        let len = seg.dx().hypot(seg.dy());
+        let n_steps = ((len / (grid.cell_m / 4.0)).ceil() as usize).max(1);
+        let piece_km = len / n_steps as f64 / 1000.0;
+        for k in 0..n_steps {
+            let t = (k as f64 + 0.5) / n_steps as f64;
+            let (x, y) = (seg.start.x + t * seg.dx(), seg.start.y + t * seg.dy());
+            if let Some((i, j)) = grid.cell_of(x, y) {
+                for (plane, g_s_km) in planes {
+                    *cells.entry((*plane, (j * grid.nx + i) as u32)).or_default() +=
+                        g_s_km * piece_km;
+                }
+            }
+        }
+    }
+}
+
+/// Time-mean emission per road (both directions summed) and pollutant, g/s, from a traffic run's
+/// `emissions.parquet`; errors name the file and the column.
+fn traffic_emissions(file: &Path) -> Result<BTreeMap<String, Vec<(Pollutant, f64)>>, String> {
+    use polars::prelude::*;
+    let where_ = |e: PolarsError| format!("{}: {e}", file.display());
+    let f =
+        std::fs::File::open(file).map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let df = ParquetReader::new(f).finish().map_err(where_)?;
+    for col in ["road_id", "time", "pollutant", "emission_g_s"] {
+        if df.column(col).is_err() {
+            return Err(format!(
+                "{}: no column `{col}` (not a traffic emissions table?)",
+                file.display()
+            ));
+        }
+    }
+    let times = df
+        .column("time")
+        .map_err(where_)?
+        .n_unique()
+        .map_err(where_)?
+        .max(1);
+    let out = df
+        .lazy()
+        .group_by([col("road_id"), col("pollutant")])
+        .agg([col("emission_g_s").sum()])
+        .sort(["road_id", "pollutant"], Default::default())
+        .collect()
+        .map_err(where_)?;
+    let roads = out
+        .column("road_id")
+        .map_err(where_)?
+        .str()
+        .map_err(where_)?
+        .clone();
+    let pols = out
+        .column("pollutant")
+        .map_err(where_)?
+        .str()
+        .map_err(where_)?
+        .clone();
+    let rates = out
+        .column("emission_g_s")
+        .map_err(where_)?
+        .f64()
+        .map_err(where_)?
+        .clone();
+    let mut map: BTreeMap<String, Vec<(Pollutant, f64)>> = BTreeMap::new();
+    for i in 0..out.height() {
+        let (Some(r), Some(p), Some(v)) = (roads.get(i), pols.get(i), rates.get(i)) else {
+            return Err(format!(
+                "{}: row {i}: a null road_id, pollutant or emission_g_s",
+                file.display()
+            ));
+        };
+        let pol = Pollutant::parse(p)
+            .ok_or_else(|| format!("{}: row {i}: unknown pollutant {p:?}", file.display()))?;
+        map.entry(r.to_string())
+            .or_default()
+            .push((pol, v / times as f64));
+    }
+    Ok(map)
 }
 
 /// Reads a TOML file into `T`; errors name the file and the key, on one line.
