@@ -539,3 +539,63 @@ fn unroutable_demand_is_an_error_naming_the_entry() {
         "{e}"
     );
 }
+
+/// A link shorter than one free-flow step is one full cell: it neither throttles the flow nor
+/// forces a tiny time step.
+#[test]
+fn a_very_short_link_does_not_throttle_the_flow() {
+    let roads = [
+        road(
+            "a",
+            "o",
+            "m",
+            &[(0.0, 0.0), (2000.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "tiny",
+            "m",
+            "n",
+            &[(2000.0, 0.0), (2003.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+        road(
+            "b",
+            "n",
+            "e",
+            &[(2003.0, 0.0), (4000.0, 0.0)],
+            1,
+            54.0,
+            1800.0,
+            true,
+        ),
+    ];
+    let mut s = setup(&roads, 3600.0, 1200.0);
+    s.demand.push(od(&s, "o", "e", VehicleClass::Car, 1500.0));
+    let p = s.compile().expect("test input is valid");
+    assert_eq!(p.dt_s, 2.0);
+    assert!(p.dt_reason.contains("1 link(s) shorter"), "{}", p.dt_reason);
+    let run = p.run(None).expect("test input is valid");
+    let b = link_index(&p, "b");
+    for iv in &run.intervals[1..] {
+        let m = LinkMeasures::edie(
+            iv.vehicle_m[b][0],
+            iv.vehicle_s[b][0],
+            p.network.links[b].length_m,
+            iv.seconds,
+            p.network.links[b].free_flow_m_s,
+        );
+        assert!(
+            (m.flow_veh_h - 1500.0).abs() < 15.0,
+            "flow {}",
+            m.flow_veh_h
+        );
+    }
+    assert!(run.conservation.waiting[0] < 5.0);
+}

@@ -228,7 +228,7 @@ impl SignalPlan {
 pub struct TrafficSetup {
     /// The road graph.
     pub network: RoadNetwork,
-    /// Requested time step, s (reduced to the shortest link's free-flow travel time).
+    /// Time step, s (links shorter than v_f·Δt are stretched to one full cell).
     pub dt_s: f64,
     /// Simulated duration, s.
     pub duration_s: f64,
@@ -279,7 +279,7 @@ pub struct TrafficProblem {
     pub network: RoadNetwork,
     /// Time step used, s.
     pub dt_s: f64,
-    /// Why the step is what it is (requested, or limited by a short link).
+    /// The step and what it means for short links.
     pub dt_reason: String,
     /// Total steps.
     pub steps: u64,
@@ -328,25 +328,28 @@ impl TrafficSetup {
                 "duration, time step and output interval must be positive".into(),
             ));
         }
-        // time step: at most the shortest free-flow link travel time (one cell per link at least)
-        let (short_i, short_t) = net
-            .links
+        // time step as requested; a link shorter than v_f·Δt becomes one cell of length v_f·Δt
+        // (storage and travel time of a full cell; a shorter cell would throttle the flow to
+        // its jam storage per step), so its travel time is rounded up to one step
+        if net.links.is_empty() {
+            return Err(SetupError::Time("the road network has no links".into()));
+        }
+        let dt = self.dt_s;
+        let short: Vec<usize> = (0..net.links.len())
+            .filter(|&i| net.links[i].length_m < net.links[i].free_flow_m_s * dt)
+            .collect();
+        let dt_reason = match short
             .iter()
-            .enumerate()
-            .map(|(i, l)| (i, l.length_m / l.free_flow_m_s))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .ok_or_else(|| SetupError::Time("the road network has no links".into()))?;
-        let (dt, dt_reason) = if short_t < self.dt_s {
-            (
-                short_t,
-                format!(
-                    "reduced from {} s to the free-flow travel time of the shortest link {:?} \
-                     ({:.0} m)",
-                    self.dt_s, net.links[short_i].id, net.links[short_i].length_m
-                ),
-            )
-        } else {
-            (self.dt_s, "as requested".to_string())
+            .min_by(|&&a, &&b| net.links[a].length_m.total_cmp(&net.links[b].length_m))
+        {
+            None => "as requested".to_string(),
+            Some(&i) => format!(
+                "as requested; {} link(s) shorter than v_f·Δt are one cell of length v_f·Δt \
+                 (travel time rounded up to one step; shortest {:?}, {:.1} m)",
+                short.len(),
+                net.links[i].id,
+                net.links[i].length_m
+            ),
         };
         let steps = (self.duration_s / dt).round().max(1.0) as u64;
         let steps_per_output = ((self.output_interval_s / dt).round() as u64).clamp(1, steps);
@@ -359,16 +362,18 @@ impl TrafficSetup {
                 .floor()
                 .max(1.0);
             let len = l.length_m / n;
+            // storage length: at least one free-flow step (see above)
+            let store = len.max(l.free_flow_m_s * dt);
             let q = l.capacity_veh_h / 3600.0;
             links.push(LinkData {
                 first_cell: cell_link.len() as u32,
                 n_cells: n as u32,
                 from_node: l.from as u32,
                 to_node: l.to as u32,
-                send_ratio: (l.free_flow_m_s * dt / len).min(1.0) as f32,
-                recv_ratio: (l.wave_speed_m_s() * dt / len).min(1.0) as f32,
+                send_ratio: (l.free_flow_m_s * dt / store).min(1.0) as f32,
+                recv_ratio: (l.wave_speed_m_s() * dt / store).min(1.0) as f32,
                 q_step: (q * dt) as f32,
-                jam_cell: (l.jam_veh_km / 1000.0 * len) as f32,
+                jam_cell: (l.jam_veh_km / 1000.0 * store) as f32,
                 cell_len: len as f32,
                 in_slot: 0,
                 out_slot: 0,

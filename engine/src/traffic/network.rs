@@ -53,12 +53,16 @@ impl fmt::Display for TopologyProblem {
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        write!(f, "{sev}:")?;
+        write!(f, "{sev}")?;
         if let Some(l) = &self.link {
-            write!(f, " link {l:?}")?;
+            write!(f, ": link {l:?}")?;
         }
         if let Some(n) = &self.node {
-            write!(f, " node {n:?}")?;
+            write!(
+                f,
+                "{} node {n:?}",
+                if self.link.is_some() { "" } else { ":" }
+            )?;
         }
         write!(f, ": {}", self.message)
     }

@@ -34,7 +34,7 @@ pub struct TrafficScenario {
     pub start: String,
     /// Simulated duration, hours.
     pub duration_h: f64,
-    /// Requested time step, s (default 2; reduced to the shortest link's travel time).
+    /// Time step, s (default 2; links shorter than v_f·Δt become one full cell).
     #[serde(default = "default_dt")]
     pub dt_s: f64,
     /// Output interval, minutes (default 15).
