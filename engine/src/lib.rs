@@ -12,6 +12,7 @@ pub mod gpu;
 pub mod model;
 pub mod output;
 pub mod spatial;
+pub mod telemetry;
 pub mod terrain;
 pub mod traffic;
 

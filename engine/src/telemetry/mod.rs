@@ -1,0 +1,4 @@
+//! Telemetry analytics: air quality indices first (this module grows into the observations
+//! lake, QA, alarms and model evaluation).
+
+pub mod aqi;
