@@ -607,3 +607,52 @@ fn traffic_errors_are_one_line() {
     assert!(e.contains("/nonexistent.osm.pbf"), "{e}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn telemetry_aqi_writes_hourly_indices() {
+    let out = tmp_dir("aqi");
+    std::fs::create_dir_all(&out).expect("dir");
+    let csv = out.join("obs.csv");
+    let mut text = String::from("station_id,parameter,time,value,unit,status\n");
+    for h in 0..6 {
+        text += &format!(
+            "st-1,PM2.5,2026-01-15T{:02}:30:00+07:00,{},µg/m³,measuring\n",
+            8 + h,
+            20 + 10 * h
+        );
+        text += &format!(
+            "st-1,NO2,2026-01-15T{:02}:30:00+07:00,40,ppb,measuring\n",
+            8 + h
+        );
+    }
+    std::fs::write(&csv, text).expect("write");
+    let pq = out.join("aqi.parquet");
+    let o = twin(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        pq.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    // the first hour has no earlier PM hours: NowCast needs two of the last three
+    assert!(text.contains("6 station-hours, 5 with an AQI"), "{text}");
+    let (cols, rows) = parquet_columns(&pq);
+    assert_eq!(rows, 6);
+    assert_eq!(
+        cols[..5],
+        ["station_id", "time", "aqi", "dominant", "band"].map(String::from)
+    );
+    let e = one_line_error(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        "/nonexistent.csv",
+        "--out",
+        "/tmp/x.parquet",
+    ]);
+    assert!(e.contains("/nonexistent.csv"), "{e}");
+    std::fs::remove_dir_all(&out).ok();
+}

@@ -6,6 +6,7 @@ mod cli;
 mod dataset;
 mod dispersion;
 mod queries;
+mod telemetry;
 mod terrain;
 mod traffic;
 

@@ -2,3 +2,5 @@
 //! lake, QA, alarms and model evaluation).
 
 pub mod aqi;
+pub mod hourly;
+pub mod observations;

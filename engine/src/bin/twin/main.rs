@@ -6,6 +6,7 @@ mod info;
 mod output;
 mod query;
 mod simulate;
+mod telemetry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     /// Import external data (OpenStreetMap roads).
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Telemetry analytics (air quality indices).
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCommand),
 }
 
 /// Which dataset to use.
@@ -117,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(q) => query::run(q, &mut out)?,
         Command::Simulate(s) => simulate::run(s, &mut out)?,
         Command::Import(i) => import::run(i, &mut out)?,
+        Command::Telemetry(t) => telemetry::run(t, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,282 @@
+//! Observations: one schema for every reading, and readers that normalise units.
+//!
+//! Long layout (one row per reading), CSV or Parquet:
+//!
+//! | column | type | meaning |
+//! | --- | --- | --- |
+//! | `station_id` | string | station (or mine sensor) id |
+//! | `parameter` | string | `PM2.5`, `PM10`, `SO2`, `NO2`, `CO`, `O3`, … |
+//! | `time` | RFC 3339 with offset (CSV) or UTC datetime (Parquet) | end of the averaging period |
+//! | `value` | float | the reading |
+//! | `unit` | string | see [`to_canonical`] |
+//! | `status` | string | `measuring`, `calibrating` or `error` (only `measuring` counts) |
+//!
+//! After reading, values are in the parameter's canonical unit (µg/m³ for air pollutants, gases
+//! converted at 25 °C and 1 atm with a molar volume of 24.45 L) and `time` is milliseconds since
+//! the epoch, UTC (`time_ms`, Int64). A unit that is unknown, or that does not fit the
+//! parameter, is an error naming the file, the row and the column; nothing is dropped silently.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+/// Errors reading observations: the file, and where in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ObservationError {
+    /// The file could not be read or decoded.
+    #[error("{}: {message}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// A value in one row is unusable.
+    #[error("{}: row {row}: column `{column}`: {message}", path.display())]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based data row (the header is row 0).
+        row: u64,
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Molar mass (g/mol) of the gases whose ppm/ppb readings convert to µg/m³.
+pub fn molar_mass(parameter: &str) -> Option<f64> {
+    Some(match parameter {
+        "SO2" => 64.066,
+        "NO2" => 46.0055,
+        "NO" => 30.006,
+        "CO" => 28.010,
+        "O3" => 47.997,
+        "NH3" => 17.031,
+        "H2S" => 34.08,
+        _ => return None,
+    })
+}
+
+/// Molar volume at 25 °C and 1 atm, L/mol.
+pub const MOLAR_VOLUME_L: f64 = 24.45;
+
+/// Air pollutants whose canonical unit is µg/m³.
+pub const AIR_POLLUTANTS: [&str; 9] = [
+    "PM2.5", "PM10", "TSP", "SO2", "NO2", "NO", "CO", "O3", "NH3",
+];
+
+/// The factor that turns `unit` into the parameter's canonical unit, and that unit; `None` when
+/// the unit is unknown or does not fit the parameter.
+pub fn to_canonical(parameter: &str, unit: &str) -> Option<(f64, &'static str)> {
+    let u = unit.trim();
+    if AIR_POLLUTANTS.contains(&parameter) {
+        let mass = match u {
+            "µg/m³" | "ug/m3" | "µg/m3" | "ug/m³" => return Some((1.0, "µg/m³")),
+            "mg/m³" | "mg/m3" => return Some((1000.0, "µg/m³")),
+            _ => molar_mass(parameter),
+        };
+        let m = mass?;
+        return match u {
+            "ppb" => Some((m / MOLAR_VOLUME_L, "µg/m³")),
+            "ppm" => Some((1000.0 * m / MOLAR_VOLUME_L, "µg/m³")),
+            _ => None,
+        };
+    }
+    match (parameter, u) {
+        // mine gases: CH4 and O2 in %, CO in ppm underground (`CO_mine`)
+        ("CH4" | "O2", "%") => Some((1.0, "%")),
+        ("CH4" | "O2", "ppm") => Some((1e-4, "%")),
+        ("CO_mine", "ppm") => Some((1.0, "ppm")),
+        ("CO_mine", "%") => Some((1e4, "ppm")),
+        ("air_velocity", "m/s") => Some((1.0, "m/s")),
+        ("dust", "mg/m³" | "mg/m3") => Some((1.0, "mg/m³")),
+        ("temperature", "°C" | "degC") => Some((1.0, "°C")),
+        ("wind_speed", "m/s") => Some((1.0, "m/s")),
+        ("wind_direction", "deg" | "°") => Some((1.0, "deg")),
+        ("pH", "" | "-" | "pH") => Some((1.0, "pH")),
+        ("DO" | "COD" | "BOD5" | "TSS" | "NH4", "mg/L" | "mg/l") => Some((1.0, "mg/L")),
+        _ => None,
+    }
+}
+
+fn read_err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
+    ObservationError::Read {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads a long-layout CSV or Parquet file (by extension) into a normalised frame:
+/// `station_id`, `parameter`, `time_ms` (UTC), `value` (canonical unit), `unit` (canonical),
+/// `status`.
+pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
+    let is_parquet = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let raw = if is_parquet {
+        let f = std::fs::File::open(path).map_err(|e| read_err(path, e))?;
+        ParquetReader::new(f)
+            .finish()
+            .map_err(|e| read_err(path, e))?
+    } else {
+        let schema = Schema::from_iter([
+            Field::new("station_id".into(), DataType::String),
+            Field::new("parameter".into(), DataType::String),
+            Field::new("time".into(), DataType::String),
+            Field::new("value".into(), DataType::String),
+            Field::new("unit".into(), DataType::String),
+            Field::new("status".into(), DataType::String),
+        ]);
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema(Some(Arc::new(schema)))
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .map_err(|e| read_err(path, e))?
+            .finish()
+            .map_err(|e| read_err(path, e))?
+    };
+    normalise(path, raw)
+}
+
+/// Checks and normalises a raw frame (CSV strings or Parquet types).
+pub fn normalise(path: &Path, raw: DataFrame) -> Result<DataFrame, ObservationError> {
+    for c in ["station_id", "parameter", "time", "value", "unit", "status"] {
+        if raw.column(c).is_err() {
+            return Err(read_err(path, format!("no column `{c}`")));
+        }
+    }
+    let enc = |e: PolarsError| read_err(path, e);
+    let n = raw.height();
+    let first_bad = |mask: &BooleanChunked, column: &str, message: &dyn Fn(usize) -> String| {
+        mask.iter()
+            .position(|b| b == Some(true))
+            .map(|i| ObservationError::Row {
+                path: path.to_path_buf(),
+                row: i as u64 + 1,
+                column: column.to_string(),
+                message: message(i),
+            })
+    };
+    // time → ms UTC
+    let time = raw.column("time").map_err(enc)?;
+    let time_ms: Int64Chunked = match time.dtype() {
+        DataType::String => {
+            let s = time.str().map_err(enc)?;
+            s.iter()
+                .map(|v| {
+                    v.and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+                        .map(|d| d.timestamp_millis())
+                })
+                .collect()
+        }
+        DataType::Datetime(unit, _) => {
+            let per_ms = match unit {
+                TimeUnit::Milliseconds => 1,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Nanoseconds => 1_000_000,
+            };
+            let phys = time.cast(&DataType::Int64).map_err(enc)?;
+            phys.i64()
+                .map_err(enc)?
+                .apply_values(|v| v.div_euclid(per_ms))
+        }
+        other => {
+            return Err(read_err(
+                path,
+                format!("column `time` is {other}, expected RFC 3339 text or a datetime"),
+            ));
+        }
+    };
+    if let Some(e) = first_bad(&time_ms.is_null(), "time", &|i| {
+        format!(
+            "{:?} is not an RFC 3339 time with offset (e.g. 2026-01-15T08:00:00+07:00)",
+            time.get(i).map(|v| v.to_string()).unwrap_or_default()
+        )
+    }) {
+        return Err(e);
+    }
+    // value → f64
+    let value_col = raw.column("value").map_err(enc)?;
+    let value = value_col.cast(&DataType::Float64).map_err(enc)?;
+    let value = value.f64().map_err(enc)?.clone();
+    let bad_value: BooleanChunked = value
+        .iter()
+        .zip(value_col.as_materialized_series().iter())
+        .map(|(v, raw)| Some(v.is_none_or(|v| !v.is_finite()) && !raw.is_null()))
+        .collect();
+    if let Some(e) = first_bad(&bad_value, "value", &|i| {
+        format!(
+            "{} is not a number",
+            value_col.get(i).map(|v| v.to_string()).unwrap_or_default()
+        )
+    }) {
+        return Err(e);
+    }
+    // units
+    let params = raw
+        .column("parameter")
+        .map_err(enc)?
+        .str()
+        .map_err(enc)?
+        .clone();
+    let units = raw.column("unit").map_err(enc)?.str().map_err(enc)?.clone();
+    let mut factor = Vec::with_capacity(n);
+    let mut canon = Vec::with_capacity(n);
+    for (i, (p, u)) in params.iter().zip(units.iter()).enumerate() {
+        let (p, u) = (p.unwrap_or(""), u.unwrap_or(""));
+        match to_canonical(p, u) {
+            Some((f, c)) => {
+                factor.push(f);
+                canon.push(c);
+            }
+            None => {
+                return Err(ObservationError::Row {
+                    path: path.to_path_buf(),
+                    row: i as u64 + 1,
+                    column: "unit".into(),
+                    message: format!("unit {u:?} is unknown for parameter {p:?}"),
+                });
+            }
+        }
+    }
+    let factor = Float64Chunked::from_vec("factor".into(), factor);
+    let value = (&value * &factor).with_name("value".into());
+    let status = raw
+        .column("status")
+        .map_err(enc)?
+        .str()
+        .map_err(enc)?
+        .clone();
+    let bad_status: BooleanChunked = status
+        .iter()
+        .map(|s| Some(!matches!(s, Some("measuring" | "calibrating" | "error"))))
+        .collect();
+    if let Some(e) = first_bad(&bad_status, "status", &|i| {
+        format!(
+            "{:?} is not measuring, calibrating or error",
+            status.get(i).unwrap_or("")
+        )
+    }) {
+        return Err(e);
+    }
+    DataFrame::new_infer_height(vec![
+        raw.column("station_id")
+            .map_err(enc)?
+            .cast(&DataType::String)
+            .map_err(enc)?,
+        Column::new(
+            "parameter".into(),
+            raw.column("parameter")
+                .map_err(enc)?
+                .as_materialized_series()
+                .clone(),
+        ),
+        Column::new("time_ms".into(), time_ms.into_series()),
+        Column::new("value".into(), value.into_series()),
+        Column::new("unit".into(), canon),
+        Column::new("status".into(), status.into_series()),
+    ])
+    .map_err(enc)
+}

@@ -1,0 +1,253 @@
+//! Telemetry: the polars hourly VN_AQI pipeline against the value-by-value reference functions
+//! on seeded random series with gaps and non-measuring statuses; unit normalisation; readers'
+//! errors naming file, row and column.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use polars::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use twin_engine::telemetry::aqi::{AqiParameter, HourInputs, vn_hourly};
+use twin_engine::telemetry::hourly::vn_hourly_aqi;
+use twin_engine::telemetry::observations::{self, ObservationError, to_canonical};
+
+const HOUR: i64 = 3_600_000;
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("qn-twin-telemetry-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+/// Seeded readings: 3 stations × 60 hours, PM2.5, PM10, SO2, NO2, CO, O3, one or two readings
+/// per hour, about 15 % of hours missing per parameter, 5 % calibrating.
+fn random_readings(seed: u64) -> Vec<(String, &'static str, i64, f64, &'static str)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let ranges = [
+        ("PM2.5", 0.0, 300.0),
+        ("PM10", 0.0, 450.0),
+        ("SO2", 0.0, 900.0),
+        ("NO2", 0.0, 900.0),
+        ("CO", 0.0, 70_000.0),
+        ("O3", 0.0, 500.0),
+    ];
+    let mut out = Vec::new();
+    for s in 0..3 {
+        for (p, lo, hi) in ranges {
+            let mut level: f64 = rng.random_range(lo..hi);
+            for h in 0..60 {
+                level = (level * rng.random_range(0.6..1.5)).clamp(lo, hi);
+                if rng.random_bool(0.15) {
+                    continue;
+                }
+                let n = if rng.random_bool(0.3) { 2 } else { 1 };
+                for k in 0..n {
+                    let status = if rng.random_bool(0.05) {
+                        "calibrating"
+                    } else {
+                        "measuring"
+                    };
+                    let t = T0 + h * HOUR + (10 + 30 * k) * 60_000;
+                    out.push((
+                        format!("st-{s}"),
+                        p,
+                        t,
+                        level * rng.random_range(0.9..1.1),
+                        status,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn frame(readings: &[(String, &'static str, i64, f64, &'static str)]) -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        Column::new(
+            "station_id".into(),
+            readings.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "parameter".into(),
+            readings.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "time_ms".into(),
+            readings.iter().map(|r| r.2).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "value".into(),
+            readings.iter().map(|r| r.3).collect::<Vec<_>>(),
+        ),
+        Column::new("unit".into(), vec!["µg/m³"; readings.len()]),
+        Column::new(
+            "status".into(),
+            readings.iter().map(|r| r.4).collect::<Vec<_>>(),
+        ),
+    ])
+    .expect("frame")
+}
+
+#[test]
+fn polars_hourly_aqi_matches_the_reference_rules() {
+    for seed in [1, 2] {
+        let readings = random_readings(seed);
+        let df = vn_hourly_aqi(frame(&readings).lazy())
+            .collect()
+            .expect("pipeline");
+        // reference: hourly means (hour-ending) of measuring readings
+        let mut sums: HashMap<(String, &str, i64), (f64, u32)> = HashMap::new();
+        for (s, p, t, v, st) in &readings {
+            if *st == "measuring" {
+                let e = sums
+                    .entry((s.clone(), *p, t / HOUR * HOUR + HOUR))
+                    .or_insert((0.0, 0));
+                e.0 += v;
+                e.1 += 1;
+            }
+        }
+        let mean = |s: &str, p: &str, h: i64| {
+            sums.get(&(s.to_string(), p, h))
+                .map(|(a, n)| a / f64::from(*n))
+        };
+        let ids = df
+            .column("station_id")
+            .expect("col")
+            .str()
+            .expect("str")
+            .clone();
+        let times = df
+            .column("time")
+            .expect("col")
+            .cast(&DataType::Int64)
+            .expect("cast");
+        let times = times.i64().expect("i64").clone();
+        let aqi = df.column("aqi").expect("col").i64().expect("i64").clone();
+        let dom = df
+            .column("dominant")
+            .expect("col")
+            .str()
+            .expect("str")
+            .clone();
+        let si_pm25 = df
+            .column("si_PM25")
+            .expect("col")
+            .f64()
+            .expect("f64")
+            .clone();
+        let mut checked = 0;
+        let mut with_aqi = 0;
+        for i in 0..df.height() {
+            let (s, h) = (ids.get(i).expect("id"), times.get(i).expect("time"));
+            let pm = |p: &str| std::array::from_fn(|k| mean(s, p, h - k as i64 * HOUR));
+            let inputs = HourInputs {
+                o3: mean(s, "O3", h),
+                co: mean(s, "CO", h),
+                so2: mean(s, "SO2", h),
+                no2: mean(s, "NO2", h),
+                pm10: pm("PM10"),
+                pm25: pm("PM2.5"),
+            };
+            let reference = vn_hourly(&inputs);
+            assert_eq!(
+                aqi.get(i),
+                reference.as_ref().map(|r| r.aqi),
+                "{s} at {h}: polars {:?} vs reference {reference:?}",
+                aqi.get(i)
+            );
+            if let Some(r) = &reference {
+                with_aqi += 1;
+                let name = match r.dominant {
+                    AqiParameter::Pm25 => "PM2.5",
+                    p => p.name(),
+                };
+                assert_eq!(dom.get(i), Some(name), "{s} at {h}");
+                let want = r
+                    .sub_indices
+                    .iter()
+                    .find(|(p, _)| *p == AqiParameter::Pm25)
+                    .map(|(_, v)| *v);
+                match (si_pm25.get(i), want) {
+                    (Some(a), Some(b)) => assert!((a - b).abs() < 1e-9, "{a} vs {b}"),
+                    (a, b) => assert_eq!(a.is_some(), b.is_some()),
+                }
+            }
+            checked += 1;
+        }
+        eprintln!("seed {seed}: {checked} station-hours, {with_aqi} with an AQI");
+        assert!(checked > 150 && with_aqi > 100);
+    }
+}
+
+#[test]
+fn units_normalise_to_micrograms() {
+    // SO2: 1 ppb = 64.066 / 24.45 µg/m³
+    let (f, u) = to_canonical("SO2", "ppb").expect("known");
+    assert!((f - 2.620_286).abs() < 1e-6 && u == "µg/m³");
+    assert_eq!(to_canonical("CO", "mg/m³"), Some((1000.0, "µg/m³")));
+    assert_eq!(to_canonical("CH4", "ppm"), Some((1e-4, "%")));
+    assert_eq!(to_canonical("PM2.5", "ppm"), None, "no molar mass for PM");
+    assert_eq!(to_canonical("SO2", "furlongs"), None);
+}
+
+#[test]
+fn csv_reader_normalises_and_names_the_bad_row() {
+    let good = tmp("good.csv");
+    let mut f = std::fs::File::create(&good).expect("create");
+    writeln!(f, "station_id,parameter,time,value,unit,status").expect("write");
+    writeln!(f, "st-1,SO2,2026-01-15T08:00:00+07:00,100,ppb,measuring").expect("write");
+    writeln!(f, "st-1,CO,2026-01-15T08:00:00+07:00,2.5,mg/m3,measuring").expect("write");
+    writeln!(f, "st-1,PM2.5,2026-01-15T01:00:00Z,42,µg/m³,calibrating").expect("write");
+    drop(f);
+    let df = observations::read(&good).expect("valid file");
+    let v = df.column("value").expect("col").f64().expect("f64").clone();
+    assert!((v.get(0).expect("v") - 262.0286).abs() < 1e-3);
+    assert_eq!(v.get(1), Some(2500.0));
+    let t = df
+        .column("time_ms")
+        .expect("col")
+        .i64()
+        .expect("i64")
+        .clone();
+    assert_eq!(t.get(0), Some(1_768_438_800_000)); // 01:00 UTC
+    assert_eq!(t.get(0), t.get(2));
+
+    let bad = tmp("bad.csv");
+    let mut f = std::fs::File::create(&bad).expect("create");
+    writeln!(f, "station_id,parameter,time,value,unit,status").expect("write");
+    writeln!(f, "st-1,SO2,2026-01-15T08:00:00+07:00,100,ppb,measuring").expect("write");
+    writeln!(f, "st-1,NO2,2026-01-15T08:00:00+07:00,30,parts,measuring").expect("write");
+    drop(f);
+    let e = observations::read(&bad).expect_err("unknown unit");
+    assert!(matches!(e, ObservationError::Row { row: 2, .. }), "{e}");
+    assert!(
+        e.to_string().ends_with(
+            "bad.csv: row 2: column `unit`: unit \"parts\" is unknown for parameter \"NO2\""
+        ),
+        "{e}"
+    );
+
+    let mut f = std::fs::File::create(&bad).expect("create");
+    writeln!(f, "station_id,parameter,time,value,unit,status").expect("write");
+    writeln!(f, "st-1,SO2,15/01/2026 08:00,100,ppb,measuring").expect("write");
+    drop(f);
+    let e = observations::read(&bad).expect_err("bad time").to_string();
+    assert!(e.contains("row 1: column `time`"), "{e}");
+
+    let mut f = std::fs::File::create(&bad).expect("create");
+    writeln!(f, "station_id,parameter,time,value,unit,status").expect("write");
+    writeln!(f, "st-1,SO2,2026-01-15T08:00:00+07:00,abc,ppb,measuring").expect("write");
+    writeln!(f, "st-1,SO2,2026-01-15T08:00:00+07:00,1,ppb,broken").expect("write");
+    drop(f);
+    let e = observations::read(&bad).expect_err("bad value").to_string();
+    assert!(
+        e.contains("row 1: column `value`: abc is not a number")
+            || e.contains("row 1: column `value`"),
+        "{e}"
+    );
+    std::fs::remove_file(&good).ok();
+    std::fs::remove_file(&bad).ok();
+}
