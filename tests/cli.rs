@@ -654,5 +654,32 @@ fn telemetry_aqi_writes_hourly_indices() {
         "/tmp/x.parquet",
     ]);
     assert!(e.contains("/nonexistent.csv"), "{e}");
+    // daily and US flavours run on the same file: six hours are too few for a daily PM mean
+    let o = twin(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--scale",
+        "daily",
+        "--out",
+        pq.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("1 station-days, 0 with an AQI"), "{text}");
+    let o = twin(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--standard",
+        "us",
+        "--out",
+        pq.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (cols, _) = parquet_columns(&pq);
+    assert_eq!(cols[5..], ["si_PM10", "si_PM25"].map(String::from));
     std::fs::remove_dir_all(&out).ok();
 }

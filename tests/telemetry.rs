@@ -8,8 +8,11 @@ use std::io::Write;
 use polars::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use twin_engine::telemetry::aqi::{AqiParameter, HourInputs, vn_hourly};
-use twin_engine::telemetry::hourly::vn_hourly_aqi;
+use twin_engine::telemetry::aqi::{
+    AqiParameter, DayInputs, HourInputs, us_aqi, us_nowcast, vn_daily, vn_hourly,
+};
+use twin_engine::telemetry::daily::daily_aqi;
+use twin_engine::telemetry::hourly::{Standard, hourly_aqi, vn_hourly_aqi};
 use twin_engine::telemetry::observations::{self, ObservationError, to_canonical};
 
 const HOUR: i64 = 3_600_000;
@@ -24,6 +27,13 @@ fn tmp(name: &str) -> std::path::PathBuf {
 /// Seeded readings: 3 stations × 60 hours, PM2.5, PM10, SO2, NO2, CO, O3, one or two readings
 /// per hour, about 15 % of hours missing per parameter, 5 % calibrating.
 fn random_readings(seed: u64) -> Vec<(String, &'static str, i64, f64, &'static str)> {
+    random_readings_hours(seed, 60)
+}
+
+fn random_readings_hours(
+    seed: u64,
+    hours: i64,
+) -> Vec<(String, &'static str, i64, f64, &'static str)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let ranges = [
         ("PM2.5", 0.0, 300.0),
@@ -37,7 +47,7 @@ fn random_readings(seed: u64) -> Vec<(String, &'static str, i64, f64, &'static s
     for s in 0..3 {
         for (p, lo, hi) in ranges {
             let mut level: f64 = rng.random_range(lo..hi);
-            for h in 0..60 {
+            for h in 0..hours {
                 level = (level * rng.random_range(0.6..1.5)).clamp(lo, hi);
                 if rng.random_bool(0.15) {
                     continue;
@@ -250,4 +260,133 @@ fn csv_reader_normalises_and_names_the_bad_row() {
     );
     std::fs::remove_file(&good).ok();
     std::fs::remove_file(&bad).ok();
+}
+
+type Means = HashMap<(String, &'static str, i64), f64>;
+
+/// Hourly means (hour-ending) of the measuring readings.
+fn reference_means(readings: &[(String, &'static str, i64, f64, &'static str)]) -> Means {
+    let mut sums: HashMap<(String, &'static str, i64), (f64, u32)> = HashMap::new();
+    for (s, p, t, v, st) in readings {
+        if *st == "measuring" {
+            let e = sums
+                .entry((s.clone(), *p, t / HOUR * HOUR + HOUR))
+                .or_insert((0.0, 0));
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(k, (a, n))| (k, a / f64::from(n)))
+        .collect()
+}
+
+fn column_i64(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
+    let c = df
+        .column(name)
+        .expect("col")
+        .cast(&DataType::Int64)
+        .expect("cast");
+    c.i64().expect("i64").iter().collect()
+}
+
+#[test]
+fn polars_daily_aqi_matches_the_reference_rules() {
+    let readings = random_readings_hours(5, 24 * 5);
+    let means = reference_means(&readings);
+    let df = daily_aqi(frame(&readings).lazy(), Standard::Vn)
+        .collect()
+        .expect("pipeline");
+    let ids: Vec<String> = df
+        .column("station_id")
+        .expect("col")
+        .str()
+        .expect("str")
+        .iter()
+        .map(|s| s.expect("id").to_string())
+        .collect();
+    let starts = column_i64(&df, "time");
+    let aqi = column_i64(&df, "aqi");
+    let local = 7 * HOUR;
+    let mut with_aqi = 0;
+    for i in 0..df.height() {
+        let (s, start) = (ids[i].as_str(), starts[i].expect("time"));
+        // the day's hour-ending means: start + 1 h … start + 24 h
+        let hours: Vec<i64> = (1..=24).map(|k| start + k * HOUR).collect();
+        let day_vals = |p: &'static str| -> Vec<f64> {
+            hours
+                .iter()
+                .filter_map(|h| means.get(&(s.to_string(), p, *h)).copied())
+                .collect()
+        };
+        let max = |p| day_vals(p).into_iter().reduce(f64::max);
+        let mean24 = |p| {
+            let v = day_vals(p);
+            (v.len() >= 18).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let run8 = hours
+            .iter()
+            .filter(|h| means.contains_key(&(s.to_string(), "O3", **h)))
+            .filter_map(|h| {
+                let w: Vec<f64> = (0..8)
+                    .filter_map(|k| means.get(&(s.to_string(), "O3", h - k * HOUR)).copied())
+                    .collect();
+                (w.len() >= 6).then(|| w.iter().sum::<f64>() / w.len() as f64)
+            })
+            .reduce(f64::max);
+        let reference = vn_daily(&DayInputs {
+            o3_max_1h: max("O3"),
+            o3_max_8h: run8,
+            co_max_1h: max("CO"),
+            so2_max_1h: max("SO2"),
+            no2_max_1h: max("NO2"),
+            pm10_24h: mean24("PM10"),
+            pm25_24h: mean24("PM2.5"),
+        });
+        assert_eq!(
+            aqi[i],
+            reference.as_ref().map(|r| r.aqi),
+            "{s} day from {start} ({}): {reference:?}",
+            start + local
+        );
+        with_aqi += usize::from(reference.is_some());
+    }
+    eprintln!("{} station-days, {with_aqi} with an AQI", df.height());
+    assert!(df.height() >= 15 && with_aqi >= 5);
+}
+
+#[test]
+fn polars_us_hourly_aqi_matches_the_reference() {
+    let readings = random_readings(9);
+    let means = reference_means(&readings);
+    let df = hourly_aqi(frame(&readings).lazy(), Standard::Us)
+        .collect()
+        .expect("pipeline");
+    let ids: Vec<String> = df
+        .column("station_id")
+        .expect("col")
+        .str()
+        .expect("str")
+        .iter()
+        .map(|s| s.expect("id").to_string())
+        .collect();
+    let times = column_i64(&df, "time");
+    let aqi = column_i64(&df, "aqi");
+    let band = df.column("band").expect("col").str().expect("str").clone();
+    for i in 0..df.height() {
+        let (s, h) = (ids[i].as_str(), times[i].expect("time"));
+        let series = |p: &'static str| -> [Option<f64>; 12] {
+            std::array::from_fn(|k| means.get(&(s.to_string(), p, h - k as i64 * HOUR)).copied())
+        };
+        let a = us_nowcast(&series("PM2.5")).and_then(|c| us_aqi(AqiParameter::Pm25, c));
+        let b = us_nowcast(&series("PM10")).and_then(|c| us_aqi(AqiParameter::Pm10, c));
+        let want = match (a, b) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        assert_eq!(aqi[i], want, "{s} at {h}");
+        if want.is_some_and(|v| v <= 50) {
+            assert_eq!(band.get(i), Some("Good"));
+        }
+    }
 }

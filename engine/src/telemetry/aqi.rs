@@ -197,6 +197,30 @@ pub fn nowcast(c: &[Option<f64>; 12]) -> Option<f64> {
     }
 }
 
+/// US EPA NowCast of the last 12 hourly means (`c[0]` current): w = max(Cmin/Cmax, ½),
+/// Σ w^(i−1)·cᵢ / Σ w^(i−1) over the available hours; `None` unless two of the three most
+/// recent hours are present.
+pub fn us_nowcast(c: &[Option<f64>; 12]) -> Option<f64> {
+    if c[..3].iter().filter(|v| v.is_some()).count() < 2 {
+        return None;
+    }
+    let (min, max) = c
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let w = if max > 0.0 { (min / max).max(0.5) } else { 1.0 };
+    let (mut num, mut den) = (0.0, 0.0);
+    for (i, v) in c.iter().enumerate() {
+        if let Some(v) = v {
+            num += w.powi(i as i32) * v;
+            den += w.powi(i as i32);
+        }
+    }
+    Some(num / den)
+}
+
 /// A computed station AQI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AqiValue {

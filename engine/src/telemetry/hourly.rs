@@ -67,10 +67,11 @@ pub fn sub_index_expr(c: Expr, p: AqiParameter) -> Expr {
         .otherwise(expr)
 }
 
-/// Adds the NowCast of columns `c0` (current hour) … `c11` (nulls = missing hours) as `out`.
-/// The running minimum and maximum are materialised column by column (`_nc_min`, `_nc_max`),
-/// so that the expression stays linear in size.
-pub fn with_nowcast(frame: LazyFrame, cols: &[String; 12], out: &str) -> LazyFrame {
+/// Adds the NowCast of columns `c0` (current hour) … `c11` (nulls = missing hours) as `out`:
+/// Decision 1459's form, or with `us` the US EPA form (always Σ w^(i−1)·cᵢ / Σ w^(i−1), w at
+/// least ½). The running minimum and maximum are materialised column by column (`_nc_min`,
+/// `_nc_max`), so that the expression stays linear in size.
+pub fn with_nowcast(frame: LazyFrame, cols: &[String; 12], out: &str, us: bool) -> LazyFrame {
     let c = |i: usize| col(cols[i].as_str());
     let mut frame = frame.with_columns([c(0).alias("_nc_min"), c(0).alias("_nc_max")]);
     for i in 1..12 {
@@ -110,16 +111,20 @@ pub fn with_nowcast(frame: LazyFrame, cols: &[String; 12], out: &str) -> LazyFra
         let v = c(i).fill_null(lit(0.0));
         let has = when(c(i).is_not_null()).then(lit(1.0)).otherwise(lit(0.0));
         half = half + lit(0.5f64.powi(i as i32 + 1)) * v.clone();
-        let w = col("_nc_ratio").pow(lit(i as f64));
+        let w = when(col("_nc_ratio").lt(lit(0.5)))
+            .then(lit(0.5))
+            .otherwise(col("_nc_ratio"))
+            .pow(lit(i as f64));
         num = num + w.clone() * v;
         den = den + w * has;
     }
+    let vn_half = if us { num.clone() / den.clone() } else { half };
     frame
         .with_column(
             when(present3.lt(lit(2i32)))
                 .then(lit(NULL).cast(DataType::Float64))
                 .when(col("_nc_ratio").lt_eq(lit(0.5)))
-                .then(half)
+                .then(vn_half)
                 .otherwise(num / den)
                 .alias(out),
         )
@@ -150,6 +155,12 @@ fn with_max_of(mut frame: LazyFrame, cols: &[String], out: &str) -> LazyFrame {
 /// station and hour-ending time with any hourly mean, columns `station_id`, `time` (UTC),
 /// `aqi` (Int64, null without PM), `dominant`, `band`, and `si_<parameter>` sub-indices.
 pub fn vn_hourly_aqi(obs: LazyFrame) -> LazyFrame {
+    hourly_aqi(obs, Standard::Vn)
+}
+
+/// Hourly AQI by either standard (US: NowCast PM only, its own NowCast form).
+pub fn hourly_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
+    let us = standard == Standard::Us;
     let means = hourly_means(obs);
     let keys = means
         .clone()
@@ -157,10 +168,10 @@ pub fn vn_hourly_aqi(obs: LazyFrame) -> LazyFrame {
         .unique(None, UniqueKeepStrategy::First);
     let mut frame = keys;
     let on = [col("station_id"), col("hour_ms")];
-    for (name, _) in GASES {
+    for (name, _) in GASES.iter().filter(|_| !us) {
         let g = means
             .clone()
-            .filter(col("parameter").eq(lit(name)))
+            .filter(col("parameter").eq(lit(*name)))
             .select([
                 col("station_id"),
                 col("hour_ms"),
@@ -190,63 +201,130 @@ pub fn vn_hourly_aqi(obs: LazyFrame) -> LazyFrame {
             names.push(cname);
         }
         let arr: [String; 12] = std::array::from_fn(|k| names[k].clone());
-        frame = with_nowcast(frame, &arr, &col_name(name)).drop(by_name(names, true, false));
+        frame = with_nowcast(frame, &arr, &col_name(name), us).drop(by_name(names, true, false));
     }
     let mut si = Vec::new();
-    for (name, p) in GASES.iter().chain(PMS.iter()) {
+    let params: Vec<&(&str, AqiParameter)> = if us {
+        PMS.iter().collect()
+    } else {
+        GASES.iter().chain(PMS.iter()).collect()
+    };
+    for (name, p) in params {
         let s = format!("si_{}", name.replace('.', ""));
-        frame =
-            frame.with_column(sub_index_expr(col(col_name(name).as_str()), *p).alias(s.as_str()));
-        si.push((s, *p));
+        let c = col(col_name(name).as_str());
+        let e = if us {
+            us_sub_index_expr(c, *p)
+        } else {
+            sub_index_expr(c, *p)
+        };
+        frame = frame.with_column(e.alias(s.as_str()));
+        si.push((s, *name));
     }
+    finish(frame, &si, "hour_ms", standard)
+}
+
+/// Which index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standard {
+    /// VN_AQI, Decision 1459/QĐ-TCMT.
+    Vn,
+    /// US EPA AQI (PM only: PM2.5 breakpoints of May 2024, PM10).
+    Us,
+}
+
+/// Band names for an integer AQI column: Decision 1459's, or the US EPA's.
+fn band_expr(aqi: Expr, standard: Standard) -> Expr {
+    let names = match standard {
+        Standard::Vn => ["Tốt", "Trung bình", "Kém", "Xấu", "Rất xấu", "Nguy hại"],
+        Standard::Us => [
+            "Good",
+            "Moderate",
+            "Unhealthy for Sensitive Groups",
+            "Unhealthy",
+            "Very Unhealthy",
+            "Hazardous",
+        ],
+    };
+    when(aqi.clone().is_null())
+        .then(lit(NULL).cast(DataType::String))
+        .when(aqi.clone().lt_eq(lit(50i64)))
+        .then(lit(names[0]))
+        .when(aqi.clone().lt_eq(lit(100i64)))
+        .then(lit(names[1]))
+        .when(aqi.clone().lt_eq(lit(150i64)))
+        .then(lit(names[2]))
+        .when(aqi.clone().lt_eq(lit(200i64)))
+        .then(lit(names[3]))
+        .when(aqi.lt_eq(lit(300i64)))
+        .then(lit(names[4]))
+        .otherwise(lit(names[5]))
+}
+
+/// A US EPA AQI expression for a 24-h-type PM concentration column: truncated (PM2.5 to
+/// 0.1 µg/m³, PM10 to 1), interpolated, rounded half up; 500 above the table.
+pub fn us_sub_index_expr(c: Expr, p: AqiParameter) -> Expr {
+    let Some(table) = super::aqi::us_pm_breakpoints(p) else {
+        return lit(NULL).cast(DataType::Float64);
+    };
+    let t = if p == AqiParameter::Pm25 {
+        ((c.clone() * lit(10.0) + lit(1e-9))
+            .cast(DataType::Int64)
+            .cast(DataType::Float64))
+            / lit(10.0)
+    } else {
+        (c.clone() + lit(1e-9))
+            .cast(DataType::Int64)
+            .cast(DataType::Float64)
+    };
+    let mut expr = lit(500.0);
+    for &(lo, hi, ilo, ihi) in table.iter().rev() {
+        let v = ((lit((ihi - ilo) / (hi - lo)) * (t.clone() - lit(lo)) + lit(ilo)) + lit(0.5))
+            .cast(DataType::Int64)
+            .cast(DataType::Float64);
+        expr = when(t.clone().lt_eq(lit(hi))).then(v).otherwise(expr);
+    }
+    when(c.clone().is_null().or(c.lt(lit(0.0))))
+        .then(lit(NULL).cast(DataType::Float64))
+        .otherwise(expr)
+}
+
+/// From sub-index columns `(si column, parameter label)` in decree order to the station AQI:
+/// the largest sub-index (only where PM has one), rounded half up; the first parameter holding
+/// it; the band; `time` from the millisecond column `time_ms_col`.
+pub(crate) fn finish(
+    mut frame: LazyFrame,
+    si: &[(String, &'static str)],
+    time_ms_col: &str,
+    standard: Standard,
+) -> LazyFrame {
     let si_names: Vec<String> = si.iter().map(|(s, _)| s.clone()).collect();
     frame = with_max_of(frame, &si_names, "aqi_max");
-    let has_pm = col("si_PM10")
-        .is_not_null()
-        .or(col("si_PM25").is_not_null());
+    let pm: Vec<&String> = si
+        .iter()
+        .filter(|(_, p)| p.starts_with("PM"))
+        .map(|(s, _)| s)
+        .collect();
+    let has_pm = pm
+        .iter()
+        .fold(lit(false), |acc, s| acc.or(col(s.as_str()).is_not_null()));
     frame = frame.with_column(
         when(has_pm)
             .then(col("aqi_max"))
             .otherwise(lit(NULL).cast(DataType::Float64))
             .alias("aqi_raw"),
     );
-    // dominant: the first parameter (decree order) whose sub-index is the maximum
-    let order = [
-        ("si_O3", "O3"),
-        ("si_CO", "CO"),
-        ("si_SO2", "SO2"),
-        ("si_NO2", "NO2"),
-        ("si_PM10", "PM10"),
-        ("si_PM25", "PM2.5"),
-    ];
     let mut dom = lit(NULL).cast(DataType::String);
-    for (s, name) in order.iter().rev() {
-        dom = when(col(*s).eq(col("aqi_raw")))
+    for (s, name) in si.iter().rev() {
+        dom = when(col(s.as_str()).eq(col("aqi_raw")))
             .then(lit(*name))
             .otherwise(dom);
     }
     let aqi = (col("aqi_raw") + lit(0.5)).cast(DataType::Int64);
-    let band = when(col("aqi").lt_eq(lit(50i64)))
-        .then(lit("Tốt"))
-        .when(col("aqi").lt_eq(lit(100i64)))
-        .then(lit("Trung bình"))
-        .when(col("aqi").lt_eq(lit(150i64)))
-        .then(lit("Kém"))
-        .when(col("aqi").lt_eq(lit(200i64)))
-        .then(lit("Xấu"))
-        .when(col("aqi").lt_eq(lit(300i64)))
-        .then(lit("Rất xấu"))
-        .otherwise(lit("Nguy hại"));
     frame
         .with_columns([aqi.alias("aqi"), dom.alias("dominant")])
+        .with_column(band_expr(col("aqi"), standard).alias("band"))
         .with_column(
-            when(col("aqi").is_null())
-                .then(lit(NULL).cast(DataType::String))
-                .otherwise(band)
-                .alias("band"),
-        )
-        .with_column(
-            col("hour_ms")
+            col(time_ms_col)
                 .cast(DataType::Datetime(
                     TimeUnit::Milliseconds,
                     Some(TimeZone::UTC),

@@ -2,5 +2,6 @@
 //! lake, QA, alarms and model evaluation).
 
 pub mod aqi;
+pub mod daily;
 pub mod hourly;
 pub mod observations;

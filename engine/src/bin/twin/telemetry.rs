@@ -4,14 +4,32 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use polars::prelude::{IntoLazy, ParquetWriter};
-use twin_engine::telemetry::{hourly, observations};
+use twin_engine::telemetry::hourly::Standard;
+use twin_engine::telemetry::{daily, hourly, observations};
 
 #[derive(Debug, Subcommand)]
 pub enum TelemetryCommand {
-    /// Hourly VN_AQI (Decision 1459/QĐ-TCMT: NowCast for PM) per station from observations.
+    /// Air quality index per station: VN_AQI (Decision 1459/QĐ-TCMT) or US EPA (PM), hourly
+    /// (NowCast for PM) or daily (local days, UTC+7).
     Aqi(AqiArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scale {
+    /// One row per station and hour-ending hour (UTC).
+    Hourly,
+    /// One row per station and local day.
+    Daily,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StandardArg {
+    /// VN_AQI, Decision 1459/QĐ-TCMT.
+    Vn,
+    /// US EPA AQI, PM2.5 (May 2024 breakpoints) and PM10 only.
+    Us,
 }
 
 #[derive(Debug, Args)]
@@ -20,7 +38,14 @@ pub struct AqiArgs {
     /// unit, status.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
-    /// Output Parquet: station_id, time (UTC, hour-ending), aqi, dominant, band, si_<parameter>.
+    /// Hourly or daily.
+    #[arg(long, value_enum, default_value_t = Scale::Hourly)]
+    scale: Scale,
+    /// Which index.
+    #[arg(long, value_enum, default_value_t = StandardArg::Vn)]
+    standard: StandardArg,
+    /// Output Parquet: station_id, time (UTC; hour-ending, or the local day's start), aqi,
+    /// dominant, band, si_<parameter>.
     #[arg(long, value_name = "FILE.parquet")]
     out: PathBuf,
 }
@@ -30,7 +55,15 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         TelemetryCommand::Aqi(a) => {
             let obs = observations::read(&a.input)?;
             let rows = obs.height();
-            let mut df = hourly::vn_hourly_aqi(obs.lazy())
+            let standard = match a.standard {
+                StandardArg::Vn => Standard::Vn,
+                StandardArg::Us => Standard::Us,
+            };
+            let (plan, unit) = match a.scale {
+                Scale::Hourly => (hourly::hourly_aqi(obs.lazy(), standard), "station-hours"),
+                Scale::Daily => (daily::daily_aqi(obs.lazy(), standard), "station-days"),
+            };
+            let mut df = plan
                 .collect()
                 .map_err(|e| anyhow::anyhow!("computing the AQI of {}: {e}", a.input.display()))?;
             let file = std::fs::File::create(&a.out)
@@ -42,7 +75,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             writeln!(out, "read      {rows} readings from {}", a.input.display())?;
             writeln!(
                 out,
-                "aqi       {} station-hours, {with_aqi} with an AQI (the others lack PM)",
+                "aqi       {} {unit}, {with_aqi} with an AQI (the others lack PM)",
                 df.height()
             )?;
             writeln!(out, "wrote     {}", a.out.display())?;
