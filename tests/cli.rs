@@ -683,3 +683,58 @@ fn telemetry_aqi_writes_hourly_indices() {
     assert_eq!(cols[5..], ["si_PM10", "si_PM25"].map(String::from));
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn telemetry_qa_and_alarms_write_their_tables() {
+    let out = tmp_dir("qa");
+    std::fs::create_dir_all(&out).expect("dir");
+    let csv = out.join("mine.csv");
+    let mut text = String::from("station_id,parameter,time,value,unit,status\n");
+    for m in 0..40 {
+        let ch4 = if (10..15).contains(&m) {
+            12000
+        } else {
+            5000 + 10 * m
+        };
+        text += &format!(
+            "mine-ha-lam,CH4,2026-01-15T09:{m:02}:00+07:00,{ch4},ppm,{}\n",
+            if m == 30 { "error" } else { "measuring" }
+        );
+    }
+    std::fs::write(&csv, text).expect("write");
+    let o = twin(&[
+        "telemetry",
+        "qa",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        out.join("qa").to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("accepted  39") && text.contains("status error: 1"),
+        "{text}"
+    );
+    let (cols, rows) = parquet_columns(&out.join("qa/rejected.parquet"));
+    assert_eq!(rows, 1);
+    assert_eq!(cols.last().map(String::as_str), Some("reason"));
+    let o = twin(&[
+        "telemetry",
+        "alarms",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        out.join("alarms").to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    // 12,000 ppm = 1.2 %: one event above 1.0 %, none above 1.5 %
+    assert!(
+        text.contains("events    1") && text.contains("CH4 >= 1.0 %: 1"),
+        "{text}"
+    );
+    let (_, rows) = parquet_columns(&out.join("alarms/per_shift.parquet"));
+    assert_eq!(rows, 1);
+    std::fs::remove_dir_all(&out).ok();
+}

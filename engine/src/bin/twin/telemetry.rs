@@ -14,6 +14,39 @@ pub enum TelemetryCommand {
     /// Air quality index per station: VN_AQI (Decision 1459/QĐ-TCMT) or US EPA (PM), hourly
     /// (NowCast for PM) or daily (local days, UTC+7).
     Aqi(AqiArgs),
+    /// Quality assurance: accepted and rejected readings (with the reason) and gaps.
+    Qa(QaArgs),
+    /// Mine-gas alarms (CH4, CO, O2, air velocity): events and time beyond each level per shift.
+    Alarms(AlarmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlarmArgs {
+    /// Observations in the long layout (CSV or Parquet).
+    #[arg(long, value_name = "PATH")]
+    input: PathBuf,
+    /// Output directory: events.parquet, per_shift.parquet.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Interval between readings, s (time beyond a level = readings × interval).
+    #[arg(long, default_value_t = 60.0)]
+    interval_s: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct QaArgs {
+    /// Observations in the long layout (CSV or Parquet).
+    #[arg(long, value_name = "PATH")]
+    input: PathBuf,
+    /// Output directory: accepted.parquet, rejected.parquet (with `reason`), gaps.parquet.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Expected interval between readings, s (a gap is reported beyond 1.5 of it).
+    #[arg(long, default_value_t = 60.0)]
+    interval_s: f64,
+    /// Identical consecutive readings that make a stuck sensor.
+    #[arg(long, default_value_t = 30)]
+    stuck_run: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -50,8 +83,81 @@ pub struct AqiArgs {
     out: PathBuf,
 }
 
+fn write_parquet(
+    path: &std::path::Path,
+    df: &mut polars::prelude::DataFrame,
+) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("{}: cannot write", path.display()))?;
+    ParquetWriter::new(file)
+        .finish(df)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+    Ok(())
+}
+
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        TelemetryCommand::Alarms(a) => {
+            use twin_engine::telemetry::alarms::{alarms, default_levels};
+            let obs = observations::read(&a.input)?;
+            let fail = |e: polars::prelude::PolarsError| {
+                anyhow::anyhow!("alarms of {}: {e}", a.input.display())
+            };
+            let r = alarms(obs.lazy(), &default_levels(), a.interval_s).map_err(fail)?;
+            let mut events = r.events.collect().map_err(fail)?;
+            let mut shifts = r.per_shift.collect().map_err(fail)?;
+            std::fs::create_dir_all(&a.out)
+                .with_context(|| format!("{}: cannot create", a.out.display()))?;
+            write_parquet(&a.out.join("events.parquet"), &mut events)?;
+            write_parquet(&a.out.join("per_shift.parquet"), &mut shifts)?;
+            writeln!(out, "events    {}", events.height())?;
+            let names = events.column("alarm")?.str()?.clone();
+            let mut counts = std::collections::BTreeMap::<String, usize>::new();
+            for n in names.iter().flatten() {
+                *counts.entry(n.to_string()).or_default() += 1;
+            }
+            for (n, c) in counts {
+                writeln!(out, "          {n}: {c}")?;
+            }
+            writeln!(out, "wrote     {}", a.out.display())?;
+            Ok(())
+        }
+        TelemetryCommand::Qa(a) => {
+            let obs = observations::read(&a.input)?;
+            let rows = obs.height();
+            let cfg = twin_engine::telemetry::qa::QaConfig {
+                expected_interval_s: a.interval_s,
+                stuck_run: a.stuck_run,
+                ..Default::default()
+            };
+            let r = twin_engine::telemetry::qa::qa(obs.lazy(), &cfg)
+                .map_err(|e| anyhow::anyhow!("QA of {}: {e}", a.input.display()))?;
+            let collect = |lf: polars::prelude::LazyFrame| {
+                lf.collect()
+                    .map_err(|e| anyhow::anyhow!("QA of {}: {e}", a.input.display()))
+            };
+            let (mut acc, mut rej, mut gaps) =
+                (collect(r.accepted)?, collect(r.rejected)?, collect(r.gaps)?);
+            std::fs::create_dir_all(&a.out)
+                .with_context(|| format!("{}: cannot create", a.out.display()))?;
+            write_parquet(&a.out.join("accepted.parquet"), &mut acc)?;
+            write_parquet(&a.out.join("rejected.parquet"), &mut rej)?;
+            write_parquet(&a.out.join("gaps.parquet"), &mut gaps)?;
+            writeln!(out, "read      {rows} readings from {}", a.input.display())?;
+            writeln!(out, "accepted  {}", acc.height())?;
+            let reasons = rej.column("reason")?.str()?.clone();
+            let mut counts = std::collections::BTreeMap::<String, usize>::new();
+            for r in reasons.iter().flatten() {
+                *counts.entry(r.to_string()).or_default() += 1;
+            }
+            writeln!(out, "rejected  {}", rej.height())?;
+            for (r, n) in counts {
+                writeln!(out, "          {r}: {n}")?;
+            }
+            writeln!(out, "gaps      {}", gaps.height())?;
+            writeln!(out, "wrote     {}", a.out.display())?;
+            Ok(())
+        }
         TelemetryCommand::Aqi(a) => {
             let obs = observations::read(&a.input)?;
             let rows = obs.height();
@@ -66,11 +172,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             let mut df = plan
                 .collect()
                 .map_err(|e| anyhow::anyhow!("computing the AQI of {}: {e}", a.input.display()))?;
-            let file = std::fs::File::create(&a.out)
-                .with_context(|| format!("{}: cannot write", a.out.display()))?;
-            ParquetWriter::new(file)
-                .finish(&mut df)
-                .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", a.out.display()))?;
+            write_parquet(&a.out, &mut df)?;
             let with_aqi = df.column("aqi")?.len() - df.column("aqi")?.null_count();
             writeln!(out, "read      {rows} readings from {}", a.input.display())?;
             writeln!(
