@@ -736,5 +736,20 @@ fn telemetry_qa_and_alarms_write_their_tables() {
     );
     let (_, rows) = parquet_columns(&out.join("alarms/per_shift.parquet"));
     assert_eq!(rows, 1);
+    let o = twin(&[
+        "telemetry",
+        "exceedances",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        out.join("exc.parquet").to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    // no air pollutants in a methane file: no rows, the edition named
+    assert!(
+        text.contains("QCVN 05:2013/BTNMT") && text.contains("rows      0"),
+        "{text}"
+    );
     std::fs::remove_dir_all(&out).ok();
 }

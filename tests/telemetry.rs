@@ -590,3 +590,77 @@ fn mine_gas_alarms_find_events_with_peaks_and_rules() {
         assert_eq!(mins.get(i), Some(want));
     }
 }
+
+/// SO₂ at one station over two local days (from 2026-01-01 00:00 local) and one hour of
+/// 2025: three hourly exceedances of 350, one daily of 125, and two calendar years.
+#[test]
+fn exceedances_count_periods_against_the_named_edition() {
+    use twin_engine::telemetry::exceedance::{LimitTable, exceedances};
+    let local_midnight = T0 - 7 * HOUR;
+    let mut rows: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for h in 0..48i64 {
+        let v = if (8..11).contains(&h) { 400.0 } else { 100.0 };
+        rows.push((
+            "st-1".into(),
+            "SO2",
+            local_midnight + h * HOUR + 30 * 60_000,
+            v,
+            "measuring",
+        ));
+    }
+    // 2025-12-31 23:30 local
+    rows.push((
+        "st-1".into(),
+        "SO2",
+        local_midnight - 30 * 60_000,
+        20.0,
+        "measuring",
+    ));
+    let df = exceedances(frame(&rows).lazy(), &LimitTable::default())
+        .expect("plan")
+        .collect()
+        .expect("run");
+    let get = |period: &str| {
+        let p = df
+            .column("period")
+            .expect("col")
+            .str()
+            .expect("str")
+            .clone();
+        let i = (0..df.height())
+            .find(|&i| {
+                p.get(i) == Some(period)
+                    && df
+                        .column("parameter")
+                        .expect("col")
+                        .str()
+                        .expect("str")
+                        .get(i)
+                        == Some("SO2")
+            })
+            .expect("row");
+        let n = |c: &str| {
+            df.column(c)
+                .expect("col")
+                .cast(&DataType::Float64)
+                .expect("cast")
+                .f64()
+                .expect("f64")
+                .get(i)
+                .expect("value")
+        };
+        (n("periods"), n("exceedances"), n("max_ug_m3"))
+    };
+    assert_eq!(get("1h"), (49.0, 3.0, 400.0));
+    // day 1: (21·100 + 3·400)/24 = 137.5 > 125; day 2: 100; 31 Dec has 1 hour (< 18): no mean
+    assert_eq!(get("24h"), (2.0, 1.0, 137.5));
+    // 2025: 20; 2026: (45·100 + 3·400)/48 = 118.75 > 50
+    assert_eq!(get("year"), (2.0, 1.0, 118.75));
+    let ed = df
+        .column("edition")
+        .expect("col")
+        .str()
+        .expect("str")
+        .get(0);
+    assert_eq!(ed, Some("QCVN 05:2013/BTNMT"));
+}

@@ -4,6 +4,7 @@
 pub mod alarms;
 pub mod aqi;
 pub mod daily;
+pub mod exceedance;
 pub mod hourly;
 pub mod observations;
 pub mod qa;

@@ -18,6 +18,20 @@ pub enum TelemetryCommand {
     Qa(QaArgs),
     /// Mine-gas alarms (CH4, CO, O2, air velocity): events and time beyond each level per shift.
     Alarms(AlarmArgs),
+    /// Exceedances of the ambient air limits (QCVN 05:2013/BTNMT) per station, parameter and
+    /// averaging period.
+    Exceedances(ExceedanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExceedanceArgs {
+    /// Observations in the long layout (CSV or Parquet).
+    #[arg(long, value_name = "PATH")]
+    input: PathBuf,
+    /// Output Parquet: station_id, parameter, period, limit_ug_m3, edition, periods,
+    /// exceedances, max_ug_m3.
+    #[arg(long, value_name = "FILE.parquet")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +111,30 @@ fn write_parquet(
 
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        TelemetryCommand::Exceedances(a) => {
+            use twin_engine::telemetry::exceedance::{LimitTable, exceedances};
+            let obs = observations::read(&a.input)?;
+            let fail = |e: polars::prelude::PolarsError| {
+                anyhow::anyhow!("exceedances of {}: {e}", a.input.display())
+            };
+            let table = LimitTable::default();
+            let mut df = exceedances(obs.lazy(), &table)
+                .and_then(|lf| lf.collect())
+                .map_err(fail)?;
+            write_parquet(&a.out, &mut df)?;
+            let n = df
+                .column("exceedances")?
+                .cast(&polars::prelude::DataType::Float64)?;
+            let total: f64 = n.f64()?.iter().flatten().sum();
+            writeln!(out, "limits    {}", table.edition)?;
+            writeln!(
+                out,
+                "rows      {} (station × parameter × period), {total:.0} exceeding periods",
+                df.height()
+            )?;
+            writeln!(out, "wrote     {}", a.out.display())?;
+            Ok(())
+        }
         TelemetryCommand::Alarms(a) => {
             use twin_engine::telemetry::alarms::{alarms, default_levels};
             let obs = observations::read(&a.input)?;
