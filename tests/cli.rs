@@ -753,3 +753,65 @@ fn telemetry_qa_and_alarms_write_their_tables() {
     );
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn telemetry_evaluate_pairs_a_dispersion_run_with_observations() {
+    use polars::prelude::*;
+    let out = tmp_dir("evaluate");
+    std::fs::create_dir_all(&out).expect("dir");
+    let sim = out.join("stations.parquet");
+    // a tiny simulated series for one station: 3 hours of PM10
+    let t0: i64 = 1_768_438_800_000; // 2026-01-15T01:00Z
+    let time = Series::new("time".into(), vec![t0, t0 + 3_600_000, t0 + 7_200_000])
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .expect("cast");
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("station_id".into(), vec!["st-1"; 3]),
+        time.into_column(),
+        Column::new("pollutant".into(), vec!["PM10"; 3]),
+        Column::new("concentration_ug_m3".into(), vec![40.0f32, 50.0, 70.0]),
+    ])
+    .expect("frame");
+    let f = std::fs::File::create(&sim).expect("create");
+    ParquetWriter::new(f).finish(&mut df).expect("write");
+    let csv = out.join("obs.csv");
+    std::fs::write(
+        &csv,
+        "station_id,parameter,time,value,unit,status\n\
+         st-1,PM10,2026-01-15T07:30:00+07:00,45,µg/m³,measuring\n\
+         st-1,PM10,2026-01-15T08:30:00+07:00,55,µg/m³,measuring\n\
+         st-1,PM10,2026-01-15T09:30:00+07:00,60,µg/m³,measuring\n",
+    )
+    .expect("write");
+    let res = out.join("eval.parquet");
+    let o = twin(&[
+        "telemetry",
+        "evaluate",
+        "--sim",
+        sim.to_str().expect("utf-8 path"),
+        "--obs",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        res.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("evaluated 1 station × pollutant"));
+    let (cols, rows) = parquet_columns(&res);
+    assert_eq!(rows, 1);
+    assert!(cols.iter().any(|c| c == "fac2") && cols.iter().any(|c| c == "r"));
+    let e = one_line_error(&[
+        "telemetry",
+        "evaluate",
+        "--sim",
+        csv.to_str().expect("utf-8 path"),
+        "--obs",
+        csv.to_str().expect("utf-8 path"),
+        "--out",
+        res.to_str().expect("utf-8 path"),
+    ]);
+    assert!(e.contains("obs.csv"), "{e}");
+    std::fs::remove_dir_all(&out).ok();
+}

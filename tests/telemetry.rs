@@ -664,3 +664,100 @@ fn exceedances_count_periods_against_the_named_edition() {
         .get(0);
     assert_eq!(ed, Some("QCVN 05:2013/BTNMT"));
 }
+
+/// Four hourly pairs with known statistics; a pollutant only simulated and an hour only observed
+/// do not pair.
+#[test]
+fn evaluation_statistics_follow_chang_and_hanna() {
+    use twin_engine::telemetry::evaluate::{pairs, statistics};
+    let obs_v = [10.0, 20.0, 30.0, 40.0];
+    let sim_v = [4.0, 20.0, 60.0, 40.0];
+    let mut rows: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for (h, v) in obs_v.iter().enumerate() {
+        rows.push((
+            "st-1".into(),
+            "PM10",
+            T0 + h as i64 * HOUR + 1_800_000,
+            *v,
+            "measuring",
+        ));
+    }
+    rows.push((
+        "st-1".into(),
+        "PM10",
+        T0 + 10 * HOUR + 1_800_000,
+        99.0,
+        "measuring",
+    ));
+    let mut t = Vec::new();
+    let mut v = Vec::new();
+    let mut p = Vec::new();
+    for (h, c) in sim_v.iter().enumerate() {
+        t.push(T0 + (h as i64 + 1) * HOUR); // hour-ending
+        v.push(*c as f32);
+        p.push("PM10");
+    }
+    t.push(T0 + HOUR);
+    v.push(1.0);
+    p.push("SO2");
+    let time = Series::new("time".into(), t)
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))
+        .expect("cast");
+    let sim = DataFrame::new_infer_height(vec![
+        Column::new("station_id".into(), vec!["st-1"; p.len()]),
+        time.into_column(),
+        Column::new("pollutant".into(), p),
+        Column::new("concentration_ug_m3".into(), v),
+    ])
+    .expect("sim");
+    let df = statistics(pairs(frame(&rows).lazy(), sim.lazy()))
+        .collect()
+        .expect("stats");
+    assert_eq!(df.height(), 1);
+    let g = |c: &str| {
+        df.column(c)
+            .expect("col")
+            .cast(&DataType::Float64)
+            .expect("cast")
+            .f64()
+            .expect("f64")
+            .get(0)
+            .expect("value")
+    };
+    let n = 4.0;
+    let mo = obs_v.iter().sum::<f64>() / n;
+    let mp = sim_v.iter().sum::<f64>() / n;
+    assert_eq!(g("pairs"), n);
+    assert!((g("fb") - (mo - mp) / (0.5 * (mo + mp))).abs() < 1e-12);
+    let mse = obs_v
+        .iter()
+        .zip(&sim_v)
+        .map(|(o, s)| (o - s) * (o - s))
+        .sum::<f64>()
+        / n;
+    assert!((g("nmse") - mse / (mo * mp)).abs() < 1e-12);
+    assert!(
+        (g("fac2") - 0.75).abs() < 1e-12,
+        "30 → 60 is exactly 2: inside"
+    );
+    let lnr: Vec<f64> = obs_v
+        .iter()
+        .zip(&sim_v)
+        .map(|(o, s)| (o / s).ln())
+        .collect();
+    let m = lnr.iter().sum::<f64>() / n;
+    assert!((g("mg") - m.exp()).abs() < 1e-12);
+    let m2 = lnr.iter().map(|x| x * x).sum::<f64>() / n;
+    assert!((g("vg") - m2.exp()).abs() < 1e-12);
+    let cov = obs_v
+        .iter()
+        .zip(&sim_v)
+        .map(|(o, s)| (o - mo) * (s - mp))
+        .sum::<f64>();
+    let so = obs_v.iter().map(|o| (o - mo) * (o - mo)).sum::<f64>();
+    let sp = sim_v.iter().map(|s| (s - mp) * (s - mp)).sum::<f64>();
+    assert!((g("r") - cov / (so * sp).sqrt()).abs() < 1e-9);
+}

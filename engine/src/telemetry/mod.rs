@@ -1,9 +1,10 @@
-//! Telemetry analytics: air quality indices first (this module grows into the observations
-//! lake, QA, alarms and model evaluation).
+//! Telemetry analytics: observations and their readers, air quality indices, QA, mine-gas
+//! alarms, exceedances and model evaluation, as polars lazy plans over one observation schema.
 
 pub mod alarms;
 pub mod aqi;
 pub mod daily;
+pub mod evaluate;
 pub mod exceedance;
 pub mod hourly;
 pub mod observations;

@@ -21,6 +21,23 @@ pub enum TelemetryCommand {
     /// Exceedances of the ambient air limits (QCVN 05:2013/BTNMT) per station, parameter and
     /// averaging period.
     Exceedances(ExceedanceArgs),
+    /// Model evaluation (FB, NMSE, FAC2, MG, VG, R) of a dispersion run's station series
+    /// against observations.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// A dispersion run's stations.parquet (station_id, time, pollutant, concentration_ug_m3).
+    #[arg(long, value_name = "FILE.parquet")]
+    sim: PathBuf,
+    /// Observations in the long layout (CSV or Parquet).
+    #[arg(long, value_name = "PATH")]
+    obs: PathBuf,
+    /// Output Parquet: station_id, pollutant, pairs, mean_obs, mean_sim, fb, nmse, fac2, mg,
+    /// vg, r.
+    #[arg(long, value_name = "FILE.parquet")]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +128,35 @@ fn write_parquet(
 
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        TelemetryCommand::Evaluate(a) => {
+            use polars::prelude::{ParquetReader, SerReader};
+            use twin_engine::telemetry::evaluate::{pairs, statistics};
+            let obs = observations::read(&a.obs)?;
+            let f = std::fs::File::open(&a.sim)
+                .with_context(|| format!("{}: cannot read", a.sim.display()))?;
+            let sim = ParquetReader::new(f)
+                .finish()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", a.sim.display()))?;
+            for c in ["station_id", "time", "pollutant", "concentration_ug_m3"] {
+                if sim.column(c).is_err() {
+                    anyhow::bail!(
+                        "{}: no column `{c}` (not a dispersion run's stations.parquet?)",
+                        a.sim.display()
+                    );
+                }
+            }
+            let mut df = statistics(pairs(obs.lazy(), sim.lazy()))
+                .collect()
+                .map_err(|e| anyhow::anyhow!("evaluating {}: {e}", a.sim.display()))?;
+            write_parquet(&a.out, &mut df)?;
+            writeln!(
+                out,
+                "evaluated {} station × pollutant series (Chang & Hanna 2004: FB, NMSE, FAC2, MG, VG, R)",
+                df.height()
+            )?;
+            writeln!(out, "wrote     {}", a.out.display())?;
+            Ok(())
+        }
         TelemetryCommand::Exceedances(a) => {
             use twin_engine::telemetry::exceedance::{LimitTable, exceedances};
             let obs = observations::read(&a.input)?;
