@@ -38,6 +38,23 @@ pub fn benchmarking() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// The GPU to benchmark, if wgpu finds an adapter; says which on stderr.
+pub fn gpu() -> Option<GpuContext> {
+    match GpuContext::acquire() {
+        Ok(ctx) => {
+            eprintln!(
+                "GPU adapter: {} ({}, {})",
+                ctx.report.name, ctx.report.backend, ctx.report.device_type
+            );
+            Some(ctx)
+        }
+        Err(e) => {
+            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
+            None
+        }
+    }
+}
+
 const LEN: usize = 64 << 20; // f32s: 256 MiB
 
 fn gpu_len(ctx: Option<&GpuContext>) -> usize {

@@ -12,7 +12,6 @@ use criterion::{Criterion, Throughput};
 use twin_engine::dispersion::{
     CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
 };
-use twin_engine::gpu::GpuContext;
 use twin_engine::model::Pollutant;
 
 /// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the
@@ -72,19 +71,7 @@ fn problem(n: usize) -> DispersionProblem {
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let gpu = match GpuContext::acquire() {
-        Ok(ctx) => {
-            eprintln!(
-                "GPU adapter: {} ({}, {})",
-                ctx.report.name, ctx.report.backend, ctx.report.device_type
-            );
-            Some(ctx)
-        }
-        Err(e) => {
-            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
-            None
-        }
-    };
+    let gpu = common::gpu();
 
     common::bandwidth(&mut c, gpu.as_ref());
 

@@ -107,19 +107,7 @@ fn bench_problem(
 
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    let gpu = match GpuContext::acquire() {
-        Ok(ctx) => {
-            eprintln!(
-                "GPU adapter: {} ({}, {})",
-                ctx.report.name, ctx.report.backend, ctx.report.device_type
-            );
-            Some(ctx)
-        }
-        Err(e) => {
-            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
-            None
-        }
-    };
+    let gpu = common::gpu();
     common::bandwidth(&mut c, gpu.as_ref());
     let mut sizes = Vec::new();
     bench_problem(&mut c, gpu.as_ref(), "province", &province(), &mut sizes);

@@ -24,6 +24,17 @@ fn json_of(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
+/// Runs a command that must succeed; returns its stdout.
+fn twin_ok(args: &[&str]) -> String {
+    let out = twin(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A failing command prints exactly one line on stderr and exits non-zero.
 fn one_line_error(args: &[&str]) -> String {
     let out = twin(args);
@@ -538,7 +549,7 @@ fn osm_import_feeds_a_traffic_scenario() {
     )
     .expect("write scenario");
     let run = out.join("run");
-    let o = twin(&[
+    let text = twin_ok(&[
         "simulate",
         "traffic",
         "--scenario",
@@ -548,8 +559,6 @@ fn osm_import_feeds_a_traffic_scenario() {
         "--out",
         run.to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("network   9 nodes, 13 directed links"),
         "{text}"
@@ -627,7 +636,7 @@ fn telemetry_aqi_writes_hourly_indices() {
     }
     std::fs::write(&csv, text).expect("write");
     let pq = out.join("aqi.parquet");
-    let o = twin(&[
+    let text = twin_ok(&[
         "telemetry",
         "aqi",
         "--input",
@@ -635,8 +644,6 @@ fn telemetry_aqi_writes_hourly_indices() {
         "--out",
         pq.to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     // the first hour has no earlier PM hours: NowCast needs two of the last three
     assert!(text.contains("6 station-hours, 5 with an AQI"), "{text}");
     let (cols, rows) = parquet_columns(&pq);
@@ -655,7 +662,7 @@ fn telemetry_aqi_writes_hourly_indices() {
     ]);
     assert!(e.contains("/nonexistent.csv"), "{e}");
     // daily and US flavours run on the same file: six hours are too few for a daily PM mean
-    let o = twin(&[
+    let text = twin_ok(&[
         "telemetry",
         "aqi",
         "--input",
@@ -665,8 +672,6 @@ fn telemetry_aqi_writes_hourly_indices() {
         "--out",
         pq.to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("1 station-days, 0 with an AQI"), "{text}");
     let o = twin(&[
         "telemetry",
@@ -702,7 +707,7 @@ fn telemetry_qa_and_alarms_write_their_tables() {
         );
     }
     std::fs::write(&csv, text).expect("write");
-    let o = twin(&[
+    let text = twin_ok(&[
         "telemetry",
         "qa",
         "--input",
@@ -710,8 +715,6 @@ fn telemetry_qa_and_alarms_write_their_tables() {
         "--out",
         out.join("qa").to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains("accepted  39") && text.contains("status error: 1"),
         "{text}"
@@ -719,7 +722,7 @@ fn telemetry_qa_and_alarms_write_their_tables() {
     let (cols, rows) = parquet_columns(&out.join("qa/rejected.parquet"));
     assert_eq!(rows, 1);
     assert_eq!(cols.last().map(String::as_str), Some("reason"));
-    let o = twin(&[
+    let text = twin_ok(&[
         "telemetry",
         "alarms",
         "--input",
@@ -727,8 +730,6 @@ fn telemetry_qa_and_alarms_write_their_tables() {
         "--out",
         out.join("alarms").to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     // 12,000 ppm = 1.2 %: one event above 1.0 %, none above 1.5 %
     assert!(
         text.contains("events    1") && text.contains("CH4 >= 1.0 %: 1"),
@@ -736,7 +737,7 @@ fn telemetry_qa_and_alarms_write_their_tables() {
     );
     let (_, rows) = parquet_columns(&out.join("alarms/per_shift.parquet"));
     assert_eq!(rows, 1);
-    let o = twin(&[
+    let text = twin_ok(&[
         "telemetry",
         "exceedances",
         "--input",
@@ -744,8 +745,6 @@ fn telemetry_qa_and_alarms_write_their_tables() {
         "--out",
         out.join("exc.parquet").to_str().expect("utf-8 path"),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
     // no air pollutants in a methane file: no rows, the edition named
     assert!(
         text.contains("QCVN 05:2013/BTNMT") && text.contains("rows      0"),

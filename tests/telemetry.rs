@@ -281,6 +281,16 @@ fn reference_means(readings: &[(String, &'static str, i64, f64, &'static str)]) 
         .collect()
 }
 
+fn column_strings(df: &DataFrame, name: &str) -> Vec<String> {
+    df.column(name)
+        .expect("col")
+        .str()
+        .expect("str")
+        .iter()
+        .map(|s| s.expect("value").to_string())
+        .collect()
+}
+
 fn column_i64(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
     let c = df
         .column(name)
@@ -297,14 +307,7 @@ fn polars_daily_aqi_matches_the_reference_rules() {
     let df = daily_aqi(frame(&readings).lazy(), Standard::Vn)
         .collect()
         .expect("pipeline");
-    let ids: Vec<String> = df
-        .column("station_id")
-        .expect("col")
-        .str()
-        .expect("str")
-        .iter()
-        .map(|s| s.expect("id").to_string())
-        .collect();
+    let ids = column_strings(&df, "station_id");
     let starts = column_i64(&df, "time");
     let aqi = column_i64(&df, "aqi");
     let local = 7 * HOUR;
@@ -362,14 +365,7 @@ fn polars_us_hourly_aqi_matches_the_reference() {
     let df = hourly_aqi(frame(&readings).lazy(), Standard::Us)
         .collect()
         .expect("pipeline");
-    let ids: Vec<String> = df
-        .column("station_id")
-        .expect("col")
-        .str()
-        .expect("str")
-        .iter()
-        .map(|s| s.expect("id").to_string())
-        .collect();
+    let ids = column_strings(&df, "station_id");
     let times = column_i64(&df, "time");
     let aqi = column_i64(&df, "aqi");
     let band = df.column("band").expect("col").str().expect("str").clone();

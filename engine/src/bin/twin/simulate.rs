@@ -22,9 +22,10 @@ pub enum SimulateCommand {
     Traffic(TrafficArgs),
 }
 
+/// What every `simulate` command takes.
 #[derive(Debug, Args)]
-pub struct TrafficArgs {
-    /// Scenario file (TOML), e.g. datasets/quang-ninh/scenarios/morning-peak-coal-trucks.toml.
+pub struct RunArgs {
+    /// Scenario file (TOML), e.g. datasets/quang-ninh/scenarios/winter-ne-monsoon.toml.
     #[arg(long, value_name = "FILE")]
     scenario: PathBuf,
     /// Where to compute.
@@ -36,6 +37,12 @@ pub struct TrafficArgs {
     /// Dataset for scenarios that do not name one. Default: the bundled dataset.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrafficArgs {
+    #[command(flatten)]
+    run: RunArgs,
     /// Override the scenario's signal control.
     #[arg(long, value_enum)]
     control: Option<ControlArg>,
@@ -61,18 +68,8 @@ enum Backend {
 
 #[derive(Debug, Args)]
 pub struct DispersionArgs {
-    /// Scenario file (TOML), e.g. datasets/quang-ninh/scenarios/winter-ne-monsoon.toml.
-    #[arg(long, value_name = "FILE")]
-    scenario: PathBuf,
-    /// Where to compute.
-    #[arg(long, value_enum, default_value_t = Backend::Auto)]
-    backend: Backend,
-    /// Output directory (created if missing).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Dataset for scenarios that do not name one. Default: the bundled dataset.
-    #[arg(long, value_name = "DIR")]
-    dataset: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Override the scenario's grid resolution, m (e.g. 100 for a fine run).
     #[arg(long, value_name = "M")]
     resolution_m: Option<f64>,
@@ -104,10 +101,11 @@ fn gpu_for(backend: Backend, out: &mut impl Write) -> anyhow::Result<Option<GpuC
 
 fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let default_dataset = a
+        .run
         .dataset
         .clone()
         .unwrap_or_else(twin_engine::bundled_dataset_dir);
-    let mut scenario = TrafficScenario::read(&a.scenario)?;
+    let mut scenario = TrafficScenario::read(&a.run.scenario)?;
     if let Some(c) = a.control {
         scenario.signals.control = Some(
             match c {
@@ -118,19 +116,19 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         );
     }
     let dir = match &scenario.dataset {
-        Some(d) => a.scenario.parent().unwrap_or(Path::new(".")).join(d),
+        Some(d) => a.run.scenario.parent().unwrap_or(Path::new(".")).join(d),
         None => default_dataset,
     };
     let dataset = Dataset::load(&dir)?;
     let resolved = scenario
-        .resolve(&a.scenario, dataset)
-        .with_context(|| format!("loading scenario {}", a.scenario.display()))?;
+        .resolve(&a.run.scenario, dataset)
+        .with_context(|| format!("loading scenario {}", a.run.scenario.display()))?;
     let problem = resolved
         .setup
         .clone()
         .compile()
-        .with_context(|| format!("setting up scenario {}", a.scenario.display()))?;
-    let gpu = gpu_for(a.backend, out)?;
+        .with_context(|| format!("setting up scenario {}", a.run.scenario.display()))?;
+    let gpu = gpu_for(a.run.backend, out)?;
     let net = &problem.network;
     writeln!(
         out,
@@ -175,11 +173,11 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .collect();
     let info = TrafficRunInfo {
         name: resolved.scenario.name.clone(),
-        scenario: Some(a.scenario.clone()),
+        scenario: Some(a.run.scenario.clone()),
         land,
         placements: resolved.placements.clone(),
     };
-    let summary = write_traffic_run(&a.out, &problem, &run, &info)?;
+    let summary = write_traffic_run(&a.run.out, &problem, &run, &info)?;
     let c = &run.conservation;
     writeln!(
         out,
@@ -211,7 +209,7 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         summary["emissions_kg"]["PM2.5"].as_f64().unwrap_or(0.0),
         summary["emissions_kg"]["NOx"].as_f64().unwrap_or(0.0)
     )?;
-    writeln!(out, "outputs   {}", a.out.display())?;
+    writeln!(out, "outputs   {}", a.run.out.display())?;
     Ok(())
 }
 
@@ -220,10 +218,11 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
         SimulateCommand::Traffic(a) => run_traffic(a, out),
         SimulateCommand::Dispersion(a) => {
             let default_dataset = a
+                .run
                 .dataset
                 .clone()
                 .unwrap_or_else(twin_engine::bundled_dataset_dir);
-            let mut scenario = Scenario::read(&a.scenario)?;
+            let mut scenario = Scenario::read(&a.run.scenario)?;
             if let Some(r) = a.resolution_m {
                 scenario.grid.resolution_m = r;
             }
@@ -231,9 +230,9 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
                 scenario.duration_h = h;
             }
             let resolved = scenario
-                .resolve_with_dataset(&a.scenario, &default_dataset)
-                .with_context(|| format!("loading scenario {}", a.scenario.display()))?;
-            let gpu = gpu_for(a.backend, out)?;
+                .resolve_with_dataset(&a.run.scenario, &default_dataset)
+                .with_context(|| format!("loading scenario {}", a.run.scenario.display()))?;
+            let gpu = gpu_for(a.run.backend, out)?;
             let g = &resolved.problem.grid;
             writeln!(
                 out,
@@ -274,7 +273,7 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             let result = resolved
                 .problem
                 .run_with_progress(gpu.as_ref(), &mut progress)?;
-            twin_engine::output::write_dispersion_run(&a.out, &resolved, &result)?;
+            twin_engine::output::write_dispersion_run(&a.run.out, &resolved, &result)?;
             writeln!(
                 out,
                 "steps     {} in {:.2} s: {:.3e} cell-updates/s",
@@ -295,7 +294,7 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
                     b.relative_error
                 )?;
             }
-            writeln!(out, "outputs   {}", a.out.display())?;
+            writeln!(out, "outputs   {}", a.run.out.display())?;
             Ok(())
         }
     }

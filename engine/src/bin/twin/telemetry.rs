@@ -126,6 +126,18 @@ fn write_parquet(
     Ok(())
 }
 
+/// How often each value of a string column occurs, in value order (for the printed summary).
+fn count_values(
+    df: &polars::prelude::DataFrame,
+    column: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, usize>> {
+    let mut counts = std::collections::BTreeMap::new();
+    for v in df.column(column)?.str()?.iter().flatten() {
+        *counts.entry(v.to_string()).or_default() += 1;
+    }
+    Ok(counts)
+}
+
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         TelemetryCommand::Evaluate(a) => {
@@ -195,12 +207,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             write_parquet(&a.out.join("events.parquet"), &mut events)?;
             write_parquet(&a.out.join("per_shift.parquet"), &mut shifts)?;
             writeln!(out, "events    {}", events.height())?;
-            let names = events.column("alarm")?.str()?.clone();
-            let mut counts = std::collections::BTreeMap::<String, usize>::new();
-            for n in names.iter().flatten() {
-                *counts.entry(n.to_string()).or_default() += 1;
-            }
-            for (n, c) in counts {
+            for (n, c) in count_values(&events, "alarm")? {
                 writeln!(out, "          {n}: {c}")?;
             }
             writeln!(out, "wrote     {}", a.out.display())?;
@@ -229,13 +236,8 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             write_parquet(&a.out.join("gaps.parquet"), &mut gaps)?;
             writeln!(out, "read      {rows} readings from {}", a.input.display())?;
             writeln!(out, "accepted  {}", acc.height())?;
-            let reasons = rej.column("reason")?.str()?.clone();
-            let mut counts = std::collections::BTreeMap::<String, usize>::new();
-            for r in reasons.iter().flatten() {
-                *counts.entry(r.to_string()).or_default() += 1;
-            }
             writeln!(out, "rejected  {}", rej.height())?;
-            for (r, n) in counts {
+            for (r, n) in count_values(&rej, "reason")? {
                 writeln!(out, "          {r}: {n}")?;
             }
             writeln!(out, "gaps      {}", gaps.height())?;
