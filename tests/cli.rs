@@ -499,10 +499,10 @@ fn osm_import_feeds_a_traffic_scenario() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
-        text.contains("6 motor-road ways kept, 1 other ways skipped"),
+        text.contains("7 motor-road ways kept, 1 other ways skipped"),
         "{text}"
     );
-    assert!(text.contains("links     9 "), "{text}");
+    assert!(text.contains("links     11 "), "{text}");
     assert!(text.contains("way 104: maxspeed=\"signals\""), "{text}");
     let g: Value =
         serde_json::from_str(&std::fs::read_to_string(&roads).expect("geojson")).expect("json");
@@ -522,6 +522,12 @@ fn osm_import_feeds_a_traffic_scenario() {
     // oneway=-1 is reversed; motorway links are oneway by default
     assert_eq!(by_id("osm-w105-0")["properties"]["from_node"], "osm-n41");
     assert_eq!(by_id("osm-w104-0")["properties"]["oneway"], true);
+    // the closed roundabout: two oneway links, neither a loop
+    for k in 0..2 {
+        let r = &by_id(&format!("osm-w107-{k}"))["properties"];
+        assert_eq!(r["oneway"], true);
+        assert_ne!(r["from_node"], r["to_node"]);
+    }
 
     // the bbox drops what lies outside
     let clipped = out.join("clipped.geojson");
@@ -534,7 +540,7 @@ fn osm_import_feeds_a_traffic_scenario() {
         "--out",
         clipped.to_str().expect("utf-8 path"),
     ]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("links     8 "));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("links     10 "));
 
     // a scenario on the imported roads runs
     let scenario = out.join("osm.toml");
@@ -560,7 +566,7 @@ fn osm_import_feeds_a_traffic_scenario() {
         run.to_str().expect("utf-8 path"),
     ]);
     assert!(
-        text.contains("network   9 nodes, 13 directed links"),
+        text.contains("network   11 nodes, 15 directed links"),
         "{text}"
     );
     std::fs::remove_dir_all(&out).ok();

@@ -203,6 +203,11 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
             };
             *uses.entry(*r).or_insert(0) += bump;
         }
+        // a closed way (a roundabout) is also split half way round, so that no link starts
+        // and ends at the same node
+        if w.refs.len() >= 3 && w.refs.first() == w.refs.last() {
+            *uses.entry(w.refs[w.refs.len() / 2]).or_insert(0) += 2;
+        }
     }
 
     // pass 2: coordinates of the needed nodes

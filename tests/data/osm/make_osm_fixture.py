@@ -2,8 +2,8 @@
 
 A few made-up ways near Cẩm Phả exercising the importer's rules: a two-way trunk crossed by a
 residential street at a shared node, a oneway primary, a footway (dropped), a motorway link with
-an unusable maxspeed (implied oneway), a secondary with oneway=-1, and a tertiary leaving the
-test's bounding box. Run from this directory; the output is committed.
+an unusable maxspeed (implied oneway), a secondary with oneway=-1, a tertiary leaving the
+test's bounding box, and a closed roundabout (implied oneway, split half way round). Run from this directory; the output is committed.
 """
 import osmium
 
@@ -26,6 +26,7 @@ nodes = [
     node(30, 1, 1), node(31, 1, 2),
     node(40, 7, 2), node(41, 8, 3),
     node(50, 3, 40),  # far north: outside the test's bbox
+    node(60, 0, -2), node(61, 1, -2.5), node(62, 0.5, -3),
 ]
 ways = [
     way(100, [1, 2, 3, 4, 5], highway="trunk", name="Quốc lộ 18", ref="QL18", lanes="4", maxspeed="70"),
@@ -35,6 +36,7 @@ ways = [
     way(104, [21, 40], highway="motorway_link", maxspeed="signals"),
     way(105, [40, 41], highway="secondary", oneway="-1", name="Đường 326"),
     way(106, [4, 50], highway="tertiary", name="Đường lên mỏ"),
+    way(107, [60, 61, 62, 60], highway="tertiary", junction="roundabout"),
 ]
 
 w = osmium.SimpleWriter("cam-pha-mini.osm.pbf", overwrite=True)
