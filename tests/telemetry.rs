@@ -757,3 +757,52 @@ fn evaluation_statistics_follow_chang_and_hanna() {
     let sp = sim_v.iter().map(|s| (s - mp) * (s - mp)).sum::<f64>();
     assert!((g("r") - cov / (so * sp).sqrt()).abs() < 1e-9);
 }
+
+#[test]
+fn wide_csv_layout_reads_like_the_long_one() {
+    let path = tmp("wide.csv");
+    std::fs::write(
+        &path,
+        "station_id,time,status,PM2.5 [µg/m³],SO2 [ppb]\n\
+         st-1,2026-01-15T08:00:00+07:00,measuring,42,100\n\
+         st-1,2026-01-15T09:00:00+07:00,calibrating,,50\n",
+    )
+    .expect("write");
+    let df = observations::read(&path).expect("valid wide file");
+    assert_eq!(df.height(), 3, "the empty PM2.5 cell is no reading");
+    let p: Vec<String> = column_strings(&df, "parameter");
+    assert_eq!(p, ["PM2.5", "SO2", "SO2"]);
+    let v = df.column("value").expect("col").f64().expect("f64").clone();
+    assert!(
+        (v.get(1).expect("so2") - 262.0286).abs() < 1e-3,
+        "ppb converted"
+    );
+    assert_eq!(column_strings(&df, "status")[2], "calibrating");
+
+    // a unit the parameter cannot take: the data row and the column header are named
+    std::fs::write(
+        &path,
+        "station_id,time,PM2.5 [µg/m³],NO2 [parts]\n\
+         st-1,2026-01-15T08:00:00+07:00,42,\n\
+         st-1,2026-01-15T09:00:00+07:00,40,7\n",
+    )
+    .expect("write");
+    let e = observations::read(&path).expect_err("bad unit").to_string();
+    assert!(
+        e.ends_with(
+            "wide.csv: row 2: column `NO2 [parts]`: unit \"parts\" is unknown for parameter \"NO2\""
+        ),
+        "{e}"
+    );
+    std::fs::write(
+        &path,
+        "station_id,time,PM2.5\nst-1,2026-01-15T08:00:00+07:00,42\n",
+    )
+    .expect("write");
+    let e = observations::read(&path).expect_err("no unit").to_string();
+    assert!(
+        e.contains("column `PM2.5`: a wide-layout column must be headed"),
+        "{e}"
+    );
+    std::fs::remove_file(&path).ok();
+}

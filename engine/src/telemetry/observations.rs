@@ -11,6 +11,10 @@
 //! | `unit` | string | see [`to_canonical`] |
 //! | `status` | string | `measuring`, `calibrating` or `error` (only `measuring` counts) |
 //!
+//! CSV files may also use the wide layout of dataloggers: `station_id`, `time`, optional
+//! `status`, and one column per parameter headed `PARAMETER [unit]` (see [`read`]); errors then
+//! name the data row and that column.
+//!
 //! After reading, values are in the parameter's canonical unit (µg/m³ for air pollutants, gases
 //! converted at 25 °C and 1 atm with a molar volume of 24.45 L) and `time` is milliseconds since
 //! the epoch, UTC (`time_ms`, Int64). A unit that is unknown, or that does not fit the
@@ -108,6 +112,78 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
     }
 }
 
+/// The wide CSV layout: `station_id`, `time`, optional `status` (default `measuring`), and one
+/// column per parameter headed `PARAMETER [unit]` (e.g. `PM2.5 [µg/m³]`, `SO2 [ppb]`); empty
+/// cells are no reading. Turned into the long layout, each row keeping its source row (`_row`)
+/// and column (`_col`) for error messages.
+fn wide_to_long(path: &Path, wide: DataFrame) -> Result<DataFrame, ObservationError> {
+    for c in ["station_id", "time"] {
+        if wide.column(c).is_err() {
+            return Err(read_err(
+                path,
+                format!(
+                    "no column `{c}`: expected the long layout (station_id, parameter, time, value, \
+                     unit, status) or the wide one (station_id, time, [status], `PARAMETER [unit]`…)"
+                ),
+            ));
+        }
+    }
+    let enc = |e: PolarsError| read_err(path, e);
+    let n = wide.height();
+    let status = match wide.column("status") {
+        Ok(c) => c.clone(),
+        Err(_) => Column::new("status".into(), vec!["measuring"; n]),
+    };
+    let rows = Column::new("_row".into(), (1..=n as u64).collect::<Vec<_>>());
+    let mut parts = Vec::new();
+    for c in wide.columns() {
+        let name = c.name().as_str();
+        if matches!(name, "station_id" | "time" | "status") {
+            continue;
+        }
+        let (param, unit) = name
+            .strip_suffix(']')
+            .and_then(|h| h.split_once('['))
+            .map(|(p, u)| (p.trim().to_string(), u.trim().to_string()))
+            .filter(|(p, _)| !p.is_empty())
+            .ok_or_else(|| ObservationError::Row {
+                path: path.to_path_buf(),
+                row: 0,
+                column: name.to_string(),
+                message: "a wide-layout column must be headed `PARAMETER [unit]`".into(),
+            })?;
+        let part = DataFrame::new_infer_height(vec![
+            wide.column("station_id").map_err(enc)?.clone(),
+            Column::new("parameter".into(), vec![param; n]),
+            wide.column("time").map_err(enc)?.clone(),
+            c.clone().with_name("value".into()),
+            Column::new("unit".into(), vec![unit; n]),
+            status.clone(),
+            rows.clone(),
+            Column::new("_col".into(), vec![name.to_string(); n]),
+        ])
+        .map_err(enc)?;
+        // empty cells are no reading
+        let keep = part
+            .column("value")
+            .map_err(enc)?
+            .str()
+            .map_err(enc)?
+            .iter()
+            .map(|v| Some(v.is_some_and(|v| !v.trim().is_empty())))
+            .collect::<BooleanChunked>();
+        parts.push(part.filter(&keep).map_err(enc)?);
+    }
+    let Some(first) = parts.first().cloned() else {
+        return Err(read_err(path, "no parameter columns"));
+    };
+    let mut long = first;
+    for p in &parts[1..] {
+        long.vstack_mut(p).map_err(enc)?;
+    }
+    Ok(long)
+}
+
 /// Reads a long-layout CSV or Parquet file (by extension) into a normalised frame:
 /// `station_id`, `parameter`, `time_ms` (UTC), `value` (canonical unit), `unit` (canonical),
 /// `status`.
@@ -121,21 +197,18 @@ pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
             .finish()
             .map_err(|e| read_err(path, e))?
     } else {
-        let schema = Schema::from_iter([
-            Field::new("station_id".into(), DataType::String),
-            Field::new("parameter".into(), DataType::String),
-            Field::new("time".into(), DataType::String),
-            Field::new("value".into(), DataType::String),
-            Field::new("unit".into(), DataType::String),
-            Field::new("status".into(), DataType::String),
-        ]);
-        CsvReadOptions::default()
+        let all_text = CsvReadOptions::default()
             .with_has_header(true)
-            .with_schema(Some(Arc::new(schema)))
+            .with_infer_schema_length(Some(0))
             .try_into_reader_with_file_path(Some(path.to_path_buf()))
             .map_err(|e| read_err(path, e))?
             .finish()
-            .map_err(|e| read_err(path, e))?
+            .map_err(|e| read_err(path, e))?;
+        if all_text.column("parameter").is_ok() {
+            all_text
+        } else {
+            wide_to_long(path, all_text)?
+        }
     };
     normalise(path, raw)
 }
@@ -149,13 +222,27 @@ pub fn normalise(path: &Path, raw: DataFrame) -> Result<DataFrame, ObservationEr
     }
     let enc = |e: PolarsError| read_err(path, e);
     let n = raw.height();
+    // the source row and column of each row (the wide layout keeps them; the long one is 1:1)
+    let src_row: Option<UInt64Chunked> = raw
+        .column("_row")
+        .ok()
+        .and_then(|c| c.cast(&DataType::UInt64).ok())
+        .and_then(|c| c.u64().ok().cloned());
+    let src_col: Option<StringChunked> =
+        raw.column("_col").ok().and_then(|c| c.str().ok().cloned());
     let first_bad = |mask: &BooleanChunked, column: &str, message: &dyn Fn(usize) -> String| {
         mask.iter()
             .position(|b| b == Some(true))
             .map(|i| ObservationError::Row {
                 path: path.to_path_buf(),
-                row: i as u64 + 1,
-                column: column.to_string(),
+                row: src_row
+                    .as_ref()
+                    .and_then(|r| r.get(i))
+                    .unwrap_or(i as u64 + 1),
+                column: match (&src_col, column) {
+                    (Some(c), "value" | "unit") => c.get(i).unwrap_or(column).to_string(),
+                    _ => column.to_string(),
+                },
                 message: message(i),
             })
     };
@@ -232,12 +319,12 @@ pub fn normalise(path: &Path, raw: DataFrame) -> Result<DataFrame, ObservationEr
                 canon.push(c);
             }
             None => {
-                return Err(ObservationError::Row {
-                    path: path.to_path_buf(),
-                    row: i as u64 + 1,
-                    column: "unit".into(),
-                    message: format!("unit {u:?} is unknown for parameter {p:?}"),
-                });
+                let mut mask = vec![false; n];
+                mask[i] = true;
+                let mask: BooleanChunked = mask.into_iter().map(Some).collect();
+                let message = format!("unit {u:?} is unknown for parameter {p:?}");
+                return Err(first_bad(&mask, "unit", &|_| message.clone())
+                    .unwrap_or_else(|| read_err(path, message.clone())));
             }
         }
     }
