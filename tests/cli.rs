@@ -667,6 +667,41 @@ fn telemetry_aqi_writes_hourly_indices() {
         "/tmp/x.parquet",
     ]);
     assert!(e.contains("/nonexistent.csv"), "{e}");
+    // the same readings through a lake: ingest twice (the second adds nothing), then the AQI
+    let lake = out.join("lake");
+    let text = twin_ok(&[
+        "telemetry",
+        "ingest",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--lake",
+        lake.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        text.contains("appended  12 readings in 2 new part file(s); 0 duplicate"),
+        "{text}"
+    );
+    let text = twin_ok(&[
+        "telemetry",
+        "ingest",
+        "--input",
+        csv.to_str().expect("utf-8 path"),
+        "--lake",
+        lake.to_str().expect("utf-8 path"),
+    ]);
+    assert!(
+        text.contains("appended  0 readings in 0 new part file(s); 12 duplicate"),
+        "{text}"
+    );
+    let text = twin_ok(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        lake.to_str().expect("utf-8 path"),
+        "--out",
+        pq.to_str().expect("utf-8 path"),
+    ]);
+    assert!(text.contains("6 station-hours, 5 with an AQI"), "{text}");
     // daily and US flavours run on the same file: six hours are too few for a daily PM mean
     let text = twin_ok(&[
         "telemetry",

@@ -806,3 +806,86 @@ fn wide_csv_layout_reads_like_the_long_one() {
     );
     std::fs::remove_file(&path).ok();
 }
+
+#[test]
+fn lake_appends_never_rewrite_and_first_accepted_wins() {
+    use twin_engine::telemetry::lake;
+    let dir = std::env::temp_dir().join(format!("qn-twin-lake-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // two local days of PM2.5 and SO2 for two stations
+    let mut rows: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for h in 0..48i64 {
+        for s in ["st-1", "st-2"] {
+            rows.push((
+                s.into(),
+                "PM2.5",
+                T0 + h * HOUR,
+                10.0 + h as f64,
+                "measuring",
+            ));
+            rows.push((s.into(), "SO2", T0 + h * HOUR, 5.0, "measuring"));
+        }
+    }
+    let first = frame(&rows);
+    let r = lake::append(&dir, &first).expect("append");
+    assert_eq!((r.rows, r.duplicates), (192, 0));
+    // T0 is 07:00 local on 1 January: hours 0–16 fall on the 1st, 17–40 on the 2nd, 41–47 on the 3rd
+    assert_eq!(r.files.len(), 6, "{:?}", r.files);
+    assert!(
+        dir.join("parameter=PM2.5/date=2026-01-02/part-000000.parquet")
+            .exists()
+    );
+    let stamp = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .expect("meta")
+            .modified()
+            .expect("mtime")
+    };
+    let before: Vec<_> = r.files.iter().map(|f| stamp(f)).collect();
+    // the same batch again: all duplicates, nothing written
+    let again = lake::append(&dir, &first).expect("append");
+    assert_eq!(
+        (again.rows, again.duplicates, again.files.len()),
+        (0, 192, 0)
+    );
+    // an overlapping batch: 10 new hours, 10 duplicates with other values (first accepted wins)
+    let mut more: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for h in 38..58i64 {
+        more.push(("st-1".into(), "PM2.5", T0 + h * HOUR, 999.0, "measuring"));
+    }
+    let r2 = lake::append(&dir, &frame(&more)).expect("append");
+    assert_eq!((r2.rows, r2.duplicates), (10, 10));
+    assert!(
+        r2.files.iter().all(|f| !r.files.contains(f)),
+        "new part files only"
+    );
+    let after: Vec<_> = r.files.iter().map(|f| stamp(f)).collect();
+    assert_eq!(before, after, "accepted files untouched");
+    let back = lake::read(&dir).expect("read back");
+    assert_eq!(back.height(), 202);
+    let v = back
+        .column("value")
+        .expect("col")
+        .f64()
+        .expect("f64")
+        .clone();
+    let t = back
+        .column("time_ms")
+        .expect("col")
+        .i64()
+        .expect("i64")
+        .clone();
+    let s = column_strings(&back, "station_id");
+    let p = column_strings(&back, "parameter");
+    for i in 0..back.height() {
+        let h = (t.get(i).expect("t") - T0) / HOUR;
+        if s[i] == "st-1" && p[i] == "PM2.5" {
+            let want = if h < 48 { 10.0 + h as f64 } else { 999.0 };
+            assert_eq!(v.get(i), Some(want), "hour {h}");
+        }
+    }
+    // every analysis reads a lake directory as input
+    let obs = observations::read(&dir).expect("lake as input");
+    assert_eq!(obs.height(), 202);
+    std::fs::remove_dir_all(&dir).ok();
+}

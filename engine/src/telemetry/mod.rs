@@ -7,5 +7,6 @@ pub mod daily;
 pub mod evaluate;
 pub mod exceedance;
 pub mod hourly;
+pub mod lake;
 pub mod observations;
 pub mod qa;

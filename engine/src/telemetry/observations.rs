@@ -184,10 +184,14 @@ fn wide_to_long(path: &Path, wide: DataFrame) -> Result<DataFrame, ObservationEr
     Ok(long)
 }
 
-/// Reads a long-layout CSV or Parquet file (by extension) into a normalised frame:
+/// Reads a long-layout CSV or Parquet file (by extension), a wide-layout CSV, or a lake
+/// directory ([`super::lake`]) into a normalised frame:
 /// `station_id`, `parameter`, `time_ms` (UTC), `value` (canonical unit), `unit` (canonical),
 /// `status`.
 pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
+    if path.is_dir() {
+        return super::lake::read(path);
+    }
     let is_parquet = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));

@@ -14,6 +14,8 @@ pub enum TelemetryCommand {
     /// Air quality index per station: VN_AQI (Decision 1459/QĐ-TCMT) or US EPA (PM), hourly
     /// (NowCast for PM) or daily (local days, UTC+7).
     Aqi(AqiArgs),
+    /// Appends observations to a Hive-partitioned Parquet lake (first accepted reading wins).
+    Ingest(IngestArgs),
     /// Quality assurance: accepted and rejected readings (with the reason) and gaps.
     Qa(QaArgs),
     /// Mine-gas alarms (CH4, CO, O2, air velocity): events and time beyond each level per shift.
@@ -31,7 +33,7 @@ pub struct EvaluateArgs {
     /// A dispersion run's stations.parquet (station_id, time, pollutant, concentration_ug_m3).
     #[arg(long, value_name = "FILE.parquet")]
     sim: PathBuf,
-    /// Observations in the long layout (CSV or Parquet).
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
     obs: PathBuf,
     /// Output Parquet: station_id, pollutant, pairs, mean_obs, mean_sim, fb, nmse, fac2, mg,
@@ -42,7 +44,7 @@ pub struct EvaluateArgs {
 
 #[derive(Debug, Args)]
 pub struct ExceedanceArgs {
-    /// Observations in the long layout (CSV or Parquet).
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Output Parquet: station_id, parameter, period, limit_ug_m3, edition, periods,
@@ -53,7 +55,7 @@ pub struct ExceedanceArgs {
 
 #[derive(Debug, Args)]
 pub struct AlarmArgs {
-    /// Observations in the long layout (CSV or Parquet).
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Output directory: events.parquet, per_shift.parquet.
@@ -65,8 +67,18 @@ pub struct AlarmArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Observations (CSV long or wide, or Parquet).
+    #[arg(long, value_name = "PATH")]
+    input: PathBuf,
+    /// The lake directory (created if missing): parameter=…/date=…/part-NNNNNN.parquet.
+    #[arg(long, value_name = "DIR")]
+    lake: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct QaArgs {
-    /// Observations in the long layout (CSV or Parquet).
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Output directory: accepted.parquet, rejected.parquet (with `reason`), gaps.parquet.
@@ -98,8 +110,7 @@ enum StandardArg {
 
 #[derive(Debug, Args)]
 pub struct AqiArgs {
-    /// Observations in the long layout (CSV or Parquet): station_id, parameter, time, value,
-    /// unit, status.
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
     /// Hourly or daily.
@@ -140,6 +151,25 @@ fn count_values(
 
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        TelemetryCommand::Ingest(a) => {
+            let obs = observations::read(&a.input)?;
+            let r = twin_engine::telemetry::lake::append(&a.lake, &obs)?;
+            writeln!(
+                out,
+                "read      {} readings from {}",
+                obs.height(),
+                a.input.display()
+            )?;
+            writeln!(
+                out,
+                "appended  {} readings in {} new part file(s); {} duplicate(s) of accepted readings skipped",
+                r.rows,
+                r.files.len(),
+                r.duplicates
+            )?;
+            writeln!(out, "lake      {}", a.lake.display())?;
+            Ok(())
+        }
         TelemetryCommand::Evaluate(a) => {
             use polars::prelude::{ParquetReader, SerReader};
             use twin_engine::telemetry::evaluate::{pairs, statistics};
