@@ -249,7 +249,14 @@ pub fn write_station_series(
         Column::new("concentration_ug_m3".into(), vals),
     ])
     .map_err(enc)?;
+    write_parquet(path, &mut df)
+}
+
+/// Writes a table as one Parquet file; errors name the file.
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), OutputError> {
     let file = std::fs::File::create(path).map_err(|e| OutputError::io(path, e))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(enc)?;
+    ParquetWriter::new(file)
+        .finish(df)
+        .map_err(|e| OutputError::encode(path, e.to_string()))?;
     Ok(())
 }

@@ -37,11 +37,9 @@ fn time_column(name: &str, ms: Vec<i64>, path: &Path) -> Result<Column, OutputEr
 }
 
 fn write_parquet(path: &Path, columns: Vec<Column>) -> Result<(), OutputError> {
-    let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
-    let mut df = DataFrame::new_infer_height(columns).map_err(enc)?;
-    let file = std::fs::File::create(path).map_err(|e| OutputError::io(path, e))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(enc)?;
-    Ok(())
+    let mut df = DataFrame::new_infer_height(columns)
+        .map_err(|e| OutputError::encode(path, e.to_string()))?;
+    super::write_parquet(path, &mut df)
 }
 
 /// Edie measures of a link in an interval for one class (`None`: both classes together).

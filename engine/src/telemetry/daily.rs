@@ -24,14 +24,56 @@ pub const MIN_HOURS_PER_DAY: u32 = 18;
 /// Hourly means an 8-h running mean needs.
 pub const MIN_HOURS_PER_8H: u32 = 6;
 
+/// The local day number (days since 1970-01-01, UTC+7) of an hour-ending time in ms: the day
+/// its hour starts in, so that the hour ending at 24:00 belongs to the day it ends.
+pub(crate) fn local_day_of_hour(hour_ms: Expr) -> Expr {
+    ((hour_ms - lit(HOUR_MS) + lit(LOCAL_OFFSET_MS)) / lit(DAY_MS)).cast(DataType::Int64)
+}
+
+/// 8-h running means of hourly means (`station_id`, `hour_ms`, `mean`): for every hour with a
+/// mean, the mean of it and the 7 hours before, where at least [`MIN_HOURS_PER_8H`] exist
+/// (`station_id`, `hour_ms`, `mean_8h`; rows below the coverage are left out).
+pub(crate) fn running_8h(hourly: LazyFrame) -> LazyFrame {
+    let on = [col("station_id"), col("hour_ms")];
+    let mut run = hourly.clone().select([col("station_id"), col("hour_ms")]);
+    let mut names = Vec::new();
+    for k in 0..8i64 {
+        let n = format!("_w{k}");
+        let shifted = hourly.clone().select([
+            col("station_id"),
+            (col("hour_ms") + lit(k * HOUR_MS)).alias("hour_ms"),
+            col("mean").alias(n.as_str()),
+        ]);
+        run = run.join(
+            shifted,
+            on.clone(),
+            on.clone(),
+            JoinArgs::new(JoinType::Left),
+        );
+        names.push(n);
+    }
+    let count = names.iter().fold(lit(0u32), |acc, n| {
+        acc + when(col(n.as_str()).is_not_null())
+            .then(lit(1u32))
+            .otherwise(lit(0u32))
+    });
+    let sum = names
+        .iter()
+        .fold(lit(0.0), |acc, n| acc + col(n.as_str()).fill_null(lit(0.0)));
+    run.filter(count.clone().gt_eq(lit(MIN_HOURS_PER_8H)))
+        .select([
+            col("station_id"),
+            col("hour_ms"),
+            (sum / count.cast(DataType::Float64)).alias("mean_8h"),
+        ])
+}
+
 /// Daily AQI from normalised observations: one row per station and local day with any hourly
 /// mean; columns as [`super::hourly::hourly_aqi`].
 pub fn daily_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
     let means = hourly_means(obs).with_column(
         // the local day of the hour's start (hour-ending 24:00 belongs to the day it ends)
-        ((col("hour_ms") - lit(HOUR_MS) + lit(LOCAL_OFFSET_MS)) / lit(DAY_MS))
-            .cast(DataType::Int64)
-            .alias("day"),
+        local_day_of_hour(col("hour_ms")).alias("day"),
     );
     let keys = means
         .clone()
@@ -76,39 +118,11 @@ pub fn daily_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
         let o3 = means
             .clone()
             .filter(col("parameter").eq(lit("O3")))
-            .select([col("station_id"), col("hour_ms"), col("day"), col("mean")]);
-        let hour_on = [col("station_id"), col("hour_ms")];
-        let mut run = o3
-            .clone()
-            .select([col("station_id"), col("hour_ms"), col("day")]);
-        let mut names = Vec::new();
-        for k in 0..8i64 {
-            let n = format!("_o3_{k}");
-            let shifted = o3.clone().select([
-                col("station_id"),
-                (col("hour_ms") + lit(k * HOUR_MS)).alias("hour_ms"),
-                col("mean").alias(n.as_str()),
-            ]);
-            run = run.join(shifted, hour_on.clone(), hour_on.clone(), left());
-            names.push(n);
-        }
-        let count = names.iter().fold(lit(0u32), |acc, n| {
-            acc + when(col(n.as_str()).is_not_null())
-                .then(lit(1u32))
-                .otherwise(lit(0u32))
-        });
-        let sum = names
-            .iter()
-            .fold(lit(0.0), |acc, n| acc + col(n.as_str()).fill_null(lit(0.0)));
-        run = run.with_column(
-            when(count.clone().gt_eq(lit(MIN_HOURS_PER_8H)))
-                .then(sum / count.cast(DataType::Float64))
-                .otherwise(lit(NULL).cast(DataType::Float64))
-                .alias("o3_8h"),
-        );
+            .select([col("station_id"), col("hour_ms"), col("mean")]);
+        let run = running_8h(o3).with_column(local_day_of_hour(col("hour_ms")).alias("day"));
         let max8 = run
             .group_by([col("station_id"), col("day")])
-            .agg([col("o3_8h").max().alias("c_O3_8h")]);
+            .agg([col("mean_8h").max().alias("c_O3_8h")]);
         frame = frame.join(max8, on.clone(), on.clone(), left());
         let (a, b) = (
             sub_index_expr(col("c_O3_1h"), AqiParameter::O3OneHour),

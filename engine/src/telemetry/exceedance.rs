@@ -14,10 +14,8 @@
 
 use polars::prelude::*;
 
-use super::daily::{LOCAL_OFFSET_MS, MIN_HOURS_PER_8H, MIN_HOURS_PER_DAY};
+use super::daily::{MIN_HOURS_PER_DAY, local_day_of_hour, running_8h};
 use super::hourly::hourly_means;
-
-const HOUR_MS: i64 = 3_600_000;
 
 /// An averaging period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,40 +89,10 @@ fn period_means(hourly: &LazyFrame, parameter: &str, period: Period) -> LazyFram
     match period {
         Period::Hour => h.select([col("station_id"), col("mean").alias("value")]),
         Period::EightHours => {
-            let on = [col("station_id"), col("hour_ms")];
-            let mut run = h.clone().select([col("station_id"), col("hour_ms")]);
-            let mut names = Vec::new();
-            for k in 0..8i64 {
-                let n = format!("_w{k}");
-                run = run.join(
-                    h.clone().select([
-                        col("station_id"),
-                        (col("hour_ms") + lit(k * HOUR_MS)).alias("hour_ms"),
-                        col("mean").alias(n.as_str()),
-                    ]),
-                    on.clone(),
-                    on.clone(),
-                    JoinArgs::new(JoinType::Left),
-                );
-                names.push(n);
-            }
-            let count = names.iter().fold(lit(0u32), |a, n| {
-                a + when(col(n.as_str()).is_not_null())
-                    .then(lit(1u32))
-                    .otherwise(lit(0u32))
-            });
-            let sum = names
-                .iter()
-                .fold(lit(0.0), |a, n| a + col(n.as_str()).fill_null(lit(0.0)));
-            run.filter(count.clone().gt_eq(lit(MIN_HOURS_PER_8H)))
-                .select([
-                    col("station_id"),
-                    (sum / count.cast(DataType::Float64)).alias("value"),
-                ])
+            running_8h(h).select([col("station_id"), col("mean_8h").alias("value")])
         }
         Period::Day | Period::Year => {
-            let day = ((col("hour_ms") - lit(HOUR_MS) + lit(LOCAL_OFFSET_MS)) / lit(24 * HOUR_MS))
-                .cast(DataType::Int64);
+            let day = local_day_of_hour(col("hour_ms"));
             let key = if period == Period::Day {
                 day
             } else {

@@ -83,28 +83,41 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
         )
         .collect()
         .map_err(enc)?;
-    let keys = keyed
-        .clone()
+    // one stable sort by partition, then each partition is a contiguous slice (input order is
+    // kept within it, so the first reading of a duplicate pair is the one accepted)
+    let sorted = keyed
         .lazy()
-        .select([col("parameter"), col("_day")])
-        .unique(None, UniqueKeepStrategy::First)
-        .sort(["parameter", "_day"], Default::default())
+        .sort(
+            ["parameter", "_day"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
         .collect()
         .map_err(enc)?;
-    let params = keys
+    let params = sorted
         .column("parameter")
         .map_err(enc)?
         .str()
         .map_err(enc)?
         .clone();
-    let days = keys
+    let days = sorted
         .column("_day")
         .map_err(enc)?
         .i64()
         .map_err(enc)?
         .clone();
-    for (param, day) in params.iter().zip(days.iter()) {
-        let (Some(param), Some(day)) = (param, day) else {
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0usize;
+    for i in 1..=sorted.height() {
+        if i == sorted.height()
+            || params.get(i) != params.get(start)
+            || days.get(i) != days.get(start)
+        {
+            bounds.push((start, i - start));
+            start = i;
+        }
+    }
+    for (offset, len) in bounds {
+        let (Some(param), Some(day)) = (params.get(offset), days.get(offset)) else {
             continue;
         };
         if param.contains(['/', '\\', '=']) || param.is_empty() {
@@ -137,14 +150,9 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
                 }
             }
         }
-        let batch = keyed
-            .clone()
+        let batch = sorted
+            .slice(offset as i64, len)
             .lazy()
-            .filter(
-                col("parameter")
-                    .eq(lit(param))
-                    .and(col("_day").eq(lit(day))),
-            )
             .sort(
                 ["station_id", "time_ms"],
                 SortMultipleOptions::default().with_maintain_order(true),

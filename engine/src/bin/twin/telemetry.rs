@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use polars::prelude::{IntoLazy, ParquetWriter};
+use polars::prelude::IntoLazy;
 use twin_engine::telemetry::hourly::Standard;
 use twin_engine::telemetry::{daily, hourly, observations};
 
@@ -129,12 +129,7 @@ fn write_parquet(
     path: &std::path::Path,
     df: &mut polars::prelude::DataFrame,
 ) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("{}: cannot write", path.display()))?;
-    ParquetWriter::new(file)
-        .finish(df)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
-    Ok(())
+    Ok(twin_engine::output::write_parquet(path, df)?)
 }
 
 /// How often each value of a string column occurs, in value order (for the printed summary).
