@@ -855,3 +855,115 @@ fn telemetry_evaluate_pairs_a_dispersion_run_with_observations() {
     assert!(e.contains("obs.csv"), "{e}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn telemetry_generate_stream_and_report() {
+    let lake = tmp_dir("gen-lake");
+    let ds = twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+        .expect("bundled dataset");
+    let air: Vec<String> = ds
+        .province
+        .stations
+        .iter()
+        .filter(|s| s.medium == twin_engine::model::Medium::Air)
+        .take(2)
+        .map(|s| s.meta.id.clone())
+        .collect();
+    let mine = ds
+        .province
+        .mines
+        .iter()
+        .find(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .expect("an underground mine")
+        .meta
+        .id
+        .clone();
+    let ids = format!("{},{},{mine}", air[0], air[1]);
+    let lake_s = lake.display().to_string();
+    let gen_args = [
+        "telemetry",
+        "generate",
+        "--days",
+        "3",
+        "--start",
+        "2026-01-05",
+        "--stations",
+        &ids,
+        "--seed",
+        "9",
+        "--out",
+        &lake_s,
+    ];
+    let s = twin_ok(&gen_args);
+    assert!(s.contains("generated") && s.contains("faults"), "{s}");
+    assert!(lake.join("_faults.csv").is_file() && lake.join("_generator.json").is_file());
+    // appending the same seed again adds nothing: first accepted wins
+    let again = twin_ok(&gen_args);
+    assert!(again.contains("generated 0 readings"), "{again}");
+    // a station that does not exist is named
+    let e = one_line_error(&[
+        "telemetry",
+        "generate",
+        "--days",
+        "1",
+        "--stations",
+        "no-such-station",
+        "--out",
+        &lake_s,
+    ]);
+    assert!(e.contains("no-such-station"), "{e}");
+
+    let out = tmp_dir("gen-stream");
+    let s = twin_ok(&[
+        "telemetry",
+        "stream",
+        "--input",
+        &lake_s,
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(s.contains("3 local days"), "{s}");
+    for f in ["aqi_hourly.parquet", "rejected.parquet", "gaps.parquet"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+
+    let rep = tmp_dir("gen-report");
+    let s = twin_ok(&[
+        "telemetry",
+        "report",
+        "--input",
+        &lake_s,
+        "--out",
+        &rep.display().to_string(),
+    ]);
+    assert!(s.contains("report.html"), "{s}");
+    let md = std::fs::read_to_string(rep.join("report.md")).expect("report.md");
+    assert!(
+        md.contains("Daily VN_AQI") && md.contains("QCVN 05:2013"),
+        "{md}"
+    );
+    assert!(md.contains(&mine), "alarm table names the mine");
+    let html = std::fs::read_to_string(rep.join("report.html")).expect("report.html");
+    assert!(html.contains("<table>") && html.contains("aqi_calendar.png"));
+    // the plots are real pictures: many colours, not one flat fill
+    for png in [
+        "aqi_calendar.png",
+        "alarms.png",
+        &format!("series_{}.png", air[0]),
+    ] {
+        let path = rep.join(png);
+        let dec = ::png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        ));
+        let mut reader = dec.read_info().expect("png header");
+        let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut buf).expect("png data");
+        let px = &buf[..info.buffer_size()];
+        let step = info.color_type.samples();
+        let distinct: std::collections::HashSet<&[u8]> = px.chunks(step).collect();
+        assert!(distinct.len() > 8, "{png}: only {} colours", distinct.len());
+    }
+    for d in [lake, out, rep] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

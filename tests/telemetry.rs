@@ -889,3 +889,294 @@ fn lake_appends_never_rewrite_and_first_accepted_wins() {
     assert_eq!(obs.height(), 202);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---------------------------------------------------------------- synthetic telemetry
+
+fn generator(ids: &[&str], seed: u64) -> twin_engine::telemetry::synthetic::Generator {
+    use twin_engine::telemetry::{lake, synthetic};
+    let ds = twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+        .expect("bundled dataset");
+    let sel = synthetic::Selection::Ids(ids.iter().map(|s| s.to_string()).collect());
+    let sites = synthetic::sites(&ds.province, &sel).expect("known ids");
+    synthetic::Generator::new(
+        &ds.province,
+        sites,
+        lake::day_of("2026-01-10").expect("date"),
+        seed,
+    )
+}
+
+/// An air station, a water station and the dataset's first underground mine.
+fn some_ids() -> Vec<String> {
+    let ds = twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+        .expect("bundled dataset");
+    let air = ds
+        .province
+        .stations
+        .iter()
+        .find(|s| s.medium == twin_engine::model::Medium::Air)
+        .expect("an air station");
+    let water = ds
+        .province
+        .stations
+        .iter()
+        .find(|s| s.medium == twin_engine::model::Medium::Water)
+        .expect("a water station");
+    let mine = ds
+        .province
+        .mines
+        .iter()
+        .find(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .expect("an underground mine");
+    vec![
+        air.meta.id.clone(),
+        water.meta.id.clone(),
+        mine.meta.id.clone(),
+    ]
+}
+
+#[test]
+fn generator_is_deterministic_per_seed_and_readable() {
+    let ids = some_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let a = generator(&ids, 7).day(0).expect("day");
+    let b = generator(&ids, 7).day(0).expect("day");
+    let c = generator(&ids, 8).day(0).expect("day");
+    assert!(
+        a.readings.equals_missing(&b.readings),
+        "same seed, same readings"
+    );
+    assert!(
+        !a.readings.equals_missing(&c.readings),
+        "another seed differs"
+    );
+    assert_eq!(a.faults, b.faults);
+    // minute readings for air and mine, 5-minute for water, less the dropouts
+    let g = generator(&ids, 7);
+    let dropped: i64 = a
+        .faults
+        .iter()
+        .filter(|f| f.kind == twin_engine::telemetry::synthetic::FaultKind::Dropout)
+        .map(|f| {
+            let site = g.sites.iter().find(|s| s.id == f.station_id).expect("site");
+            let step = site.interval_s * 1000;
+            (f.end_ms - f.start_ms + step - 1) / step
+        })
+        .sum();
+    let expected = g.readings_per_day() as i64 - dropped;
+    assert!(
+        (a.readings.height() as i64 - expected).abs() <= 2 * a.faults.len() as i64,
+        "{} readings, about {expected} expected",
+        a.readings.height()
+    );
+    // every unit is one the readers accept for its parameter
+    let p = column_strings(&a.readings, "parameter");
+    let u = column_strings(&a.readings, "unit");
+    for (p, u) in p.iter().zip(&u) {
+        assert!(to_canonical(p, u).is_some(), "{p} in {u}");
+    }
+}
+
+#[test]
+fn qa_finds_the_faults_the_generator_injected() {
+    use twin_engine::telemetry::qa::{QaConfig, qa};
+    use twin_engine::telemetry::synthetic::FaultKind;
+    let ids = some_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = generator(&ids, 3);
+    let mut obs: Option<DataFrame> = None;
+    let mut faults = Vec::new();
+    for d in 0..6 {
+        let day = g.day(d).expect("day");
+        faults.extend(day.faults);
+        match obs.as_mut() {
+            Some(o) => {
+                o.vstack_mut(&day.readings).expect("stack");
+            }
+            None => obs = Some(day.readings),
+        }
+    }
+    let obs = obs.expect("readings");
+    let r = qa(obs.lazy(), &QaConfig::default()).expect("qa");
+    let rejected = r.rejected.collect().expect("rejected");
+    let gaps = r.gaps.collect().expect("gaps");
+    let rs = column_strings(&rejected, "station_id");
+    let rp = column_strings(&rejected, "parameter");
+    let rt = column_i64(&rejected, "time_ms");
+    let rr = column_strings(&rejected, "reason");
+    let reason_at = |s: &str, p: &str, t: i64| {
+        (0..rejected.height())
+            .find(|&i| rs[i] == s && rp[i] == p && rt[i] == Some(t))
+            .map(|i| rr[i].clone())
+    };
+    let (mut spikes, mut caught_spikes, mut stuck, mut caught_stuck) = (0, 0, 0, 0);
+    let mut calibrations = 0;
+    for f in &faults {
+        match f.kind {
+            FaultKind::Spike => {
+                spikes += 1;
+                if reason_at(&f.station_id, &f.parameter, f.start_ms).is_some() {
+                    caught_spikes += 1;
+                }
+            }
+            FaultKind::Stuck => {
+                // the middle of a stuck window (dropouts and errors may cover its ends)
+                stuck += 1;
+                let mid = f.start_ms + (f.end_ms - f.start_ms) / 2;
+                let mid = mid - mid.rem_euclid(60_000);
+                if reason_at(&f.station_id, &f.parameter, mid).is_some() {
+                    caught_stuck += 1;
+                }
+            }
+            FaultKind::Calibration => {
+                // readings inside the window are rejected for their status (unless a dropout
+                // or an error period overlaps it)
+                calibrations += 1;
+                let flagged = (0..rejected.height()).any(|i| {
+                    rs[i] == f.station_id
+                        && rp[i] == f.parameter
+                        && rt[i].is_some_and(|t| (f.start_ms..f.end_ms).contains(&t))
+                        && rr[i] == "status calibrating"
+                });
+                let overlapped = faults.iter().any(|d| {
+                    matches!(d.kind, FaultKind::Dropout | FaultKind::Error)
+                        && d.station_id == f.station_id
+                        && d.parameter == f.parameter
+                        && d.start_ms < f.end_ms
+                        && f.start_ms < d.end_ms
+                });
+                assert!(
+                    flagged || overlapped,
+                    "calibration of {} {} at {} not flagged",
+                    f.station_id,
+                    f.parameter,
+                    f.start_ms
+                );
+            }
+            FaultKind::Dropout => {
+                // a gap ends at the first reading after the dropout
+                let gs = column_strings(&gaps, "station_id");
+                let gp = column_strings(&gaps, "parameter");
+                let ge = column_i64(&gaps, "gap_end_ms");
+                let gs0 = column_i64(&gaps, "gap_start_ms");
+                let found = (0..gaps.height()).any(|i| {
+                    gs[i] == f.station_id
+                        && gp[i] == f.parameter
+                        && gs0[i].is_some_and(|s| s < f.start_ms + 1)
+                        && ge[i].is_some_and(|e| e >= f.end_ms - 1)
+                });
+                let at_edge = f.start_ms <= T0_GEN || f.end_ms >= T0_GEN + 6 * 86_400_000;
+                assert!(found || at_edge, "dropout not reported as a gap: {f:?}");
+            }
+            FaultKind::Error => {}
+        }
+    }
+    assert!(
+        spikes > 0 && stuck > 0 && calibrations > 0,
+        "{spikes} spikes, {stuck} stuck, {calibrations} calibrations"
+    );
+    assert!(
+        caught_spikes * 10 >= spikes * 8,
+        "QA caught {caught_spikes} of {spikes} spikes"
+    );
+    assert_eq!(caught_stuck, stuck, "every stuck window is rejected");
+}
+
+/// 2026-01-10 00:00 local, ms UTC.
+const T0_GEN: i64 = 1_767_978_000_000;
+
+#[test]
+fn generated_mine_gas_events_raise_alarms() {
+    use twin_engine::telemetry::alarms::{alarms, default_levels};
+    let ds = twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
+        .expect("bundled dataset");
+    let mines: Vec<&str> = ds
+        .province
+        .mines
+        .iter()
+        .filter(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .map(|m| m.meta.id.as_str())
+        .collect();
+    let g = generator(&mines, 11);
+    let mut obs: Option<DataFrame> = None;
+    for d in 0..10 {
+        let day = g.day(d).expect("day");
+        match obs.as_mut() {
+            Some(o) => {
+                o.vstack_mut(&day.readings).expect("stack");
+            }
+            None => obs = Some(day.readings),
+        }
+    }
+    let a = alarms(obs.expect("readings").lazy(), &default_levels(), 60.0).expect("alarms");
+    let ev = a.events.collect().expect("events");
+    let names = column_strings(&ev, "alarm");
+    assert!(names.iter().any(|n| n == "CH4 >= 1.0 %"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "CO >= 50 ppm"),
+        "blasting CO: {names:?}"
+    );
+}
+
+#[test]
+fn streaming_by_day_equals_one_pass_over_the_lake() {
+    use twin_engine::telemetry::hourly::Standard;
+    use twin_engine::telemetry::qa::{QaConfig, qa};
+    use twin_engine::telemetry::{lake, stream};
+    let ids = some_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = generator(&ids, 5);
+    let dir = tmp("stream-lake");
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in 0..4 {
+        lake::append(&dir, &g.day(d).expect("day").readings).expect("append");
+    }
+    let mut rejected_s: Option<DataFrame> = None;
+    let mut aqi_s: Option<DataFrame> = None;
+    let mut gaps_s = 0;
+    let totals = stream::qa_hourly_aqi(&dir, &QaConfig::default(), Standard::Vn, |d| {
+        for (acc, df) in [(&mut rejected_s, &d.rejected), (&mut aqi_s, &d.aqi)] {
+            match acc.as_mut() {
+                Some(a) => {
+                    a.vstack_mut(df).expect("stack");
+                }
+                None => *acc = Some(df.clone()),
+            }
+        }
+        gaps_s += d.gaps.height();
+        Ok(())
+    })
+    .expect("stream");
+    assert_eq!(totals.days, 4);
+    let all = lake::read(&dir).expect("lake");
+    assert_eq!(totals.readings, all.height());
+    let r = qa(all.lazy(), &QaConfig::default()).expect("qa");
+    let sort = |df: DataFrame, keys: &[&str]| {
+        df.lazy()
+            .sort(
+                keys.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                Default::default(),
+            )
+            .collect()
+            .expect("sort")
+    };
+    let keys = ["station_id", "parameter", "time_ms"];
+    let rejected_all = sort(r.rejected.collect().expect("rejected"), &keys);
+    let rejected_s = sort(rejected_s.expect("some rejected"), &keys);
+    assert!(rejected_all.height() > 0);
+    assert!(
+        rejected_all.equals_missing(&rejected_s),
+        "rejected readings differ"
+    );
+    assert_eq!(gaps_s, r.gaps.collect().expect("gaps").height());
+    let accepted = r.accepted.collect().expect("accepted");
+    let aqi_all = sort(
+        twin_engine::telemetry::hourly::hourly_aqi(accepted.lazy(), Standard::Vn)
+            .collect()
+            .expect("aqi"),
+        &["station_id", "time"],
+    );
+    let aqi_s = sort(aqi_s.expect("some aqi"), &["station_id", "time"]);
+    assert!(aqi_all.height() > 0);
+    assert!(aqi_all.equals_missing(&aqi_s), "hourly AQI differs");
+}

@@ -217,10 +217,35 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
     Ok(report)
 }
 
-/// Reads the whole lake back as normalised observations (`station_id`, `parameter`, `time_ms`,
-/// `value`, `unit`, `status`), parameters in name order, then partition and part order.
-pub fn read(lake: &Path) -> Result<DataFrame, ObservationError> {
-    let mut frames = Vec::new();
+/// The local dates (days since 1970-01-01) that any partition of the lake holds, ascending.
+pub fn days(lake: &Path) -> Result<Vec<i64>, ObservationError> {
+    let mut out = std::collections::BTreeSet::new();
+    for pdir in param_dirs(lake)? {
+        for d in std::fs::read_dir(&pdir)
+            .map_err(|e| err(&pdir, e))?
+            .flatten()
+        {
+            let name = d.file_name();
+            if let Some(day) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("date="))
+                .and_then(day_of)
+            {
+                out.insert(day);
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date.
+pub fn day_of(date: &str) -> Option<i64> {
+    let d = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    Some((d - epoch).num_days())
+}
+
+fn param_dirs(lake: &Path) -> Result<Vec<PathBuf>, ObservationError> {
     let mut params: Vec<PathBuf> = std::fs::read_dir(lake)
         .map_err(|e| err(lake, e))?
         .flatten()
@@ -232,13 +257,80 @@ pub fn read(lake: &Path) -> Result<DataFrame, ObservationError> {
         })
         .collect();
     params.sort();
-    for pdir in params {
-        let name = pdir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("parameter="))
-            .unwrap_or_default()
-            .to_string();
+    Ok(params)
+}
+
+/// Reads one local day of the lake (every parameter's `date=` partition for `day`), as
+/// [`read`] does; an empty frame with the normalised schema when no partition holds the day.
+pub fn read_day(lake: &Path, day: i64) -> Result<DataFrame, ObservationError> {
+    let date = date_of(day);
+    let mut frames = Vec::new();
+    for pdir in param_dirs(lake)? {
+        let dir = pdir.join(format!("date={date}"));
+        if dir.is_dir() {
+            read_partition(&pdir, &dir, &mut frames)?;
+        }
+    }
+    concat_or_empty(lake, frames)
+}
+
+fn partition_parameter(pdir: &Path) -> String {
+    pdir.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("parameter="))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn read_partition(
+    pdir: &Path,
+    dir: &Path,
+    frames: &mut Vec<DataFrame>,
+) -> Result<(), ObservationError> {
+    let name = partition_parameter(pdir);
+    for f in parts(dir) {
+        let df = read_part(&f)?;
+        let out = df
+            .lazy()
+            .select([
+                col("station_id"),
+                lit(name.clone()).alias("parameter"),
+                col("time").cast(DataType::Int64).alias("time_ms"),
+                col("value"),
+                col("unit"),
+                col("status"),
+            ])
+            .collect()
+            .map_err(|e| err(&f, e))?;
+        frames.push(out);
+    }
+    Ok(())
+}
+
+fn concat_or_empty(lake: &Path, frames: Vec<DataFrame>) -> Result<DataFrame, ObservationError> {
+    let mut it = frames.into_iter();
+    let Some(mut all) = it.next() else {
+        return DataFrame::new_infer_height(vec![
+            Column::new_empty("station_id".into(), &DataType::String),
+            Column::new_empty("parameter".into(), &DataType::String),
+            Column::new_empty("time_ms".into(), &DataType::Int64),
+            Column::new_empty("value".into(), &DataType::Float64),
+            Column::new_empty("unit".into(), &DataType::String),
+            Column::new_empty("status".into(), &DataType::String),
+        ])
+        .map_err(|e| err(lake, e));
+    };
+    for f in it {
+        all.vstack_mut(&f).map_err(|e| err(lake, e))?;
+    }
+    Ok(all)
+}
+
+/// Reads the whole lake back as normalised observations (`station_id`, `parameter`, `time_ms`,
+/// `value`, `unit`, `status`), parameters in name order, then partition and part order.
+pub fn read(lake: &Path) -> Result<DataFrame, ObservationError> {
+    let mut frames = Vec::new();
+    for pdir in param_dirs(lake)? {
         let mut dates: Vec<PathBuf> = std::fs::read_dir(&pdir)
             .map_err(|e| err(&pdir, e))?
             .flatten()
@@ -246,31 +338,11 @@ pub fn read(lake: &Path) -> Result<DataFrame, ObservationError> {
             .collect();
         dates.sort();
         for d in dates {
-            for f in parts(&d) {
-                let df = read_part(&f)?;
-                let n = df.height();
-                let out = df
-                    .lazy()
-                    .select([
-                        col("station_id"),
-                        lit(name.clone()).alias("parameter"),
-                        col("time").cast(DataType::Int64).alias("time_ms"),
-                        col("value"),
-                        col("unit"),
-                        col("status"),
-                    ])
-                    .collect()
-                    .map_err(|e| err(&f, e))?;
-                debug_assert_eq!(out.height(), n);
-                frames.push(out);
-            }
+            read_partition(&pdir, &d, &mut frames)?;
         }
     }
-    let Some(mut all) = frames.first().cloned() else {
+    if frames.is_empty() {
         return Err(err(lake, "the lake holds no part files"));
-    };
-    for f in &frames[1..] {
-        all.vstack_mut(f).map_err(|e| err(lake, e))?;
     }
-    Ok(all)
+    concat_or_empty(lake, frames)
 }

@@ -10,3 +10,6 @@ pub mod hourly;
 pub mod lake;
 pub mod observations;
 pub mod qa;
+pub mod report;
+pub mod stream;
+pub mod synthetic;

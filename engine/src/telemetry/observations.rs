@@ -100,7 +100,11 @@ pub fn to_canonical(parameter: &str, unit: &str) -> Option<(f64, &'static str)> 
         ("wind_speed", "m/s") => Some((1.0, "m/s")),
         ("wind_direction", "deg" | "°") => Some((1.0, "deg")),
         ("pH", "" | "-" | "pH") => Some((1.0, "pH")),
-        ("DO" | "COD" | "BOD5" | "TSS" | "NH4", "mg/L" | "mg/l") => Some((1.0, "mg/L")),
+        ("relative_humidity", "%") => Some((1.0, "%")),
+        ("DO" | "COD" | "BOD5" | "TSS" | "NH4" | "NH4+", "mg/L" | "mg/l") => Some((1.0, "mg/L")),
+        ("conductivity", "µS/cm" | "uS/cm") => Some((1.0, "µS/cm")),
+        ("conductivity", "mS/cm") => Some((1000.0, "µS/cm")),
+        ("salinity", "PSU" | "psu" | "‰" | "ppt") => Some((1.0, "PSU")),
         _ => None,
     }
 }

@@ -54,6 +54,10 @@ impl Default for QaConfig {
             ("BOD5", 0.0, 1000.0),
             ("TSS", 0.0, 5000.0),
             ("NH4", 0.0, 100.0),
+            ("NH4+", 0.0, 100.0),
+            ("relative_humidity", 0.0, 100.0),
+            ("conductivity", 0.0, 80_000.0),
+            ("salinity", 0.0, 45.0),
         ];
         let jumps = [
             ("PM2.5", 50.0),

@@ -4,7 +4,9 @@
 mod import;
 mod info;
 mod output;
+mod progress;
 mod query;
+mod report;
 mod simulate;
 mod telemetry;
 

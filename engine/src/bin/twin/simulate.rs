@@ -1,6 +1,6 @@
 //! `twin simulate`: run a model from a scenario file and write its outputs.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -149,16 +149,13 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     writeln!(out, "time step {} s ({})", problem.dt_s, problem.dt_reason)?;
-    let tty = std::io::stderr().is_terminal();
+    let bar = crate::progress::bar(0, "steps");
     let mut progress = |done: u64, total: u64| {
-        if tty {
-            eprint!("\rsimulating step {done}/{total}   ");
-            if done == total {
-                eprintln!();
-            }
-        }
+        bar.set_length(total);
+        bar.set_position(done);
     };
     let run = problem.run_with_progress(gpu.as_ref(), &mut progress)?;
+    bar.finish_and_clear();
     let land = resolved
         .dataset
         .province
@@ -259,20 +256,15 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
                 )?,
             }
             // progress on stderr, only when a person is watching
-            let tty = std::io::stderr().is_terminal();
-            let started = std::time::Instant::now();
+            let bar = crate::progress::bar(0, "output intervals");
             let mut progress = |done: usize, total: usize| {
-                if tty {
-                    let eta = started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64;
-                    eprint!("\rsimulating interval {done}/{total}, about {eta:.0} s left   ");
-                    if done == total {
-                        eprintln!();
-                    }
-                }
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
             };
             let result = resolved
                 .problem
                 .run_with_progress(gpu.as_ref(), &mut progress)?;
+            bar.finish_and_clear();
             twin_engine::output::write_dispersion_run(&a.run.out, &resolved, &result)?;
             writeln!(
                 out,

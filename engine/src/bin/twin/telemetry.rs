@@ -14,6 +14,15 @@ pub enum TelemetryCommand {
     /// Air quality index per station: VN_AQI (Decision 1459/QĐ-TCMT) or US EPA (PM), hourly
     /// (NowCast for PM) or daily (local days, UTC+7).
     Aqi(AqiArgs),
+    /// Synthetic minute-level telemetry for the dataset's stations and mines (weather, plumes,
+    /// mine gas, sensor faults), written as a lake; for exercising the analytics at scale.
+    Generate(GenerateArgs),
+    /// QA then hourly AQI over a lake, one local day at a time (memory bounded by a day and a
+    /// half of readings).
+    Stream(StreamArgs),
+    /// Markdown and HTML report with PNG plots: AQI calendar per station, series against the
+    /// limits, mine-gas alarm timeline.
+    Report(ReportArgs),
     /// Appends observations to a Hive-partitioned Parquet lake (first accepted reading wins).
     Ingest(IngestArgs),
     /// Quality assurance: accepted and rejected readings (with the reason) and gaps.
@@ -26,6 +35,56 @@ pub enum TelemetryCommand {
     /// Model evaluation (FB, NMSE, FAC2, MG, VG, R) of a dispersion run's station series
     /// against observations.
     Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of local days.
+    #[arg(long)]
+    days: u32,
+    /// First local day (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-01-01")]
+    start: String,
+    /// `all`, or a comma-separated list of station and mine ids.
+    #[arg(long, default_value = "all")]
+    stations: String,
+    /// Seed: the same seed, days and stations give the same readings.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output directory: the lake (parameter=…/date=…/part-*.parquet), `_faults.csv` (every
+    /// injected fault) and `_generator.json` (the settings and counts).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Dataset whose stations and mines report. Default: the bundled dataset.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// A lake directory.
+    #[arg(long, value_name = "DIR")]
+    input: PathBuf,
+    /// Which index.
+    #[arg(long, value_enum, default_value_t = StandardArg::Vn)]
+    standard: StandardArg,
+    /// Output directory: aqi_hourly.parquet, rejected.parquet, gaps.parquet (accepted readings
+    /// are the lake less the rejected ones and are not written again).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Observations: CSV (long or wide), Parquet, or a lake directory.
+    #[arg(long, value_name = "PATH")]
+    input: PathBuf,
+    /// Output directory: report.md, report.html and the PNG plots.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Stations with series plots (the others appear in the tables and the calendar).
+    #[arg(long, default_value_t = 6)]
+    max_series: usize,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +205,9 @@ fn count_values(
 
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
+        TelemetryCommand::Generate(a) => generate(a, out),
+        TelemetryCommand::Stream(a) => stream(a, out),
+        TelemetryCommand::Report(a) => crate::report::run(&a.input, &a.out, a.max_series, out),
         TelemetryCommand::Ingest(a) => {
             let obs = observations::read(&a.input)?;
             let r = twin_engine::telemetry::lake::append(&a.lake, &obs)?;
@@ -294,5 +356,207 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             writeln!(out, "wrote     {}", a.out.display())?;
             Ok(())
         }
+    }
+}
+
+fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::telemetry::{lake, synthetic};
+    let dir = a
+        .dataset
+        .clone()
+        .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
+        .unwrap_or_else(twin_engine::bundled_dataset_dir);
+    let dataset = twin_engine::dataset::Dataset::load(&dir)
+        .with_context(|| format!("loading dataset {}", dir.display()))?;
+    if a.days == 0 {
+        anyhow::bail!("--days: must be at least 1");
+    }
+    let first_day = lake::day_of(&a.start)
+        .with_context(|| format!("--start: {:?} is not a date (YYYY-MM-DD)", a.start))?;
+    let selection = if a.stations.trim() == "all" {
+        synthetic::Selection::All
+    } else {
+        synthetic::Selection::Ids(
+            a.stations
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    };
+    let sites = synthetic::sites(&dataset.province, &selection)
+        .map_err(|e| anyhow::anyhow!("--stations: {e}"))?;
+    let generator = synthetic::Generator::new(&dataset.province, sites, first_day, a.seed);
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
+    let faults_path = a.out.join("_faults.csv");
+    let mut faults = std::io::BufWriter::new(
+        std::fs::File::create(&faults_path)
+            .with_context(|| format!("{}: cannot write", faults_path.display()))?,
+    );
+    writeln!(faults, "station_id,parameter,fault,start,end")?;
+    let started = std::time::Instant::now();
+    let bar = crate::progress::bar(u64::from(a.days), "days");
+    let (mut rows, mut dups, mut files) = (0usize, 0usize, 0usize);
+    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
+    let fmt = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    for d in 0..a.days {
+        let day = generator
+            .day(d)
+            .map_err(|e| anyhow::anyhow!("generating day {d}: {e}"))?;
+        let r = lake::append(&a.out, &day.readings)?;
+        rows += r.rows;
+        dups += r.duplicates;
+        files += r.files.len();
+        for f in &day.faults {
+            *counts.entry(f.kind.name()).or_default() += 1;
+            writeln!(
+                faults,
+                "{},{},{},{},{}",
+                f.station_id,
+                f.parameter,
+                f.kind.name(),
+                fmt(f.start_ms),
+                fmt(f.end_ms)
+            )?;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    faults.flush()?;
+    let wall = started.elapsed().as_secs_f64();
+    let info = serde_json::json!({
+        "generator": "twin telemetry generate (synthetic; not measurements)",
+        "dataset": dir.display().to_string(),
+        "seed": a.seed,
+        "start": a.start,
+        "days": a.days,
+        "sites": generator.sites.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "readings": rows,
+        "duplicates_skipped": dups,
+        "faults": counts,
+    });
+    let info_path = a.out.join("_generator.json");
+    std::fs::write(&info_path, serde_json::to_string_pretty(&info)?)
+        .with_context(|| format!("{}: cannot write", info_path.display()))?;
+    writeln!(
+        out,
+        "generated {rows} readings from {} sites over {} day(s) from {} (seed {}) in {wall:.1} s: {:.2e} readings/s",
+        generator.sites.len(),
+        a.days,
+        a.start,
+        a.seed,
+        rows as f64 / wall.max(1e-9)
+    )?;
+    if dups > 0 {
+        writeln!(
+            out,
+            "skipped   {dups} readings already in the lake (first accepted wins)"
+        )?;
+    }
+    let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    writeln!(
+        out,
+        "faults    {} (listed in {})",
+        listed.join(", "),
+        faults_path.display()
+    )?;
+    writeln!(out, "lake      {} ({files} part files)", a.out.display())?;
+    Ok(())
+}
+
+fn stream(a: StreamArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::telemetry::{lake, qa::QaConfig, stream};
+    let standard = match a.standard {
+        StandardArg::Vn => Standard::Vn,
+        StandardArg::Us => Standard::Us,
+    };
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
+    let days = lake::days(&a.input)?;
+    let bar = crate::progress::bar(days.len() as u64, "days");
+    let started = std::time::Instant::now();
+    let mut sinks = ParquetSinks::new(&a.out, &["aqi_hourly", "rejected", "gaps"]);
+    let totals = stream::qa_hourly_aqi(&a.input, &QaConfig::default(), standard, |d| {
+        let r = sinks
+            .write(0, &d.aqi)
+            .and_then(|_| sinks.write(1, &d.rejected))
+            .and_then(|_| sinks.write(2, &d.gaps));
+        bar.inc(1);
+        r.map_err(
+            |e| twin_engine::telemetry::observations::ObservationError::Read {
+                path: a.out.clone(),
+                message: e.to_string(),
+            },
+        )
+    })?;
+    bar.finish_and_clear();
+    sinks.finish()?;
+    let wall = started.elapsed().as_secs_f64();
+    writeln!(
+        out,
+        "streamed  {} readings over {} local days in {wall:.1} s: {:.2e} readings/s",
+        totals.readings,
+        totals.days,
+        totals.readings as f64 / wall.max(1e-9)
+    )?;
+    writeln!(
+        out,
+        "qa        {} accepted, {} rejected, {} gaps",
+        totals.accepted, totals.rejected, totals.gaps
+    )?;
+    writeln!(out, "aqi       {} station-hours", totals.aqi_rows)?;
+    writeln!(out, "wrote     {}", a.out.display())?;
+    Ok(())
+}
+
+/// Parquet files written a day at a time (polars' batched writer): one row group per write.
+struct ParquetSinks {
+    dir: PathBuf,
+    names: Vec<String>,
+    writers: Vec<Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
+}
+
+impl ParquetSinks {
+    fn new(dir: &std::path::Path, names: &[&str]) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            writers: names.iter().map(|_| None).collect(),
+        }
+    }
+
+    fn write(&mut self, i: usize, df: &polars::prelude::DataFrame) -> anyhow::Result<()> {
+        use polars::prelude::ParquetWriter;
+        let path = self.dir.join(format!("{}.parquet", self.names[i]));
+        if self.writers[i].is_none() {
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            let w = ParquetWriter::new(f)
+                .batched(df.schema())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            self.writers[i] = Some(w);
+        }
+        if df.height() > 0
+            && let Some(w) = self.writers[i].as_mut()
+        {
+            w.write_batch(df)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        for (w, name) in self.writers.into_iter().zip(&self.names) {
+            if let Some(w) = w {
+                w.finish()
+                    .map_err(|e| anyhow::anyhow!("{}/{name}.parquet: {e}", self.dir.display()))?;
+            }
+        }
+        Ok(())
     }
 }
