@@ -1,0 +1,726 @@
+//! What the viewer shows, loaded before the first frame: the dataset (terrain, land, districts,
+//! roads, mines, plants, ports, stations) projected to scene coordinates, and the overlays of
+//! up to two run directories (dispersion rasters and station series, traffic link series).
+//! Plain Rust; the plugins turn it into meshes, gizmos and panels.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use geo::{Centroid, Contains, Point};
+use polars::prelude::*;
+use twin_engine::dataset::Dataset;
+use twin_engine::model::{MineGeometry, MiningMethod};
+use twin_engine::terrain::Terrain;
+
+use crate::scene::{SceneProjection, scanline_mask};
+
+/// Cells of the terrain mesh along its longer side.
+pub const TERRAIN_CELLS: usize = 256;
+/// Vertical exaggeration of the terrain.
+pub const EXAGGERATION: f64 = 3.0;
+
+/// A feature kind the viewer draws and picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// Monitoring station.
+    Station,
+    /// Underground mine.
+    UndergroundMine,
+    /// Open-pit mine.
+    OpenPit,
+    /// Power plant (with stack).
+    Plant,
+    /// Port.
+    Port,
+    /// District.
+    District,
+}
+
+impl Kind {
+    /// Name in the panels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Station => "station",
+            Kind::UndergroundMine => "underground mine",
+            Kind::OpenPit => "open-pit mine",
+            Kind::Plant => "power plant",
+            Kind::Port => "port",
+            Kind::District => "district",
+        }
+    }
+}
+
+/// A point feature (or a line's or area's label point) in scene coordinates.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    /// Kind.
+    pub kind: Kind,
+    /// Dataset id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Scene position (on the terrain).
+    pub pos: [f32; 3],
+    /// Properties shown when picked.
+    pub properties: Vec<(String, String)>,
+    /// Height of its marker (stacks: the stack height), scene units.
+    pub height: f32,
+}
+
+/// A road link as a scene polyline.
+#[derive(Debug, Clone)]
+pub struct Road {
+    /// Dataset id (= the traffic run's `road_id`).
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Class (`trunk`, `primary`, …).
+    pub class: String,
+    /// Free-flow speed, km/h.
+    pub free_flow_kmh: f64,
+    /// Scene points, slightly above the terrain.
+    pub points: Vec<[f32; 3]>,
+}
+
+/// The terrain height field on a regular scene grid.
+#[derive(Debug, Clone)]
+pub struct HeightField {
+    /// Scene x of the first column, z of the first row (north edge), cell size (scene units).
+    pub x0: f32,
+    /// See `x0`.
+    pub z0: f32,
+    /// Cell size, scene units.
+    pub cell: f32,
+    /// Columns, rows of vertices.
+    pub nx: usize,
+    /// Rows of vertices.
+    pub nz: usize,
+    /// Elevation, m (0 at sea), row-major from the north.
+    pub elevation_m: Vec<f32>,
+    /// Land (from the coastline polygons) per vertex.
+    pub land: Vec<bool>,
+    /// Whether the DEM is synthetic (labelled so in the viewer).
+    pub synthetic: bool,
+    /// Where it came from.
+    pub source: String,
+}
+
+impl HeightField {
+    /// Scene height (exaggerated) at scene x, z, bilinear; 0 outside.
+    pub fn height_at(&self, x: f32, z: f32) -> f32 {
+        let fx = (x - self.x0) / self.cell;
+        let fz = (z - self.z0) / self.cell;
+        if !(fx >= 0.0 && fz >= 0.0) {
+            return 0.0;
+        }
+        let (i, j) = (fx.floor() as usize, fz.floor() as usize);
+        if i + 1 >= self.nx || j + 1 >= self.nz {
+            return 0.0;
+        }
+        let (tx, tz) = (fx - i as f32, fz - j as f32);
+        let e = |i: usize, j: usize| self.elevation_m[j * self.nx + i].max(0.0);
+        let top = e(i, j) * (1.0 - tx) + e(i + 1, j) * tx;
+        let bottom = e(i, j + 1) * (1.0 - tx) + e(i + 1, j + 1) * tx;
+        (top * (1.0 - tz) + bottom * tz) * (EXAGGERATION as f32) / 1000.0
+    }
+}
+
+/// A raster overlay of one pollutant on the dispersion grid.
+#[derive(Debug, Clone)]
+pub struct Raster {
+    /// Band description (`PM2.5 time-mean µg/m³`).
+    pub description: String,
+    /// Pollutant name.
+    pub pollutant: String,
+    /// Columns, rows; row 0 north.
+    pub nx: usize,
+    /// Rows.
+    pub ny: usize,
+    /// Values, µg/m³.
+    pub values: Vec<f32>,
+    /// Projected western edge, northern edge, cell size (m).
+    pub min_x: f64,
+    /// Northern edge.
+    pub max_y: f64,
+    /// Cell size, m.
+    pub cell_m: f64,
+}
+
+/// What one run directory holds.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Scenario name from summary.json.
+    pub name: String,
+    /// Dispersion: time-mean concentration per pollutant.
+    pub rasters: Vec<Raster>,
+    /// Station series: station → pollutant → [(time ms, µg/m³)].
+    pub stations: BTreeMap<String, BTreeMap<String, Vec<(i64, f64)>>>,
+    /// Traffic: road id → [(time ms, speed km/h, density veh/km, flow veh/h)] (class `all`,
+    /// both directions averaged).
+    pub links: BTreeMap<String, Vec<(i64, f64, f64, f64)>>,
+    /// Every output time (ms UTC), ascending.
+    pub times: Vec<i64>,
+}
+
+/// Everything loaded.
+#[derive(Debug, Clone)]
+pub struct TwinData {
+    /// Dataset directory.
+    pub dataset_dir: PathBuf,
+    /// Province name.
+    pub province: String,
+    /// Projection to the scene.
+    pub projection: SceneProjection,
+    /// Terrain.
+    pub terrain: HeightField,
+    /// Points to draw and pick.
+    pub features: Vec<Feature>,
+    /// Roads.
+    pub roads: Vec<Road>,
+    /// District boundaries as scene rings.
+    pub district_rings: Vec<Vec<[f32; 3]>>,
+    /// The run (`--run`).
+    pub run: Option<Run>,
+    /// The comparison run (`--compare`).
+    pub compare: Option<Run>,
+    /// Scene half-extent (x, z) of the province.
+    pub extent: [f32; 2],
+}
+
+fn ring_points(
+    ring: &geo::LineString<f64>,
+    p: &SceneProjection,
+    terrain: &Terrain,
+    lift: f64,
+) -> Vec<[f32; 3]> {
+    ring.points()
+        .map(|pt| {
+            let e = terrain.elevation_at(pt.x(), pt.y()).unwrap_or(0.0).max(0.0);
+            p.lon_lat_to_scene(pt.x(), pt.y(), e + lift)
+        })
+        .collect()
+}
+
+/// Loads the dataset and the run directories.
+pub fn load(
+    dataset_dir: &Path,
+    run: Option<&Path>,
+    compare: Option<&Path>,
+) -> anyhow::Result<TwinData> {
+    let ds = Dataset::load(dataset_dir)
+        .with_context(|| format!("loading dataset {}", dataset_dir.display()))?;
+    let prov = &ds.province;
+    let terrain_path = ds.terrain_path().with_context(|| {
+        format!(
+            "{}: the dataset names no terrain raster",
+            dataset_dir.display()
+        )
+    })?;
+    let terrain = Terrain::read_geotiff(&terrain_path)
+        .with_context(|| format!("reading terrain {}", terrain_path.display()))?;
+    let b = prov
+        .bounds
+        .with_context(|| format!("{}: the dataset has no bounds", dataset_dir.display()))?;
+    let projection = SceneProjection::centred(
+        ds.projection.clone(),
+        (b.min_lon, b.max_lon),
+        (b.min_lat, b.max_lat),
+        EXAGGERATION,
+    );
+    // terrain grid over the projected bounding box
+    let corners = [
+        ds.projection.forward(b.min_lon, b.min_lat),
+        ds.projection.forward(b.max_lon, b.min_lat),
+        ds.projection.forward(b.min_lon, b.max_lat),
+        ds.projection.forward(b.max_lon, b.max_lat),
+    ];
+    let min_x = corners.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
+    let max_x = corners
+        .iter()
+        .map(|c| c.0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let min_y = corners.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    let max_y = corners
+        .iter()
+        .map(|c| c.1)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let cell_m = (max_x - min_x).max(max_y - min_y) / TERRAIN_CELLS as f64;
+    let nx = ((max_x - min_x) / cell_m).ceil() as usize + 1;
+    let nz = ((max_y - min_y) / cell_m).ceil() as usize + 1;
+    let mut elevation_m = Vec::with_capacity(nx * nz);
+    for j in 0..nz {
+        let y = max_y - j as f64 * cell_m;
+        for i in 0..nx {
+            let x = min_x + i as f64 * cell_m;
+            let (lon, lat) = ds.projection.inverse(x, y);
+            elevation_m.push(terrain.elevation_at(lon, lat).unwrap_or(0.0) as f32);
+        }
+    }
+    // land from the coastline polygons, as projected rings; vertex (i, j) ↔ cell centre of a
+    // grid shifted by half a cell
+    let mut rings: Vec<Vec<[f64; 2]>> = Vec::new();
+    for l in &prov.land {
+        for poly in &l.geometry.0 {
+            for ring in std::iter::once(poly.exterior()).chain(poly.interiors()) {
+                rings.push(
+                    ring.points()
+                        .map(|p| {
+                            let (x, y) = ds.projection.forward(p.x(), p.y());
+                            [x, y]
+                        })
+                        .collect(),
+                );
+            }
+        }
+    }
+    let mask_rows = scanline_mask(
+        &rings,
+        (min_x - 0.5 * cell_m, max_y - (nz as f64 - 0.5) * cell_m),
+        (cell_m, cell_m),
+        (nx, nz),
+    );
+    // the mask's row 0 is the southern one; the height field's row 0 is the northern one
+    let mut land = vec![false; nx * nz];
+    for j in 0..nz {
+        land[j * nx..(j + 1) * nx].copy_from_slice(&mask_rows[(nz - 1 - j) * nx..(nz - j) * nx]);
+    }
+    let o = projection.projected_to_scene(min_x, max_y, 0.0);
+    let heightfield = HeightField {
+        x0: o[0],
+        z0: o[2],
+        cell: (cell_m / crate::scene::M_PER_UNIT) as f32,
+        nx,
+        nz,
+        elevation_m,
+        land,
+        synthetic: terrain.synthetic,
+        source: terrain
+            .description
+            .clone()
+            .unwrap_or_else(|| terrain_path.display().to_string()),
+    };
+    let ground = |lon: f64, lat: f64, lift_m: f64| {
+        let e = terrain.elevation_at(lon, lat).unwrap_or(0.0).max(0.0);
+        projection.lon_lat_to_scene(lon, lat, e + lift_m)
+    };
+
+    let mut features = Vec::new();
+    let props = |extra: &BTreeMap<String, serde_json::Value>| -> Vec<(String, String)> {
+        extra
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), s)
+            })
+            .collect()
+    };
+    for s in &prov.stations {
+        let mut p = vec![
+            (
+                "medium".to_string(),
+                format!("{:?}", s.medium).to_lowercase(),
+            ),
+            ("locality".to_string(), s.locality.clone()),
+            ("parameters".to_string(), s.parameters.join(", ")),
+        ];
+        p.extend(props(&s.meta.extra));
+        features.push(Feature {
+            kind: Kind::Station,
+            id: s.meta.id.clone(),
+            name: s.meta.name.clone(),
+            pos: ground(s.location.x(), s.location.y(), 0.0),
+            properties: p,
+            height: 0.6,
+        });
+    }
+    for m in &prov.mines {
+        let c = match &m.geometry {
+            MineGeometry::Point(p) => *p,
+            MineGeometry::Area(a) => a.centroid().unwrap_or(Point::new(0.0, 0.0)),
+        };
+        let mut p = vec![
+            ("method".to_string(), format!("{:?}", m.method)),
+            (
+                "methane class".to_string(),
+                format!("{:?}", m.methane_class),
+            ),
+            (
+                "output".to_string(),
+                format!("{:.2} Mt/yr", m.output_t_per_year / 1e6),
+            ),
+        ];
+        p.extend(props(&m.meta.extra));
+        features.push(Feature {
+            kind: match m.method {
+                MiningMethod::Underground => Kind::UndergroundMine,
+                MiningMethod::OpenPit => Kind::OpenPit,
+            },
+            id: m.meta.id.clone(),
+            name: m.meta.name.clone(),
+            pos: ground(c.x(), c.y(), 0.0),
+            properties: p,
+            height: 0.5,
+        });
+    }
+    for pl in &prov.plants {
+        let mut p = vec![
+            ("type".to_string(), format!("{:?}", pl.plant_type)),
+            (
+                "capacity".to_string(),
+                format!("{} {:?}", pl.capacity, pl.capacity_unit),
+            ),
+            (
+                "stack".to_string(),
+                format!("{} m, Ø {} m", pl.stack_height_m, pl.stack_diameter_m),
+            ),
+        ];
+        for e in &pl.emissions {
+            p.push((
+                format!("emission {}", e.pollutant.as_str()),
+                format!("{:.1} g/s", e.grams_per_second),
+            ));
+        }
+        p.extend(props(&pl.meta.extra));
+        features.push(Feature {
+            kind: Kind::Plant,
+            id: pl.meta.id.clone(),
+            name: pl.meta.name.clone(),
+            pos: ground(pl.location.x(), pl.location.y(), 0.0),
+            properties: p,
+            height: (pl.stack_height_m * EXAGGERATION / 1000.0) as f32,
+        });
+    }
+    for po in &prov.ports {
+        let mut p = vec![("cargo".to_string(), po.cargo.clone())];
+        p.extend(props(&po.meta.extra));
+        features.push(Feature {
+            kind: Kind::Port,
+            id: po.meta.id.clone(),
+            name: po.meta.name.clone(),
+            pos: ground(po.location.x(), po.location.y(), 0.0),
+            properties: p,
+            height: 0.3,
+        });
+    }
+    let mut district_rings = Vec::new();
+    for d in &prov.districts {
+        for poly in &d.geometry.0 {
+            district_rings.push(ring_points(poly.exterior(), &projection, &terrain, 30.0));
+        }
+        if let Some(c) = d.geometry.centroid() {
+            // a label point inside the district when the centroid falls outside it
+            let c = if d.geometry.contains(&c) {
+                c
+            } else {
+                d.geometry
+                    .0
+                    .first()
+                    .and_then(|p| p.exterior().points().next())
+                    .unwrap_or(c)
+            };
+            features.push(Feature {
+                kind: Kind::District,
+                id: d.meta.id.clone(),
+                name: d.meta.name.clone(),
+                pos: ground(c.x(), c.y(), 0.0),
+                properties: vec![("type".to_string(), format!("{:?}", d.unit_type))],
+                height: 0.0,
+            });
+        }
+    }
+    let roads = prov
+        .road_links
+        .iter()
+        .map(|r| Road {
+            id: r.meta.id.clone(),
+            name: r.meta.name.clone(),
+            class: format!("{:?}", r.class).to_lowercase(),
+            free_flow_kmh: r.free_flow_speed_kmh,
+            points: r
+                .geometry
+                .points()
+                .map(|p| ground(p.x(), p.y(), 40.0))
+                .collect(),
+        })
+        .collect();
+    let extent = [
+        ((max_x - min_x) / 2000.0) as f32,
+        ((max_y - min_y) / 2000.0) as f32,
+    ];
+    Ok(TwinData {
+        dataset_dir: dataset_dir.to_path_buf(),
+        province: prov.name.clone(),
+        projection,
+        terrain: heightfield,
+        features,
+        roads,
+        district_rings,
+        run: run.map(load_run).transpose()?,
+        compare: compare.map(load_run).transpose()?,
+        extent,
+    })
+}
+
+fn read_parquet(path: &Path) -> anyhow::Result<DataFrame> {
+    let f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    ParquetReader::new(f)
+        .finish()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn column<'a>(df: &'a DataFrame, path: &Path, name: &str) -> anyhow::Result<&'a Column> {
+    df.column(name)
+        .map_err(|_| anyhow::anyhow!("{}: no column `{name}`", path.display()))
+}
+
+fn times_ms(df: &DataFrame, path: &Path) -> anyhow::Result<Vec<Option<i64>>> {
+    let c = column(df, path, "time")?
+        .cast(&DataType::Int64)
+        .map_err(|e| anyhow::anyhow!("{}: column `time`: {e}", path.display()))?;
+    let unit_ms = match column(df, path, "time")?.dtype() {
+        DataType::Datetime(TimeUnit::Microseconds, _) => 1000,
+        DataType::Datetime(TimeUnit::Nanoseconds, _) => 1_000_000,
+        _ => 1,
+    };
+    Ok(c.i64()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .iter()
+        .map(|v| v.map(|v| v / unit_ms))
+        .collect())
+}
+
+fn strings(df: &DataFrame, path: &Path, name: &str) -> anyhow::Result<Vec<String>> {
+    Ok(column(df, path, name)?
+        .cast(&DataType::String)
+        .map_err(|e| anyhow::anyhow!("{}: column `{name}`: {e}", path.display()))?
+        .str()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+fn floats(df: &DataFrame, path: &Path, name: &str) -> anyhow::Result<Vec<f64>> {
+    Ok(column(df, path, name)?
+        .cast(&DataType::Float64)
+        .map_err(|e| anyhow::anyhow!("{}: column `{name}`: {e}", path.display()))?
+        .f64()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
+}
+
+/// Loads a run directory: dispersion (`summary.json` + `concentration.tif`, `stations.parquet`)
+/// and/or traffic (`links.parquet`).
+pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
+    if !dir.is_dir() {
+        anyhow::bail!("{}: not a run directory", dir.display());
+    }
+    let mut run = Run {
+        dir: dir.to_path_buf(),
+        name: dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    let summary_path = dir.join("summary.json");
+    let summary: Option<serde_json::Value> = std::fs::read_to_string(&summary_path)
+        .ok()
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .with_context(|| format!("{}: not JSON", summary_path.display()))?;
+    if let Some(name) = summary
+        .as_ref()
+        .and_then(|s| s.get("scenario"))
+        .and_then(|s| s.as_str())
+    {
+        run.name = name.to_string();
+    }
+    let tif = dir.join("concentration.tif");
+    if tif.is_file() {
+        let s = summary.as_ref().with_context(|| {
+            format!("{}: a dispersion run needs its summary.json", dir.display())
+        })?;
+        let g = &s["grid"];
+        let num = |k: &str| {
+            g[k].as_f64()
+                .with_context(|| format!("{}: grid.{k} missing", summary_path.display()))
+        };
+        let (nx, ny) = (num("nx")? as usize, num("ny")? as usize);
+        let pollutants: Vec<String> = s["pollutants"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bands = read_bands(&tif, nx, ny)?;
+        for (k, values) in bands.into_iter().enumerate() {
+            let pollutant = pollutants
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| format!("band {}", k + 1));
+            run.rasters.push(Raster {
+                description: format!("{pollutant} time-mean µg/m³"),
+                pollutant,
+                nx,
+                ny,
+                values,
+                min_x: num("min_x")?,
+                max_y: num("max_y")?,
+                cell_m: num("cell_m")?,
+            });
+        }
+    }
+    let st = dir.join("stations.parquet");
+    if st.is_file() {
+        let df = read_parquet(&st)?;
+        let ids = strings(&df, &st, "station_id")?;
+        let pol = strings(&df, &st, "pollutant")?;
+        let t = times_ms(&df, &st)?;
+        let c = floats(&df, &st, "concentration_ug_m3")?;
+        for i in 0..df.height() {
+            if let Some(t) = t[i] {
+                run.stations
+                    .entry(ids[i].clone())
+                    .or_default()
+                    .entry(pol[i].clone())
+                    .or_default()
+                    .push((t, c[i]));
+                run.times.push(t);
+            }
+        }
+    }
+    let links = dir.join("links.parquet");
+    if links.is_file() {
+        let df = read_parquet(&links)?;
+        let road = strings(&df, &links, "road_id")?;
+        let class = strings(&df, &links, "class")?;
+        let t = times_ms(&df, &links)?;
+        let speed = floats(&df, &links, "speed_km_h")?;
+        let dens = floats(&df, &links, "density_veh_km")?;
+        let flow = floats(&df, &links, "flow_veh_h")?;
+        // both directions of a road: mean speed, summed density and flow
+        let mut acc: BTreeMap<(String, i64), (f64, f64, f64, u32)> = BTreeMap::new();
+        for i in 0..df.height() {
+            if class[i] != "all" {
+                continue;
+            }
+            let Some(t) = t[i] else { continue };
+            let e = acc.entry((road[i].clone(), t)).or_default();
+            e.0 += speed[i];
+            e.1 += dens[i];
+            e.2 += flow[i];
+            e.3 += 1;
+            run.times.push(t);
+        }
+        for ((r, t), (s, d, f, n)) in acc {
+            run.links
+                .entry(r)
+                .or_default()
+                .push((t, s / f64::from(n), d, f));
+        }
+    }
+    if run.rasters.is_empty() && run.stations.is_empty() && run.links.is_empty() {
+        anyhow::bail!(
+            "{}: no concentration.tif, stations.parquet or links.parquet (not a twin run directory?)",
+            dir.display()
+        );
+    }
+    run.times.sort_unstable();
+    run.times.dedup();
+    for v in run.stations.values_mut().flat_map(|m| m.values_mut()) {
+        v.sort_by_key(|p| p.0);
+    }
+    Ok(run)
+}
+
+/// Reads the Float32 bands of a planar GeoTIFF written by the engine.
+fn read_bands(path: &Path, nx: usize, ny: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    use tiff::decoder::{Decoder, DecodingResult};
+    let f =
+        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut dec = Decoder::new(std::io::BufReader::new(f))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (w, h) = dec
+        .dimensions()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if (w as usize, h as usize) != (nx, ny) {
+        anyhow::bail!(
+            "{}: raster is {w}x{h} but summary.json says {nx}x{ny}",
+            path.display()
+        );
+    }
+    let data = match dec
+        .read_image()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+    {
+        DecodingResult::F32(v) => v,
+        _ => anyhow::bail!("{}: expected Float32 samples", path.display()),
+    };
+    let plane = nx * ny;
+    if data.len() < plane || data.len() % plane != 0 {
+        anyhow::bail!(
+            "{}: decoded {} samples for {nx}x{ny} bands",
+            path.display(),
+            data.len()
+        );
+    }
+    Ok(data.chunks_exact(plane).map(<[f32]>::to_vec).collect())
+}
+
+/// The value of a series at time `t`: the last sample at or before it (or the first).
+pub fn sample_at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
+    if series.is_empty() {
+        return None;
+    }
+    let i = series.partition_point(|p| p.0 <= t);
+    Some(series[i.saturating_sub(1)].1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_sampling_holds_the_last_value() {
+        let s = [(10, 1.0), (20, 2.0), (30, 3.0)];
+        assert_eq!(sample_at(&s, 5), Some(1.0));
+        assert_eq!(sample_at(&s, 10), Some(1.0));
+        assert_eq!(sample_at(&s, 25), Some(2.0));
+        assert_eq!(sample_at(&s, 99), Some(3.0));
+        assert_eq!(sample_at::<f64>(&[], 1), None);
+    }
+
+    #[test]
+    fn height_field_is_bilinear_and_clamps_the_sea() {
+        let h = HeightField {
+            x0: 0.0,
+            z0: 0.0,
+            cell: 1.0,
+            nx: 2,
+            nz: 2,
+            elevation_m: vec![0.0, 1000.0, -50.0, 1000.0],
+            land: vec![true; 4],
+            synthetic: true,
+            source: String::new(),
+        };
+        let e = EXAGGERATION as f32;
+        assert!((h.height_at(0.5, 0.0) - 0.5 * e).abs() < 1e-6);
+        assert!(
+            (h.height_at(0.0, 1.0 - 1e-6) - 0.0).abs() < 1e-3,
+            "sea counts as 0"
+        );
+        assert_eq!(h.height_at(-1.0, 0.5), 0.0);
+    }
+}

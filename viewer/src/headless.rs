@@ -1,0 +1,204 @@
+//! Headless runs: render N frames, save a screenshot, print the mean frame time, exit.
+//!
+//! Next to `FILE.png` it writes `FILE.png.json`: the image size, the frame times, and probes —
+//! the pixel where a known land point, sea point, road and the overlay's maximum fall — so a
+//! test can check that the render shows them where the projection puts them.
+
+use std::path::PathBuf;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+
+use crate::ui::Covered;
+use crate::world::Twin;
+
+/// Settings of a headless run.
+pub struct HeadlessPlugin {
+    /// Screenshot file.
+    pub path: PathBuf,
+    /// Frames before the screenshot.
+    pub frames: u32,
+}
+
+#[derive(Debug, Resource)]
+struct State {
+    path: PathBuf,
+    frames: u32,
+    frame: u32,
+    /// Seconds per frame after the first 3 (shader compilation, uploads).
+    times: Vec<f32>,
+    requested_at: Option<u32>,
+    saved: bool,
+}
+
+impl Plugin for HeadlessPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(State {
+            path: self.path.clone(),
+            frames: self.frames.max(1),
+            frame: 0,
+            times: Vec::new(),
+            requested_at: None,
+            saved: false,
+        })
+        .add_systems(Last, step);
+    }
+}
+
+/// A point to check in the screenshot.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Probe {
+    name: String,
+    x: f32,
+    y: f32,
+}
+
+fn probes(
+    twin: &Twin,
+    camera: &Camera,
+    gt: &GlobalTransform,
+    size: (f32, f32),
+    covered: &Covered,
+) -> Vec<Probe> {
+    let t = &twin.0;
+    let h = &t.terrain;
+    // where a scene point lands on screen, if outside the panels (10 px margin)
+    let screen = |p: Vec3| -> Option<Vec2> {
+        let v = camera.world_to_viewport(gt, p).ok()?;
+        (v.x > covered.left_px + 10.0
+            && v.x < size.0 - 10.0
+            && v.y > 10.0
+            && v.y < size.1 - covered.bottom_px - 10.0)
+            .then_some(v)
+    };
+    let mut out = Vec::new();
+    let mut push = |name: &str, v: Vec2| {
+        out.push(Probe {
+            name: name.to_string(),
+            x: v.x,
+            y: v.y,
+        })
+    };
+    let vertex = |k: usize| {
+        let (i, j) = (k % h.nx, k / h.nx);
+        let (x, z) = (h.x0 + i as f32 * h.cell, h.z0 + j as f32 * h.cell);
+        Vec3::new(x, h.height_at(x, z), z)
+    };
+    // land and sea: vertices deep inside each (all 8 neighbours 3 cells away alike), nearest
+    // to the scene centre among those on screen
+    let inside = |k: usize, want: bool| {
+        let (i, j) = ((k % h.nx) as i64, (k / h.nx) as i64);
+        [-3i64, 0, 3].iter().all(|di| {
+            [-3i64, 0, 3].iter().all(|dj| {
+                let (a, b) = (i + di, j + dj);
+                a >= 0
+                    && b >= 0
+                    && (a as usize) < h.nx
+                    && (b as usize) < h.nz
+                    && h.land[b as usize * h.nx + a as usize] == want
+            })
+        })
+    };
+    for (name, want) in [("land", true), ("sea", false)] {
+        let mut ks: Vec<usize> = (0..h.land.len()).filter(|&k| inside(k, want)).collect();
+        ks.sort_by(|&a, &b| vertex(a).length().total_cmp(&vertex(b).length()));
+        if let Some(v) = ks.iter().find_map(|&k| screen(vertex(k))) {
+            push(name, v);
+        }
+    }
+    // the middle vertex of the longest road on screen
+    let mut roads: Vec<&crate::data::Road> = t.roads.iter().collect();
+    roads.sort_by_key(|r| std::cmp::Reverse(r.points.len()));
+    if let Some(v) = roads
+        .iter()
+        .find_map(|r| screen(Vec3::from(r.points[r.points.len() / 2]) + Vec3::Y * 0.15))
+    {
+        push("road", v);
+    }
+    // the overlay's maximum
+    if let Some(r) = t.run.as_ref().and_then(|r| r.rasters.first())
+        && let Some((k, _)) = r
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+    {
+        let (i, j) = (k % r.nx, k / r.nx);
+        let x = r.min_x + (i as f64 + 0.5) * r.cell_m;
+        let y = r.max_y - (j as f64 + 0.5) * r.cell_m;
+        let s = t.projection.projected_to_scene(x, y, 0.0);
+        if let Some(v) = screen(Vec3::new(
+            s[0],
+            t.terrain.height_at(s[0], s[2]) + 0.24,
+            s[2],
+        )) {
+            push("overlay_max", v);
+        }
+    }
+    out
+}
+
+fn step(
+    mut commands: Commands,
+    mut state: ResMut<State>,
+    time: Res<Time>,
+    twin: Res<Twin>,
+    windows: Query<&Window>,
+    cam: Query<(&Camera, &GlobalTransform)>,
+    covered: Res<Covered>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    state.frame += 1;
+    if state.frame > 3 && state.requested_at.is_none() {
+        state.times.push(time.delta_secs());
+    }
+    if state.frame == state.frames && state.requested_at.is_none() {
+        let path = state.path.clone();
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(save_to_disk(path))
+            .observe(|_: On<ScreenshotCaptured>, mut s: ResMut<State>| s.saved = true);
+        state.requested_at = Some(state.frame);
+    }
+    if state.saved {
+        let n = state.times.len().max(1);
+        let mean_ms = 1000.0 * state.times.iter().sum::<f32>() / n as f32;
+        let (w, h) = windows
+            .single()
+            .map(|w| (w.physical_width(), w.physical_height()))
+            .unwrap_or((0, 0));
+        let probes = cam
+            .single()
+            .map(|(c, g)| probes(&twin, c, g, (w as f32, h as f32), &covered))
+            .unwrap_or_default();
+        let info = serde_json::json!({
+            "width": w,
+            "height": h,
+            "frames": state.frame,
+            "mean_frame_ms": mean_ms,
+            "probes": probes,
+        });
+        let sidecar = PathBuf::from(format!("{}.json", state.path.display()));
+        if let Err(e) = std::fs::write(&sidecar, info.to_string()) {
+            eprintln!("twin-viewer: {}: {e}", sidecar.display());
+            exit.write(AppExit::error());
+            return;
+        }
+        println!(
+            "rendered {} frames at {w}x{h}: mean frame time {mean_ms:.2} ms ({:.1} fps) over {} frames",
+            state.frame,
+            1000.0 / mean_ms.max(1e-6),
+            state.times.len()
+        );
+        println!("wrote    {}", state.path.display());
+        exit.write(AppExit::Success);
+        return;
+    }
+    if let Some(at) = state.requested_at
+        && state.frame > at + 600
+    {
+        eprintln!("twin-viewer: the screenshot was not captured within 600 frames");
+        exit.write(AppExit::error());
+    }
+}

@@ -1,0 +1,145 @@
+//! `twin-viewer`: a Bevy 3D twin of Quảng Ninh province for planners — terrain, coast,
+//! districts, roads, mines, plants, ports and stations, with dispersion and traffic overlays
+//! from run directories over time, picking, and a headless screenshot mode for CI.
+
+// Bevy systems take their resources and queries as arguments, and queries spell out filters.
+#![allow(clippy::too_many_arguments, clippy::type_complexity)]
+
+mod camera;
+mod colormap;
+mod data;
+mod headless;
+mod pick;
+mod scene;
+mod timeline;
+mod ui;
+mod world;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bevy::prelude::*;
+use bevy::window::WindowResolution;
+use clap::Parser;
+
+/// The QN Twin viewer.
+#[derive(Debug, Parser)]
+#[command(name = "twin-viewer", version, about)]
+struct Cli {
+    /// Dataset directory (holding dataset.toml). Default: the bundled Quảng Ninh dataset.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// A run directory (`twin simulate dispersion|traffic --out DIR`) to overlay.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    /// A second run directory: shown as the difference run − compare where both have the same
+    /// layer.
+    #[arg(long, value_name = "DIR")]
+    compare: Option<PathBuf>,
+    /// Start at this time (RFC 3339, e.g. 2026-03-10T07:30:00+07:00) instead of the first
+    /// output time.
+    #[arg(long, value_name = "T")]
+    time: Option<String>,
+    /// Render headless: save a screenshot to this PNG after `--frames` frames and exit.
+    #[arg(long, value_name = "FILE.png")]
+    screenshot: Option<PathBuf>,
+    /// Frames rendered before the screenshot.
+    #[arg(long, default_value_t = 30)]
+    frames: u32,
+    /// Window size, WxH.
+    #[arg(long, default_value = "1600x900", value_parser = parse_size)]
+    size: (u32, u32),
+}
+
+fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{s:?} is not WxH (e.g. 1920x1080)"))?;
+    let w: u32 = w
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: width is not a number"))?;
+    let h: u32 = h
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?}: height is not a number"))?;
+    if !(64..=8192).contains(&w) || !(64..=8192).contains(&h) {
+        return Err(format!("{s:?}: each side must be 64–8192 pixels"));
+    }
+    Ok((w, h))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let dataset = cli
+        .dataset
+        .clone()
+        .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
+        .unwrap_or_else(twin_engine::bundled_dataset_dir);
+    let twin = match data::load(&dataset, cli.run.as_deref(), cli.compare.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("twin-viewer: {}", format!("{e:#}").replace('\n', " "));
+            return ExitCode::FAILURE;
+        }
+    };
+    let start_time = match cli.time.as_deref().map(timeline::parse_time).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("twin-viewer: --time: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let headless = cli.screenshot.is_some();
+    let mut app = App::new();
+    app.add_plugins(
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: format!("QN Twin — {}", twin.province),
+                    resolution: WindowResolution::new(cli.size.0, cli.size.1)
+                        .with_scale_factor_override(1.0),
+                    present_mode: if headless {
+                        bevy::window::PresentMode::AutoNoVsync
+                    } else {
+                        bevy::window::PresentMode::AutoVsync
+                    },
+                    ..default()
+                }),
+                ..default()
+            })
+            .set(bevy::log::LogPlugin {
+                level: bevy::log::Level::WARN,
+                ..default()
+            }),
+    )
+    .add_plugins(bevy_egui::EguiPlugin::default())
+    .insert_resource(ClearColor(Color::srgb(0.05, 0.07, 0.12)))
+    .insert_resource(world::Twin(twin))
+    .add_plugins((
+        timeline::TimelinePlugin { start: start_time },
+        world::WorldPlugin,
+        camera::CameraPlugin,
+        ui::UiPlugin,
+    ));
+    if let Some(path) = cli.screenshot.clone() {
+        app.add_plugins(headless::HeadlessPlugin {
+            path,
+            frames: cli.frames,
+        });
+    }
+    match app.run() {
+        AppExit::Success => ExitCode::SUCCESS,
+        AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
