@@ -90,6 +90,10 @@ def main(lake):
         [df["status"] == "calibrating", df["status"] == "error", (v < lo) | (v > hi), spike,
          run_len >= STUCK_RUN],
         ["status calibrating", "status error", "range", "spike", "stuck"], default="")
+    t = df["time_ms"]
+    dt = (t - t.groupby([df["station_id"], df["parameter"]], sort=False, observed=True).shift(1)).astype(float)
+    typical = dt.groupby([df["station_id"], df["parameter"]], sort=False, observed=True).transform("median")
+    gaps = int((dt > np.maximum(1.5 * typical, 90_000.0)).sum())
     acc = df[reason == ""]
     rejected = int((reason != "").sum())
     # ---- hourly means of the AQI parameters, wide
@@ -121,7 +125,7 @@ def main(lake):
     aqi = pd.concat(out, ignore_index=True)
     wall = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"pandas {pd.__version__}: QA + hourly VN_AQI, {n} readings ({rejected} rejected): "
+    print(f"pandas {pd.__version__}: QA + hourly VN_AQI, {n} readings ({rejected} rejected, {gaps} gaps): "
           f"{wall:.1f} s, {n / wall:.3e} readings/s, peak RSS {peak:.0f} MiB")
     print(f"hourly AQI rows with any mean: {len(aqi)}, with an AQI: {int(aqi['aqi'].notna().sum())}, "
           f"AQI sum {aqi['aqi'].sum():.0f}")

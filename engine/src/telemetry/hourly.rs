@@ -152,7 +152,7 @@ fn with_max_of(mut frame: LazyFrame, cols: &[String], out: &str) -> LazyFrame {
 }
 
 /// Hourly VN_AQI from normalised observations ([`super::observations::read`]): one row per
-/// station and hour-ending time with any hourly mean, columns `station_id`, `time` (UTC),
+/// station and hour-ending time with an hourly mean of an AQI parameter, columns `station_id`, `time` (UTC),
 /// `aqi` (Int64, null without PM), `dominant`, `band`, and `si_<parameter>` sub-indices.
 pub fn vn_hourly_aqi(obs: LazyFrame) -> LazyFrame {
     hourly_aqi(obs, Standard::Vn)
@@ -160,8 +160,21 @@ pub fn vn_hourly_aqi(obs: LazyFrame) -> LazyFrame {
 
 /// Hourly AQI by either standard (US: NowCast PM only, its own NowCast form).
 pub fn hourly_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
+    hourly_aqi_from_means(hourly_means(obs), standard)
+}
+
+/// Hourly AQI from hourly means ([`hourly_means`]): one row per station and hour with a mean of
+/// an AQI parameter (the PM NowCast looks back 11 hours in `means`).
+pub fn hourly_aqi_from_means(means: LazyFrame, standard: Standard) -> LazyFrame {
     let us = standard == Standard::Us;
-    let means = hourly_means(obs);
+    let aqi_params = GASES
+        .iter()
+        .chain(PMS.iter())
+        .filter(|(_, p)| !us || matches!(p, AqiParameter::Pm10 | AqiParameter::Pm25))
+        .map(|(n, _)| col("parameter").eq(lit(*n)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let means = means.filter(aqi_params);
     let keys = means
         .clone()
         .select([col("station_id"), col("hour_ms")])

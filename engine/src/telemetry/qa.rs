@@ -6,7 +6,8 @@
 //! Circular 10/2021/TT-BTNMT), `range` (outside the parameter's plausible range), `spike` (more
 //! than `spike_factor` times the mean of both neighbours, and more than the parameter's minimum
 //! jump from the nearer one — or as far below), `stuck` (part of a run of at least `stuck_run`
-//! identical consecutive values).
+//! identical consecutive values). Gaps: the time between two readings of a series beyond 1.5 ×
+//! its median interval (at least 1.5 × `expected_interval_s`).
 
 use std::collections::BTreeMap;
 
@@ -24,7 +25,8 @@ pub struct QaConfig {
     pub spike_factor: f64,
     /// Identical consecutive values that make a stuck sensor.
     pub stuck_run: u32,
-    /// Expected interval between readings, s; a gap is reported beyond 1.5 of it.
+    /// Expected interval between readings, s; a gap is reported beyond 1.5 of it, or of the
+    /// series' median interval where that is longer.
     pub expected_interval_s: f64,
 }
 
@@ -114,41 +116,74 @@ fn table(cfg: &QaConfig) -> PolarsResult<LazyFrame> {
     .lazy())
 }
 
-/// Runs QA over normalised observations ([`super::observations::read`]).
+/// Runs QA over normalised observations ([`super::observations::read`]). The checks run once,
+/// over one sorted table (series by series, in time order); the three results are views of it.
 pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
-    let group = [col("station_id"), col("parameter")];
     let v = || col("value");
     let prev = || col("_prev");
     let next = || col("_next");
+    let differs = |c: &str, k: i64| col(c).neq(col(c).shift(lit(k))).fill_null(lit(true));
+    // sorted by series and time, neighbours come from plain shifts masked at series edges, and
+    // runs of equal values are contiguous: their lengths come from running maxima/minima of
+    // row indices (no hashing of string keys per row)
     let sorted = obs
-        .sort(["station_id", "parameter", "time_ms"], Default::default())
         .join(
             table(cfg)?,
             [col("parameter")],
             [col("parameter")],
             JoinArgs::new(JoinType::Left),
         )
+        .sort(["station_id", "parameter", "time_ms"], Default::default())
+        .with_row_index("_i", None)
         .with_columns([
-            v().shift(lit(1)).over(group.clone())?.alias("_prev"),
-            v().shift(lit(-1)).over(group.clone())?.alias("_next"),
-            col("time_ms")
-                .shift(lit(1))
-                .over(group.clone())?
-                .alias("_prev_t"),
+            differs("station_id", 1)
+                .or(differs("parameter", 1))
+                .alias("_first"),
+            differs("station_id", -1)
+                .or(differs("parameter", -1))
+                .alias("_last"),
         ])
-        .with_column(
-            // a new run starts where the value changes
-            when(prev().is_null().or(v().neq(prev())))
-                .then(lit(1u32))
-                .otherwise(lit(0u32))
+        .with_columns([
+            when(col("_first"))
+                .then(lit(NULL).cast(DataType::Float64))
+                .otherwise(v().shift(lit(1)))
+                .alias("_prev"),
+            when(col("_last"))
+                .then(lit(NULL).cast(DataType::Float64))
+                .otherwise(v().shift(lit(-1)))
+                .alias("_next"),
+            when(col("_first"))
+                .then(lit(NULL).cast(DataType::Int64))
+                .otherwise(col("time_ms").shift(lit(1)))
+                .alias("_prev_t"),
+            col("_first")
+                .cast(DataType::UInt32)
                 .cum_sum(false)
-                .over(group.clone())?
-                .alias("_run"),
+                .alias("_sid"),
+        ])
+        // a new run starts at a series' first reading or where the value changes
+        .with_column(
+            col("_first")
+                .or(v().neq(prev()).fill_null(lit(true)))
+                .alias("_run_start"),
         )
         .with_column(
-            v().count()
-                .over([col("station_id"), col("parameter"), col("_run")])?
-                .alias("_run_len"),
+            col("_run_start")
+                .shift(lit(-1))
+                .fill_null(lit(true))
+                .alias("_run_end"),
+        )
+        .with_column(
+            (when(col("_run_end"))
+                .then(col("_i").cast(DataType::Int64))
+                .otherwise(lit(i64::MAX))
+                .cum_min(true)
+                - when(col("_run_start"))
+                    .then(col("_i").cast(DataType::Int64))
+                    .otherwise(lit(-1i64))
+                    .cum_max(false)
+                + lit(1i64))
+            .alias("_run_len"),
         );
     let mean_nb = (prev() + next()) / lit(2.0);
     let nearest_up = when(prev().gt(next())).then(prev()).otherwise(next());
@@ -172,7 +207,8 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
         .when(col("_run_len").gt_eq(lit(cfg.stuck_run)))
         .then(lit("stuck"))
         .otherwise(lit(NULL).cast(DataType::String));
-    let checked = sorted.with_column(reason.alias("reason"));
+    // materialised once: accepted, rejected and gaps are views of the same table
+    let checked = sorted.with_column(reason.alias("reason")).collect()?.lazy();
     let base = [
         col("station_id"),
         col("parameter"),
@@ -189,13 +225,16 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
         .clone()
         .filter(col("reason").is_not_null())
         .select([base.to_vec(), vec![col("reason")]].concat());
-    let limit = (cfg.expected_interval_s * 1.5 * 1000.0) as i64;
+    // a gap: longer than 1.5 × the series' own median interval (so 5-minute water series are
+    // not all gaps), and never shorter than 1.5 × the configured interval
+    let limit = cfg.expected_interval_s * 1.5 * 1000.0;
+    let dt = || (col("time_ms") - col("_prev_t")).cast(DataType::Float64);
+    let typical = dt().median().over([col("_sid")])? * lit(1.5);
+    let threshold = when(typical.clone().gt(lit(limit)))
+        .then(typical)
+        .otherwise(lit(limit));
     let gaps = checked
-        .filter(
-            col("_prev_t")
-                .is_not_null()
-                .and((col("time_ms") - col("_prev_t")).gt(lit(limit))),
-        )
+        .filter(col("_prev_t").is_not_null().and(dt().gt(threshold)))
         .select([
             col("station_id"),
             col("parameter"),

@@ -1,21 +1,23 @@
 //! QA and hourly AQI over a lake one local day at a time, so that memory stays bounded by a
 //! day and a half of readings whatever the lake holds.
 //!
-//! Day `d` is computed over a window: the readings of `d`, the last 12 h + margin of `d − 1`
-//! (NowCast looks 11 hours back; QA needs the previous reading and the start of stuck runs)
-//! and the first margin of `d + 1` (spikes look one reading ahead, stuck runs may continue);
-//! the margin is max(1 h, 2 × the stuck run × the reading interval). Only the rows of `d` are
-//! kept: readings with `time` in day `d`, gaps that end in it, hours that end in it. With runs
-//! shorter than the margin the result equals a pass over the whole lake (a test holds the two
+//! QA of day `d` runs over a window: the readings of `d` with a margin either side (the previous
+//! reading, the start of a stuck run; spikes look one reading ahead, stuck runs may continue);
+//! the margin is max(3 h, 2 × the stuck run × the expected reading interval). Only the rows of
+//! `d` are kept: readings with `time` in day `d`, gaps that end in it. Hourly means of the day's
+//! accepted readings are exact (local days hold whole hours); the PM NowCast of the day's first
+//! hours looks back into the previous day's means, which are carried over. (A series' median
+//! interval, which sets its gap threshold, is taken over the window.) With stuck runs shorter
+//! than the margin the result equals one pass over the whole lake (a test holds the two
 //! together). Each decoded day is read from disk once and kept while the window needs it.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use polars::prelude::*;
 
 use super::daily::LOCAL_OFFSET_MS;
-use super::hourly::{Standard, hourly_aqi};
+use super::hourly::{Standard, hourly_aqi_from_means, hourly_means};
 use super::lake;
 use super::observations::ObservationError;
 use super::qa::{QaConfig, qa};
@@ -63,88 +65,117 @@ fn err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
     }
 }
 
-/// The look-back/look-ahead margin for `cfg`, ms.
+/// The look-back/look-ahead margin for `cfg`, ms: 3 h, or twice a stuck run at the expected
+/// interval when longer (3 h covers a 30-reading stuck run of series reporting every 6 min).
 pub fn margin_ms(cfg: &QaConfig) -> i64 {
     let stuck = 2.0 * f64::from(cfg.stuck_run) * cfg.expected_interval_s * 1000.0;
-    (stuck as i64).max(HOUR_MS)
+    (stuck as i64).max(3 * HOUR_MS)
+}
+
+/// One day's QA over its window, and the day's hourly means.
+struct DayQa {
+    accepted: DataFrame,
+    rejected: DataFrame,
+    gaps: DataFrame,
+    means: DataFrame,
+}
+
+fn day_qa(frames: &[&DataFrame], day: i64, margin: i64, cfg: &QaConfig) -> PolarsResult<DayQa> {
+    let start = day * DAY_MS - LOCAL_OFFSET_MS;
+    let end = start + DAY_MS;
+    let (lo, hi) = (start - margin, end + margin);
+    let window: Vec<LazyFrame> = frames
+        .iter()
+        .map(|f| {
+            (*f).clone().lazy().filter(
+                col("time_ms")
+                    .gt_eq(lit(lo))
+                    .and(col("time_ms").lt(lit(hi))),
+            )
+        })
+        .collect();
+    let r = qa(concat(window, UnionArgs::default())?, cfg)?;
+    let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
+    let accepted = r.accepted.filter(in_day("time_ms")).collect()?;
+    let means = hourly_means(accepted.clone().lazy()).collect()?;
+    Ok(DayQa {
+        accepted,
+        rejected: r.rejected.filter(in_day("time_ms")).collect()?,
+        gaps: r.gaps.filter(in_day("gap_end_ms")).collect()?,
+        means,
+    })
 }
 
 /// Runs QA then hourly AQI (on the accepted readings) over every day of `lake`, calling
 /// `on_day` with each day's results in date order; `on_day` may stop the run with an error.
+/// Days are processed a few at a time in parallel (as many as rayon has threads, at most 4),
+/// so memory holds that many windows.
 pub fn qa_hourly_aqi(
     lake_dir: &Path,
     cfg: &QaConfig,
     standard: Standard,
     mut on_day: impl FnMut(&DayResult) -> Result<(), ObservationError>,
 ) -> Result<Totals, ObservationError> {
+    use rayon::prelude::*;
     let days = lake::days(lake_dir)?;
     let margin = margin_ms(cfg);
     let enc = |e: PolarsError| err(lake_dir, e);
     let mut totals = Totals::default();
-    // decoded days: (day, frame), at most d − 1, d, d + 1
-    let mut window: VecDeque<(i64, DataFrame)> = VecDeque::new();
-    for (i, &day) in days.iter().enumerate() {
-        let start = day * DAY_MS - LOCAL_OFFSET_MS;
-        let end = start + DAY_MS;
-        window.retain(|(d, _)| *d >= day - 1);
-        for &d in days[i..].iter().take(2).filter(|&&d| d <= day + 1) {
-            if !window.iter().any(|(w, _)| *w == d) {
-                window.push_back((d, lake::read_day(lake_dir, d)?));
+    let batch = rayon::current_num_threads().clamp(1, 4);
+    // decoded days, kept while a window needs them
+    let mut decoded: BTreeMap<i64, DataFrame> = BTreeMap::new();
+    // the previous day's hourly means (the NowCast looks 11 hours back)
+    let mut prev_means: Option<(i64, DataFrame)> = None;
+    for chunk in days.chunks(batch) {
+        let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
+        decoded.retain(|d, _| *d >= first - 1);
+        for &d in days.iter().filter(|&&d| d >= first - 1 && d <= last + 1) {
+            if !decoded.contains_key(&d) {
+                decoded.insert(d, lake::read_day(lake_dir, d)?);
             }
         }
-        let lo = start - 12 * HOUR_MS - margin;
-        let hi = end + margin;
-        let frames: Vec<LazyFrame> = window
-            .iter()
-            .map(|(_, f)| {
-                f.clone().lazy().filter(
-                    col("time_ms")
-                        .gt_eq(lit(lo))
-                        .and(col("time_ms").lt(lit(hi))),
-                )
+        let results: Vec<PolarsResult<DayQa>> = chunk
+            .par_iter()
+            .map(|&day| {
+                let frames: Vec<&DataFrame> =
+                    decoded.range(day - 1..=day + 1).map(|(_, f)| f).collect();
+                day_qa(&frames, day, margin, cfg)
             })
             .collect();
-        let obs = concat(frames, UnionArgs::default()).map_err(enc)?;
-        let r = qa(obs, cfg).map_err(enc)?;
-        let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
-        let accepted_window = r.accepted.collect().map_err(enc)?;
-        let accepted = accepted_window
-            .clone()
-            .lazy()
-            .filter(in_day("time_ms"))
-            .collect()
-            .map_err(enc)?;
-        let rejected = r
-            .rejected
-            .filter(in_day("time_ms"))
-            .collect()
-            .map_err(enc)?;
-        let gaps = r.gaps.filter(in_day("gap_end_ms")).collect().map_err(enc)?;
-        let aqi = hourly_aqi(accepted_window.lazy(), standard)
-            .filter(
-                col("time")
-                    .cast(DataType::Int64)
-                    .gt(lit(start))
-                    .and(col("time").cast(DataType::Int64).lt_eq(lit(end))),
-            )
-            .collect()
-            .map_err(enc)?;
-        let readings = accepted.height() + rejected.height();
-        let result = DayResult {
-            day,
-            readings,
-            accepted,
-            rejected,
-            gaps,
-            aqi,
-        };
-        totals.days += 1;
-        totals.readings += readings;
-        totals.accepted += result.accepted.height();
-        totals.rejected += result.rejected.height();
-        totals.gaps += result.gaps.height();
-        totals.aqi_rows += result.aqi.height();
-        on_day(&result)?;
+        for (&day, r) in chunk.iter().zip(results) {
+            let q = r.map_err(enc)?;
+            let start = day * DAY_MS - LOCAL_OFFSET_MS;
+            let end = start + DAY_MS;
+            let history = match &prev_means {
+                Some((d, m)) if *d == day - 1 => m.vstack(&q.means).map_err(enc)?,
+                _ => q.means.clone(),
+            };
+            let aqi = hourly_aqi_from_means(history.lazy(), standard)
+                .filter(
+                    col("time")
+                        .cast(DataType::Int64)
+                        .gt(lit(start))
+                        .and(col("time").cast(DataType::Int64).lt_eq(lit(end))),
+                )
+                .collect()
+                .map_err(enc)?;
+            prev_means = Some((day, q.means));
+            let result = DayResult {
+                day,
+                readings: q.accepted.height() + q.rejected.height(),
+                accepted: q.accepted,
+                rejected: q.rejected,
+                gaps: q.gaps,
+                aqi,
+            };
+            totals.days += 1;
+            totals.readings += result.readings;
+            totals.accepted += result.accepted.height();
+            totals.rejected += result.rejected.height();
+            totals.gaps += result.gaps.height();
+            totals.aqi_rows += result.aqi.height();
+            on_day(&result)?;
+        }
     }
     Ok(totals)
 }

@@ -143,7 +143,8 @@ pub struct QaArgs {
     /// Output directory: accepted.parquet, rejected.parquet (with `reason`), gaps.parquet.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Expected interval between readings, s (a gap is reported beyond 1.5 of it).
+    /// Expected interval between readings, s (a gap: beyond 1.5 of it, or of the series' median
+    /// interval where longer).
     #[arg(long, default_value_t = 60.0)]
     interval_s: f64,
     /// Identical consecutive readings that make a stuck sensor.
