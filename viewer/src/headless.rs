@@ -1,4 +1,5 @@
-//! Headless runs: render N frames, save a screenshot, print the mean frame time, exit.
+//! Headless runs: render N frames (and on until every render pipeline is compiled), save a
+//! screenshot, print the mean frame time, exit.
 //!
 //! Next to `FILE.png` it writes `FILE.png.json`: the image size, the frame times, and probes —
 //! the pixel where a known land point, sea point, road and the overlay's maximum fall — so a
@@ -6,8 +7,13 @@
 
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bevy::prelude::*;
+use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::render::{Render, RenderApp};
 
 use crate::ui::Covered;
 use crate::world::Twin;
@@ -25,10 +31,23 @@ struct State {
     path: PathBuf,
     frames: u32,
     frame: u32,
-    /// Seconds per frame after the first 3 (shader compilation, uploads).
+    /// Seconds per frame once every pipeline is compiled (and after the first 3 frames).
     times: Vec<f32>,
     requested_at: Option<u32>,
     saved: bool,
+    /// Consecutive frames with no render pipeline still compiling.
+    settled: u32,
+}
+
+/// Render pipelines still compiling, as the render world last saw them (lavapipe compiles
+/// shaders for a while; a screenshot before they are ready would miss whole layers).
+#[derive(Debug, Clone, Resource, Default)]
+struct Pending(Arc<AtomicUsize>);
+
+fn count_pending(cache: Res<PipelineCache>, pending: Res<Pending>) {
+    pending
+        .0
+        .store(cache.waiting_pipelines().count(), Ordering::Relaxed);
 }
 
 impl Plugin for HeadlessPlugin {
@@ -40,8 +59,16 @@ impl Plugin for HeadlessPlugin {
             times: Vec::new(),
             requested_at: None,
             saved: false,
+            settled: 0,
         })
         .add_systems(Last, step);
+        let pending = Pending::default();
+        app.insert_resource(pending.clone());
+        if let Some(render) = app.get_sub_app_mut(RenderApp) {
+            render
+                .insert_resource(pending)
+                .add_systems(Render, count_pending);
+        }
     }
 }
 
@@ -147,13 +174,20 @@ fn step(
     windows: Query<&Window>,
     cam: Query<(&Camera, &GlobalTransform)>,
     covered: Res<Covered>,
+    pending: Res<Pending>,
     mut exit: MessageWriter<AppExit>,
 ) {
     state.frame += 1;
-    if state.frame > 3 && state.requested_at.is_none() {
+    if pending.0.load(Ordering::Relaxed) == 0 {
+        state.settled += 1;
+    } else {
+        state.settled = 0;
+    }
+    if state.frame > 3 && state.settled > 0 && state.requested_at.is_none() {
         state.times.push(time.delta_secs());
     }
-    if state.frame == state.frames && state.requested_at.is_none() {
+    // at least `frames` frames, and 5 in a row with every pipeline compiled
+    if state.frame >= state.frames && state.settled >= 5 && state.requested_at.is_none() {
         let path = state.path.clone();
         commands
             .spawn(Screenshot::primary_window())
@@ -199,6 +233,10 @@ fn step(
         && state.frame > at + 600
     {
         eprintln!("twin-viewer: the screenshot was not captured within 600 frames");
+        exit.write(AppExit::error());
+    }
+    if state.requested_at.is_none() && state.frame > state.frames + 20_000 {
+        eprintln!("twin-viewer: render pipelines still compiling after 20,000 frames");
         exit.write(AppExit::error());
     }
 }
