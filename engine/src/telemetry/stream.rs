@@ -130,8 +130,8 @@ pub fn qa_hourly_aqi(
         let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
         decoded.retain(|d, _| *d >= first - 1);
         for &d in days.iter().filter(|&&d| d >= first - 1 && d <= last + 1) {
-            if !decoded.contains_key(&d) {
-                decoded.insert(d, lake::read_day(lake_dir, d)?);
+            if let std::collections::btree_map::Entry::Vacant(e) = decoded.entry(d) {
+                e.insert(lake::read_day(lake_dir, d)?);
             }
         }
         let results: Vec<PolarsResult<DayQa>> = chunk
