@@ -186,6 +186,8 @@ pub struct TwinData {
     pub run: Option<Run>,
     /// The comparison run (`--compare`).
     pub compare: Option<Run>,
+    /// Observations (`--telemetry`).
+    pub telemetry: Option<Telemetry>,
     /// Scene half-extent (x, z) of the province.
     pub extent: [f32; 2],
 }
@@ -202,6 +204,20 @@ fn ring_points(
             p.lon_lat_to_scene(pt.x(), pt.y(), e + lift)
         })
         .collect()
+}
+
+/// Loads the dataset, the run directories and (optionally) observations.
+pub fn load_all(
+    dataset_dir: &Path,
+    run: Option<&Path>,
+    compare: Option<&Path>,
+    telemetry: Option<&Path>,
+) -> anyhow::Result<TwinData> {
+    let mut t = load(dataset_dir, run, compare)?;
+    t.telemetry = telemetry
+        .map(|p| load_telemetry(p).with_context(|| format!("reading telemetry {}", p.display())))
+        .transpose()?;
+    Ok(t)
 }
 
 /// Loads the dataset and the run directories.
@@ -463,6 +479,7 @@ pub fn load(
         district_rings,
         run: run.map(load_run).transpose()?,
         compare: compare.map(load_run).transpose()?,
+        telemetry: None,
         extent,
     })
 }
@@ -645,6 +662,90 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
     Ok(run)
 }
 
+/// What observations say, after QA: station and mine series of hourly means, each station's
+/// latest hourly VN_AQI, and the mines' gas alarm events.
+#[derive(Debug, Clone, Default)]
+pub struct Telemetry {
+    /// Where they came from.
+    pub source: PathBuf,
+    /// Station or mine → parameter → [(hour-ending time ms, mean)].
+    pub series: BTreeMap<String, BTreeMap<String, Vec<(i64, f64)>>>,
+    /// Station → (time ms, AQI, dominant parameter) of its latest hour with an AQI.
+    pub latest_aqi: BTreeMap<String, (i64, i64, String)>,
+    /// Mine → [(alarm, start ms, end ms, peak)].
+    pub alarms: BTreeMap<String, Vec<(String, i64, i64, f64)>>,
+}
+
+/// Reads observations (CSV, Parquet or a lake) and summarises them for the viewer with the
+/// engine's QA, hourly means, hourly VN_AQI and mine-gas alarms.
+pub fn load_telemetry(path: &Path) -> anyhow::Result<Telemetry> {
+    use twin_engine::telemetry::{alarms, hourly, observations, qa};
+    let obs = observations::read(path)?;
+    let fail = |e: PolarsError| anyhow::anyhow!("{}: {e}", path.display());
+    let accepted = qa::qa(obs.lazy(), &qa::QaConfig::default())
+        .map_err(fail)?
+        .accepted
+        .collect()
+        .map_err(fail)?;
+    let mut t = Telemetry {
+        source: path.to_path_buf(),
+        ..Default::default()
+    };
+    let means = hourly::hourly_means(accepted.clone().lazy())
+        .sort(["station_id", "parameter", "hour_ms"], Default::default())
+        .collect()
+        .map_err(fail)?;
+    let ids = strings(&means, path, "station_id")?;
+    let params = strings(&means, path, "parameter")?;
+    let hours = floats(&means, path, "hour_ms")?;
+    let values = floats(&means, path, "mean")?;
+    for i in 0..means.height() {
+        t.series
+            .entry(ids[i].clone())
+            .or_default()
+            .entry(params[i].clone())
+            .or_default()
+            .push((hours[i] as i64, values[i]));
+    }
+    let aqi = hourly::hourly_aqi(accepted.clone().lazy(), hourly::Standard::Vn)
+        .filter(col("aqi").is_not_null())
+        .collect()
+        .map_err(fail)?;
+    let ids = strings(&aqi, path, "station_id")?;
+    let times = times_ms(&aqi, path)?;
+    let values = floats(&aqi, path, "aqi")?;
+    let dominant = strings(&aqi, path, "dominant")?;
+    for i in 0..aqi.height() {
+        let Some(time) = times[i] else { continue };
+        let e = t
+            .latest_aqi
+            .entry(ids[i].clone())
+            .or_insert((i64::MIN, 0, String::new()));
+        if time > e.0 {
+            *e = (time, values[i] as i64, dominant[i].clone());
+        }
+    }
+    let events = alarms::alarms(accepted.lazy(), &alarms::default_levels(), 60.0)
+        .map_err(fail)?
+        .events
+        .collect()
+        .map_err(fail)?;
+    let ids = strings(&events, path, "station_id")?;
+    let names = strings(&events, path, "alarm")?;
+    let start = floats(&events, path, "start_ms")?;
+    let end = floats(&events, path, "end_ms")?;
+    let peak = floats(&events, path, "peak")?;
+    for i in 0..events.height() {
+        t.alarms.entry(ids[i].clone()).or_default().push((
+            names[i].clone(),
+            start[i] as i64,
+            end[i] as i64,
+            peak[i],
+        ));
+    }
+    Ok(t)
+}
+
 /// Reads the Float32 bands of a planar GeoTIFF written by the engine.
 fn read_bands(path: &Path, nx: usize, ny: usize) -> anyhow::Result<Vec<Vec<f32>>> {
     use tiff::decoder::{Decoder, DecodingResult};
@@ -691,6 +792,62 @@ pub fn sample_at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telemetry_gives_latest_aqi_series_and_mine_alarms() {
+        use twin_engine::telemetry::{lake, synthetic};
+        let ds = Dataset::load(&twin_engine::bundled_dataset_dir()).expect("dataset");
+        let air = ds
+            .province
+            .stations
+            .iter()
+            .find(|s| s.medium == twin_engine::model::Medium::Air)
+            .expect("air station")
+            .meta
+            .id
+            .clone();
+        let mines: Vec<String> = ds
+            .province
+            .mines
+            .iter()
+            .filter(|m| m.method == MiningMethod::Underground)
+            .map(|m| m.meta.id.clone())
+            .collect();
+        let mut ids = mines.clone();
+        ids.push(air.clone());
+        let sites = synthetic::sites(&ds.province, &synthetic::Selection::Ids(ids)).expect("sites");
+        let g = synthetic::Generator::new(
+            &ds.province,
+            sites,
+            lake::day_of("2026-01-10").unwrap_or(0),
+            4,
+        );
+        let dir =
+            std::env::temp_dir().join(format!("qn-twin-viewer-telemetry-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in 0..3 {
+            lake::append(&dir, &g.day(d).expect("day").readings).expect("append");
+        }
+        let t = load_telemetry(&dir).expect("telemetry");
+        let (time, aqi, dominant) = t
+            .latest_aqi
+            .get(&air)
+            .expect("latest AQI of the air station");
+        assert!(*aqi > 0 && !dominant.is_empty());
+        // the last hour of the third day (hour-ending), or close to it
+        let end = (lake::day_of("2026-01-13").unwrap_or(0)) * 86_400_000 - 7 * 3_600_000;
+        assert!(
+            end - time <= 2 * 3_600_000,
+            "latest {time} vs day end {end}"
+        );
+        assert!(t.series[&air]["PM2.5"].len() >= 70, "hourly PM2.5 means");
+        assert!(t.series[&mines[0]].contains_key("CH4"));
+        assert!(
+            t.alarms.values().map(Vec::len).sum::<usize>() > 0,
+            "blasting CO alarms"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn series_sampling_holds_the_last_value() {

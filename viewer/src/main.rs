@@ -36,6 +36,10 @@ struct Cli {
     /// layer.
     #[arg(long, value_name = "DIR")]
     compare: Option<PathBuf>,
+    /// Observations (CSV, Parquet or a lake, e.g. from `twin telemetry generate`): stations
+    /// coloured by their latest observed VN_AQI, series and mine-gas alarms when picked.
+    #[arg(long, value_name = "PATH")]
+    telemetry: Option<PathBuf>,
     /// Start at this time (RFC 3339, e.g. 2026-03-10T07:30:00+07:00) instead of the first
     /// output time.
     #[arg(long, value_name = "T")]
@@ -86,7 +90,12 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
         .unwrap_or_else(twin_engine::bundled_dataset_dir);
-    let twin = match data::load(&dataset, cli.run.as_deref(), cli.compare.as_deref()) {
+    let twin = match data::load_all(
+        &dataset,
+        cli.run.as_deref(),
+        cli.compare.as_deref(),
+        cli.telemetry.as_deref(),
+    ) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("twin-viewer: {}", format!("{e:#}").replace('\n', " "));

@@ -177,7 +177,14 @@ fn panels(
                 }
                 ui.separator();
                 ui.strong("Legend");
-                ui.label("Stations: VN_AQI (Decision 1459)");
+                ui.label(match (&t.telemetry, &t.run) {
+                    (Some(_), _) => "Stations: latest observed VN_AQI (Decision 1459)",
+                    (None, Some(_)) => "Stations: VN_AQI of simulated concentrations",
+                    (None, None) => "Stations: VN_AQI (no data loaded)",
+                });
+                if let Some(o) = &t.telemetry {
+                    ui.small(format!("telemetry {}", o.source.display()));
+                }
                 for (a, name) in [
                     (25, "0–50 Tốt"),
                     (75, "51–100 Trung bình"),
@@ -323,7 +330,38 @@ fn panels(
                             ui.end_row();
                         }
                     });
-                    if f.kind == Kind::Station {
+                    let observed = t.telemetry.as_ref().and_then(|o| o.series.get(&f.id));
+                    if let Some((time, a, dominant)) =
+                        t.telemetry.as_ref().and_then(|o| o.latest_aqi.get(&f.id))
+                    {
+                        swatch(
+                            ui,
+                            colormap::aqi(Some(*a)),
+                            &format!("observed VN_AQI {a} ({dominant}), hour ending {}", local_label(*time)),
+                        );
+                    }
+                    if let Some(series) = observed {
+                        ui.label("Observed hourly means (after QA):");
+                        for (p, s) in series {
+                            if matches!(
+                                p.as_str(),
+                                "PM2.5" | "PM10" | "SO2" | "NO2" | "CO" | "O3" | "CH4" | "CO_mine" | "O2" | "air_velocity"
+                            ) {
+                                sparkline(ui, p, s, None);
+                            }
+                        }
+                    }
+                    if let Some(events) = t.telemetry.as_ref().and_then(|o| o.alarms.get(&f.id)) {
+                        ui.label(format!("{} gas alarm events (latest first):", events.len()));
+                        for (name, start, end, peak) in events.iter().rev().take(8) {
+                            ui.label(format!(
+                                "{name}: {} for {} min, peak {peak:.2}",
+                                local_label(*start),
+                                (end - start) / 60_000 + 1
+                            ));
+                        }
+                    }
+                    if f.kind == Kind::Station && t.run.is_some() {
                         let aqi = station_aqi.0.get(&i).copied().flatten();
                         match aqi {
                             Some(a) => {
@@ -339,8 +377,8 @@ fn panels(
                             }
                         }
                     }
-                    if matches!(f.kind, Kind::UndergroundMine | Kind::OpenPit) {
-                        ui.label("Gas readings and alarms: `twin telemetry alarms --input …` (no mine telemetry is loaded in the viewer yet).");
+                    if matches!(f.kind, Kind::UndergroundMine | Kind::OpenPit) && observed.is_none() {
+                        ui.label("No gas readings: pass --telemetry PATH (e.g. a lake from `twin telemetry generate`).");
                     }
                 }
                 Picked::Road(i) => {

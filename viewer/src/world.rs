@@ -98,22 +98,57 @@ pub struct OverlayLegend {
 #[derive(Debug, Clone, Resource, Default)]
 pub struct StationAqi(pub std::collections::HashMap<usize, Option<i64>>);
 
-/// Adds the scene.
+/// Adds the scene: one plugin per feature, sharing the `Layers` switches.
 pub struct WorldPlugin;
 
 impl Plugin for WorldPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Layers>()
-            .init_resource::<OverlayLegend>()
-            .init_resource::<StationAqi>()
-            .add_systems(
-                Startup,
-                (spawn_terrain, spawn_markers, spawn_overlay, spawn_light),
-            )
-            .add_systems(
-                Update,
-                (visibility, draw_lines, update_overlay, colour_stations),
-            );
+        app.init_resource::<Layers>().add_plugins((
+            TerrainPlugin,
+            MarkersPlugin,
+            LinesPlugin,
+            OverlayPlugin,
+        ));
+    }
+}
+
+/// Terrain, land and sea, and the lights.
+pub struct TerrainPlugin;
+
+impl Plugin for TerrainPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, (spawn_terrain, spawn_light));
+    }
+}
+
+/// Stations, mines, plants and ports, their visibility and the station colours.
+pub struct MarkersPlugin;
+
+impl Plugin for MarkersPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<StationAqi>()
+            .add_systems(Startup, spawn_markers)
+            .add_systems(Update, (visibility, colour_stations));
+    }
+}
+
+/// Roads (by class or by traffic speed) and district boundaries.
+pub struct LinesPlugin;
+
+impl Plugin for LinesPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Update, draw_lines);
+    }
+}
+
+/// The dispersion field draped over the terrain (or a difference of two runs).
+pub struct OverlayPlugin;
+
+impl Plugin for OverlayPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<OverlayLegend>()
+            .add_systems(Startup, spawn_overlay)
+            .add_systems(Update, update_overlay);
     }
 }
 
@@ -241,8 +276,16 @@ fn spawn_markers(
         };
         match f.kind {
             Kind::Station => {
+                // the latest observed VN_AQI when observations are loaded
+                let observed = twin
+                    .0
+                    .telemetry
+                    .as_ref()
+                    .and_then(|t| t.latest_aqi.get(&f.id))
+                    .map(|l| l.1);
+                let c = colormap::aqi(observed);
                 let m = materials.add(StandardMaterial {
-                    base_color: Color::srgb(0.55, 0.55, 0.55),
+                    base_color: Color::srgb(c[0], c[1], c[2]),
                     unlit: true,
                     ..default()
                 });
@@ -626,6 +669,13 @@ fn colour_stations(
             continue;
         }
         let id = &t.features[m.index].id;
+        // observed colours stay: the simulated ones fill in where nothing was observed
+        if t.telemetry
+            .as_ref()
+            .is_some_and(|o| o.latest_aqi.contains_key(id))
+        {
+            continue;
+        }
         let value = run.stations.get(id).and_then(|by_p| {
             let v: Vec<(String, f64)> = by_p
                 .iter()
