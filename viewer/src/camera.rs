@@ -70,6 +70,8 @@ fn spawn(mut commands: Commands, twin: Res<crate::world::Twin>) {
     let orbit = Orbit::overview(twin.0.extent);
     commands.spawn((
         Camera3d::default(),
+        // data colours (AQI bands, colour maps) exactly as the legends show them
+        bevy::core_pipeline::tonemapping::Tonemapping::None,
         Transform::from_translation(orbit.eye()).looking_at(orbit.focus, Vec3::Y),
         orbit,
     ));

@@ -112,12 +112,12 @@ impl Plugin for WorldPlugin {
     }
 }
 
-/// Terrain, land and sea, and the lights.
+/// Terrain, land and sea (unlit, hillshade baked in), and the line width.
 pub struct TerrainPlugin;
 
 impl Plugin for TerrainPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, (spawn_terrain, spawn_light));
+        app.add_systems(Startup, (spawn_terrain, gizmo_width));
     }
 }
 
@@ -152,25 +152,12 @@ impl Plugin for OverlayPlugin {
     }
 }
 
-fn spawn_light(mut commands: Commands, mut gizmo_config: ResMut<GizmoConfigStore>) {
+fn gizmo_width(mut gizmo_config: ResMut<GizmoConfigStore>) {
     gizmo_config
         .config_mut::<DefaultGizmoConfigGroup>()
         .0
         .line
         .width = 3.0;
-    commands.spawn((
-        DirectionalLight {
-            illuminance: 9000.0,
-            shadow_maps_enabled: false,
-            ..default()
-        },
-        Transform::from_xyz(30.0, 80.0, 40.0).looking_at(Vec3::ZERO, Vec3::Y),
-    ));
-    commands.insert_resource(GlobalAmbientLight {
-        color: Color::WHITE,
-        brightness: 600.0,
-        ..default()
-    });
 }
 
 /// Land colour by elevation (m): lowland green → hill brown → mountain grey.
@@ -190,6 +177,17 @@ pub fn land_colour(e: f32) -> [f32; 3] {
         }
     }
     stops[3].1
+}
+
+/// Brightness of a slope lit from the north-west, 45° up (the cartographic convention),
+/// for height gradients along +X (east) and +Z (south): 0.35 in full shadow to 1.0 facing the
+/// light; 0.85 on flat ground.
+pub fn hillshade(dh_dx: f32, dh_dz: f32) -> f32 {
+    let n = Vec3::new(-dh_dx, 1.0, -dh_dz).normalize();
+    let l = Vec3::new(-1.0, std::f32::consts::SQRT_2, -1.0).normalize();
+    let lambert = n.dot(l).max(0.0);
+    // flat ground: lambert = √2/2 → 0.85
+    (0.35 + 0.65 * lambert / std::f32::consts::FRAC_1_SQRT_2 * 0.769).clamp(0.35, 1.0)
 }
 
 /// Sea colour.
@@ -212,8 +210,31 @@ fn spawn_terrain(
             let x = h.x0 + i as f32 * h.cell;
             let z = h.z0 + j as f32 * h.cell;
             pos.push([x, e * crate::data::EXAGGERATION as f32 / 1000.0, z]);
-            let c = if land { land_colour(e) } else { SEA };
-            colour.push([c[0], c[1], c[2], 1.0]);
+            let c = if land {
+                // hillshade from the elevation differences to the neighbours (grid edges
+                // use one-sided differences)
+                let at = |i: usize, j: usize| {
+                    let k = j * h.nx + i;
+                    if h.land[k] {
+                        h.elevation_m[k].max(0.0)
+                    } else {
+                        0.0
+                    }
+                };
+                let dx = (at((i + 1).min(h.nx - 1), j) - at(i.saturating_sub(1), j)) / 2.0;
+                let dz = (at(i, (j + 1).min(h.nz - 1)) - at(i, j.saturating_sub(1))) / 2.0;
+                let cell_m = h.cell * 1000.0;
+                let s = hillshade(
+                    dx * crate::data::EXAGGERATION as f32 / cell_m,
+                    dz * crate::data::EXAGGERATION as f32 / cell_m,
+                );
+                land_colour(e).map(|v| v * s)
+            } else {
+                SEA
+            };
+            // vertex colours are linear; the palette is sRGB
+            let lin = Color::srgb(c[0], c[1], c[2]).to_linear();
+            colour.push([lin.red, lin.green, lin.blue, 1.0]);
         }
     }
     let mut idx = Vec::with_capacity((h.nx - 1) * (h.nz - 1) * 6);
@@ -239,7 +260,8 @@ fn spawn_terrain(
         Mesh3d(meshes.add(mesh)),
         MeshMaterial3d(materials.add(StandardMaterial {
             base_color: Color::WHITE,
-            perceptual_roughness: 0.95,
+            // shading is baked into the vertex colours: colours stay true to the legend
+            unlit: true,
             ..default()
         })),
         TerrainMesh,
@@ -255,7 +277,8 @@ fn spawn_markers(
     let mut mat = |c: Color| {
         materials.add(StandardMaterial {
             base_color: c,
-            perceptual_roughness: 0.6,
+            // no lights in the scene: flat colours, true to the legend
+            unlit: true,
             ..default()
         })
     };
@@ -726,5 +749,12 @@ mod tests {
             "no PM, no AQI"
         );
         assert_eq!(land_colour(-5.0), land_colour(0.0));
+        assert!((hillshade(0.0, 0.0) - 0.85).abs() < 0.01);
+        // ground rising to the south-east faces the north-west light, and the reverse
+        assert!(hillshade(1.0, 1.0) > 0.95, "facing the light");
+        assert!(
+            hillshade(-0.7, -0.7) < 0.5,
+            "facing away from the north-west light"
+        );
     }
 }
