@@ -274,6 +274,25 @@ pub fn read_day(lake: &Path, day: i64) -> Result<DataFrame, ObservationError> {
     concat_or_empty(lake, frames)
 }
 
+/// Reads one local day of the lake, one frame per parameter (in name order), as
+/// [`read_day`] does; parameters without a partition for `day` are absent.
+pub fn read_day_by_parameter(
+    lake: &Path,
+    day: i64,
+) -> Result<std::collections::BTreeMap<String, DataFrame>, ObservationError> {
+    let date = date_of(day);
+    let mut out = std::collections::BTreeMap::new();
+    for pdir in param_dirs(lake)? {
+        let dir = pdir.join(format!("date={date}"));
+        if dir.is_dir() {
+            let mut frames = Vec::new();
+            read_partition(&pdir, &dir, &mut frames)?;
+            out.insert(partition_parameter(&pdir), concat_or_empty(lake, frames)?);
+        }
+    }
+    Ok(out)
+}
+
 fn partition_parameter(pdir: &Path) -> String {
     pdir.file_name()
         .and_then(|n| n.to_str())

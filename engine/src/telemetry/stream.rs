@@ -80,28 +80,73 @@ struct DayQa {
     means: DataFrame,
 }
 
-fn day_qa(frames: &[&DataFrame], day: i64, margin: i64, cfg: &QaConfig) -> PolarsResult<DayQa> {
+/// One parameter's frames of the days around `day` (d − 1, d, d + 1, those present).
+type DayFrames = BTreeMap<String, DataFrame>;
+
+/// Stacks frames of one schema into one contiguous frame (the first, empty, frame keeps the
+/// schema when all are empty).
+fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut it = frames.into_iter();
+    let Some(mut first) = it.next() else {
+        return Ok(DataFrame::empty());
+    };
+    for f in it.filter(|f| f.height() > 0) {
+        first.vstack_mut(&f)?;
+    }
+    first.rechunk_mut_par();
+    Ok(first)
+}
+
+/// QA of one day, parameter by parameter in parallel (the lake is partitioned by parameter, so
+/// each sort is over one parameter's readings), and the day's hourly means.
+fn day_qa(
+    days: &[&DayFrames],
+    day_index: usize,
+    day: i64,
+    margin: i64,
+    cfg: &QaConfig,
+) -> PolarsResult<DayQa> {
+    use rayon::prelude::*;
     let start = day * DAY_MS - LOCAL_OFFSET_MS;
     let end = start + DAY_MS;
     let (lo, hi) = (start - margin, end + margin);
-    let window: Vec<LazyFrame> = frames
-        .iter()
-        .map(|f| {
-            (*f).clone().lazy().filter(
-                col("time_ms")
-                    .gt_eq(lit(lo))
-                    .and(col("time_ms").lt(lit(hi))),
-            )
+    let params: Vec<&String> = days[day_index].keys().collect();
+    let parts: Vec<PolarsResult<(DataFrame, DataFrame, DataFrame)>> = params
+        .par_iter()
+        .map(|p| {
+            let window: Vec<LazyFrame> = days
+                .iter()
+                .filter_map(|d| d.get(*p))
+                .map(|f| {
+                    f.clone().lazy().filter(
+                        col("time_ms")
+                            .gt_eq(lit(lo))
+                            .and(col("time_ms").lt(lit(hi))),
+                    )
+                })
+                .collect();
+            let r = qa(concat(window, UnionArgs::default())?, cfg)?;
+            let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
+            Ok((
+                r.accepted.filter(in_day("time_ms")).collect()?,
+                r.rejected.filter(in_day("time_ms")).collect()?,
+                r.gaps.filter(in_day("gap_end_ms")).collect()?,
+            ))
         })
         .collect();
-    let r = qa(concat(window, UnionArgs::default())?, cfg)?;
-    let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
-    let accepted = r.accepted.filter(in_day("time_ms")).collect()?;
+    let (mut acc, mut rej, mut gap) = (Vec::new(), Vec::new(), Vec::new());
+    for p in parts {
+        let (a, r, g) = p?;
+        acc.push(a);
+        rej.push(r);
+        gap.push(g);
+    }
+    let accepted = stack(acc)?;
     let means = hourly_means(accepted.clone().lazy()).collect()?;
     Ok(DayQa {
         accepted,
-        rejected: r.rejected.filter(in_day("time_ms")).collect()?,
-        gaps: r.gaps.filter(in_day("gap_end_ms")).collect()?,
+        rejected: stack(rej)?,
+        gaps: stack(gap)?,
         means,
     })
 }
@@ -123,7 +168,7 @@ pub fn qa_hourly_aqi(
     let mut totals = Totals::default();
     let batch = rayon::current_num_threads().clamp(1, 4);
     // decoded days, kept while a window needs them
-    let mut decoded: BTreeMap<i64, DataFrame> = BTreeMap::new();
+    let mut decoded: BTreeMap<i64, DayFrames> = BTreeMap::new();
     // the previous day's hourly means (the NowCast looks 11 hours back)
     let mut prev_means: Option<(i64, DataFrame)> = None;
     for chunk in days.chunks(batch) {
@@ -131,15 +176,16 @@ pub fn qa_hourly_aqi(
         decoded.retain(|d, _| *d >= first - 1);
         for &d in days.iter().filter(|&&d| d >= first - 1 && d <= last + 1) {
             if let std::collections::btree_map::Entry::Vacant(e) = decoded.entry(d) {
-                e.insert(lake::read_day(lake_dir, d)?);
+                e.insert(lake::read_day_by_parameter(lake_dir, d)?);
             }
         }
         let results: Vec<PolarsResult<DayQa>> = chunk
             .par_iter()
             .map(|&day| {
-                let frames: Vec<&DataFrame> =
-                    decoded.range(day - 1..=day + 1).map(|(_, f)| f).collect();
-                day_qa(&frames, day, margin, cfg)
+                let around: Vec<(&i64, &DayFrames)> = decoded.range(day - 1..=day + 1).collect();
+                let at = around.iter().position(|(d, _)| **d == day).unwrap_or(0);
+                let frames: Vec<&DayFrames> = around.iter().map(|(_, f)| *f).collect();
+                day_qa(&frames, at, day, margin, cfg)
             })
             .collect();
         for (&day, r) in chunk.iter().zip(results) {
