@@ -72,6 +72,7 @@ fn spawn(mut commands: Commands, twin: Res<crate::world::Twin>) {
         Camera3d::default(),
         // data colours (AQI bands, colour maps) exactly as the legends show them
         bevy::core_pipeline::tonemapping::Tonemapping::None,
+        Msaa::Off,
         Transform::from_translation(orbit.eye()).looking_at(orbit.focus, Vec3::Y),
         orbit,
     ));

@@ -169,7 +169,8 @@ fn probes(
 fn step(
     mut commands: Commands,
     mut state: ResMut<State>,
-    time: Res<Time>,
+    // real time: virtual time clamps each frame to 250 ms
+    time: Res<Time<Real>>,
     twin: Res<Twin>,
     windows: Query<&Window>,
     cam: Query<(&Camera, &GlobalTransform)>,

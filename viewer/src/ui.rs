@@ -87,7 +87,8 @@ fn panels(
     mut over_ui: ResMut<PointerOverUi>,
     mut stats: ResMut<FrameStats>,
     mut covered: ResMut<Covered>,
-    time: Res<Time>,
+    // real time: virtual time clamps each frame to 250 ms
+    time: Res<Time<Real>>,
     cam: Query<(&Camera, &GlobalTransform, &Orbit)>,
     mut fonts_set: Local<bool>,
 ) -> Result {
