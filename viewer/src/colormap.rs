@@ -1,17 +1,11 @@
 //! Colour maps for overlays and legends, in plain functions.
 
-/// Linear RGB (0–1) of the viridis-like ramp at `t` in [0, 1] (clamped): dark blue → green →
-/// yellow, perceptually ordered, readable for colour-blind users. Five anchor colours of the
-/// published viridis map, linearly interpolated.
+/// sRGB (0–1) of viridis at `t` in [0, 1] (clamped; NaN as 0): dark blue → green → yellow,
+/// perceptually ordered, readable for colour-blind users — the same map as the engine's PNG
+/// maps (`twin_engine::output::map::viridis`).
 pub fn sequential(t: f32) -> [f32; 3] {
-    const A: [[f32; 3]; 5] = [
-        [0.267, 0.005, 0.329],
-        [0.229, 0.322, 0.546],
-        [0.128, 0.567, 0.551],
-        [0.369, 0.789, 0.383],
-        [0.993, 0.906, 0.144],
-    ];
-    ramp(&A, t)
+    let t = if t.is_nan() { 0.0 } else { f64::from(t) };
+    twin_engine::output::map::viridis(t).map(|c| f32::from(c) / 255.0)
 }
 
 /// Diverging ramp for differences, `t` in [−1, 1]: blue (lower) → white → red (higher).
@@ -80,12 +74,12 @@ mod tests {
     #[test]
     fn sequential_ends_and_clamps() {
         let close = |a: [f32; 3], b: [f32; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
-        assert!(close(sequential(0.0), [0.267, 0.005, 0.329]));
-        assert!(close(sequential(1.0), [0.993, 0.906, 0.144]));
+        let rgb = |c: [u8; 3]| c.map(|v| f32::from(v) / 255.0);
+        assert!(close(sequential(0.0), rgb([68, 1, 84])));
+        assert!(close(sequential(1.0), rgb([253, 231, 37])));
         assert_eq!(sequential(-3.0), sequential(0.0));
         assert_eq!(sequential(f32::NAN), sequential(0.0));
-        let mid = sequential(0.5);
-        assert!((mid[1] - 0.567).abs() < 1e-6);
+        assert!(close(sequential(0.5), rgb([33, 145, 140])));
     }
 
     #[test]
