@@ -906,6 +906,20 @@ fn generator(ids: &[&str], seed: u64) -> twin_engine::telemetry::synthetic::Gene
     )
 }
 
+/// The first `days` generated days in one frame, and their faults.
+fn generate_days(
+    g: &twin_engine::telemetry::synthetic::Generator,
+    days: u32,
+) -> (DataFrame, Vec<twin_engine::telemetry::synthetic::Fault>) {
+    let mut obs = g.day(0).expect("day");
+    for d in 1..days {
+        let day = g.day(d).expect("day");
+        obs.readings.vstack_mut(&day.readings).expect("stack");
+        obs.faults.extend(day.faults);
+    }
+    (obs.readings, obs.faults)
+}
+
 /// An air station, a water station and the dataset's first underground mine.
 fn some_ids() -> Vec<String> {
     let ds = twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir())
@@ -984,19 +998,7 @@ fn qa_finds_the_faults_the_generator_injected() {
     let ids = some_ids();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let g = generator(&ids, 3);
-    let mut obs: Option<DataFrame> = None;
-    let mut faults = Vec::new();
-    for d in 0..6 {
-        let day = g.day(d).expect("day");
-        faults.extend(day.faults);
-        match obs.as_mut() {
-            Some(o) => {
-                o.vstack_mut(&day.readings).expect("stack");
-            }
-            None => obs = Some(day.readings),
-        }
-    }
-    let obs = obs.expect("readings");
+    let (obs, faults) = generate_days(&g, 6);
     let r = qa(obs.lazy(), &QaConfig::default()).expect("qa");
     let rejected = r.rejected.collect().expect("rejected");
     let gaps = r.gaps.collect().expect("gaps");
@@ -1098,17 +1100,8 @@ fn generated_mine_gas_events_raise_alarms() {
         .map(|m| m.meta.id.as_str())
         .collect();
     let g = generator(&mines, 11);
-    let mut obs: Option<DataFrame> = None;
-    for d in 0..10 {
-        let day = g.day(d).expect("day");
-        match obs.as_mut() {
-            Some(o) => {
-                o.vstack_mut(&day.readings).expect("stack");
-            }
-            None => obs = Some(day.readings),
-        }
-    }
-    let a = alarms(obs.expect("readings").lazy(), &default_levels(), 60.0).expect("alarms");
+    let (obs, _) = generate_days(&g, 10);
+    let a = alarms(obs.lazy(), &default_levels(), 60.0).expect("alarms");
     let ev = a.events.collect().expect("events");
     let names = column_strings(&ev, "alarm");
     assert!(names.iter().any(|n| n == "CH4 >= 1.0 %"), "{names:?}");

@@ -147,6 +147,17 @@ pub struct Raster {
     pub cell_m: f64,
 }
 
+/// A road's traffic over one output interval, both directions together.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LinkState {
+    /// Mean speed of the two directions, km/h.
+    pub speed_kmh: f64,
+    /// Summed density, veh/km.
+    pub density_veh_km: f64,
+    /// Summed flow, veh/h.
+    pub flow_veh_h: f64,
+}
+
 /// What one run directory holds.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
@@ -158,9 +169,8 @@ pub struct Run {
     pub rasters: Vec<Raster>,
     /// Station series: station → pollutant → [(time ms, µg/m³)].
     pub stations: BTreeMap<String, BTreeMap<String, Vec<(i64, f64)>>>,
-    /// Traffic: road id → [(time ms, speed km/h, density veh/km, flow veh/h)] (class `all`,
-    /// both directions averaged).
-    pub links: BTreeMap<String, Vec<(i64, f64, f64, f64)>>,
+    /// Traffic: road id → [(time ms, state)] (class `all`, both directions together).
+    pub links: BTreeMap<String, Vec<(i64, LinkState)>>,
     /// Every output time (ms UTC), ascending.
     pub times: Vec<i64>,
 }
@@ -642,10 +652,14 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
             run.times.push(t);
         }
         for ((r, t), (s, d, f, n)) in acc {
-            run.links
-                .entry(r)
-                .or_default()
-                .push((t, s / f64::from(n), d, f));
+            run.links.entry(r).or_default().push((
+                t,
+                LinkState {
+                    speed_kmh: s / f64::from(n),
+                    density_veh_km: d,
+                    flow_veh_h: f,
+                },
+            ));
         }
     }
     if run.rasters.is_empty() && run.stations.is_empty() && run.links.is_empty() {

@@ -389,12 +389,17 @@ fn panels(
                     if let (Some(run), Some(now)) = (t.run.as_ref(), clock.now())
                         && let Some(s) = run.links.get(&r.id)
                     {
-                        let at = |k: usize| -> Vec<(i64, f64)> { s.iter().map(|x| (x.0, [x.1, x.2, x.3][k])).collect() };
-                        if let (Some(v), Some(d), Some(q)) = (sample_at(&at(0), now), sample_at(&at(1), now), sample_at(&at(2), now)) {
-                            ui.label(format!("speed {v:.1} km/h, density {d:.1} veh/km, flow {q:.0} veh/h (both directions)"));
+                        if let Some(l) = sample_at(s, now) {
+                            ui.label(format!(
+                                "speed {:.1} km/h, density {:.1} veh/km, flow {:.0} veh/h (both directions)",
+                                l.speed_kmh, l.density_veh_km, l.flow_veh_h
+                            ));
                         }
-                        sparkline(ui, "speed km/h", &at(0), Some(now));
-                        sparkline(ui, "flow veh/h", &at(2), Some(now));
+                        let series = |f: fn(&crate::data::LinkState) -> f64| -> Vec<(i64, f64)> {
+                            s.iter().map(|x| (x.0, f(&x.1))).collect()
+                        };
+                        sparkline(ui, "speed km/h", &series(|l| l.speed_kmh), Some(now));
+                        sparkline(ui, "flow veh/h", &series(|l| l.flow_veh_h), Some(now));
                     }
                 }
             }

@@ -422,11 +422,8 @@ fn draw_lines(mut gizmos: Gizmos, twin: Res<Twin>, layers: Res<Layers>, clock: R
                 (Some(run), Some(now)) => run
                     .links
                     .get(&r.id)
-                    .and_then(|s| {
-                        let pairs: Vec<(i64, f64)> = s.iter().map(|x| (x.0, x.1)).collect();
-                        sample_at(&pairs, now)
-                    })
-                    .map(|v| colormap::speed_ratio(v / r.free_flow_kmh))
+                    .and_then(|s| sample_at(s, now))
+                    .map(|l| colormap::speed_ratio(l.speed_kmh / r.free_flow_kmh))
                     .unwrap_or_else(|| road_colour(&r.class)),
                 _ => road_colour(&r.class),
             };

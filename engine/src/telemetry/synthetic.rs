@@ -492,10 +492,52 @@ fn calibration_of(parameter: &str) -> Option<(f64, i64)> {
 
 // ---------------------------------------------------------------- values
 
+/// What holds for a site over one local day: its key, its own level, and (underground mines)
+/// the day's gas-emission event (start, end, peak %) and fan stoppage — drawn once per series,
+/// not per reading.
+struct SiteDay {
+    seed: u64,
+    key: u64,
+    /// The site's own level: 0.75–1.35 of the regional one.
+    factor: f64,
+    gas_event: Option<(i64, i64, f64)>,
+    fan_stop: Option<(i64, i64)>,
+}
+
+impl SiteDay {
+    fn new(seed: u64, site: &Site, day: i64) -> Self {
+        let key = key_of(&site.id);
+        let (gas_event, fan_stop) = match &site.kind {
+            SiteKind::UndergroundMine { class } => {
+                let p_event = match class {
+                    MethaneClass::I => 0.03,
+                    MethaneClass::II => 0.06,
+                    MethaneClass::III => 0.1,
+                    MethaneClass::Super => 0.15,
+                    MethaneClass::Outburst => 0.2,
+                };
+                (
+                    window(seed, key, day, "gas event", p_event, 10.0, 90.0)
+                        .map(|(s, e)| (s, e, 1.1 + 1.1 * uniform(seed, key ^ 7, day))),
+                    window(seed, key, day, "fan stoppage", 0.01, 20.0, 60.0),
+                )
+            }
+            _ => (None, None),
+        };
+        Self {
+            seed,
+            key,
+            factor: 0.75 + 0.6 * uniform(seed, key, -1),
+            gas_event,
+            fan_stop,
+        }
+    }
+}
+
 /// The clean (fault-free) value of a parameter at a site, and its resolution.
 fn value(
-    seed: u64,
     site: &Site,
+    sd: &SiteDay,
     key: u64,
     parameter: &str,
     t_ms: i64,
@@ -504,9 +546,7 @@ fn value(
 ) -> (f64, f64) {
     let th = t_ms as f64 / HOUR_MS as f64;
     let minute = t_ms.div_euclid(MINUTE_MS);
-    let site_key = key_of(&site.id);
-    // a site's own level: 0.75–1.35 of the regional one
-    let site_factor = 0.75 + 0.6 * uniform(seed, site_key, -1);
+    let (seed, site_factor) = (sd.seed, sd.factor);
     let slow = smooth(seed, key, th * 1.3);
     let white = gauss(seed, key, minute);
     let lognorm = |sd_slow: f64, sd_white: f64| (sd_slow * slow + sd_white * white).exp();
@@ -618,25 +658,16 @@ fn value(
                 MethaneClass::Super => 0.6,
                 MethaneClass::Outburst => 0.65,
             };
-            let p_event = match class {
-                MethaneClass::I => 0.03,
-                MethaneClass::II => 0.06,
-                MethaneClass::III => 0.1,
-                MethaneClass::Super => 0.15,
-                MethaneClass::Outburst => 0.2,
-            };
-            let day = (t_ms + LOCAL_OFFSET_MS).div_euclid(DAY_MS);
             // a gas-emission event: triangular rise and fall to its peak
-            let event = window(seed, site_key, day, "gas event", p_event, 10.0, 90.0)
-                .filter(|(s, e)| (*s..*e).contains(&t_ms))
-                .map(|(s, e)| {
-                    let peak = 1.1 + 1.1 * uniform(seed, site_key ^ 7, day);
+            let event = sd
+                .gas_event
+                .filter(|(s, e, _)| (*s..*e).contains(&t_ms))
+                .map(|(s, e, peak)| {
                     let x = (t_ms - s) as f64 / (e - s) as f64;
                     peak * (1.0 - (2.0 * x - 1.0).abs())
                 })
                 .unwrap_or(0.0);
-            let fan_stop = window(seed, site_key, day, "fan stoppage", 0.01, 20.0, 60.0)
-                .filter(|(s, e)| (*s..*e).contains(&t_ms));
+            let fan_stop = sd.fan_stop.filter(|(s, e)| (*s..*e).contains(&t_ms));
             let act = mine_activity(w.hour);
             let ch4 = base * (0.6 + 0.5 * act) * (1.0 + 0.12 * slow + 0.03 * white)
                 + event
@@ -648,7 +679,7 @@ fn value(
                     let in_shift_min = ((w.hour - 6.0).rem_euclid(8.0) * 60.0) - 30.0;
                     let shift_no = (t_ms + LOCAL_OFFSET_MS - 6 * HOUR_MS).div_euclid(8 * HOUR_MS);
                     let blast = if in_shift_min >= 0.0 {
-                        (25.0 + 50.0 * uniform(seed, site_key ^ 9, shift_no))
+                        (25.0 + 50.0 * uniform(seed, sd.key ^ 9, shift_no))
                             * (-in_shift_min / 20.0).exp()
                     } else {
                         0.0
@@ -788,6 +819,7 @@ impl Generator {
             "PM2.5" | "PM10" | "SO2" | "NO2" | "CO" | "O3" | "CH4" | "CO_mine"
         );
         let mut stuck_value: Option<f64> = None;
+        let site_day = SiteDay::new(seed, site, day);
         let inside = |w: Option<(i64, i64)>, t: i64| w.is_some_and(|(s, e)| (s..e).contains(&t));
         for i in 0..n {
             let t = day_start + i as i64 * step;
@@ -796,8 +828,8 @@ impl Generator {
             }
             let m = ((t - day_start) / MINUTE_MS) as usize;
             let (mut v, res) = value(
-                seed,
                 site,
+                &site_day,
                 key,
                 parameter,
                 t,

@@ -55,9 +55,9 @@ pub struct GenerateArgs {
     /// injected fault) and `_generator.json` (the settings and counts).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Dataset whose stations and mines report. Default: the bundled dataset.
-    #[arg(long, value_name = "DIR")]
-    dataset: Option<PathBuf>,
+    /// Dataset whose stations and mines report.
+    #[command(flatten)]
+    dataset: crate::DatasetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -362,13 +362,8 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     use twin_engine::telemetry::{lake, synthetic};
-    let dir = a
-        .dataset
-        .clone()
-        .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
-        .unwrap_or_else(twin_engine::bundled_dataset_dir);
-    let dataset = twin_engine::dataset::Dataset::load(&dir)
-        .with_context(|| format!("loading dataset {}", dir.display()))?;
+    let dir = a.dataset.dir();
+    let dataset = a.dataset.load()?;
     if a.days == 0 {
         anyhow::bail!("--days: must be at least 1");
     }
