@@ -1087,6 +1087,143 @@ fn qa_finds_the_faults_the_generator_injected() {
 /// 2026-01-10 00:00 local, ms UTC.
 const T0_GEN: i64 = 1_767_978_000_000;
 
+/// Frame rows as comparable tuples, in frame order.
+fn rows_of(df: &DataFrame, cols: &[&str]) -> Vec<String> {
+    let cols: Vec<Column> = cols
+        .iter()
+        .map(|c| {
+            df.column(c)
+                .expect("column")
+                .cast(&DataType::String)
+                .expect("cast")
+        })
+        .collect();
+    (0..df.height())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c.str().expect("str").get(i).unwrap_or("∅").to_string())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
+/// QA codes stations and parameters as integers (one hashed lookup per reading, codes in
+/// lexical order) and sorts on one integer key: the same readings in any order give the same
+/// tables in the same order; the per-series hourly means equal the string-keyed ones; a lake
+/// spanning more than 2^40 ms (the one-key limit) takes the two-key sort and still finds each
+/// series' stuck run and gap.
+#[test]
+fn qa_results_do_not_depend_on_input_order_or_key_width() {
+    use twin_engine::telemetry::hourly::hourly_means;
+    use twin_engine::telemetry::qa::{QaConfig, qa};
+    let ids = some_ids();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let g = generator(&ids, 11);
+    let (obs, _) = generate_days(&g, 2);
+    let n = obs.height();
+    // a seeded permutation of the rows
+    let mut order: Vec<IdxSize> = (0..n as IdxSize).collect();
+    let mut rng = StdRng::seed_from_u64(5);
+    for i in (1..n).rev() {
+        order.swap(i, rng.random_range(0..=i));
+    }
+    let shuffled = obs
+        .take(&IdxCa::from_vec("i".into(), order))
+        .expect("shuffle");
+    let cfg = QaConfig::default();
+    let a = qa(obs.clone().lazy(), &cfg).expect("qa");
+    let b = qa(shuffled.lazy(), &cfg).expect("qa");
+    let keys = ["station_id", "parameter", "time_ms", "value", "status"];
+    let rej_a = a.rejected.clone().collect().expect("rejected");
+    let rej_b = b.rejected.clone().collect().expect("rejected");
+    assert!(rej_a.height() > 100, "{} rejected", rej_a.height());
+    let with_reason = [keys.as_slice(), &["reason"]].concat();
+    assert_eq!(rows_of(&rej_a, &with_reason), rows_of(&rej_b, &with_reason));
+    let acc_a = a.accepted.clone().collect().expect("accepted");
+    let acc_b = b.accepted.clone().collect().expect("accepted");
+    assert_eq!(acc_a.height() + rej_a.height(), n, "nothing dropped");
+    assert_eq!(rows_of(&acc_a, &keys), rows_of(&acc_b, &keys));
+    // accepted rows come series by series in time order, series in lexical order
+    let acc_rows = rows_of(&acc_a, &["station_id", "parameter", "time_ms"]);
+    let st = column_strings(&acc_a, "station_id");
+    let pa = column_strings(&acc_a, "parameter");
+    let tm = column_i64(&acc_a, "time_ms");
+    for i in 1..acc_rows.len() {
+        let before = (&st[i - 1], &pa[i - 1], tm[i - 1]);
+        assert!(before < (&st[i], &pa[i], tm[i]), "row {i} out of order");
+    }
+    let gap_cols = [
+        "station_id",
+        "parameter",
+        "gap_start_ms",
+        "gap_end_ms",
+        "gap_s",
+    ];
+    let gaps_a = a.gaps.clone().collect().expect("gaps");
+    assert!(gaps_a.height() > 0);
+    assert_eq!(
+        rows_of(&gaps_a, &gap_cols),
+        rows_of(&b.gaps.clone().collect().expect("gaps"), &gap_cols)
+    );
+    // hourly means on integer series codes = the string-keyed means of the accepted rows
+    let sort = |df: DataFrame| {
+        df.lazy()
+            .sort(["station_id", "parameter", "hour_ms"], Default::default())
+            .collect()
+            .expect("sort")
+    };
+    let means_cols = ["station_id", "parameter", "hour_ms", "mean", "n"];
+    let coded = sort(a.hourly_means(i64::MIN, i64::MAX).collect().expect("means"));
+    let strings = sort(hourly_means(acc_a.lazy()).collect().expect("means"));
+    assert!(coded.height() > 100);
+    assert_eq!(rows_of(&coded, &means_cols), rows_of(&strings, &means_cols));
+    // a window of hours only
+    let first_day = a
+        .hourly_means(T0_GEN, T0_GEN + 86_400_000)
+        .collect()
+        .expect("means");
+    assert!(first_day.height() > 0 && first_day.height() < coded.height());
+    assert!(
+        column_i64(&first_day, "hour_ms")
+            .iter()
+            .all(|h| h.is_some_and(|h| h > T0_GEN && h <= T0_GEN + 86_400_000))
+    );
+
+    // two series 40 years apart: one-key sort impossible, two keys take over
+    let minute = 60_000;
+    let old = T0 - 40 * 365 * 86_400_000;
+    let mut rows: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for (sid, start) in [("st-b", T0), ("st-a", old)] {
+        for m in 0..120i64 {
+            if (60..70).contains(&m) {
+                continue; // a 10-minute dropout
+            }
+            let v = if (20..55).contains(&m) {
+                12.5 // stuck for 35 readings
+            } else {
+                20.0 + (m % 5) as f64
+            };
+            rows.push((sid.into(), "PM2.5", start + m * minute, v, "measuring"));
+        }
+    }
+    rows.reverse();
+    let r = qa(frame(&rows).lazy(), &cfg).expect("qa");
+    let rejected = r.rejected.collect().expect("rejected");
+    let gaps = r.gaps.collect().expect("gaps");
+    for sid in ["st-a", "st-b"] {
+        let stuck = (0..rejected.height())
+            .filter(|&i| column_strings(&rejected, "station_id")[i] == sid)
+            .count();
+        assert_eq!(stuck, 35, "{sid}: the stuck run is rejected");
+    }
+    assert_eq!(column_strings(&gaps, "station_id"), vec!["st-a", "st-b"]);
+    assert_eq!(
+        column_i64(&gaps, "gap_end_ms"),
+        vec![Some(old + 70 * minute), Some(T0 + 70 * minute)]
+    );
+}
+
 #[test]
 fn generated_mine_gas_events_raise_alarms() {
     use twin_engine::telemetry::alarms::{alarms, default_levels};

@@ -84,6 +84,15 @@ impl Default for QaConfig {
     }
 }
 
+/// Why a reading is rejected, in the order the checks run (the first failing one is given).
+pub const REASONS: [&str; 5] = [
+    "status calibrating",
+    "status error",
+    "range",
+    "spike",
+    "stuck",
+];
+
 /// The three tables of a QA pass.
 pub struct QaResult {
     /// Readings that passed, in the input schema.
@@ -93,28 +102,93 @@ pub struct QaResult {
     /// `station_id`, `parameter`, `gap_start_ms`, `gap_end_ms`, `gap_s` (time between the two
     /// readings around the gap).
     pub gaps: LazyFrame,
+    /// The checked table: the input sorted by series and time, with the series code `_code`
+    /// and `_check` (0 when accepted, else 1 + the index of the reason in [`REASONS`]).
+    checked: LazyFrame,
 }
 
-fn table(cfg: &QaConfig) -> PolarsResult<LazyFrame> {
-    let mut params = Vec::new();
-    let (mut lo, mut hi, mut jump) = (Vec::new(), Vec::new(), Vec::new());
-    let mut names: Vec<&String> = cfg.ranges.keys().chain(cfg.spike_min_jump.keys()).collect();
-    names.sort();
-    names.dedup();
-    for p in names {
-        params.push(p.clone());
-        lo.push(cfg.ranges.get(p).map(|r| r.0));
-        hi.push(cfg.ranges.get(p).map(|r| r.1));
-        jump.push(cfg.spike_min_jump.get(p).copied());
+impl QaResult {
+    /// Hourly means of the accepted readings with status `measuring` whose `time_ms` lies in
+    /// [`from_ms`, `to_ms`), in [`super::hourly::hourly_means`]'s schema (`station_id`,
+    /// `parameter`, `hour_ms`, `mean`, `n`). Grouped on the integer series code, so no string
+    /// is hashed per reading.
+    pub fn hourly_means(&self, from_ms: i64, to_ms: i64) -> LazyFrame {
+        const HOUR_MS: i64 = 3_600_000;
+        self.checked
+            .clone()
+            .filter(
+                col("_check")
+                    .eq(lit(0i32))
+                    .and(col("status").eq(lit("measuring")))
+                    .and(col("value").is_not_null())
+                    .and(col("time_ms").gt_eq(lit(from_ms)))
+                    .and(col("time_ms").lt(lit(to_ms))),
+            )
+            .with_column(
+                // start of the hour (times after 1970, so the remainder is ≥ 0), plus an hour
+                (col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)).alias("hour_ms"),
+            )
+            .group_by([col("_code"), col("hour_ms")])
+            .agg([
+                col("station_id").first(),
+                col("parameter").first(),
+                col("value").mean().alias("mean"),
+                col("value").count().alias("n"),
+            ])
+            .select([
+                col("station_id"),
+                col("parameter"),
+                col("hour_ms"),
+                col("mean"),
+                col("n"),
+            ])
     }
-    Ok(DataFrame::new_infer_height(vec![
-        Column::new("parameter".into(), params),
-        Column::new("_lo".into(), lo),
-        Column::new("_hi".into(), hi),
-        Column::new("_jump".into(), jump),
-    ])?
-    .lazy())
 }
+
+/// Codes the string column `name` of `df` as `out`: the index of each value among the
+/// column's distinct values in lexical order (null stays null), and returns those values. A
+/// column holding one value (a lake partition's parameter) is coded
+/// without hashing; otherwise each string is hashed once into a fresh dictionary, whose
+/// first-seen codes are then renumbered in lexical order (so the codes do not depend on the
+/// order the dictionary was filled in).
+fn code_column(df: &mut DataFrame, name: &str, out: &str) -> PolarsResult<Vec<String>> {
+    let s = df.column(name)?.as_materialized_series().clone();
+    let strings = s.str()?;
+    if let Some(first) = strings.get(0)
+        && strings.null_count() == 0
+        && strings.equal(first).all()
+    {
+        df.with_column(Column::new_scalar(
+            out.into(),
+            Scalar::new(IDX_DTYPE, AnyValue::from(0 as IdxSize)),
+            df.height(),
+        ))?;
+        return Ok(vec![first.to_string()]);
+    }
+    let dict = Categories::random("qn-twin-qa".into(), CategoricalPhysical::U32);
+    // the categorical series holds the dictionary's mapping alive while it is read
+    let cat = s.cast(&DataType::from_categories(dict))?;
+    let cat = cat.cat32()?;
+    let codes = cat.physical();
+    let mapping = cat.get_mapping();
+    let n = mapping.num_cats_upper_bound();
+    let mut seen: Vec<(&str, IdxSize)> = (0..n)
+        .filter_map(|c| mapping.cat_to_str(c as u32).map(|v| (v, c as IdxSize)))
+        .collect();
+    seen.sort_unstable();
+    let mut rank = vec![0 as IdxSize; n];
+    for (r, (_, c)) in seen.iter().enumerate() {
+        rank[*c as usize] = r as IdxSize;
+    }
+    let lexical = IdxCa::from_vec(out.into(), rank).take(codes)?;
+    df.with_column(lexical.into_column())?;
+    Ok(seen.into_iter().map(|(v, _)| v.to_string()).collect())
+}
+
+/// Readings times span less than this many ms for the one-key sort (34 years), and there are
+/// fewer series than 2^22; otherwise the sort takes (series, time) as two keys.
+const KEY_SPAN_MS: i64 = 1 << 40;
+const KEY_SERIES: usize = 1 << 22;
 
 /// Runs QA over normalised observations ([`super::observations::read`]). The checks run once,
 /// over one sorted table (series by series, in time order); the three results are views of it.
@@ -122,27 +196,61 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     let v = || col("value");
     let prev = || col("_prev");
     let next = || col("_next");
-    let differs = |c: &str, k: i64| col(c).neq(col(c).shift(lit(k))).fill_null(lit(true));
+    let mut obs = obs.collect()?;
+    // series codes in (station, parameter) order: each string is hashed once, and the sort and
+    // every series edge after it work on integers
+    let stations = code_column(&mut obs, "station_id", "_s")?;
+    let params = code_column(&mut obs, "parameter", "_p")?;
+    let per_parameter = |f: &dyn Fn(&String) -> Option<f64>, name: &str| {
+        let values: Vec<Option<f64>> = params.iter().map(f).collect();
+        lit(Series::new(name.into(), values)).gather(col("_p"), false)
+    };
+    let (t_min, t_max) = {
+        let t = obs
+            .column("time_ms")?
+            .as_materialized_series()
+            .i64()?
+            .clone();
+        (t.min().unwrap_or(0), t.max().unwrap_or(0))
+    };
+    let keyed = obs.lazy().with_columns([
+        (col("_s").cast(DataType::Int64) * lit(params.len() as i64)
+            + col("_p").cast(DataType::Int64))
+        .alias("_code"),
+        per_parameter(&|p| cfg.ranges.get(p).map(|r| r.0), "_lo").alias("_lo"),
+        per_parameter(&|p| cfg.ranges.get(p).map(|r| r.1), "_hi").alias("_hi"),
+        per_parameter(&|p| cfg.spike_min_jump.get(p).copied(), "_jump").alias("_jump"),
+    ]);
+    // one integer key (series, time) when both fit; ties keep input order
+    let one_key =
+        t_max.saturating_sub(t_min) < KEY_SPAN_MS && stations.len() * params.len() < KEY_SERIES;
+    let by_series_time = if one_key {
+        keyed
+            .with_column(
+                (col("_code") * lit(KEY_SPAN_MS) + col("time_ms") - lit(t_min)).alias("_key"),
+            )
+            .sort(
+                ["_key"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .drop(by_name(["_key"], true, false))
+    } else {
+        keyed.sort(
+            ["_code", "time_ms"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+    };
+    let differs = |k: i64| {
+        col("_code")
+            .neq(col("_code").shift(lit(k)))
+            .fill_null(lit(true))
+    };
     // sorted by series and time, neighbours come from plain shifts masked at series edges, and
     // runs of equal values are contiguous: their lengths come from running maxima/minima of
-    // row indices (no hashing of string keys per row)
-    let sorted = obs
-        .join(
-            table(cfg)?,
-            [col("parameter")],
-            [col("parameter")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .sort(["station_id", "parameter", "time_ms"], Default::default())
+    // row indices (no per-row grouping)
+    let sorted = by_series_time
         .with_row_index("_i", None)
-        .with_columns([
-            differs("station_id", 1)
-                .or(differs("parameter", 1))
-                .alias("_first"),
-            differs("station_id", -1)
-                .or(differs("parameter", -1))
-                .alias("_last"),
-        ])
+        .with_columns([differs(1).alias("_first"), differs(-1).alias("_last")])
         .with_columns([
             when(col("_first"))
                 .then(lit(NULL).cast(DataType::Float64))
@@ -156,10 +264,6 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
                 .then(lit(NULL).cast(DataType::Int64))
                 .otherwise(col("time_ms").shift(lit(1)))
                 .alias("_prev_t"),
-            col("_first")
-                .cast(DataType::UInt32)
-                .cum_sum(false)
-                .alias("_sid"),
         ])
         // a new run starts at a series' first reading or where the value changes
         .with_column(
@@ -196,19 +300,30 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
             .lt(mean_nb / f)
             .and((nearest_down - v()).gt(col("_jump")))),
     );
-    let reason = when(col("status").eq(lit("calibrating")))
-        .then(lit("status calibrating"))
+    // the first failing check as a small integer (0: accepted), named only on rejected rows
+    let check = when(col("status").eq(lit("calibrating")))
+        .then(lit(1i32))
         .when(col("status").eq(lit("error")))
-        .then(lit("status error"))
+        .then(lit(2i32))
         .when(v().lt(col("_lo")).or(v().gt(col("_hi"))))
-        .then(lit("range"))
+        .then(lit(3i32))
         .when(spike)
-        .then(lit("spike"))
+        .then(lit(4i32))
         .when(col("_run_len").gt_eq(lit(cfg.stuck_run)))
-        .then(lit("stuck"))
-        .otherwise(lit(NULL).cast(DataType::String));
+        .then(lit(5i32))
+        .otherwise(lit(0i32));
+    let reason =
+        REASONS
+            .iter()
+            .enumerate()
+            .rev()
+            .fold(lit(NULL).cast(DataType::String), |acc, (i, r)| {
+                when(col("_check").eq(lit(i as i32 + 1)))
+                    .then(lit(*r))
+                    .otherwise(acc)
+            });
     // materialised once: accepted, rejected and gaps are views of the same table
-    let checked = sorted.with_column(reason.alias("reason")).collect()?.lazy();
+    let checked = sorted.with_column(check.alias("_check")).collect()?.lazy();
     let base = [
         col("station_id"),
         col("parameter"),
@@ -219,22 +334,49 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     ];
     let accepted = checked
         .clone()
-        .filter(col("reason").is_null())
+        .filter(col("_check").eq(lit(0i32)))
         .select(base.clone());
     let rejected = checked
         .clone()
-        .filter(col("reason").is_not_null())
-        .select([base.to_vec(), vec![col("reason")]].concat());
+        .filter(col("_check").gt(lit(0i32)))
+        .select([base.to_vec(), vec![reason.alias("reason")]].concat());
     // a gap: longer than 1.5 × the series' own median interval (so 5-minute water series are
     // not all gaps), and never shorter than 1.5 × the configured interval
     let limit = cfg.expected_interval_s * 1.5 * 1000.0;
     let dt = || (col("time_ms") - col("_prev_t")).cast(DataType::Float64);
-    let typical = dt().median().over([col("_sid")])? * lit(1.5);
-    let threshold = when(typical.clone().gt(lit(limit)))
-        .then(typical)
+    // only intervals beyond the configured one can be gaps; the median interval is needed only
+    // for the series that have such intervals (an inner join on their codes keeps their rows)
+    let candidates = checked
+        .clone()
+        .filter(col("_prev_t").is_not_null().and(dt().gt(lit(limit))));
+    let medians = checked
+        .clone()
+        .join(
+            candidates
+                .clone()
+                .select([col("_code")])
+                .unique(None, UniqueKeepStrategy::Any),
+            [col("_code")],
+            [col("_code")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("_code")])
+        .agg([(dt().median() * lit(1.5)).alias("_typical")]);
+    let threshold = when(col("_typical").gt(lit(limit)))
+        .then(col("_typical"))
         .otherwise(lit(limit));
-    let gaps = checked
-        .filter(col("_prev_t").is_not_null().and(dt().gt(threshold)))
+    // only intervals beyond the configured one can be gaps: the series medians join those few
+    let gaps = candidates
+        .join(
+            medians,
+            [col("_code")],
+            [col("_code")],
+            JoinArgs {
+                maintain_order: MaintainOrderJoin::Left,
+                ..JoinArgs::new(JoinType::Left)
+            },
+        )
+        .filter(dt().gt(threshold))
         .select([
             col("station_id"),
             col("parameter"),
@@ -247,5 +389,6 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
         accepted,
         rejected,
         gaps,
+        checked,
     })
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use polars::prelude::*;
 
 use super::daily::LOCAL_OFFSET_MS;
-use super::hourly::{Standard, hourly_aqi_from_means, hourly_means};
+use super::hourly::{Standard, hourly_aqi_from_means};
 use super::lake;
 use super::observations::ObservationError;
 use super::qa::{QaConfig, qa};
@@ -31,8 +31,8 @@ pub struct DayResult {
     pub day: i64,
     /// Readings of the day.
     pub readings: usize,
-    /// Accepted readings (the QA's `accepted` schema).
-    pub accepted: DataFrame,
+    /// Accepted readings of the day (they are the day's readings less the rejected ones).
+    pub accepted: usize,
     /// Rejected readings with `reason`.
     pub rejected: DataFrame,
     /// Gaps that end in the day.
@@ -74,7 +74,7 @@ pub fn margin_ms(cfg: &QaConfig) -> i64 {
 
 /// One day's QA over its window, and the day's hourly means.
 struct DayQa {
-    accepted: DataFrame,
+    accepted: usize,
     rejected: DataFrame,
     gaps: DataFrame,
     means: DataFrame,
@@ -111,7 +111,8 @@ fn day_qa(
     let end = start + DAY_MS;
     let (lo, hi) = (start - margin, end + margin);
     let params: Vec<&String> = days[day_index].keys().collect();
-    let parts: Vec<PolarsResult<(DataFrame, DataFrame, DataFrame)>> = params
+    type Part = (usize, DataFrame, DataFrame, DataFrame);
+    let parts: Vec<PolarsResult<Part>> = params
         .par_iter()
         .map(|p| {
             let window: Vec<LazyFrame> = days
@@ -127,27 +128,40 @@ fn day_qa(
                 .collect();
             let r = qa(concat(window, UnionArgs::default())?, cfg)?;
             let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
+            let accepted = r
+                .accepted
+                .clone()
+                .filter(in_day("time_ms"))
+                .select([len()])
+                .collect()?;
+            let accepted = accepted
+                .column("len")?
+                .get(0)?
+                .extract::<usize>()
+                .unwrap_or(0);
+            // the day holds whole hours (UTC+7), so these means are complete
+            let means = r.hourly_means(start, end).collect()?;
             Ok((
-                r.accepted.filter(in_day("time_ms")).collect()?,
+                accepted,
                 r.rejected.filter(in_day("time_ms")).collect()?,
                 r.gaps.filter(in_day("gap_end_ms")).collect()?,
+                means,
             ))
         })
         .collect();
-    let (mut acc, mut rej, mut gap) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut accepted, mut rej, mut gap, mut means) = (0, Vec::new(), Vec::new(), Vec::new());
     for p in parts {
-        let (a, r, g) = p?;
-        acc.push(a);
+        let (a, r, g, m) = p?;
+        accepted += a;
         rej.push(r);
         gap.push(g);
+        means.push(m);
     }
-    let accepted = stack(acc)?;
-    let means = hourly_means(accepted.clone().lazy()).collect()?;
     Ok(DayQa {
         accepted,
         rejected: stack(rej)?,
         gaps: stack(gap)?,
-        means,
+        means: stack(means)?,
     })
 }
 
@@ -208,7 +222,7 @@ pub fn qa_hourly_aqi(
             prev_means = Some((day, q.means));
             let result = DayResult {
                 day,
-                readings: q.accepted.height() + q.rejected.height(),
+                readings: q.accepted + q.rejected.height(),
                 accepted: q.accepted,
                 rejected: q.rejected,
                 gaps: q.gaps,
@@ -216,7 +230,7 @@ pub fn qa_hourly_aqi(
             };
             totals.days += 1;
             totals.readings += result.readings;
-            totals.accepted += result.accepted.height();
+            totals.accepted += result.accepted;
             totals.rejected += result.rejected.height();
             totals.gaps += result.gaps.height();
             totals.aqi_rows += result.aqi.height();
