@@ -1111,8 +1111,8 @@ fn rows_of(df: &DataFrame, cols: &[&str]) -> Vec<String> {
 /// QA codes stations and parameters as integers (one hashed lookup per reading, codes in
 /// lexical order) and sorts on one integer key: the same readings in any order give the same
 /// tables in the same order; the per-series hourly means equal the string-keyed ones; a lake
-/// spanning more than 2^40 ms (the one-key limit) takes the two-key sort and still finds each
-/// series' stuck run and gap.
+/// spanning more than 2^39 ms (the one-key limit) takes the two-key sort and grouping and still
+/// finds each series' stuck run, gap and hourly means.
 #[test]
 fn qa_results_do_not_depend_on_input_order_or_key_width() {
     use twin_engine::telemetry::hourly::hourly_means;
@@ -1209,6 +1209,11 @@ fn qa_results_do_not_depend_on_input_order_or_key_width() {
     }
     rows.reverse();
     let r = qa(frame(&rows).lazy(), &cfg).expect("qa");
+    let coded = sort(r.hourly_means(i64::MIN, i64::MAX).collect().expect("means"));
+    let accepted = r.accepted.clone().collect().expect("accepted");
+    let strings = sort(hourly_means(accepted.lazy()).collect().expect("means"));
+    assert_eq!(coded.height(), 4, "two hours in each of two series");
+    assert_eq!(rows_of(&coded, &means_cols), rows_of(&strings, &means_cols));
     let rejected = r.rejected.collect().expect("rejected");
     let gaps = r.gaps.collect().expect("gaps");
     for sid in ["st-a", "st-b"] {

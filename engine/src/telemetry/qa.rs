@@ -105,6 +105,8 @@ pub struct QaResult {
     /// The checked table: the input sorted by series and time, with the series code `_code`
     /// and `_check` (0 when accepted, else 1 + the index of the reason in [`REASONS`]).
     checked: LazyFrame,
+    /// The time that keys start from when (series, time) is one integer key.
+    key_origin: Option<i64>,
 }
 
 impl QaResult {
@@ -114,7 +116,8 @@ impl QaResult {
     /// is hashed per reading.
     pub fn hourly_means(&self, from_ms: i64, to_ms: i64) -> LazyFrame {
         const HOUR_MS: i64 = 3_600_000;
-        self.checked
+        let accepted = self
+            .checked
             .clone()
             .filter(
                 col("_check")
@@ -127,21 +130,35 @@ impl QaResult {
             .with_column(
                 // start of the hour (times after 1970, so the remainder is ≥ 0), plus an hour
                 (col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)).alias("hour_ms"),
-            )
-            .group_by([col("_code"), col("hour_ms")])
-            .agg([
+            );
+        // one integer group key (series, hour) when it fits, as for the sort
+        let grouped = match self.key_origin {
+            Some(t0) => accepted
+                .with_column(
+                    (col("_code") * lit(KEY_SPAN_MS) + col("hour_ms") - lit(t0)).alias("_hkey"),
+                )
+                .group_by([col("_hkey")])
+                .agg([
+                    col("station_id").first(),
+                    col("parameter").first(),
+                    col("hour_ms").first(),
+                    col("value").mean().alias("mean"),
+                    col("value").count().alias("n"),
+                ]),
+            None => accepted.group_by([col("_code"), col("hour_ms")]).agg([
                 col("station_id").first(),
                 col("parameter").first(),
                 col("value").mean().alias("mean"),
                 col("value").count().alias("n"),
-            ])
-            .select([
-                col("station_id"),
-                col("parameter"),
-                col("hour_ms"),
-                col("mean"),
-                col("n"),
-            ])
+            ]),
+        };
+        grouped.select([
+            col("station_id"),
+            col("parameter"),
+            col("hour_ms"),
+            col("mean"),
+            col("n"),
+        ])
     }
 }
 
@@ -152,18 +169,29 @@ impl QaResult {
 /// first-seen codes are then renumbered in lexical order (so the codes do not depend on the
 /// order the dictionary was filled in).
 fn code_column(df: &mut DataFrame, name: &str, out: &str) -> PolarsResult<Vec<String>> {
+    let zeros = |n: usize| {
+        Column::new_scalar(
+            out.into(),
+            Scalar::new(IDX_DTYPE, AnyValue::from(0 as IdxSize)),
+            n,
+        )
+    };
+    if let Some(sc) = df.column(name)?.as_scalar_column()
+        && let Some(v) = sc.scalar().value().extract_str()
+    {
+        let v = v.to_string();
+        df.with_column(zeros(df.height()))?;
+        return Ok(vec![v]);
+    }
     let s = df.column(name)?.as_materialized_series().clone();
     let strings = s.str()?;
     if let Some(first) = strings.get(0)
         && strings.null_count() == 0
         && strings.equal(first).all()
     {
-        df.with_column(Column::new_scalar(
-            out.into(),
-            Scalar::new(IDX_DTYPE, AnyValue::from(0 as IdxSize)),
-            df.height(),
-        ))?;
-        return Ok(vec![first.to_string()]);
+        let first = first.to_string();
+        df.with_column(zeros(df.height()))?;
+        return Ok(vec![first]);
     }
     let dict = Categories::random("qn-twin-qa".into(), CategoricalPhysical::U32);
     // the categorical series holds the dictionary's mapping alive while it is read
@@ -185,8 +213,9 @@ fn code_column(df: &mut DataFrame, name: &str, out: &str) -> PolarsResult<Vec<St
     Ok(seen.into_iter().map(|(v, _)| v.to_string()).collect())
 }
 
-/// Readings times span less than this many ms for the one-key sort (34 years), and there are
-/// fewer series than 2^22; otherwise the sort takes (series, time) as two keys.
+/// Readings times span less than half this many ms for the one-key sort (17 years, so that
+/// hour-ending times fit too), and there are fewer series than 2^22; otherwise the sort takes
+/// (series, time) as two keys.
 const KEY_SPAN_MS: i64 = 1 << 40;
 const KEY_SERIES: usize = 1 << 22;
 
@@ -223,7 +252,7 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     ]);
     // one integer key (series, time) when both fit; ties keep input order
     let one_key =
-        t_max.saturating_sub(t_min) < KEY_SPAN_MS && stations.len() * params.len() < KEY_SERIES;
+        t_max.saturating_sub(t_min) < KEY_SPAN_MS / 2 && stations.len() * params.len() < KEY_SERIES;
     let by_series_time = if one_key {
         keyed
             .with_column(
@@ -390,5 +419,6 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
         rejected,
         gaps,
         checked,
+        key_origin: one_key.then_some(t_min),
     })
 }

@@ -126,7 +126,11 @@ fn day_qa(
                     )
                 })
                 .collect();
-            let r = qa(concat(window, UnionArgs::default())?, cfg)?;
+            // the partition's parameter as one value, not a string per reading
+            let window = concat(window, UnionArgs::default())?
+                .drop(by_name(["parameter"], true, false))
+                .with_column(lit(p.as_str()).alias("parameter"));
+            let r = qa(window, cfg)?;
             let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
             let accepted = r
                 .accepted
@@ -165,10 +169,35 @@ fn day_qa(
     })
 }
 
+/// The hourly AQI of the hours that end in `day`, from the day's hourly means and, when it is
+/// the day before, the previous day's (the NowCast looks 11 hours back).
+fn day_aqi(
+    day: i64,
+    means: &DataFrame,
+    previous: Option<(i64, &DataFrame)>,
+    standard: Standard,
+) -> PolarsResult<DataFrame> {
+    let start = day * DAY_MS - LOCAL_OFFSET_MS;
+    let end = start + DAY_MS;
+    let history = match previous {
+        Some((d, m)) if d == day - 1 => m.vstack(means)?,
+        _ => means.clone(),
+    };
+    hourly_aqi_from_means(history.lazy(), standard)
+        .filter(
+            col("time")
+                .cast(DataType::Int64)
+                .gt(lit(start))
+                .and(col("time").cast(DataType::Int64).lt_eq(lit(end))),
+        )
+        .collect()
+}
+
 /// Runs QA then hourly AQI (on the accepted readings) over every day of `lake`, calling
 /// `on_day` with each day's results in date order; `on_day` may stop the run with an error.
 /// Days are processed a few at a time in parallel (as many as rayon has threads, at most 4),
-/// so memory holds that many windows.
+/// parameter by parameter, while the next few days are read from disk; memory holds those
+/// days and their neighbours.
 pub fn qa_hourly_aqi(
     lake_dir: &Path,
     cfg: &QaConfig,
@@ -181,44 +210,71 @@ pub fn qa_hourly_aqi(
     let enc = |e: PolarsError| err(lake_dir, e);
     let mut totals = Totals::default();
     let batch = rayon::current_num_threads().clamp(1, 4);
+    let chunks: Vec<&[i64]> = days.chunks(batch).collect();
+    // the lake days a chunk's windows read: its own and one either side
+    let around = |chunk: &[i64]| -> Vec<i64> {
+        let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
+        days.iter()
+            .copied()
+            .filter(|&d| d >= first - 1 && d <= last + 1)
+            .collect()
+    };
+    let read = |wanted: Vec<i64>| -> Result<Vec<(i64, DayFrames)>, ObservationError> {
+        wanted
+            .into_iter()
+            .map(|d| Ok((d, lake::read_day_by_parameter(lake_dir, d)?)))
+            .collect()
+    };
     // decoded days, kept while a window needs them
     let mut decoded: BTreeMap<i64, DayFrames> = BTreeMap::new();
+    if let Some(c) = chunks.first() {
+        decoded.extend(read(around(c))?);
+    }
     // the previous day's hourly means (the NowCast looks 11 hours back)
     let mut prev_means: Option<(i64, DataFrame)> = None;
-    for chunk in days.chunks(batch) {
-        let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
-        decoded.retain(|d, _| *d >= first - 1);
-        for &d in days.iter().filter(|&&d| d >= first - 1 && d <= last + 1) {
-            if let std::collections::btree_map::Entry::Vacant(e) = decoded.entry(d) {
-                e.insert(lake::read_day_by_parameter(lake_dir, d)?);
-            }
+    for (k, chunk) in chunks.iter().enumerate() {
+        let next: Vec<i64> = chunks
+            .get(k + 1)
+            .map(|c| around(c))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|d| !decoded.contains_key(d))
+            .collect();
+        // this chunk's QA and hourly means, and the next chunk's days from disk, together
+        let (results, fetched) = rayon::join(
+            || -> PolarsResult<Vec<DayQa>> {
+                chunk
+                    .par_iter()
+                    .map(|&day| {
+                        let near: Vec<(&i64, &DayFrames)> =
+                            decoded.range(day - 1..=day + 1).collect();
+                        let at = near.iter().position(|(d, _)| **d == day).unwrap_or(0);
+                        let frames: Vec<&DayFrames> = near.iter().map(|(_, f)| *f).collect();
+                        day_qa(&frames, at, day, margin, cfg)
+                    })
+                    .collect()
+            },
+            || read(next),
+        );
+        let qs = results.map_err(enc)?;
+        decoded.extend(fetched?);
+        if let Some(c) = chunks.get(k + 1) {
+            decoded.retain(|d, _| *d >= c[0] - 1);
         }
-        let results: Vec<PolarsResult<DayQa>> = chunk
-            .par_iter()
-            .map(|&day| {
-                let around: Vec<(&i64, &DayFrames)> = decoded.range(day - 1..=day + 1).collect();
-                let at = around.iter().position(|(d, _)| **d == day).unwrap_or(0);
-                let frames: Vec<&DayFrames> = around.iter().map(|(_, f)| *f).collect();
-                day_qa(&frames, at, day, margin, cfg)
+        // each day's AQI needs its own means and the day before's
+        let aqis: Vec<PolarsResult<DataFrame>> = (0..qs.len())
+            .into_par_iter()
+            .map(|i| {
+                let previous = if i == 0 {
+                    prev_means.as_ref().map(|(d, m)| (*d, m))
+                } else {
+                    Some((chunk[i - 1], &qs[i - 1].means))
+                };
+                day_aqi(chunk[i], &qs[i].means, previous, standard)
             })
             .collect();
-        for (&day, r) in chunk.iter().zip(results) {
-            let q = r.map_err(enc)?;
-            let start = day * DAY_MS - LOCAL_OFFSET_MS;
-            let end = start + DAY_MS;
-            let history = match &prev_means {
-                Some((d, m)) if *d == day - 1 => m.vstack(&q.means).map_err(enc)?,
-                _ => q.means.clone(),
-            };
-            let aqi = hourly_aqi_from_means(history.lazy(), standard)
-                .filter(
-                    col("time")
-                        .cast(DataType::Int64)
-                        .gt(lit(start))
-                        .and(col("time").cast(DataType::Int64).lt_eq(lit(end))),
-                )
-                .collect()
-                .map_err(enc)?;
+        for ((&day, q), aqi) in chunk.iter().zip(qs).zip(aqis) {
+            let aqi = aqi.map_err(enc)?;
             prev_means = Some((day, q.means));
             let result = DayResult {
                 day,
