@@ -1253,6 +1253,8 @@ fn generated_mine_gas_events_raise_alarms() {
     );
 }
 
+/// Six lake days with one missing in the middle: two chunks of the stream (four days, then
+/// two), the missing day inside the first.
 #[test]
 fn streaming_by_day_equals_one_pass_over_the_lake() {
     use twin_engine::telemetry::hourly::Standard;
@@ -1263,9 +1265,12 @@ fn streaming_by_day_equals_one_pass_over_the_lake() {
     let g = generator(&ids, 5);
     let dir = tmp("stream-lake");
     let _ = std::fs::remove_dir_all(&dir);
-    for d in 0..4 {
+    let days = [0, 1, 2, 4, 5, 6];
+    assert!(days.len() > stream::DAYS_PER_CHUNK);
+    for d in days {
         lake::append(&dir, &g.day(d).expect("day").readings).expect("append");
     }
+    let mut seen = Vec::new();
     let mut rejected_s: Option<DataFrame> = None;
     let mut aqi_s: Option<DataFrame> = None;
     let mut gaps_s = 0;
@@ -1279,10 +1284,19 @@ fn streaming_by_day_equals_one_pass_over_the_lake() {
             }
         }
         gaps_s += d.gaps.height();
+        seen.push(d.day);
         Ok(())
     })
     .expect("stream");
-    assert_eq!(totals.days, 4);
+    assert_eq!(totals.days, days.len());
+    let first = lake::day_of("2026-01-10").expect("date");
+    assert_eq!(
+        seen,
+        days.iter()
+            .map(|d| first + i64::from(*d))
+            .collect::<Vec<_>>(),
+        "days handed over in date order"
+    );
     let all = lake::read(&dir).expect("lake");
     assert_eq!(totals.readings, all.height());
     let r = qa(all.lazy(), &QaConfig::default()).expect("qa");

@@ -230,9 +230,17 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     // every series edge after it work on integers
     let stations = code_column(&mut obs, "station_id", "_s")?;
     let params = code_column(&mut obs, "parameter", "_p")?;
-    let per_parameter = |f: &dyn Fn(&String) -> Option<f64>, name: &str| {
-        let values: Vec<Option<f64>> = params.iter().map(f).collect();
-        lit(Series::new(name.into(), values)).gather(col("_p"), false)
+    // a parameter's limits: one value when there is one parameter (a lake partition), else
+    // looked up by the parameter code after the sort
+    let per_parameter = |f: &dyn Fn(&String) -> Option<f64>, name: &str| match params.as_slice() {
+        [p] => lit(f(p).map(AnyValue::Float64).map_or_else(
+            || Scalar::null(DataType::Float64),
+            |v| Scalar::new(DataType::Float64, v),
+        )),
+        _ => {
+            let values: Vec<Option<f64>> = params.iter().map(f).collect();
+            lit(Series::new(name.into(), values)).gather(col("_p"), false)
+        }
     };
     let (t_min, t_max) = {
         let t = obs
@@ -242,14 +250,14 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
             .clone();
         (t.min().unwrap_or(0), t.max().unwrap_or(0))
     };
-    let keyed = obs.lazy().with_columns([
-        (col("_s").cast(DataType::Int64) * lit(params.len() as i64)
-            + col("_p").cast(DataType::Int64))
-        .alias("_code"),
-        per_parameter(&|p| cfg.ranges.get(p).map(|r| r.0), "_lo").alias("_lo"),
-        per_parameter(&|p| cfg.ranges.get(p).map(|r| r.1), "_hi").alias("_hi"),
-        per_parameter(&|p| cfg.spike_min_jump.get(p).copied(), "_jump").alias("_jump"),
-    ]);
+    let keyed = obs
+        .lazy()
+        .with_column(
+            (col("_s").cast(DataType::Int64) * lit(params.len() as i64)
+                + col("_p").cast(DataType::Int64))
+            .alias("_code"),
+        )
+        .drop(by_name(["_s"], true, false));
     // one integer key (series, time) when both fit; ties keep input order
     let one_key =
         t_max.saturating_sub(t_min) < KEY_SPAN_MS / 2 && stations.len() * params.len() < KEY_SERIES;
@@ -278,6 +286,11 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     // runs of equal values are contiguous: their lengths come from running maxima/minima of
     // row indices (no per-row grouping)
     let sorted = by_series_time
+        .with_columns([
+            per_parameter(&|p| cfg.ranges.get(p).map(|r| r.0), "_lo").alias("_lo"),
+            per_parameter(&|p| cfg.ranges.get(p).map(|r| r.1), "_hi").alias("_hi"),
+            per_parameter(&|p| cfg.spike_min_jump.get(p).copied(), "_jump").alias("_jump"),
+        ])
         .with_row_index("_i", None)
         .with_columns([differs(1).alias("_first"), differs(-1).alias("_last")])
         .with_columns([

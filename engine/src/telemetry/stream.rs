@@ -1,15 +1,17 @@
-//! QA and hourly AQI over a lake one local day at a time, so that memory stays bounded by a
-//! day and a half of readings whatever the lake holds.
+//! QA and hourly AQI over a lake a few local days at a time, so that memory stays bounded by
+//! about ten days of readings whatever the lake holds, with results handed over day by day.
 //!
-//! QA of day `d` runs over a window: the readings of `d` with a margin either side (the previous
-//! reading, the start of a stuck run; spikes look one reading ahead, stuck runs may continue);
-//! the margin is max(3 h, 2 × the stuck run × the expected reading interval). Only the rows of
-//! `d` are kept: readings with `time` in day `d`, gaps that end in it. Hourly means of the day's
-//! accepted readings are exact (local days hold whole hours); the PM NowCast of the day's first
-//! hours looks back into the previous day's means, which are carried over. (A series' median
-//! interval, which sets its gap threshold, is taken over the window.) With stuck runs shorter
-//! than the margin the result equals one pass over the whole lake (a test holds the two
-//! together). Each decoded day is read from disk once and kept while the window needs it.
+//! The lake's days are taken in chunks of [`DAYS_PER_CHUNK`]. QA of a chunk runs parameter by
+//! parameter (the lake's partitions) over a window: the chunk's readings with a margin either
+//! side (the previous reading, the start of a stuck run; spikes look one reading ahead, stuck
+//! runs may continue); the margin is max(3 h, 2 × the stuck run × the expected reading
+//! interval). Only rows of the chunk are kept, split by day: readings with `time` in day `d`,
+//! gaps that end in it. Hourly means of a day's accepted readings are exact (local days hold
+//! whole hours); the PM NowCast of a day's first hours looks back into the previous day's
+//! means, which are carried over. (A series' median interval, which sets its gap threshold, is
+//! taken over the window.) With stuck runs shorter than the margin the result equals one pass
+//! over the whole lake (a test holds the two together). Each decoded day is read from disk
+//! once, while the chunk before it is checked, and kept while a window needs it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,6 +25,11 @@ use super::observations::ObservationError;
 use super::qa::{QaConfig, qa};
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// Lake days checked together: each window's margins are re-read from the neighbouring days,
+/// so a longer chunk repeats less work (6 h of 102 for four days against 6 h of 30 for one);
+/// memory holds a chunk, its neighbours and the next chunk being read.
+pub const DAYS_PER_CHUNK: usize = 4;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The results of one local day.
@@ -97,33 +104,57 @@ fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
     Ok(first)
 }
 
-/// QA of one day, parameter by parameter in parallel (the lake is partitioned by parameter, so
-/// each sort is over one parameter's readings), and the day's hourly means.
-fn day_qa(
-    days: &[&DayFrames],
-    day_index: usize,
-    day: i64,
+/// The first and last ms (exclusive) of local day `day`.
+fn day_span(day: i64) -> (i64, i64) {
+    let start = day * DAY_MS - LOCAL_OFFSET_MS;
+    (start, start + DAY_MS)
+}
+
+/// QA of the days of `chunk` (ascending lake days) over one window per parameter, in parallel
+/// (the lake is partitioned by parameter, so each sort is over one parameter's readings): the
+/// chunk's days whole and the margins of the days either side in `decoded`. Results are split
+/// by day, with each day's hourly means.
+fn chunk_qa(
+    decoded: &BTreeMap<i64, DayFrames>,
+    chunk: &[i64],
     margin: i64,
     cfg: &QaConfig,
-) -> PolarsResult<DayQa> {
+) -> PolarsResult<Vec<DayQa>> {
     use rayon::prelude::*;
-    let start = day * DAY_MS - LOCAL_OFFSET_MS;
-    let end = start + DAY_MS;
+    let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
+    let (start, _) = day_span(first);
+    let (_, end) = day_span(last);
     let (lo, hi) = (start - margin, end + margin);
-    let params: Vec<&String> = days[day_index].keys().collect();
-    type Part = (usize, DataFrame, DataFrame, DataFrame);
+    let near: Vec<(i64, &DayFrames)> = decoded
+        .range(first - 1..=last + 1)
+        .map(|(d, f)| (*d, f))
+        .collect();
+    let mut params: Vec<&String> = near
+        .iter()
+        .filter(|(d, _)| chunk.contains(d))
+        .flat_map(|(_, f)| f.keys())
+        .collect();
+    params.sort();
+    params.dedup();
+    // per parameter: for each day of the chunk, (accepted, rejected, gaps, means)
+    type Part = Vec<(usize, DataFrame, DataFrame, DataFrame)>;
     let parts: Vec<PolarsResult<Part>> = params
         .par_iter()
         .map(|p| {
-            let window: Vec<LazyFrame> = days
+            // the chunk's days whole (they lie inside the window), the neighbours' margins
+            let window: Vec<LazyFrame> = near
                 .iter()
-                .filter_map(|d| d.get(*p))
-                .map(|f| {
-                    f.clone().lazy().filter(
-                        col("time_ms")
-                            .gt_eq(lit(lo))
-                            .and(col("time_ms").lt(lit(hi))),
-                    )
+                .filter_map(|(d, f)| f.get(*p).map(|f| (*d, f.clone().lazy())))
+                .map(|(d, f)| {
+                    if chunk.contains(&d) {
+                        f
+                    } else {
+                        f.filter(
+                            col("time_ms")
+                                .gt_eq(lit(lo))
+                                .and(col("time_ms").lt(lit(hi))),
+                        )
+                    }
                 })
                 .collect();
             // the partition's parameter as one value, not a string per reading
@@ -131,42 +162,85 @@ fn day_qa(
                 .drop(by_name(["parameter"], true, false))
                 .with_column(lit(p.as_str()).alias("parameter"));
             let r = qa(window, cfg)?;
-            let in_day = |c: &str| col(c).gt_eq(lit(start)).and(col(c).lt(lit(end)));
-            let accepted = r
+            let in_span = |c: &str, (a, b): (i64, i64)| col(c).gt_eq(lit(a)).and(col(c).lt(lit(b)));
+            // accepted readings per day in one pass
+            let counts = r
                 .accepted
                 .clone()
-                .filter(in_day("time_ms"))
-                .select([len()])
+                .select(
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, d)| {
+                            in_span("time_ms", day_span(*d))
+                                .sum()
+                                .alias(format!("d{i}"))
+                        })
+                        .collect::<Vec<_>>(),
+                )
                 .collect()?;
-            let accepted = accepted
-                .column("len")?
-                .get(0)?
-                .extract::<usize>()
-                .unwrap_or(0);
-            // the day holds whole hours (UTC+7), so these means are complete
+            // local days hold whole hours (UTC+7), so each day's means are complete
             let means = r.hourly_means(start, end).collect()?;
-            Ok((
-                accepted,
-                r.rejected.filter(in_day("time_ms")).collect()?,
-                r.gaps.filter(in_day("gap_end_ms")).collect()?,
-                means,
-            ))
+            let rejected = r
+                .rejected
+                .filter(in_span("time_ms", (start, end)))
+                .collect()?;
+            let gaps = r
+                .gaps
+                .filter(in_span("gap_end_ms", (start, end)))
+                .collect()?;
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let span = day_span(*d);
+                    let accepted = counts
+                        .column(&format!("d{i}"))?
+                        .get(0)?
+                        .extract::<usize>()
+                        .unwrap_or(0);
+                    // hour-ending labels: readings in [start, end) make hours in (start, end]
+                    let hour = col("hour_ms")
+                        .gt(lit(span.0))
+                        .and(col("hour_ms").lt_eq(lit(span.1)));
+                    Ok((
+                        accepted,
+                        rejected
+                            .clone()
+                            .lazy()
+                            .filter(in_span("time_ms", span))
+                            .collect()?,
+                        gaps.clone()
+                            .lazy()
+                            .filter(in_span("gap_end_ms", span))
+                            .collect()?,
+                        means.clone().lazy().filter(hour).collect()?,
+                    ))
+                })
+                .collect()
         })
         .collect();
-    let (mut accepted, mut rej, mut gap, mut means) = (0, Vec::new(), Vec::new(), Vec::new());
-    for p in parts {
-        let (a, r, g, m) = p?;
-        accepted += a;
-        rej.push(r);
-        gap.push(g);
-        means.push(m);
+    // per day: accepted count, and each parameter's rejected, gaps and means
+    type Gathered = (usize, Vec<DataFrame>, Vec<DataFrame>, Vec<DataFrame>);
+    let mut days: Vec<Gathered> = chunk.iter().map(|_| Default::default()).collect();
+    for part in parts {
+        for (day, (a, r, g, m)) in days.iter_mut().zip(part?) {
+            day.0 += a;
+            day.1.push(r);
+            day.2.push(g);
+            day.3.push(m);
+        }
     }
-    Ok(DayQa {
-        accepted,
-        rejected: stack(rej)?,
-        gaps: stack(gap)?,
-        means: stack(means)?,
-    })
+    days.into_iter()
+        .map(|(accepted, r, g, m)| {
+            Ok(DayQa {
+                accepted,
+                rejected: stack(r)?,
+                gaps: stack(g)?,
+                means: stack(m)?,
+            })
+        })
+        .collect()
 }
 
 /// The hourly AQI of the hours that end in `day`, from the day's hourly means and, when it is
@@ -177,8 +251,7 @@ fn day_aqi(
     previous: Option<(i64, &DataFrame)>,
     standard: Standard,
 ) -> PolarsResult<DataFrame> {
-    let start = day * DAY_MS - LOCAL_OFFSET_MS;
-    let end = start + DAY_MS;
+    let (start, end) = day_span(day);
     let history = match previous {
         Some((d, m)) if d == day - 1 => m.vstack(means)?,
         _ => means.clone(),
@@ -195,9 +268,8 @@ fn day_aqi(
 
 /// Runs QA then hourly AQI (on the accepted readings) over every day of `lake`, calling
 /// `on_day` with each day's results in date order; `on_day` may stop the run with an error.
-/// Days are processed a few at a time in parallel (as many as rayon has threads, at most 4),
-/// parameter by parameter, while the next few days are read from disk; memory holds those
-/// days and their neighbours.
+/// Days are checked [`DAYS_PER_CHUNK`] at a time, parameters in parallel, while the next
+/// chunk's days are read from disk.
 pub fn qa_hourly_aqi(
     lake_dir: &Path,
     cfg: &QaConfig,
@@ -209,8 +281,7 @@ pub fn qa_hourly_aqi(
     let margin = margin_ms(cfg);
     let enc = |e: PolarsError| err(lake_dir, e);
     let mut totals = Totals::default();
-    let batch = rayon::current_num_threads().clamp(1, 4);
-    let chunks: Vec<&[i64]> = days.chunks(batch).collect();
+    let chunks: Vec<&[i64]> = days.chunks(DAYS_PER_CHUNK).collect();
     // the lake days a chunk's windows read: its own and one either side
     let around = |chunk: &[i64]| -> Vec<i64> {
         let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
@@ -241,21 +312,8 @@ pub fn qa_hourly_aqi(
             .filter(|d| !decoded.contains_key(d))
             .collect();
         // this chunk's QA and hourly means, and the next chunk's days from disk, together
-        let (results, fetched) = rayon::join(
-            || -> PolarsResult<Vec<DayQa>> {
-                chunk
-                    .par_iter()
-                    .map(|&day| {
-                        let near: Vec<(&i64, &DayFrames)> =
-                            decoded.range(day - 1..=day + 1).collect();
-                        let at = near.iter().position(|(d, _)| **d == day).unwrap_or(0);
-                        let frames: Vec<&DayFrames> = near.iter().map(|(_, f)| *f).collect();
-                        day_qa(&frames, at, day, margin, cfg)
-                    })
-                    .collect()
-            },
-            || read(next),
-        );
+        let (results, fetched) =
+            rayon::join(|| chunk_qa(&decoded, chunk, margin, cfg), || read(next));
         let qs = results.map_err(enc)?;
         decoded.extend(fetched?);
         if let Some(c) = chunks.get(k + 1) {

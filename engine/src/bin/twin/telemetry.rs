@@ -17,8 +17,8 @@ pub enum TelemetryCommand {
     /// Synthetic minute-level telemetry for the dataset's stations and mines (weather, plumes,
     /// mine gas, sensor faults), written as a lake; for exercising the analytics at scale.
     Generate(GenerateArgs),
-    /// QA then hourly AQI over a lake, one local day at a time (memory bounded by a day and a
-    /// half of readings).
+    /// QA then hourly AQI over a lake, four local days at a time (memory bounded by about ten
+    /// days of readings).
     Stream(StreamArgs),
     /// Markdown and HTML report with PNG plots: AQI calendar per station, series against the
     /// limits, mine-gas alarm timeline.
