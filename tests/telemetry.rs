@@ -1227,6 +1227,12 @@ fn qa_results_do_not_depend_on_input_order_or_key_width() {
         column_i64(&gaps, "gap_end_ms"),
         vec![Some(old + 70 * minute), Some(T0 + 70 * minute)]
     );
+
+    // no readings: three empty tables, no error
+    let r = qa(frame(&[]).lazy(), &cfg).expect("qa of nothing");
+    assert_eq!(r.accepted.collect().expect("accepted").height(), 0);
+    assert_eq!(r.rejected.collect().expect("rejected").height(), 0);
+    assert_eq!(r.gaps.collect().expect("gaps").height(), 0);
 }
 
 #[test]

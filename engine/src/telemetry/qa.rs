@@ -185,7 +185,8 @@ fn code_column(df: &mut DataFrame, name: &str, out: &str) -> PolarsResult<Vec<St
     }
     let s = df.column(name)?.as_materialized_series().clone();
     let strings = s.str()?;
-    if let Some(first) = strings.get(0)
+    if !strings.is_empty()
+        && let Some(first) = strings.get(0)
         && strings.null_count() == 0
         && strings.equal(first).all()
     {
@@ -213,7 +214,7 @@ fn code_column(df: &mut DataFrame, name: &str, out: &str) -> PolarsResult<Vec<St
     Ok(seen.into_iter().map(|(v, _)| v.to_string()).collect())
 }
 
-/// Readings times span less than half this many ms for the one-key sort (17 years, so that
+/// Reading times span less than half this many ms for the one-key sort (17 years, so that
 /// hour-ending times fit too), and there are fewer series than 2^22; otherwise the sort takes
 /// (series, time) as two keys.
 const KEY_SPAN_MS: i64 = 1 << 40;
@@ -242,13 +243,13 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
             lit(Series::new(name.into(), values)).gather(col("_p"), false)
         }
     };
-    let (t_min, t_max) = {
+    let (t_min, t_max, t_nulls) = {
         let t = obs
             .column("time_ms")?
             .as_materialized_series()
             .i64()?
             .clone();
-        (t.min().unwrap_or(0), t.max().unwrap_or(0))
+        (t.min().unwrap_or(0), t.max().unwrap_or(0), t.null_count())
     };
     let keyed = obs
         .lazy()
@@ -258,9 +259,11 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
             .alias("_code"),
         )
         .drop(by_name(["_s"], true, false));
-    // one integer key (series, time) when both fit; ties keep input order
-    let one_key =
-        t_max.saturating_sub(t_min) < KEY_SPAN_MS / 2 && stations.len() * params.len() < KEY_SERIES;
+    // one integer key (series, time) when both fit (and no time is missing, which would lose
+    // its series); ties keep input order
+    let one_key = t_nulls == 0
+        && t_max.saturating_sub(t_min) < KEY_SPAN_MS / 2
+        && stations.len() * params.len() < KEY_SERIES;
     let by_series_time = if one_key {
         keyed
             .with_column(
