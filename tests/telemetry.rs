@@ -1259,6 +1259,72 @@ fn generated_mine_gas_events_raise_alarms() {
     );
 }
 
+/// A dropout longer than the stream's margin across the boundary between two chunks: the
+/// stream still sees the reading before it (its time for the gap, its value for the spike check
+/// of the reading after), as one pass over the lake does.
+#[test]
+fn streaming_sees_across_a_dropout_longer_than_its_margin() {
+    use twin_engine::telemetry::hourly::Standard;
+    use twin_engine::telemetry::qa::{QaConfig, qa};
+    use twin_engine::telemetry::{lake, stream};
+    let day_ms = 86_400_000;
+    let first = lake::day_of("2026-01-01").expect("date");
+    let start = first * day_ms - 7 * HOUR; // local midnight, UTC+7
+    let boundary = start + stream::DAYS_PER_CHUNK as i64 * day_ms;
+    // the last reading before the dropout lies before the second chunk's margin
+    let (gap_from, gap_to) = (boundary - 4 * HOUR, boundary + 2 * HOUR);
+    assert!(boundary - gap_from > stream::margin_ms(&QaConfig::default()));
+    let mut rows: Vec<(String, &'static str, i64, f64, &'static str)> = Vec::new();
+    for m in 0..6 * 1440i64 {
+        let t = start + m * 60_000;
+        if (gap_from..gap_to).contains(&t) {
+            continue;
+        }
+        // the first reading after the dropout is a spike against its two neighbours
+        let v = if t == gap_to {
+            400.0
+        } else {
+            30.0 + (m % 7) as f64
+        };
+        rows.push(("st-x".into(), "PM2.5", t, v, "measuring"));
+    }
+    let dir = tmp("stream-dropout-lake");
+    let _ = std::fs::remove_dir_all(&dir);
+    lake::append(&dir, &frame(&rows)).expect("append");
+    let mut gaps: Vec<(i64, i64)> = Vec::new();
+    let mut rejected: Vec<(i64, String)> = Vec::new();
+    stream::qa_hourly_aqi(&dir, &QaConfig::default(), Standard::Vn, |d| {
+        let (s, e) = (
+            column_i64(&d.gaps, "gap_start_ms"),
+            column_i64(&d.gaps, "gap_end_ms"),
+        );
+        gaps.extend(
+            s.iter()
+                .zip(&e)
+                .map(|(s, e)| (s.unwrap_or(0), e.unwrap_or(0))),
+        );
+        let (t, why) = (
+            column_i64(&d.rejected, "time_ms"),
+            column_strings(&d.rejected, "reason"),
+        );
+        rejected.extend(t.iter().map(|t| t.unwrap_or(0)).zip(why));
+        Ok(())
+    })
+    .expect("stream");
+    assert_eq!(
+        gaps,
+        vec![(gap_from - 60_000, gap_to)],
+        "the dropout is one gap"
+    );
+    assert_eq!(rejected, vec![(gap_to, "spike".to_string())]);
+    // and one pass agrees
+    let r = qa(lake::read(&dir).expect("lake").lazy(), &QaConfig::default()).expect("qa");
+    let all = r.gaps.collect().expect("gaps");
+    assert_eq!(column_i64(&all, "gap_end_ms"), vec![Some(gap_to)]);
+    let all = r.rejected.collect().expect("rejected");
+    assert_eq!(column_i64(&all, "time_ms"), vec![Some(gap_to)]);
+}
+
 /// Six lake days with one missing in the middle: two chunks of the stream (four days, then
 /// two), the missing day inside the first.
 #[test]

@@ -110,6 +110,27 @@ pub struct QaResult {
 }
 
 impl QaResult {
+    /// The last reading before `before_ms` of each series (`station_id`, `parameter`,
+    /// `time_ms`, `value`): what a later window needs to see the reading before its first one.
+    pub fn last_before(&self, before_ms: i64) -> LazyFrame {
+        self.checked
+            .clone()
+            .filter(
+                col("time_ms").lt(lit(before_ms)).and(
+                    col("_last").or(col("time_ms")
+                        .shift(lit(-1))
+                        .gt_eq(lit(before_ms))
+                        .fill_null(lit(true))),
+                ),
+            )
+            .select([
+                col("station_id"),
+                col("parameter"),
+                col("time_ms"),
+                col("value"),
+            ])
+    }
+
     /// Hourly means of the accepted readings with status `measuring` whose `time_ms` lies in
     /// [`from_ms`, `to_ms`), in [`super::hourly::hourly_means`]'s schema (`station_id`,
     /// `parameter`, `hour_ms`, `mean`, `n`). Grouped on the integer series code, so no string

@@ -9,8 +9,10 @@
 //! gaps that end in it. Hourly means of a day's accepted readings are exact (local days hold
 //! whole hours); the PM NowCast of a day's first hours looks back into the previous day's
 //! means, which are carried over. (A series' median interval, which sets its gap threshold, is
-//! taken over the window.) With stuck runs shorter than the margin the result equals one pass
-//! over the whole lake (a test holds the two together). Each decoded day is read from disk
+//! taken over the window.) Each series' last reading before the chunk is carried from chunk to
+//! chunk and put into the window when the margin holds none (a dropout longer than the margin):
+//! its time gives the gap, its value the spike check's neighbour. With stuck runs shorter than
+//! the margin the result equals one pass over the whole lake (tests hold the two together). Each decoded day is read from disk
 //! once, while the chunk before it is checked, and kept while a window needs it.
 
 use std::collections::BTreeMap;
@@ -114,12 +116,34 @@ fn day_span(day: i64) -> (i64, i64) {
 /// (the lake is partitioned by parameter, so each sort is over one parameter's readings): the
 /// chunk's days whole and the margins of the days either side in `decoded`. Results are split
 /// by day, with each day's hourly means.
+/// Per parameter, the last reading before the chunk of each series (`station_id`, `parameter`,
+/// `time_ms`, `value`), carried from chunk to chunk.
+type LastSeen = BTreeMap<String, DataFrame>;
+
+/// The rows that stand in a window for readings before its margin: each series' last reading
+/// before `lo` (its value, for the spike check's neighbour; its time, for the gap), in the
+/// lake's schema. They lie before the chunk, so no output keeps them.
+fn earlier_readings(last: &DataFrame, lo: i64) -> LazyFrame {
+    last.clone()
+        .lazy()
+        .filter(col("time_ms").lt(lit(lo)))
+        .select([
+            col("station_id"),
+            col("parameter"),
+            col("time_ms"),
+            col("value"),
+            lit(NULL).cast(DataType::String).alias("unit"),
+            lit("measuring").alias("status"),
+        ])
+}
+
 fn chunk_qa(
     decoded: &BTreeMap<i64, DayFrames>,
+    last_seen: &LastSeen,
     chunk: &[i64],
     margin: i64,
     cfg: &QaConfig,
-) -> PolarsResult<Vec<DayQa>> {
+) -> PolarsResult<(Vec<DayQa>, LastSeen)> {
     use rayon::prelude::*;
     let (first, last) = (chunk[0], chunk[chunk.len() - 1]);
     let (start, _) = day_span(first);
@@ -136,26 +160,31 @@ fn chunk_qa(
         .collect();
     params.sort();
     params.dedup();
-    // per parameter: for each day of the chunk, (accepted, rejected, gaps, means)
-    type Part = Vec<(usize, DataFrame, DataFrame, DataFrame)>;
+    // per parameter: for each day of the chunk, (accepted, rejected, gaps, means); and the
+    // last readings before the next chunk
+    type Part = (Vec<(usize, DataFrame, DataFrame, DataFrame)>, DataFrame);
     let parts: Vec<PolarsResult<Part>> = params
         .par_iter()
         .map(|p| {
-            // the chunk's days whole (they lie inside the window), the neighbours' margins
-            let window: Vec<LazyFrame> = near
-                .iter()
-                .filter_map(|(d, f)| f.get(*p).map(|f| (*d, f.clone().lazy())))
-                .map(|(d, f)| {
-                    if chunk.contains(&d) {
-                        f
-                    } else {
-                        f.filter(
-                            col("time_ms")
-                                .gt_eq(lit(lo))
-                                .and(col("time_ms").lt(lit(hi))),
-                        )
-                    }
-                })
+            // the chunk's days whole (they lie inside the window), the neighbours' margins, and
+            // the last reading of series silent through the margin before
+            let earlier = last_seen.get(*p).map(|f| earlier_readings(f, lo));
+            let window: Vec<LazyFrame> = earlier
+                .into_iter()
+                .chain(near.iter().filter_map(|(d, f)| {
+                    f.get(*p).map(|f| {
+                        let f = f.clone().lazy();
+                        if chunk.contains(d) {
+                            f
+                        } else {
+                            f.filter(
+                                col("time_ms")
+                                    .gt_eq(lit(lo))
+                                    .and(col("time_ms").lt(lit(hi))),
+                            )
+                        }
+                    })
+                }))
                 .collect();
             // the partition's parameter as one value, not a string per reading
             let window = concat(window, UnionArgs::default())?
@@ -181,6 +210,7 @@ fn chunk_qa(
                 .collect()?;
             // local days hold whole hours (UTC+7), so each day's means are complete
             let means = r.hourly_means(start, end).collect()?;
+            let last = r.last_before(end).collect()?;
             let rejected = r
                 .rejected
                 .filter(in_span("time_ms", (start, end)))
@@ -189,7 +219,7 @@ fn chunk_qa(
                 .gaps
                 .filter(in_span("gap_end_ms", (start, end)))
                 .collect()?;
-            chunk
+            let per_day: PolarsResult<Vec<_>> = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, d)| {
@@ -217,21 +247,28 @@ fn chunk_qa(
                         means.clone().lazy().filter(hour).collect()?,
                     ))
                 })
-                .collect()
+                .collect();
+            Ok((per_day?, last))
         })
         .collect();
     // per day: accepted count, and each parameter's rejected, gaps and means
     type Gathered = (usize, Vec<DataFrame>, Vec<DataFrame>, Vec<DataFrame>);
     let mut days: Vec<Gathered> = chunk.iter().map(|_| Default::default()).collect();
-    for part in parts {
-        for (day, (a, r, g, m)) in days.iter_mut().zip(part?) {
+    // a parameter's last readings come from its window (which holds the earlier ones of
+    // series silent through it); parameters absent from the chunk keep theirs
+    let mut seen: LastSeen = last_seen.clone();
+    for (p, part) in params.iter().zip(parts) {
+        let (part, last) = part?;
+        seen.insert(p.to_string(), last);
+        for (day, (a, r, g, m)) in days.iter_mut().zip(part) {
             day.0 += a;
             day.1.push(r);
             day.2.push(g);
             day.3.push(m);
         }
     }
-    days.into_iter()
+    let days = days
+        .into_iter()
         .map(|(accepted, r, g, m)| {
             Ok(DayQa {
                 accepted,
@@ -240,7 +277,8 @@ fn chunk_qa(
                 means: stack(m)?,
             })
         })
-        .collect()
+        .collect::<PolarsResult<Vec<_>>>()?;
+    Ok((days, seen))
 }
 
 /// The hourly AQI of the hours that end in `day`, from the day's hourly means and, when it is
@@ -301,6 +339,8 @@ pub fn qa_hourly_aqi(
     if let Some(c) = chunks.first() {
         decoded.extend(read(around(c))?);
     }
+    // each series' last reading so far (a dropout may outlast the margin)
+    let mut last_seen: LastSeen = BTreeMap::new();
     // the previous day's hourly means (the NowCast looks 11 hours back)
     let mut prev_means: Option<(i64, DataFrame)> = None;
     for (k, chunk) in chunks.iter().enumerate() {
@@ -312,9 +352,12 @@ pub fn qa_hourly_aqi(
             .filter(|d| !decoded.contains_key(d))
             .collect();
         // this chunk's QA and hourly means, and the next chunk's days from disk, together
-        let (results, fetched) =
-            rayon::join(|| chunk_qa(&decoded, chunk, margin, cfg), || read(next));
-        let qs = results.map_err(enc)?;
+        let (results, fetched) = rayon::join(
+            || chunk_qa(&decoded, &last_seen, chunk, margin, cfg),
+            || read(next),
+        );
+        let (qs, seen) = results.map_err(enc)?;
+        last_seen = seen;
         decoded.extend(fetched?);
         if let Some(c) = chunks.get(k + 1) {
             decoded.retain(|d, _| *d >= c[0] - 1);
