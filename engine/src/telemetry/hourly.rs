@@ -26,6 +26,12 @@ fn col_name(p: &str) -> String {
     format!("c_{}", p.replace('.', ""))
 }
 
+/// The hour-ending time of each reading's `time_ms`: the start of its hour (times are after
+/// 1970, so the remainder is ≥ 0), plus one hour.
+pub(crate) fn hour_ending_ms() -> Expr {
+    col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)
+}
+
 /// Hourly means (µg/m³) per station, parameter and hour-ending time (`hour_ms`).
 pub fn hourly_means(obs: LazyFrame) -> LazyFrame {
     obs.filter(
@@ -33,10 +39,7 @@ pub fn hourly_means(obs: LazyFrame) -> LazyFrame {
             .eq(lit("measuring"))
             .and(col("value").is_not_null()),
     )
-    .with_column(
-        // start of the hour (times are after 1970, so the remainder is ≥ 0), plus one hour
-        (col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)).alias("hour_ms"),
-    )
+    .with_column(hour_ending_ms().alias("hour_ms"))
     .group_by([col("station_id"), col("parameter"), col("hour_ms")])
     .agg([
         col("value").mean().alias("mean"),

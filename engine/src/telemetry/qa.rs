@@ -136,7 +136,6 @@ impl QaResult {
     /// `parameter`, `hour_ms`, `mean`, `n`). Grouped on the integer series code, so no string
     /// is hashed per reading.
     pub fn hourly_means(&self, from_ms: i64, to_ms: i64) -> LazyFrame {
-        const HOUR_MS: i64 = 3_600_000;
         let accepted = self
             .checked
             .clone()
@@ -148,10 +147,7 @@ impl QaResult {
                     .and(col("time_ms").gt_eq(lit(from_ms)))
                     .and(col("time_ms").lt(lit(to_ms))),
             )
-            .with_column(
-                // start of the hour (times after 1970, so the remainder is ≥ 0), plus an hour
-                (col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)).alias("hour_ms"),
-            );
+            .with_column(super::hourly::hour_ending_ms().alias("hour_ms"));
         // one integer group key (series, hour) when it fits, as for the sort
         let grouped = match self.key_origin {
             Some(t0) => accepted

@@ -81,7 +81,7 @@ pub fn margin_ms(cfg: &QaConfig) -> i64 {
     (stuck as i64).max(3 * HOUR_MS)
 }
 
-/// One day's QA over its window, and the day's hourly means.
+/// One day's QA results, cut from its chunk's windows, and the day's hourly means.
 struct DayQa {
     accepted: usize,
     rejected: DataFrame,
@@ -89,7 +89,7 @@ struct DayQa {
     means: DataFrame,
 }
 
-/// One parameter's frames of the days around `day` (d − 1, d, d + 1, those present).
+/// One lake day's readings, a frame per parameter.
 type DayFrames = BTreeMap<String, DataFrame>;
 
 /// Stacks frames of one schema into one contiguous frame (the first, empty, frame keeps the
@@ -112,10 +112,6 @@ fn day_span(day: i64) -> (i64, i64) {
     (start, start + DAY_MS)
 }
 
-/// QA of the days of `chunk` (ascending lake days) over one window per parameter, in parallel
-/// (the lake is partitioned by parameter, so each sort is over one parameter's readings): the
-/// chunk's days whole and the margins of the days either side in `decoded`. Results are split
-/// by day, with each day's hourly means.
 /// Per parameter, the last reading before the chunk of each series (`station_id`, `parameter`,
 /// `time_ms`, `value`), carried from chunk to chunk.
 type LastSeen = BTreeMap<String, DataFrame>;
@@ -137,6 +133,11 @@ fn earlier_readings(last: &DataFrame, lo: i64) -> LazyFrame {
         ])
 }
 
+/// QA of the days of `chunk` (ascending lake days) over one window per parameter, in parallel
+/// (the lake is partitioned by parameter, so each sort is over one parameter's readings): the
+/// chunk's days whole and the margins of the days either side in `decoded`. Results are split
+/// by day, with each day's hourly means.
+/// Also returns `last_seen` brought up to the chunk's end.
 fn chunk_qa(
     decoded: &BTreeMap<i64, DayFrames>,
     last_seen: &LastSeen,
