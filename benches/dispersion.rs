@@ -10,8 +10,9 @@ use std::time::Instant;
 use common::{per_iter, record};
 use criterion::{Criterion, Throughput};
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
+    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Interval, SourceCell, StepEngine,
 };
+use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
 
 /// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the

@@ -45,7 +45,10 @@ fn parse_count(s: &str) -> Option<u64> {
 }
 
 fn generator() -> synthetic::Generator {
-    let ds = Dataset::load(&twin_engine::bundled_dataset_dir()).expect("bundled dataset loads");
+    let ds = Dataset::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh"),
+    )
+    .expect("bundled dataset loads");
     let sites = synthetic::sites(&ds.province, &synthetic::Selection::All).expect("all sites");
     let first = lake::day_of("2026-01-01").expect("date");
     synthetic::Generator::new(&ds.province, sites, first, 1)
@@ -56,11 +59,9 @@ fn generate(dir: &Path, days: u32) {
     let tmp = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&tmp);
     let t = Instant::now();
-    let mut rows = 0;
-    for d in 0..days {
-        let day = g.day(d).expect("generated day");
-        rows += lake::append(&tmp, &day.readings).expect("append").rows;
-    }
+    let rows = synthetic::write_lake(&g, &tmp, days, "bundled", |_| {})
+        .expect("generated lake")
+        .readings;
     std::fs::rename(&tmp, dir).expect("rename the finished lake");
     eprintln!(
         "generated {rows} readings ({days} days) in {:.1} s into {}",
@@ -71,8 +72,10 @@ fn generate(dir: &Path, days: u32) {
 
 fn run(lake_dir: &Path) -> (usize, f64) {
     let t = Instant::now();
-    let totals = stream::qa_hourly_aqi(lake_dir, &QaConfig::default(), Standard::Vn, |_| Ok(()))
-        .expect("streamed QA + hourly AQI");
+    let totals = stream::qa_hourly_aqi(lake_dir, &QaConfig::default(), Standard::Vn, |_| {
+        Ok::<(), twin_engine::telemetry::ObservationError>(())
+    })
+    .expect("streamed QA + hourly AQI");
     let wall = t.elapsed().as_secs_f64();
     eprintln!(
         "  {} days: {} accepted, {} rejected, {} gaps, {} station-hours of AQI",

@@ -46,12 +46,15 @@ fn grid(n: usize) -> TrafficProblem {
 }
 
 fn province() -> TrafficProblem {
-    let dir = twin_engine::bundled_dataset_dir();
-    TrafficScenario::load(&dir.join("scenarios/morning-peak-coal-trucks.toml"), &dir)
-        .expect("scenario")
-        .setup
-        .compile()
-        .expect("compile")
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
+    TrafficScenario::load(
+        &dir.join("scenarios/morning-peak-coal-trucks.toml"),
+        Some(&dir),
+    )
+    .expect("scenario")
+    .setup
+    .compile()
+    .expect("compile")
 }
 
 fn bench_problem(

@@ -4,7 +4,7 @@ use twin_engine::dataset::Dataset;
 use twin_engine::model::{FeatureKind, Medium, MiningMethod, PlantType};
 
 fn bundled() -> Dataset {
-    Dataset::load(&twin_engine::bundled_dataset_dir()).expect("the bundled dataset is valid")
+    Dataset::load(&crate::bundled()).expect("the bundled dataset is valid")
 }
 
 #[test]

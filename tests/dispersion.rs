@@ -7,15 +7,13 @@ use rand::{Rng, SeedableRng};
 use twin_engine::dispersion::analytic::steady_point_source;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Grid, Interval, SourceCell, StepEngine,
-    field_hash,
+    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Interval, SourceCell, StepEngine, field_hash,
 };
+use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
 
 fn scenario_path(name: &str) -> std::path::PathBuf {
-    twin_engine::bundled_dataset_dir()
-        .join("scenarios")
-        .join(name)
+    crate::bundled().join("scenarios").join(name)
 }
 
 /// The analytic case: 25 km × 10 km at 100 m, u = 2 m/s along +x, K = 50 m²/s, h = 500 m,
@@ -105,7 +103,7 @@ fn steady_point_source_matches_the_exact_solution() {
 #[test]
 fn the_analytic_scenario_file_expresses_the_test_case() {
     let path = scenario_path("analytic-point-source.toml");
-    let run = Scenario::load(&path, &twin_engine::bundled_dataset_dir()).expect("valid scenario");
+    let run = Scenario::load(&path, Some(&crate::bundled())).expect("valid scenario");
     let p = &run.problem;
     assert_eq!((p.grid.nx, p.grid.ny, p.grid.cell_m), (250, 100, 100.0));
     assert_eq!(p.sources.len(), 1);
@@ -120,12 +118,11 @@ fn the_analytic_scenario_file_expresses_the_test_case() {
 /// The province scenario with some of its keys changed (coarser grids keep tests quick).
 fn province_run(
     change: impl FnOnce(&mut Scenario),
-) -> twin_engine::dispersion::scenario::ResolvedScenario {
+) -> twin_engine::dispersion::scenario::ResolvedDispersion {
     let path = scenario_path("winter-ne-monsoon.toml");
     let mut s = Scenario::read(&path).expect("valid");
     change(&mut s);
-    let dataset =
-        twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir()).expect("dataset");
+    let dataset = twin_engine::dataset::Dataset::load(&crate::bundled()).expect("dataset");
     s.resolve(&path, dataset).expect("resolves")
 }
 
@@ -305,8 +302,8 @@ fn cpu_twin_is_deterministic_golden_hash() {
 
 #[test]
 fn scenario_errors_name_the_key() {
-    let dir = std::env::temp_dir().join(format!("qn-twin-scenarios-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = dir.path();
     let base = std::fs::read_to_string(scenario_path("analytic-point-source.toml")).expect("read");
     let cases = [
         (
@@ -337,7 +334,7 @@ fn scenario_errors_name_the_key() {
     for (i, (text, key)) in cases.iter().enumerate() {
         let p = dir.join(format!("case{i}.toml"));
         std::fs::write(&p, text).expect("write");
-        let e = Scenario::load(&p, &twin_engine::bundled_dataset_dir()).expect_err("invalid");
+        let e = Scenario::load(&p, Some(&crate::bundled())).expect_err("invalid");
         let msg = format!("{e:#}");
         assert!(
             msg.contains(key) && msg.contains(&format!("case{i}.toml")),
@@ -345,13 +342,13 @@ fn scenario_errors_name_the_key() {
         );
         assert!(!msg.contains('\n'), "case {i}: {msg}");
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
 fn station_winds_are_interpolated_onto_the_grid() {
-    let dir = std::env::temp_dir().join(format!("qn-twin-wind-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = dir.path();
+    std::fs::create_dir_all(dir).expect("tmp");
     let base = std::fs::read_to_string(scenario_path("analytic-point-source.toml")).expect("read");
     // two observations at the west and east ends of the grid, one from the west, one from the south
     let text = base.replace(
@@ -361,7 +358,7 @@ fn station_winds_are_interpolated_onto_the_grid() {
     assert_ne!(text, base, "the wind block was not replaced");
     let p = dir.join("stations.toml");
     std::fs::write(&p, text).expect("write");
-    let run = Scenario::load(&p, &twin_engine::bundled_dataset_dir()).expect("valid");
+    let run = Scenario::load(&p, Some(&crate::bundled())).expect("valid");
     let g = &run.problem.grid;
     let w = &run.problem.intervals[0].wind;
     let face_u = |i: usize, j: usize| f64::from(w.u[j * (g.nx + 1) + i]);
@@ -382,5 +379,4 @@ fn station_winds_are_interpolated_onto_the_grid() {
     // in between, a blend
     let (um, vm) = (face_u(g.nx / 2, 50), face_v(g.nx / 2, 50));
     assert!(um > 0.5 && um < 3.5 && vm > 0.2 && vm < 1.8, "{um} {vm}");
-    std::fs::remove_dir_all(&dir).ok();
 }

@@ -16,7 +16,7 @@ const TOL_REL: f64 = 0.01;
 const TOL_ABS_M: f64 = 1.0;
 
 fn setup() -> (Dataset, SpatialIndex) {
-    let d = Dataset::load(&twin_engine::bundled_dataset_dir()).expect("bundled dataset");
+    let d = Dataset::load(&crate::bundled()).expect("bundled dataset");
     let index = SpatialIndex::build(&d.province, d.projection.clone());
     (d, index)
 }

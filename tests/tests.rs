@@ -1,11 +1,12 @@
-//! Integration tests of the engine and the `twin` CLI: one test binary, one module per area.
+//! Integration tests of the engine: one test binary, one module per area. The `twin` binary's
+//! own tests are in `tests/cli/` (package `twin-cli`).
 //! Test data lives in `tests/data/` (small, committed); large inputs are generated from a seed.
 
 mod bad_datasets;
-mod cli;
 mod dataset;
 mod dispersion;
 mod queries;
+mod run_dir;
 mod telemetry;
 mod terrain;
 mod traffic;
@@ -17,6 +18,12 @@ pub fn data(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/data")
         .join(rel)
+}
+
+/// The bundled dataset in the source tree (the binary embeds the same files; a unit test of
+/// `dataset::bundled` checks they are equal).
+pub fn bundled() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh")
 }
 
 /// A real wgpu adapter (lavapipe in CI). Set QN_TWIN_SKIP_GPU=1 to skip GPU tests explicitly on

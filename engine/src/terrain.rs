@@ -310,7 +310,7 @@ fn gdal_item(xml: &str, name: &str, role: Option<&str>) -> Option<String> {
     None
 }
 
-fn xml_unescape(s: &str) -> String {
+pub(crate) fn xml_unescape(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")

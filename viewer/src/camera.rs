@@ -66,7 +66,7 @@ impl Plugin for CameraPlugin {
     }
 }
 
-fn spawn(mut commands: Commands, twin: Res<crate::world::Twin>) {
+fn spawn(mut commands: Commands, twin: Res<crate::data::Twin>) {
     let orbit = Orbit::overview(twin.0.extent);
     commands.spawn((
         Camera3d::default(),
@@ -85,7 +85,7 @@ fn controls(
     scroll: Res<AccumulatedMouseScroll>,
     over_ui: Res<PointerOverUi>,
     time: Res<Time>,
-    twin: Res<crate::world::Twin>,
+    twin: Res<crate::data::Twin>,
     mut fly: ResMut<FlyTo>,
     mut q: Query<&mut Orbit>,
 ) {

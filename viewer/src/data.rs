@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use geo::{Centroid, Contains, Point};
 use polars::prelude::*;
+use twin_engine::columns;
 use twin_engine::dataset::Dataset;
 use twin_engine::model::{MineGeometry, MiningMethod};
+use twin_engine::output::run::{Field, RunDir, RunSummary};
 use twin_engine::terrain::Terrain;
 
 use crate::scene::{SceneProjection, scanline_mask};
@@ -175,6 +177,10 @@ pub struct Run {
     pub times: Vec<i64>,
 }
 
+/// The loaded twin, as a Bevy resource (inserted by `main` before the plugins).
+#[derive(Debug, Clone, bevy::prelude::Resource)]
+pub struct Twin(pub TwinData);
+
 /// Everything loaded.
 #[derive(Debug, Clone)]
 pub struct TwinData {
@@ -219,7 +225,7 @@ fn ring_points(
 /// Loads the dataset, the run directories and (optionally) observations.
 pub fn load_all(
     dataset_dir: &Path,
-    run: Option<&Path>,
+    run: &[PathBuf],
     compare: Option<&Path>,
     telemetry: Option<&Path>,
 ) -> anyhow::Result<TwinData> {
@@ -233,7 +239,7 @@ pub fn load_all(
 /// Loads the dataset and the run directories.
 pub fn load(
     dataset_dir: &Path,
-    run: Option<&Path>,
+    run: &[PathBuf],
     compare: Option<&Path>,
 ) -> anyhow::Result<TwinData> {
     let ds = Dataset::load(dataset_dir)
@@ -487,186 +493,132 @@ pub fn load(
         features,
         roads,
         district_rings,
-        run: run.map(load_run).transpose()?,
+        run: load_runs(run)?,
         compare: compare.map(load_run).transpose()?,
         telemetry: None,
         extent,
     })
 }
 
-fn read_parquet(path: &Path) -> anyhow::Result<DataFrame> {
-    let f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    ParquetReader::new(f)
-        .finish()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-fn column<'a>(df: &'a DataFrame, path: &Path, name: &str) -> anyhow::Result<&'a Column> {
-    df.column(name)
-        .map_err(|_| anyhow::anyhow!("{}: no column `{name}`", path.display()))
-}
-
-fn times_ms(df: &DataFrame, path: &Path) -> anyhow::Result<Vec<Option<i64>>> {
-    let c = column(df, path, "time")?
-        .cast(&DataType::Int64)
-        .map_err(|e| anyhow::anyhow!("{}: column `time`: {e}", path.display()))?;
-    let unit_ms = match column(df, path, "time")?.dtype() {
-        DataType::Datetime(TimeUnit::Microseconds, _) => 1000,
-        DataType::Datetime(TimeUnit::Nanoseconds, _) => 1_000_000,
-        _ => 1,
-    };
-    Ok(c.i64()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        .iter()
-        .map(|v| v.map(|v| v / unit_ms))
-        .collect())
-}
-
+/// Columns of a run's or the telemetry's table, with the file in the error.
 fn strings(df: &DataFrame, path: &Path, name: &str) -> anyhow::Result<Vec<String>> {
-    Ok(column(df, path, name)?
-        .cast(&DataType::String)
-        .map_err(|e| anyhow::anyhow!("{}: column `{name}`: {e}", path.display()))?
-        .str()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        .iter()
-        .map(|v| v.unwrap_or_default().to_string())
-        .collect())
+    columns::strings(df, name)
+        .map_err(|e| anyhow::anyhow!("{}: column `{name}`: {e}", path.display()))
 }
 
 fn floats(df: &DataFrame, path: &Path, name: &str) -> anyhow::Result<Vec<f64>> {
-    Ok(column(df, path, name)?
-        .cast(&DataType::Float64)
+    Ok(columns::f64s(df, name)
         .map_err(|e| anyhow::anyhow!("{}: column `{name}`: {e}", path.display()))?
-        .f64()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        .iter()
+        .into_iter()
         .map(|v| v.unwrap_or(f64::NAN))
         .collect())
 }
 
-/// Loads a run directory: dispersion (`summary.json` + `concentration.tif`, `stations.parquet`)
-/// and/or traffic (`links.parquet`).
-pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
-    if !dir.is_dir() {
-        anyhow::bail!("{}: not a run directory", dir.display());
+fn times_ms(df: &DataFrame, path: &Path) -> anyhow::Result<Vec<Option<i64>>> {
+    columns::times_ms(df, "time")
+        .map_err(|e| anyhow::anyhow!("{}: column `time`: {e}", path.display()))
+}
+
+/// Loads one or more run directories as one overlay (e.g. a dispersion run and the traffic run
+/// that fed it): rasters, station series and link states together, times merged.
+pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Option<Run>> {
+    let mut merged: Option<Run> = None;
+    for d in dirs {
+        let r = load_run(d)?;
+        merged = Some(match merged {
+            None => r,
+            Some(mut m) => {
+                m.name = format!("{} + {}", m.name, r.name);
+                m.rasters.extend(r.rasters);
+                m.stations.extend(r.stations);
+                m.links.extend(r.links);
+                m.times.extend(r.times);
+                m.times.sort_unstable();
+                m.times.dedup();
+                m
+            }
+        });
     }
+    Ok(merged)
+}
+
+/// Loads a run directory through the engine's [`RunDir`]: a dispersion run's time-mean rasters
+/// and station series, or a traffic run's link states.
+pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
+    let rd = RunDir::open(dir)?;
     let mut run = Run {
         dir: dir.to_path_buf(),
-        name: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
+        name: rd.summary.scenario().to_string(),
         ..Default::default()
     };
-    let summary_path = dir.join("summary.json");
-    let summary: Option<serde_json::Value> = std::fs::read_to_string(&summary_path)
-        .ok()
-        .map(|s| serde_json::from_str(&s))
-        .transpose()
-        .with_context(|| format!("{}: not JSON", summary_path.display()))?;
-    if let Some(name) = summary
-        .as_ref()
-        .and_then(|s| s.get("scenario"))
-        .and_then(|s| s.as_str())
-    {
-        run.name = name.to_string();
-    }
-    let tif = dir.join("concentration.tif");
-    if tif.is_file() {
-        let s = summary.as_ref().with_context(|| {
-            format!("{}: a dispersion run needs its summary.json", dir.display())
-        })?;
-        let g = &s["grid"];
-        let num = |k: &str| {
-            g[k].as_f64()
-                .with_context(|| format!("{}: grid.{k} missing", summary_path.display()))
-        };
-        let (nx, ny) = (num("nx")? as usize, num("ny")? as usize);
-        let pollutants: Vec<String> = s["pollutants"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let bands = read_bands(&tif, nx, ny)?;
-        for (k, values) in bands.into_iter().enumerate() {
-            let pollutant = pollutants
-                .get(k)
-                .cloned()
-                .unwrap_or_else(|| format!("band {}", k + 1));
-            run.rasters.push(Raster {
-                description: format!("{pollutant} time-mean µg/m³"),
-                pollutant,
-                nx,
-                ny,
-                values,
-                min_x: num("min_x")?,
-                max_y: num("max_y")?,
-                cell_m: num("cell_m")?,
-            });
+    match &rd.summary {
+        RunSummary::Dispersion(_) => {
+            let field = rd.concentration(Field::Mean)?;
+            let g = &field.grid;
+            for (pollutant, band) in field.bands.iter().zip(field.values.outer_iter()) {
+                run.rasters.push(Raster {
+                    description: format!("{pollutant} time-mean µg/m³"),
+                    pollutant: pollutant.clone(),
+                    nx: g.nx,
+                    ny: g.ny,
+                    values: band.iter().copied().collect(),
+                    min_x: g.x0,
+                    max_y: g.y0 + g.ny as f64 * g.cell_m,
+                    cell_m: g.cell_m,
+                });
+            }
+            let st = dir.join("stations.parquet");
+            let df = rd.stations()?;
+            let ids = strings(&df, &st, "station_id")?;
+            let pol = strings(&df, &st, "pollutant")?;
+            let t = times_ms(&df, &st)?;
+            let c = floats(&df, &st, "concentration_ug_m3")?;
+            for i in 0..df.height() {
+                if let Some(t) = t[i] {
+                    run.stations
+                        .entry(ids[i].clone())
+                        .or_default()
+                        .entry(pol[i].clone())
+                        .or_default()
+                        .push((t, c[i]));
+                    run.times.push(t);
+                }
+            }
         }
-    }
-    let st = dir.join("stations.parquet");
-    if st.is_file() {
-        let df = read_parquet(&st)?;
-        let ids = strings(&df, &st, "station_id")?;
-        let pol = strings(&df, &st, "pollutant")?;
-        let t = times_ms(&df, &st)?;
-        let c = floats(&df, &st, "concentration_ug_m3")?;
-        for i in 0..df.height() {
-            if let Some(t) = t[i] {
-                run.stations
-                    .entry(ids[i].clone())
-                    .or_default()
-                    .entry(pol[i].clone())
-                    .or_default()
-                    .push((t, c[i]));
+        RunSummary::Traffic(_) => {
+            let links = dir.join("links.parquet");
+            let df = rd.links()?;
+            let road = strings(&df, &links, "road_id")?;
+            let class = strings(&df, &links, "class")?;
+            let t = times_ms(&df, &links)?;
+            let speed = floats(&df, &links, "speed_km_h")?;
+            let dens = floats(&df, &links, "density_veh_km")?;
+            let flow = floats(&df, &links, "flow_veh_h")?;
+            // both directions of a road: mean speed, summed density and flow
+            let mut acc: BTreeMap<(String, i64), (f64, f64, f64, u32)> = BTreeMap::new();
+            for i in 0..df.height() {
+                if class[i] != "all" {
+                    continue;
+                }
+                let Some(t) = t[i] else { continue };
+                let e = acc.entry((road[i].clone(), t)).or_default();
+                e.0 += speed[i];
+                e.1 += dens[i];
+                e.2 += flow[i];
+                e.3 += 1;
                 run.times.push(t);
             }
-        }
-    }
-    let links = dir.join("links.parquet");
-    if links.is_file() {
-        let df = read_parquet(&links)?;
-        let road = strings(&df, &links, "road_id")?;
-        let class = strings(&df, &links, "class")?;
-        let t = times_ms(&df, &links)?;
-        let speed = floats(&df, &links, "speed_km_h")?;
-        let dens = floats(&df, &links, "density_veh_km")?;
-        let flow = floats(&df, &links, "flow_veh_h")?;
-        // both directions of a road: mean speed, summed density and flow
-        let mut acc: BTreeMap<(String, i64), (f64, f64, f64, u32)> = BTreeMap::new();
-        for i in 0..df.height() {
-            if class[i] != "all" {
-                continue;
+            for ((r, t), (s, d, f, n)) in acc {
+                run.links.entry(r).or_default().push((
+                    t,
+                    LinkState {
+                        speed_kmh: s / f64::from(n),
+                        density_veh_km: d,
+                        flow_veh_h: f,
+                    },
+                ));
             }
-            let Some(t) = t[i] else { continue };
-            let e = acc.entry((road[i].clone(), t)).or_default();
-            e.0 += speed[i];
-            e.1 += dens[i];
-            e.2 += flow[i];
-            e.3 += 1;
-            run.times.push(t);
         }
-        for ((r, t), (s, d, f, n)) in acc {
-            run.links.entry(r).or_default().push((
-                t,
-                LinkState {
-                    speed_kmh: s / f64::from(n),
-                    density_veh_km: d,
-                    flow_veh_h: f,
-                },
-            ));
-        }
-    }
-    if run.rasters.is_empty() && run.stations.is_empty() && run.links.is_empty() {
-        anyhow::bail!(
-            "{}: no concentration.tif, stations.parquet or links.parquet (not a twin run directory?)",
-            dir.display()
-        );
     }
     run.times.sort_unstable();
     run.times.dedup();
@@ -693,8 +645,8 @@ pub struct Telemetry {
 /// Reads observations (CSV, Parquet or a lake) and summarises them for the viewer with the
 /// engine's QA, hourly means, hourly VN_AQI and mine-gas alarms.
 pub fn load_telemetry(path: &Path) -> anyhow::Result<Telemetry> {
-    use twin_engine::telemetry::{alarms, hourly, observations, qa};
-    let obs = observations::read(path)?;
+    use twin_engine::telemetry::{alarms, hourly, qa};
+    let obs = twin_engine::telemetry::read_any(path)?;
     let fail = |e: PolarsError| anyhow::anyhow!("{}: {e}", path.display());
     let accepted = qa::qa(obs.lazy(), &qa::QaConfig::default())
         .map_err(fail)?
@@ -760,40 +712,6 @@ pub fn load_telemetry(path: &Path) -> anyhow::Result<Telemetry> {
     Ok(t)
 }
 
-/// Reads the Float32 bands of a planar GeoTIFF written by the engine.
-fn read_bands(path: &Path, nx: usize, ny: usize) -> anyhow::Result<Vec<Vec<f32>>> {
-    use tiff::decoder::{Decoder, DecodingResult};
-    let f =
-        std::fs::File::open(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let mut dec = Decoder::new(std::io::BufReader::new(f))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let (w, h) = dec
-        .dimensions()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if (w as usize, h as usize) != (nx, ny) {
-        anyhow::bail!(
-            "{}: raster is {w}x{h} but summary.json says {nx}x{ny}",
-            path.display()
-        );
-    }
-    let data = match dec
-        .read_image()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-    {
-        DecodingResult::F32(v) => v,
-        _ => anyhow::bail!("{}: expected Float32 samples", path.display()),
-    };
-    let plane = nx * ny;
-    if data.len() < plane || data.len() % plane != 0 {
-        anyhow::bail!(
-            "{}: decoded {} samples for {nx}x{ny} bands",
-            path.display(),
-            data.len()
-        );
-    }
-    Ok(data.chunks_exact(plane).map(<[f32]>::to_vec).collect())
-}
-
 /// The value of a series at time `t`: the last sample at or before it (or the first).
 pub fn sample_at<T: Copy>(series: &[(i64, T)], t: i64) -> Option<T> {
     if series.is_empty() {
@@ -810,7 +728,10 @@ mod tests {
     #[test]
     fn telemetry_gives_latest_aqi_series_and_mine_alarms() {
         use twin_engine::telemetry::{lake, synthetic};
-        let ds = Dataset::load(&twin_engine::bundled_dataset_dir()).expect("dataset");
+        let ds = Dataset::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh"),
+        )
+        .expect("dataset");
         let air = ds
             .province
             .stations
@@ -849,9 +770,10 @@ mod tests {
             .expect("latest AQI of the air station");
         assert!(*aqi > 0 && !dominant.is_empty());
         // the last hour of the third day (hour-ending), or close to it
-        let end = (lake::day_of("2026-01-13").unwrap_or(0)) * 86_400_000 - 7 * 3_600_000;
+        let end =
+            twin_engine::telemetry::time::local_day_start(lake::day_of("2026-01-13").unwrap_or(0));
         assert!(
-            end - time <= 2 * 3_600_000,
+            end - time <= 2 * twin_engine::telemetry::time::HOUR_MS,
             "latest {time} vs day end {end}"
         );
         assert!(t.series[&air]["PM2.5"].len() >= 70, "hourly PM2.5 means");

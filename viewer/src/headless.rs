@@ -15,8 +15,8 @@ use bevy::render::render_resource::PipelineCache;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::render::{Render, RenderApp};
 
+use crate::data::Twin;
 use crate::ui::Covered;
-use crate::world::Twin;
 
 /// Settings of a headless run.
 pub struct HeadlessPlugin {

@@ -29,9 +29,10 @@ struct Cli {
     /// Dataset directory (holding dataset.toml). Default: the bundled Quảng Ninh dataset.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
-    /// A run directory (`twin simulate dispersion|traffic --out DIR`) to overlay.
+    /// A run directory (`twin simulate dispersion|traffic --out DIR`) to overlay; give it twice
+    /// to overlay a dispersion run and a traffic run together.
     #[arg(long, value_name = "DIR")]
-    run: Option<PathBuf>,
+    run: Vec<PathBuf>,
     /// A second run directory: shown as the difference run − compare where both have the same
     /// layer.
     #[arg(long, value_name = "DIR")]
@@ -85,14 +86,16 @@ fn main() -> ExitCode {
             };
         }
     };
-    let dataset = cli
-        .dataset
-        .clone()
-        .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
-        .unwrap_or_else(twin_engine::bundled_dataset_dir);
+    let dataset = match twin_engine::dataset::resolve_dir(cli.dataset.as_deref(), None) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("twin-viewer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let twin = match data::load_all(
         &dataset,
-        cli.run.as_deref(),
+        &cli.run,
         cli.compare.as_deref(),
         cli.telemetry.as_deref(),
     ) {
@@ -134,13 +137,16 @@ fn main() -> ExitCode {
     )
     .add_plugins(bevy_egui::EguiPlugin::default())
     .insert_resource(ClearColor(Color::srgb(0.05, 0.07, 0.12)))
-    .insert_resource(world::Twin(twin))
-    .add_plugins((
-        timeline::TimelinePlugin { start: start_time },
-        world::WorldPlugin,
-        camera::CameraPlugin,
-        ui::UiPlugin,
-    ));
+    .add_plugins(timeline::TimelinePlugin::for_runs(
+        &twin
+            .run
+            .iter()
+            .chain(twin.compare.iter())
+            .collect::<Vec<_>>(),
+        start_time,
+    ))
+    .insert_resource(data::Twin(twin))
+    .add_plugins((world::WorldPlugin, camera::CameraPlugin, ui::UiPlugin));
     if let Some(path) = cli.screenshot.clone() {
         app.add_plugins(headless::HeadlessPlugin {
             path,

@@ -12,7 +12,7 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 
 /// Local time (UTC+7) of ms UTC, for labels.
 pub fn local_label(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + 7 * 3_600_000)
+    chrono::DateTime::from_timestamp_millis(ms + twin_engine::telemetry::time::LOCAL_OFFSET_MS)
         .map(|d| d.format("%Y-%m-%d %H:%M (UTC+7)").to_string())
         .unwrap_or_default()
 }
@@ -56,21 +56,27 @@ impl Clock {
     }
 }
 
-/// Adds the clock.
+/// Adds the clock over the given output times (from `main`, which loaded the runs).
 pub struct TimelinePlugin {
+    /// Every output time, ms UTC (any order; sorted and deduplicated here).
+    pub times: Vec<i64>,
     /// Where to start (ms UTC).
     pub start: Option<i64>,
 }
 
+impl TimelinePlugin {
+    /// The clock over the output times of a run and its comparison.
+    pub fn for_runs(runs: &[&crate::data::Run], start: Option<i64>) -> Self {
+        Self {
+            times: runs.iter().flat_map(|r| r.times.iter().copied()).collect(),
+            start,
+        }
+    }
+}
+
 impl Plugin for TimelinePlugin {
     fn build(&self, app: &mut App) {
-        let twin = &app.world().resource::<crate::world::Twin>().0;
-        let mut times: Vec<i64> = twin
-            .run
-            .iter()
-            .chain(twin.compare.iter())
-            .flat_map(|r| r.times.iter().copied())
-            .collect();
+        let mut times = self.times.clone();
         times.sort_unstable();
         times.dedup();
         let index = self.start.map(|t| index_at(&times, t)).unwrap_or(0);

@@ -7,11 +7,12 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::camera::{FlyTo, Orbit, PointerOverUi};
 use crate::colormap;
+use crate::data::Twin;
 use crate::data::{Kind, sample_at};
 use crate::pick;
 use crate::scene::scale_bar_km;
 use crate::timeline::{Clock, local_label};
-use crate::world::{Layers, OverlayLegend, StationAqi, Twin};
+use crate::world::{Layers, OverlayLegend, StationAqi};
 
 /// What the user picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

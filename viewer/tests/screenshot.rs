@@ -9,11 +9,12 @@ use std::process::Command;
 use polars::prelude::*;
 use twin_engine::output::geotiff::{Band, GeoReference, write_geotiff};
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qn-twin-viewer-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d
+/// A temporary directory removed when the test ends, passed or panicked.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("qn-twin-viewer-{name}-"))
+        .tempdir()
+        .expect("temporary directory")
 }
 
 /// RGB pixels of a PNG and its width.
@@ -69,7 +70,8 @@ impl Shot {
 }
 
 fn shoot(name: &str, extra: &[&str]) -> Shot {
-    let dir = tmp(name);
+    let tmp = tmp(name);
+    let dir = tmp.path();
     let png_path = dir.join("shot.png");
     let mut cmd = Command::new("xvfb-run");
     cmd.args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
@@ -99,9 +101,18 @@ fn shoot(name: &str, extra: &[&str]) -> Shot {
     }
 }
 
-/// A dispersion + traffic run directory: PM2.5 blob centred on `centre` (projected m), all
-/// roads at 5 km/h.
-fn synthetic_run(dir: &Path, centre: (f64, f64)) {
+/// A dispersion run (PM2.5 blob centred on `centre`, projected m) in `dir/dispersion` and a
+/// traffic run (every road at 5 km/h) in `dir/traffic`, written through the engine's typed
+/// summaries and writers as `twin simulate` writes them.
+fn synthetic_runs(dir: &Path, centre: (f64, f64)) -> (PathBuf, PathBuf) {
+    use std::collections::BTreeMap;
+    use twin_engine::output::run::{
+        DispersionSummary, FORMAT_VERSION, NetworkSummary, RunSummary, TrafficSummary,
+        VehicleSummary, write_summary,
+    };
+    let (disp, traffic) = (dir.join("dispersion"), dir.join("traffic"));
+    std::fs::create_dir_all(&disp).expect("dispersion dir");
+    std::fs::create_dir_all(&traffic).expect("traffic dir");
     let (nx, ny, cell) = (200usize, 140usize, 500.0);
     let (min_x, max_y) = (centre.0 - 50_000.0, centre.1 + 35_000.0);
     let mut v = vec![0f32; nx * ny];
@@ -112,33 +123,78 @@ fn synthetic_run(dir: &Path, centre: (f64, f64)) {
             v[j * nx + i] = (80.0 * (-(x * x + y * y) / (2.0 * 6000.0f64.powi(2))).exp()) as f32;
         }
     }
-    write_geotiff(
-        &dir.join("concentration.tif"),
-        nx,
-        ny,
-        &GeoReference {
+    let geo = GeoReference {
+        epsg: 32648,
+        min_x,
+        max_y,
+        pixel: cell,
+    };
+    for file in ["concentration.tif", "concentration_final.tif"] {
+        write_geotiff(
+            &disp.join(file),
+            nx,
+            ny,
+            &geo,
+            &[Band {
+                description: "PM2.5 time-mean µg/m³".into(),
+                unit: "µg/m³".into(),
+                values: &v,
+            }],
+            &[],
+        )
+        .expect("GeoTIFF");
+    }
+    let start = "2026-01-01T00:00:00+00:00".to_string();
+    let summary = RunSummary::Dispersion(Box::new(DispersionSummary {
+        format_version: FORMAT_VERSION,
+        scenario: "synthetic blob".into(),
+        start_utc: start.clone(),
+        duration_h: 1.0,
+        backend: "cpu".into(),
+        adapter: None,
+        grid: twin_engine::grid::Grid {
+            nx,
+            ny,
+            cell_m: cell,
+            x0: min_x,
+            y0: max_y - ny as f64 * cell,
             epsg: 32648,
-            min_x,
-            max_y,
-            pixel: cell,
         },
-        &[Band {
-            description: "PM2.5 time-mean µg/m³".into(),
-            unit: "µg/m³".into(),
-            values: &v,
-        }],
-        &[],
+        pollutants: vec!["PM2.5".into()],
+        mixing_height_m: 500.0,
+        diffusivity_m2_s: vec![50.0],
+        steps: 0,
+        cell_updates: 0,
+        wall_s: 0.0,
+        cell_updates_per_s: 0.0,
+        mass_budget: BTreeMap::new(),
+        sources: vec![],
+        left_out: vec![],
+        outputs: BTreeMap::new(),
+    }));
+    write_summary(&disp, &summary).expect("dispersion summary");
+    let time = |n: usize| {
+        Column::new("time".into(), vec![1_767_225_600_000i64; n])
+            .cast(&DataType::Datetime(
+                TimeUnit::Milliseconds,
+                Some(TimeZone::UTC),
+            ))
+            .expect("time")
+    };
+    let mut stations = DataFrame::new_infer_height(vec![
+        Column::new("station_id".into(), Vec::<String>::new()),
+        time(0),
+        Column::new("pollutant".into(), Vec::<String>::new()),
+        Column::new("concentration_ug_m3".into(), Vec::<f32>::new()),
+    ])
+    .expect("stations frame");
+    twin_engine::output::write_parquet(&disp.join("stations.parquet"), &mut stations)
+        .expect("stations.parquet");
+
+    let ds = twin_engine::dataset::Dataset::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh"),
     )
-    .expect("GeoTIFF");
-    let summary = serde_json::json!({
-        "scenario": "synthetic blob",
-        "pollutants": ["PM2.5"],
-        "grid": {"nx": nx, "ny": ny, "cell_m": cell, "min_x": min_x, "max_y": max_y,
-                 "max_x": min_x + nx as f64 * cell, "min_y": max_y - ny as f64 * cell, "crs": "EPSG:32648"},
-    });
-    std::fs::write(dir.join("summary.json"), summary.to_string()).expect("summary");
-    let ds =
-        twin_engine::dataset::Dataset::load(&twin_engine::bundled_dataset_dir()).expect("dataset");
+    .expect("dataset");
     let ids: Vec<String> = ds
         .province
         .road_links
@@ -146,19 +202,58 @@ fn synthetic_run(dir: &Path, centre: (f64, f64)) {
         .map(|r| r.meta.id.clone())
         .collect();
     let n = ids.len();
-    let mut df = DataFrame::new_infer_height(vec![
+    let mut links = DataFrame::new_infer_height(vec![
+        Column::new("link_id".into(), ids.clone()),
         Column::new("road_id".into(), ids),
+        time(n),
         Column::new("class".into(), vec!["all"; n]),
-        Column::new("time".into(), vec![1_767_225_600_000i64; n])
-            .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
-            .expect("time"),
-        Column::new("speed_km_h".into(), vec![5.0f64; n]),
-        Column::new("density_veh_km".into(), vec![150.0f64; n]),
         Column::new("flow_veh_h".into(), vec![300.0f64; n]),
+        Column::new("density_veh_km".into(), vec![150.0f64; n]),
+        Column::new("speed_km_h".into(), vec![5.0f64; n]),
+        Column::new("travel_time_s".into(), vec![600.0f64; n]),
     ])
     .expect("links frame");
-    let f = std::fs::File::create(dir.join("links.parquet")).expect("links.parquet");
-    ParquetWriter::new(f).finish(&mut df).expect("parquet");
+    twin_engine::output::write_parquet(&traffic.join("links.parquet"), &mut links)
+        .expect("links.parquet");
+    let summary = RunSummary::Traffic(Box::new(TrafficSummary {
+        format_version: FORMAT_VERSION,
+        scenario: "every road jammed".into(),
+        scenario_file: None,
+        backend: "cpu".into(),
+        adapter: None,
+        start_utc: start,
+        dt_s: 1.0,
+        dt_reason: "synthetic".into(),
+        steps: 0,
+        output_interval_s: 900.0,
+        wall_s: 0.0,
+        cell_updates_per_s: 0.0,
+        network: NetworkSummary {
+            nodes: 0,
+            links: n,
+            cells: 0,
+            signals: 0,
+            control: twin_engine::traffic::Control::FixedTime,
+            warnings: vec![],
+        },
+        placements: vec![],
+        vehicles: VehicleSummary {
+            classes: vec!["car".into(), "truck".into()],
+            demand: [0.0; 2],
+            entered: [0.0; 2],
+            exited: [0.0; 2],
+            in_network: [0.0; 2],
+            waiting_at_origins: [0.0; 2],
+            conservation_relative_error: 0.0,
+            vehicle_seconds: [0.0; 2],
+            vehicle_km: [0.0; 2],
+        },
+        emissions_kg: BTreeMap::new(),
+        emission_model: Default::default(),
+        outputs: BTreeMap::new(),
+    }));
+    write_summary(&traffic, &summary).expect("traffic summary");
+    (disp, traffic)
 }
 
 fn is_sea([r, g, b]: [u8; 3]) -> bool {
@@ -194,8 +289,16 @@ fn screenshots_show_land_sea_roads_and_overlays() {
     // the run: a PM2.5 blob over the bay east of Cẩm Phả (no markers there) and every road jammed
     let run = tmp("run");
     let utm = twin_engine::geodesy::Utm::zone_48n();
-    synthetic_run(&run, utm.forward(107.55, 20.98));
-    let with = shoot("with-run", &["--run", &run.display().to_string()]);
+    let (disp, traffic) = synthetic_runs(run.path(), utm.forward(107.55, 20.98));
+    let with = shoot(
+        "with-run",
+        &[
+            "--run",
+            &disp.display().to_string(),
+            "--run",
+            &traffic.display().to_string(),
+        ],
+    );
     let (x, y) = with.at("overlay_max");
     let top = with.px[y * with.w + x];
     // the top of the colour scale (viridis yellow, 75 % over the sea, blended in linear light)
@@ -214,5 +317,4 @@ fn screenshots_show_land_sea_roads_and_overlays() {
         jammed.iter().any(|&[r, g, b]| r > 120 && g < 60 && b < 60),
         "no jammed-red road near the road probe: {jammed:?}"
     );
-    let _ = std::fs::remove_dir_all(run);
 }

@@ -5,6 +5,7 @@
 //! declared bounds, invalid polygon, duplicate id) with the file, the feature index and id, and
 //! the field; nothing is silently dropped. A dataset with any problem does not load.
 
+pub mod bundled;
 mod layers;
 mod problems;
 
@@ -25,6 +26,27 @@ pub fn read_road_layer(
     bounds: crate::geodesy::LonLatBounds,
 ) -> Result<Vec<crate::model::RoadLink>, DatasetError> {
     layers::read_roads(path, bounds)
+}
+
+/// The environment variable naming a dataset directory for every command and the viewer.
+pub const DATASET_ENV: &str = "QN_TWIN_DATASET";
+
+/// The one rule for which dataset a command uses, first match wins:
+/// 1. `scenario_value`: a scenario's own `dataset` key (already made relative to its file);
+/// 2. `flag`: the command's `--dataset DIR`;
+/// 3. the `QN_TWIN_DATASET` environment variable (ignored when empty);
+/// 4. the bundled Quảng Ninh dataset, unpacked from the binary ([`bundled::dir`]).
+pub fn resolve_dir(
+    flag: Option<&Path>,
+    scenario_value: Option<&Path>,
+) -> Result<PathBuf, DatasetError> {
+    if let Some(d) = scenario_value.or(flag) {
+        return Ok(d.to_path_buf());
+    }
+    match std::env::var_os(DATASET_ENV) {
+        Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
+        _ => bundled::dir(),
+    }
 }
 
 /// Name of the manifest file in a dataset directory.

@@ -22,12 +22,20 @@ use bytemuck::{Pod, Zeroable};
 use serde::Serialize;
 
 use crate::gpu::{AdapterReport, GpuContext, GpuError};
+use crate::grid::Grid;
 use crate::model::Pollutant;
 
 pub use engine::{CpuEngine, GpuEngine, StepEngine};
 
 /// At most this many pollutants in one run (the transport uniform holds 8 removal factors).
 pub const MAX_POLLUTANTS: usize = 8;
+
+/// Device limits the dispersion stages need (`transport` binds 7 storage buffers; WebGPU's
+/// downlevel default is 4).
+pub const GPU_LIMITS: crate::gpu::shaders::StageLimits = crate::gpu::shaders::StageLimits {
+    max_storage_buffers_per_shader_stage: 7,
+    max_uniform_buffers_per_shader_stage: 1,
+};
 
 /// Uniform of stage `transport`. Layout matches `TransportParams` in `transport.wgsl`.
 #[repr(C)]
@@ -115,53 +123,6 @@ pub struct StationPoint {
     pub _pad: [f32; 2],
 }
 
-/// A regular grid of square cells in a projected CRS. Row 0 is the southern row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Grid {
-    /// Columns (west → east).
-    pub nx: usize,
-    /// Rows (south → north).
-    pub ny: usize,
-    /// Cell size, metres.
-    pub cell_m: f64,
-    /// Easting of the western edge.
-    pub x0: f64,
-    /// Northing of the southern edge.
-    pub y0: f64,
-    /// EPSG code of the CRS.
-    pub epsg: u32,
-}
-
-impl Grid {
-    /// Number of cells.
-    pub fn cells(&self) -> usize {
-        self.nx * self.ny
-    }
-
-    /// Continuous cell coordinates of a projected point (cell centres at integers).
-    pub fn cell_coords(&self, x: f64, y: f64) -> (f64, f64) {
-        (
-            (x - self.x0) / self.cell_m - 0.5,
-            (y - self.y0) / self.cell_m - 0.5,
-        )
-    }
-
-    /// The cell holding a projected point, if inside the grid.
-    pub fn cell_of(&self, x: f64, y: f64) -> Option<(usize, usize)> {
-        let (fx, fy) = ((x - self.x0) / self.cell_m, (y - self.y0) / self.cell_m);
-        (fx >= 0.0 && fy >= 0.0 && fx < self.nx as f64 && fy < self.ny as f64)
-            .then_some((fx as usize, fy as usize))
-    }
-
-    /// Projected coordinates of a cell centre.
-    pub fn centre(&self, i: usize, j: usize) -> (f64, f64) {
-        (
-            self.x0 + (i as f64 + 0.5) * self.cell_m,
-            self.y0 + (j as f64 + 0.5) * self.cell_m,
-        )
-    }
-}
-
 /// Wind on the grid's faces for one interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceWind {
@@ -245,7 +206,7 @@ pub struct DispersionProblem {
 }
 
 /// Mass budget of one pollutant over the run, kg.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct MassBudget {
     /// Emitted by all sources.
     pub emitted_kg: f64,
@@ -263,7 +224,7 @@ pub struct MassBudget {
 
 /// What a run produced.
 #[derive(Debug, Clone)]
-pub struct DispersionResult {
+pub struct DispersionRun {
     /// Concentration at the end, `[pollutant][row][col]`, µg/m³.
     pub final_conc: Vec<f32>,
     /// Time-mean concentration over the run (every step), µg/m³.
@@ -349,7 +310,7 @@ impl DispersionProblem {
     }
 
     /// Runs the problem on the GPU context given, or on the CPU twin when `None`.
-    pub fn run(&self, gpu: Option<&GpuContext>) -> Result<DispersionResult, GpuError> {
+    pub fn run(&self, gpu: Option<&GpuContext>) -> Result<DispersionRun, GpuError> {
         self.run_with_progress(gpu, &mut |_, _| {})
     }
 
@@ -359,7 +320,7 @@ impl DispersionProblem {
         &self,
         gpu: Option<&GpuContext>,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<DispersionResult, GpuError> {
+    ) -> Result<DispersionRun, GpuError> {
         self.check()?;
         match gpu {
             Some(ctx) => {
@@ -375,7 +336,7 @@ impl DispersionProblem {
         mut engine: E,
         adapter: Option<AdapterReport>,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<DispersionResult, GpuError> {
+    ) -> Result<DispersionRun, GpuError> {
         let g = &self.grid;
         let np = self.pollutants.len();
         let start = std::time::Instant::now();
@@ -461,7 +422,7 @@ impl DispersionProblem {
                 }
             })
             .collect();
-        Ok(DispersionResult {
+        Ok(DispersionRun {
             final_conc: raw.state.iter().map(|x| x[0] + x[1]).collect(),
             mean_conc,
             samples: raw.samples,

@@ -40,7 +40,7 @@ impl BackendChoice {
 }
 
 /// What adapter a run got, for summaries and logs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AdapterReport {
     /// Adapter name (e.g. "NVIDIA H100", "llvmpipe (LLVM 15.0.6, 256 bits)").
     pub name: String,
@@ -74,6 +74,22 @@ pub enum GpuError {
     /// A problem is larger than the device allows.
     #[error("{0}")]
     TooLarge(String),
+    /// The adapter cannot meet a limit the model's stages need.
+    #[error(
+        "the GPU adapter {adapter} offers {have} for `{limit}` but the {model} model needs {need}; use --backend cpu"
+    )]
+    Limit {
+        /// Adapter name.
+        adapter: String,
+        /// The model.
+        model: String,
+        /// The wgpu limit's name.
+        limit: &'static str,
+        /// What the model needs.
+        need: u32,
+        /// What the adapter offers.
+        have: u32,
+    },
 }
 
 /// A wgpu device and queue, with a report of the adapter behind them.
@@ -101,7 +117,13 @@ impl std::fmt::Debug for GpuContext {
 impl GpuContext {
     /// Acquires the highest-performance adapter wgpu can find, or explains why not.
     pub fn acquire() -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        // Compute needs no window: only the native compute APIs (Vulkan, Metal, DX12). Leaving
+        // GL out matters — the viewer's Bevy enables wgpu's GL backend in the same build, and
+        // probing EGL for a Wayland display makes libwayland print "error: XDG_RUNTIME_DIR is
+        // invalid or not set" on headless machines, which is not an error of ours.
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::PRIMARY;
+        let instance = wgpu::Instance::new(desc);
         let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
@@ -127,8 +149,7 @@ impl GpuContext {
             max_storage_buffer_binding_size: adapter_limits.max_storage_buffer_binding_size,
             max_buffer_size: adapter_limits.max_buffer_size,
             max_storage_buffers_per_shader_stage: adapter_limits
-                .max_storage_buffers_per_shader_stage
-                .max(8),
+                .max_storage_buffers_per_shader_stage,
             ..wgpu::Limits::downlevel_defaults()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -156,6 +177,63 @@ impl GpuContext {
             BackendChoice::Gpu => Self::acquire().map(Some),
             BackendChoice::Auto => Ok(Self::acquire().ok().filter(|c| c.is_hardware)),
         }
+    }
+
+    /// Resolves a backend choice for a model that declares `needs`: `gpu` fails with
+    /// [`GpuError::Limit`] naming the first limit the adapter cannot meet; `auto` then falls
+    /// back to the CPU twin. Returns the context (if any) and, when `auto` chose the CPU twin,
+    /// why.
+    pub fn for_model(
+        choice: BackendChoice,
+        model: &str,
+        needs: shaders::StageLimits,
+    ) -> Result<(Option<Self>, Option<String>), GpuError> {
+        match choice {
+            BackendChoice::Cpu => Ok((None, None)),
+            BackendChoice::Gpu => {
+                let ctx = Self::acquire()?;
+                ctx.meets(model, needs)?;
+                Ok((Some(ctx), None))
+            }
+            BackendChoice::Auto => match Self::acquire() {
+                Err(e) => Ok((None, Some(format!("no GPU adapter: {e}")))),
+                Ok(ctx) if !ctx.is_hardware => Ok((
+                    None,
+                    Some(format!("{} is a software adapter", ctx.report.name)),
+                )),
+                Ok(ctx) => match ctx.meets(model, needs) {
+                    Ok(()) => Ok((Some(ctx), None)),
+                    Err(e) => Ok((None, Some(e.to_string()))),
+                },
+            },
+        }
+    }
+
+    /// Checks the device's limits against what a model's stages need.
+    pub fn meets(&self, model: &str, needs: shaders::StageLimits) -> Result<(), GpuError> {
+        for (limit, need, have) in [
+            (
+                "max_storage_buffers_per_shader_stage",
+                needs.max_storage_buffers_per_shader_stage,
+                self.limits.max_storage_buffers_per_shader_stage,
+            ),
+            (
+                "max_uniform_buffers_per_shader_stage",
+                needs.max_uniform_buffers_per_shader_stage,
+                self.limits.max_uniform_buffers_per_shader_stage,
+            ),
+        ] {
+            if have < need {
+                return Err(GpuError::Limit {
+                    adapter: self.report.name.clone(),
+                    model: model.into(),
+                    limit,
+                    need,
+                    have,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Compiles one WGSL stage into a compute kernel (entry point `main`).

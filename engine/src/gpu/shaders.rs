@@ -51,6 +51,34 @@ pub const TRAFFIC_NODE_FLOWS: Shader = shader!("traffic/node_flows", uses "traff
 /// Traffic: cell update and link statistics.
 pub const TRAFFIC_UPDATE_CELLS: Shader = shader!("traffic/update_cells", uses "traffic/common");
 
+/// The device limits a model's stages need beyond WebGPU's downlevel defaults. Each model
+/// declares its own (`dispersion::GPU_LIMITS`, `traffic::GPU_LIMITS`); a test reflects every
+/// stage with naga and checks it stays within what its model declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageLimits {
+    /// Storage buffers bound by one stage.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Uniform buffers bound by one stage.
+    pub max_uniform_buffers_per_shader_stage: u32,
+}
+
+/// What the bandwidth probe (`common/copy`) needs.
+pub const COPY_LIMITS: StageLimits = StageLimits {
+    max_storage_buffers_per_shader_stage: 2,
+    max_uniform_buffers_per_shader_stage: 1,
+};
+
+/// Every stage with the limits its model declares.
+pub const STAGE_LIMITS: &[(Shader, StageLimits)] = &[
+    (DISPERSION_EMIT, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_TRANSPORT, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_SAMPLE_STATIONS, crate::dispersion::GPU_LIMITS),
+    (COMMON_COPY, COPY_LIMITS),
+    (TRAFFIC_SENDING_RECEIVING, crate::traffic::GPU_LIMITS),
+    (TRAFFIC_NODE_FLOWS, crate::traffic::GPU_LIMITS),
+    (TRAFFIC_UPDATE_CELLS, crate::traffic::GPU_LIMITS),
+];
+
 /// Every shader, for validation.
 pub const ALL: &[Shader] = &[
     DISPERSION_EMIT,
@@ -146,5 +174,207 @@ mod tests {
         };
         let e = validate(&bad).expect_err("type error");
         assert!(e.starts_with("test/bad"), "{e}");
+    }
+
+    /// Size and member offsets of a WGSL struct as naga lays it out (WGSL's host-shareable
+    /// layout rules), or why it cannot be found.
+    fn wgsl_layout(shader: &Shader, name: &str) -> (u32, Vec<(String, u32)>) {
+        let module = naga::front::wgsl::parse_str(shader.source).expect("parses");
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{}: no struct {name}", shader.name))
+            .1;
+        match &ty.inner {
+            naga::TypeInner::Struct { members, span } => (
+                *span,
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                    .collect(),
+            ),
+            other => panic!("{}: {name} is not a struct: {other:?}", shader.name),
+        }
+    }
+
+    /// Checks a `#[repr(C)]` Rust twin against its WGSL struct: the same size, and every named
+    /// (non-padding) Rust field at the offset of the WGSL member of the same name.
+    fn check(shader: &Shader, wgsl: &str, rust: &str, size: usize, fields: &[(&str, usize)]) {
+        let (span, members) = wgsl_layout(shader, wgsl);
+        assert_eq!(
+            span as usize, size,
+            "{}: WGSL {wgsl} is {span} bytes, Rust {rust} is {size}",
+            shader.name
+        );
+        for (name, offset) in fields {
+            let member = members.iter().find(|(m, _)| m == name).unwrap_or_else(|| {
+                panic!(
+                    "{}: WGSL {wgsl} has no member `{name}` (Rust {rust})",
+                    shader.name
+                )
+            });
+            assert_eq!(
+                member.1 as usize, *offset,
+                "{}: `{name}` is at {} in WGSL {wgsl} but at {offset} in Rust {rust} (field order?)",
+                shader.name, member.1
+            );
+        }
+        // every WGSL member that is not padding has a Rust field
+        for (m, _) in &members {
+            assert!(
+                m.starts_with('_') || m.starts_with("pad") || fields.iter().any(|(f, _)| f == m),
+                "{}: WGSL {wgsl}.{m} has no Rust twin field in {rust}",
+                shader.name
+            );
+        }
+    }
+
+    macro_rules! twin {
+        ($shader:expr, $wgsl:literal, $rust:ty, [$($field:ident),+ $(,)?]) => {
+            check(
+                &$shader,
+                $wgsl,
+                stringify!($rust),
+                std::mem::size_of::<$rust>(),
+                &[$((stringify!($field), std::mem::offset_of!($rust, $field))),+],
+            )
+        };
+    }
+
+    #[test]
+    fn every_wgsl_struct_matches_its_rust_twin() {
+        use crate::dispersion::{
+            EmitParams, SampleParams, SourceCell, StationPoint, TransportParams,
+        };
+        use crate::traffic::{LinkData, NodeData, PhaseData, SignalData, StepParams};
+        twin!(
+            DISPERSION_TRANSPORT,
+            "TransportParams",
+            TransportParams,
+            [nx, ny, np, dt, inv_dx, inv_dy, kdiff, keep]
+        );
+        twin!(
+            DISPERSION_EMIT,
+            "EmitParams",
+            EmitParams,
+            [nx, ny, np, n_sources, dt]
+        );
+        twin!(
+            DISPERSION_EMIT,
+            "Source",
+            SourceCell,
+            [cell, pollutant, rate]
+        );
+        twin!(
+            DISPERSION_SAMPLE_STATIONS,
+            "SampleParams",
+            SampleParams,
+            [nx, ny, np, n_stations, slot]
+        );
+        twin!(
+            DISPERSION_SAMPLE_STATIONS,
+            "StationPoint",
+            StationPoint,
+            [fx, fy]
+        );
+        for stage in [
+            TRAFFIC_SENDING_RECEIVING,
+            TRAFFIC_NODE_FLOWS,
+            TRAFFIC_UPDATE_CELLS,
+        ] {
+            twin!(
+                stage,
+                "Params",
+                StepParams,
+                [n_cells, n_nodes, n_periods, steps_per_period, truck_pce, dt]
+            );
+            twin!(
+                stage,
+                "Link",
+                LinkData,
+                [
+                    first_cell, n_cells, from_node, to_node, send_ratio, recv_ratio, q_step,
+                    jam_cell, cell_len, in_slot, out_slot
+                ]
+            );
+            twin!(
+                stage,
+                "Node",
+                NodeData,
+                [in_off, n_in, out_off, n_out, turn_off, origin, signal]
+            );
+            twin!(
+                stage,
+                "Signal",
+                SignalData,
+                [kind, cycle, offset, n_phases, phase_off, min_green, lost]
+            );
+            twin!(stage, "Phase", PhaseData, [green, mask]);
+        }
+    }
+
+    #[test]
+    fn a_reordered_rust_field_is_caught() {
+        // the same fields as TransportParams with `dt` and `kdiff` swapped
+        #[repr(C)]
+        #[allow(dead_code)]
+        struct Swapped {
+            nx: u32,
+            ny: u32,
+            np: u32,
+            _pad0: u32,
+            kdiff: f32,
+            inv_dx: f32,
+            inv_dy: f32,
+            dt: f32,
+            keep: [f32; crate::dispersion::MAX_POLLUTANTS],
+        }
+        let caught = std::panic::catch_unwind(|| {
+            twin!(
+                DISPERSION_TRANSPORT,
+                "TransportParams",
+                Swapped,
+                [nx, ny, np, dt, inv_dx, inv_dy, kdiff, keep]
+            );
+        });
+        assert!(caught.is_err(), "a swapped field went unnoticed");
+    }
+
+    #[test]
+    fn every_stage_fits_its_declared_limits() {
+        for (shader, limits) in STAGE_LIMITS {
+            let module = naga::front::wgsl::parse_str(shader.source).expect("parses");
+            let storage = module
+                .global_variables
+                .iter()
+                .filter(|(_, g)| matches!(g.space, naga::AddressSpace::Storage { .. }))
+                .count() as u32;
+            let uniform = module
+                .global_variables
+                .iter()
+                .filter(|(_, g)| g.space == naga::AddressSpace::Uniform)
+                .count() as u32;
+            assert!(
+                storage <= limits.max_storage_buffers_per_shader_stage,
+                "{}: binds {storage} storage buffers, declares {}",
+                shader.name,
+                limits.max_storage_buffers_per_shader_stage
+            );
+            assert!(
+                uniform <= limits.max_uniform_buffers_per_shader_stage,
+                "{}: binds {uniform} uniform buffers, declares {}",
+                shader.name,
+                limits.max_uniform_buffers_per_shader_stage
+            );
+        }
+        // every stage is declared
+        for s in ALL {
+            assert!(
+                STAGE_LIMITS.iter().any(|(d, _)| d.name == s.name),
+                "{}: no declared limits",
+                s.name
+            );
+        }
     }
 }

@@ -1,13 +1,15 @@
 //! Map images: a concentration field colour-mapped (log scale) over land and sea, the coastline,
-//! the sources, a colour bar with labelled ticks and a title, written as PNG. Text uses a small
-//! built-in 5×7 bitmap font, so the maps need no font files.
+//! the sources and the district seats, a colour bar with a tick at every decade, a title with
+//! the pollutant, period and unit, a scale bar and a north arrow, written as PNG. Text is
+//! TrueType ([`super::text::Pen`]); a built-in 5×7 bitmap font is the fallback without one.
 
 use std::path::Path;
 
 use geo::{Geometry, LineString};
 
 use super::OutputError;
-use crate::dispersion::Grid;
+use super::text::Pen;
+use crate::grid::Grid;
 
 /// An RGBA image.
 #[derive(Debug, Clone)]
@@ -52,6 +54,19 @@ impl Image {
             self.rgba[k + 2],
             self.rgba[k + 3],
         ]
+    }
+
+    /// Blends `c` over a pixel with opacity `alpha` in [0, 1] (ignored outside).
+    pub fn blend(&mut self, x: i64, y: i64, c: [u8; 4], alpha: f32) {
+        if x >= 0 && y >= 0 && (x as usize) < self.width && (y as usize) < self.height {
+            let k = (y as usize * self.width + x as usize) * 4;
+            let a = alpha.clamp(0.0, 1.0);
+            for (px, new) in self.rgba[k..k + 3].iter_mut().zip(c) {
+                let old = f32::from(*px);
+                *px = (old + a * (f32::from(new) - old)).round() as u8;
+            }
+            self.rgba[k + 3] = 255;
+        }
     }
 
     /// Fills a rectangle.
@@ -206,35 +221,87 @@ const LAND: [u8; 3] = [236, 232, 220];
 const COAST: [u8; 4] = [90, 90, 90, 255];
 const INK: [u8; 4] = [20, 20, 20, 255];
 
-/// What a panel's legend says: the colour scale, a title and the unit under the colour bar.
+/// What a panel says around its map: the colour scale, the title (pollutant and quantity), a
+/// subtitle (period), and the unit under the colour bar.
 #[derive(Debug, Clone, Copy)]
 pub struct Legend<'a> {
     /// Colour scale.
     pub scale: LogScale,
     /// Title above the map.
     pub title: &'a str,
+    /// Second line (the period, the source of the field).
+    pub subtitle: &'a str,
     /// Unit under the colour bar.
     pub unit: &'a str,
 }
 
-/// Renders one field panel: map (north up) with coastline, overlay, markers, colour bar, title.
-/// `markers` are in continuous cell coordinates; the map's longer side is `max_map_px`.
+/// A round length for a scale bar of at most `max_m` metres: 1, 2 or 5 × 10ⁿ.
+pub fn round_length_m(max_m: f64) -> f64 {
+    let mag = 10f64.powf(max_m.max(1.0).log10().floor());
+    [5.0, 2.0, 1.0]
+        .iter()
+        .map(|k| k * mag)
+        .find(|&v| v <= max_m)
+        .unwrap_or(mag)
+}
+
+/// Draws a scale bar with its left end at (x, y): a round length of at most `max_px` pixels at
+/// `m_per_px`, in alternating black and white halves, labelled in km or m.
+pub fn scale_bar(img: &mut Image, pen: &Pen, x: i64, y: i64, m_per_px: f64, max_px: i64) {
+    let len_m = round_length_m(max_px as f64 * m_per_px);
+    let px = (len_m / m_per_px).round() as i64;
+    img.rect(x - 1, y - 1, px + 2, 8, INK);
+    img.rect(x + px / 2, y, px - px / 2, 6, [255, 255, 255, 255]);
+    let label = if len_m >= 1000.0 {
+        format!("{} km", len_m / 1000.0)
+    } else {
+        format!("{len_m} m")
+    };
+    pen.draw_halo(img, "0", x - 3, y - 19, 13.0, INK);
+    let w = pen.width(&label, 13.0);
+    pen.draw_halo(img, &label, x + px - w / 2, y - 19, 13.0, INK);
+}
+
+/// Draws a north arrow (the maps are north-up) with its tip at (x, y).
+pub fn north_arrow(img: &mut Image, pen: &Pen, x: i64, y: i64) {
+    for r in 0..18 {
+        let half = r / 3;
+        img.rect(x - half - 1, y + r, 2 * half + 3, 1, [255, 255, 255, 255]);
+        img.rect(x - half, y + r, half + 1, 1, INK);
+        img.rect(x + 1, y + r, half, 1, [120, 120, 120, 255]);
+    }
+    let w = pen.width("N", 15.0);
+    pen.draw_halo(img, "N", x - w / 2, y + 20, 15.0, INK);
+}
+
+/// Renders one field panel: the map (north up) with coastline, overlay, markers and labelled
+/// places, a colour bar with ticks at every decade, the title and period, a scale bar and a
+/// north arrow. `markers` and `labels` are in continuous cell coordinates; the map's longer
+/// side is `max_map_px`.
+#[allow(clippy::too_many_arguments)]
 pub fn render_panel(
     grid: &Grid,
     field: &[f32],
     land: &[bool],
     markers: &[(Marker, f64, f64)],
+    labels: &[(String, f64, f64)],
     legend: Legend<'_>,
+    pen: &Pen,
     max_map_px: usize,
 ) -> Image {
-    let Legend { scale, title, unit } = legend;
+    let Legend {
+        scale,
+        title,
+        subtitle,
+        unit,
+    } = legend;
     let zoom = (max_map_px as f64 / grid.nx.max(grid.ny) as f64).max(0.1);
     let (mw, mh) = (
         ((grid.nx as f64) * zoom).round() as usize,
         ((grid.ny as f64) * zoom).round() as usize,
     );
-    let bar_w = 150;
-    let title_h = 30;
+    let bar_w = 170;
+    let title_h = 58;
     let mut img = Image::new(mw + bar_w, mh + title_h, [255, 255, 255, 255]);
     let cell_at = |px: usize, py: usize| {
         let i = ((px as f64 + 0.5) / zoom) as usize;
@@ -268,9 +335,14 @@ pub fn render_panel(
             );
         }
     }
+    let to_px = |fx: f64, fy: f64| {
+        (
+            ((fx + 0.5) * zoom).round() as i64,
+            ((grid.ny as f64 - fy - 0.5) * zoom).round() as i64 + title_h as i64,
+        )
+    };
     for (m, fx, fy) in markers {
-        let x = ((fx + 0.5) * zoom).round() as i64;
-        let y = ((grid.ny as f64 - fy - 0.5) * zoom).round() as i64 + title_h as i64;
+        let (x, y) = to_px(*fx, *fy);
         match m {
             Marker::Plant => {
                 img.rect(x - 4, y - 4, 9, 9, [255, 255, 255, 255]);
@@ -285,33 +357,67 @@ pub fn render_panel(
             Marker::Station => img.rect(x - 1, y - 1, 3, 3, [255, 255, 255, 255]),
         }
     }
-    // colour bar
+    // labelled places (district seats): a dot and the name beside it, inside the map only
+    for (name, fx, fy) in labels {
+        let (x, y) = to_px(*fx, *fy);
+        if x < 0 || y < title_h as i64 || x >= mw as i64 || y >= (mh + title_h) as i64 {
+            continue;
+        }
+        img.rect(x - 2, y - 2, 5, 5, [255, 255, 255, 255]);
+        img.rect(x - 1, y - 1, 3, 3, INK);
+        let w = pen.width(name, 13.0);
+        let tx = if x + 5 + w < mw as i64 {
+            x + 5
+        } else {
+            x - 5 - w
+        };
+        pen.draw_halo(&mut img, name, tx, y - 8, 13.0, INK);
+    }
+    // colour bar with a tick and label at every decade
     let (bx, by, bw, bh) = (
         mw as i64 + 20,
-        title_h as i64 + 20,
+        title_h as i64 + 30,
         22i64,
-        (mh as i64 - 60).max(60),
+        (mh as i64 - 90).max(60),
     );
+    pen.draw(&mut img, unit, bx, by - 24, 15.0, INK);
     for yy in 0..bh {
         let t = 1.0 - yy as f64 / (bh - 1) as f64;
         let v = viridis(t);
         img.rect(bx, by + yy, bw, 1, [v[0], v[1], v[2], 255]);
     }
+    img.rect(bx - 1, by - 1, bw + 2, 1, INK);
+    img.rect(bx - 1, by + bh, bw + 2, 1, INK);
+    img.rect(bx - 1, by - 1, 1, bh + 2, INK);
+    img.rect(bx + bw, by - 1, 1, bh + 2, INK);
     let decades = (scale.max / scale.min).log10().round() as i32;
     for d in 0..=decades {
         let value = scale.min * 10f64.powi(d);
         let y = by + bh - 1 - ((d as f64 / decades.max(1) as f64) * (bh - 1) as f64).round() as i64;
-        img.rect(bx + bw, y, 5, 1, INK);
-        draw_text(&mut img, &format_tick(value), bx + bw + 8, y - 7, 2, INK);
+        img.rect(bx + bw, y, 6, 1, INK);
+        pen.draw(&mut img, &format_tick(value), bx + bw + 9, y - 8, 14.0, INK);
     }
-    draw_text(&mut img, unit, bx, by + bh + 10, 2, INK);
-    draw_text(&mut img, title, 8, 8, 2, INK);
-    // north arrow
-    let (nx0, ny0) = (mw as i64 - 24, title_h as i64 + 12);
-    for r in 0..10 {
-        img.rect(nx0 - r / 2, ny0 + r, r + 1, 1, INK);
-    }
-    draw_text(&mut img, "N", nx0 - 4, ny0 + 13, 2, INK);
+    pen.draw(
+        &mut img,
+        &format!("below {}:", format_tick(scale.min)),
+        bx,
+        by + bh + 10,
+        12.0,
+        INK,
+    );
+    pen.draw(&mut img, "not coloured", bx, by + bh + 25, 12.0, INK);
+    pen.draw(&mut img, title, 10, 6, 20.0, INK);
+    pen.draw(&mut img, subtitle, 10, 32, 14.0, [70, 70, 70, 255]);
+    // north arrow top right, scale bar bottom left of the map
+    north_arrow(&mut img, pen, mw as i64 - 24, title_h as i64 + 10);
+    scale_bar(
+        &mut img,
+        pen,
+        16,
+        (mh + title_h) as i64 - 20,
+        grid.cell_m / zoom,
+        (mw as i64 / 4).max(40),
+    );
     img
 }
 
@@ -328,7 +434,8 @@ pub fn compose(panels: &[Image], cols: usize) -> Image {
     img
 }
 
-fn format_tick(v: f64) -> String {
+/// A colour-bar tick label: plain decimals in the usual range, powers of ten outside it.
+pub fn format_tick(v: f64) -> String {
     if (1e-2..1e5).contains(&v) {
         let s = format!("{v:.2}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()

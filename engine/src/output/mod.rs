@@ -1,18 +1,22 @@
 //! Output writers: the only place simulation results reach the filesystem. GeoTIFF rasters,
 //! PNG maps, Parquet tables and JSON summaries.
 
+pub mod geoparquet;
 pub mod geotiff;
 pub mod map;
+pub mod run;
+pub mod style;
+pub mod text;
 pub mod traffic;
 
 use std::path::{Path, PathBuf};
 
 use geo::Geometry;
 use polars::prelude::*;
-use serde_json::json;
 
-use crate::dispersion::scenario::ResolvedScenario;
-use crate::dispersion::{DispersionResult, Grid};
+use crate::dispersion::DispersionRun;
+use crate::dispersion::scenario::ResolvedDispersion;
+use crate::grid::Grid;
 use crate::model::FeatureKind;
 use crate::spatial::project;
 
@@ -52,6 +56,13 @@ impl OutputError {
     }
 }
 
+/// A pollutant name as a file-name part (`PM2.5` → `PM2_5`).
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// Rows of a `[pollutant][row from south][col]` field flipped to north-first, one band each.
 fn north_up(grid: &Grid, field: &[f32], p: usize) -> Vec<f32> {
     let plane = grid.cells();
@@ -68,9 +79,9 @@ fn north_up(grid: &Grid, field: &[f32], p: usize) -> Vec<f32> {
 /// `DIR/stations.parquet` and `DIR/summary.json`. Returns the summary.
 pub fn write_dispersion_run(
     out: &Path,
-    run: &ResolvedScenario,
-    result: &DispersionResult,
-) -> Result<serde_json::Value, OutputError> {
+    run: &ResolvedDispersion,
+    result: &DispersionRun,
+) -> Result<run::RunSummary, OutputError> {
     std::fs::create_dir_all(out).map_err(|e| OutputError::io(out, e))?;
     let g = &run.problem.grid;
     let names: Vec<&str> = run.problem.pollutants.iter().map(|p| p.as_str()).collect();
@@ -147,22 +158,56 @@ pub fn write_dispersion_run(
     for (_, s) in &run.problem.stations {
         markers.push((map::Marker::Station, f64::from(s.fx), f64::from(s.fy)));
     }
-    let plane = g.cells();
-    let panels: Vec<map::Image> = names
+    // district seats, by name
+    let seats: Vec<(String, f64, f64)> = run
+        .dataset
+        .province
+        .districts
         .iter()
-        .enumerate()
-        .map(|(p, n)| {
-            let field = &result.mean_conc[p * plane..(p + 1) * plane];
-            let scale = map::LogScale::for_values(field, 4.0);
-            let title = format!("{n} mean {hours} h");
-            let legend = map::Legend {
-                scale,
-                title: &title,
-                unit: "µg/m³",
-            };
-            map::render_panel(g, field, &mask, &markers, legend, 900)
+        .filter_map(|d| {
+            let seat = d.meta.extra.get("seat")?.as_array()?;
+            let (lon, lat) = (seat.first()?.as_f64()?, seat.get(1)?.as_f64()?);
+            let (x, y) = utm.forward(lon, lat);
+            let (fx, fy) = g.cell_coords(x, y);
+            Some((d.meta.name.clone(), fx, fy))
         })
         .collect();
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        (t + chrono::Duration::milliseconds(crate::telemetry::time::LOCAL_OFFSET_MS))
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let end = run.start + chrono::Duration::milliseconds((hours * 3.6e6).round() as i64);
+    let period = format!(
+        "{} to {} (UTC+7), {hours} h; scenario {}",
+        local(run.start),
+        local(end),
+        run.scenario.name
+    );
+    let pen = text::Pen::system();
+    let plane = g.cells();
+    let mut panels = Vec::with_capacity(names.len());
+    for (p, n) in names.iter().enumerate() {
+        let field = &result.mean_conc[p * plane..(p + 1) * plane];
+        let scale = map::LogScale::for_values(field, 4.0);
+        let title = format!("{n}: time-mean concentration, µg/m³");
+        let legend = map::Legend {
+            scale,
+            title: &title,
+            subtitle: &period,
+            unit: "µg/m³",
+        };
+        panels.push(map::render_panel(
+            g, field, &mask, &markers, &seats, legend, &pen, 900,
+        ));
+        // the same colours in QGIS: `concentration.qml` styles band 1 (QGIS loads it with the
+        // raster), `concentration.<pollutant>.qml` each band
+        let qml = out.join(format!("concentration.{}.qml", file_safe(n)));
+        style::write_qml(&qml, p + 1, scale, "µg/m³")?;
+        if p == 0 {
+            style::write_qml(&out.join("concentration.qml"), 1, scale, "µg/m³")?;
+        }
+    }
     let png_path = out.join("concentration.png");
     map::compose(&panels, 2).write_png(&png_path)?;
 
@@ -170,54 +215,92 @@ pub fn write_dispersion_run(
     let pq = out.join("stations.parquet");
     write_station_series(&pq, run, result)?;
 
-    let budget: serde_json::Map<String, serde_json::Value> = names
-        .iter()
-        .zip(&result.budget)
-        .map(|(n, b)| ((*n).to_string(), json!(b)))
-        .collect();
-    let summary = json!({
-        "scenario": run.scenario.name,
-        "start_utc": run.start.to_rfc3339(),
-        "duration_h": hours,
-        "backend": if result.adapter.is_some() { "gpu" } else { "cpu" },
-        "adapter": result.adapter,
-        "grid": {
-            "nx": g.nx, "ny": g.ny, "cell_m": g.cell_m, "crs": format!("EPSG:{}", g.epsg),
-            "min_x": g.x0, "min_y": g.y0,
-            "max_x": g.x0 + g.nx as f64 * g.cell_m, "max_y": g.y0 + g.ny as f64 * g.cell_m,
-        },
-        "pollutants": names,
-        "mixing_height_m": run.problem.mixing_height_m,
-        "diffusivity_m2_s": run.kdiff,
-        "steps": result.steps,
-        "cell_updates": result.cell_updates,
-        "wall_s": result.wall_s,
-        "cell_updates_per_s": result.cell_updates as f64 / result.wall_s.max(1e-9),
-        "mass_budget": budget,
-        "sources": run.source_list.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
-        "left_out": run.outside,
-        "outputs": {
-            "concentration.tif": "time-mean concentration, one Float32 band per pollutant (in `pollutants` order), µg/m³",
-            "concentration_final.tif": "concentration at the end of the run, one band per pollutant, µg/m³",
-            "concentration.png": "time-mean maps, log colour scale, one panel per pollutant",
-            "stations.parquet": "station_id, time (UTC, end of each output interval), pollutant, concentration_ug_m3",
-        },
-    });
-    let sp = out.join("summary.json");
-    let text = serde_json::to_string_pretty(&summary)
-        .map_err(|e| OutputError::encode(&sp, e.to_string()))?;
-    std::fs::write(&sp, text + "\n").map_err(|e| OutputError::io(&sp, e))?;
+    let outputs = [
+        (
+            "concentration.tif",
+            "Cloud-Optimized GeoTIFF: time-mean concentration, one Float32 band per pollutant (in `pollutants` order), µg/m³",
+        ),
+        (
+            "concentration_final.tif",
+            "concentration at the end of the run, one band per pollutant, µg/m³",
+        ),
+        (
+            "concentration.png",
+            "time-mean maps, log colour scale, one panel per pollutant",
+        ),
+        (
+            "concentration.qml",
+            "QGIS style of concentration.tif band 1: the PNG's log viridis and range",
+        ),
+        (
+            "concentration.<pollutant>.qml",
+            "QGIS style of each pollutant's band",
+        ),
+        (
+            "stations.parquet",
+            "GeoParquet: station_id, time (UTC, end of each output interval), pollutant, concentration_ug_m3, geometry (the station, lon/lat)",
+        ),
+    ];
+    let summary = run::DispersionSummary {
+        format_version: run::FORMAT_VERSION,
+        scenario: run.scenario.name.clone(),
+        start_utc: run.start.to_rfc3339(),
+        duration_h: hours,
+        backend: if result.adapter.is_some() {
+            "gpu"
+        } else {
+            "cpu"
+        }
+        .into(),
+        adapter: result.adapter.clone(),
+        grid: g.clone(),
+        pollutants: names.iter().map(ToString::to_string).collect(),
+        mixing_height_m: run.problem.mixing_height_m,
+        diffusivity_m2_s: run.kdiff.clone(),
+        steps: result.steps,
+        cell_updates: result.cell_updates,
+        wall_s: result.wall_s,
+        cell_updates_per_s: result.cell_updates as f64 / result.wall_s.max(1e-9),
+        mass_budget: names
+            .iter()
+            .zip(&result.budget)
+            .map(|(n, b)| ((*n).to_string(), *b))
+            .collect(),
+        sources: run.source_list.iter().map(|s| s.0.clone()).collect(),
+        left_out: run.outside.clone(),
+        outputs: outputs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+    };
+    let summary = run::RunSummary::Dispersion(Box::new(summary));
+    run::write_summary(out, &summary)?;
     Ok(summary)
 }
 
 /// `stations.parquet`: one row per (station, output time, pollutant).
 pub fn write_station_series(
     path: &Path,
-    run: &ResolvedScenario,
-    result: &DispersionResult,
+    run: &ResolvedDispersion,
+    result: &DispersionRun,
 ) -> Result<(), OutputError> {
     let ns = run.problem.stations.len();
     let np = run.problem.pollutants.len();
+    // each station's point, as WKB in lon/lat
+    let p = &run.dataset.province;
+    let station_wkb: Vec<Vec<u8>> = run
+        .problem
+        .stations
+        .iter()
+        .map(|(id, _)| {
+            let loc = p
+                .find(id)
+                .filter(|h| h.kind == FeatureKind::Station)
+                .map(|h| p.stations[h.index].location);
+            loc.map_or_else(Vec::new, |l| geoparquet::wkb_point(l.x(), l.y()))
+        })
+        .collect();
+    let mut geometry = Vec::new();
     let mut ids = Vec::new();
     let mut times = Vec::new();
     let mut pols = Vec::new();
@@ -228,6 +311,7 @@ pub fn write_station_series(
         t_s += interval.duration_s;
         for (s, (id, _)) in run.problem.stations.iter().enumerate() {
             for (p, pol) in run.problem.pollutants.iter().enumerate() {
+                geometry.push(station_wkb[s].clone());
                 ids.push(id.clone());
                 times.push(start_ms + (t_s * 1000.0).round() as i64);
                 pols.push(pol.as_str().to_string());
@@ -242,21 +326,120 @@ pub fn write_station_series(
             Some(TimeZone::UTC),
         ))
         .map_err(enc)?;
-    let mut df = DataFrame::new_infer_height(vec![
+    let df = DataFrame::new_infer_height(vec![
         Column::new("station_id".into(), ids),
         time.into_column(),
         Column::new("pollutant".into(), pols),
         Column::new("concentration_ug_m3".into(), vals),
     ])
     .map_err(enc)?;
-    write_parquet(path, &mut df)
+    geoparquet::write_geoparquet(path, df, "Point", geometry)
 }
 
-/// Writes a table as one Parquet file; errors name the file.
+/// The one rule for time in written tables: every instant is written as a UTC-tagged
+/// `timestamp[ms]` (Parquet `isAdjustedToUTC = true`), so pandas, DuckDB and GIS tools read
+/// instants, not local-naive times. An `Int64` column whose name ends in `_ms` holds epoch
+/// milliseconds (the engine's internal form) and is written under the name without the suffix
+/// (`start_ms` → `start`); a datetime column is tagged UTC (the engine's datetimes are all UTC
+/// instants; polars without its `timezones` feature drops a zone on `cast`, so the tag is set on
+/// the physical values directly).
+pub fn utc_times(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let utc = || Some(TimeZone::UTC);
+    let mut out = df.clone();
+    for c in df.columns() {
+        let name = c.name().as_str();
+        match c.dtype() {
+            DataType::Int64 => {
+                if let Some(base) = name.strip_suffix("_ms")
+                    && !base.is_empty()
+                    && df.column(base).is_err()
+                {
+                    let t = c
+                        .as_materialized_series()
+                        .clone()
+                        .into_datetime(TimeUnit::Milliseconds, utc());
+                    out.replace(name, t.into_column())?;
+                    out.rename(name, base.into())?;
+                }
+            }
+            DataType::Datetime(unit, tz) if tz.as_deref().map(|z| z.as_str()) != Some("UTC") => {
+                let t = c
+                    .as_materialized_series()
+                    .to_physical_repr()
+                    .into_owned()
+                    .into_datetime(*unit, utc());
+                out.replace(name, t.into_column())?;
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a table as one Parquet file (times by [`utc_times`]); errors name the file.
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), OutputError> {
+    let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
+    let mut df = utc_times(df).map_err(enc)?;
     let file = std::fs::File::create(path).map_err(|e| OutputError::io(path, e))?;
-    ParquetWriter::new(file)
-        .finish(df)
-        .map_err(|e| OutputError::encode(path, e.to_string()))?;
+    ParquetWriter::new(file).finish(&mut df).map_err(enc)?;
     Ok(())
+}
+
+/// Parquet tables written a batch at a time (polars' batched writer, one row group per batch),
+/// e.g. a streamed run's daily results; times by [`utc_times`]. A table with no rows written
+/// still gets a file once [`ParquetSinks::finish`] runs (with the schema of its first batch).
+pub struct ParquetSinks {
+    dir: PathBuf,
+    names: Vec<String>,
+    writers: Vec<Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
+}
+
+impl std::fmt::Debug for ParquetSinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSinks")
+            .field("dir", &self.dir)
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl ParquetSinks {
+    /// Sinks `DIR/<name>.parquet`, one per name.
+    pub fn new(dir: &Path, names: &[&str]) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            names: names.iter().map(|s| s.to_string()).collect(),
+            writers: names.iter().map(|_| None).collect(),
+        }
+    }
+
+    /// Appends a batch to sink `i` (the first batch creates the file).
+    pub fn write(&mut self, i: usize, df: &DataFrame) -> Result<(), OutputError> {
+        let path = self.dir.join(format!("{}.parquet", self.names[i]));
+        let enc = |e: PolarsError| OutputError::encode(&path, e.to_string());
+        let df = utc_times(df).map_err(enc)?;
+        let writer = match &mut self.writers[i] {
+            Some(w) => w,
+            slot => {
+                let f = std::fs::File::create(&path).map_err(|e| OutputError::io(&path, e))?;
+                slot.insert(ParquetWriter::new(f).batched(df.schema()).map_err(enc)?)
+            }
+        };
+        if df.height() > 0 {
+            writer.write_batch(&df).map_err(enc)?;
+        }
+        Ok(())
+    }
+
+    /// Closes every file.
+    pub fn finish(self) -> Result<(), OutputError> {
+        for (w, name) in self.writers.into_iter().zip(&self.names) {
+            if let Some(w) = w {
+                let path = self.dir.join(format!("{name}.parquet"));
+                w.finish()
+                    .map_err(|e| OutputError::encode(&path, e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -4,11 +4,15 @@ use std::path::{Path, PathBuf};
 
 use geo::Geometry;
 use polars::prelude::*;
-use serde_json::{Value, json};
 
 use super::OutputError;
-use super::map::{Image, draw_text, land_mask};
-use crate::dispersion::Grid;
+use super::map::{Image, land_mask, north_arrow, scale_bar};
+use super::run::{
+    FORMAT_VERSION, NetworkSummary, Placement, RunSummary, TrafficSummary, VehicleSummary,
+    write_summary,
+};
+use super::text::Pen;
+use crate::grid::Grid;
 use crate::traffic::emissions::POLLUTANTS;
 use crate::traffic::engine::{LinkMeasures, TrafficRun};
 use crate::traffic::{TrafficProblem, VehicleClass};
@@ -36,10 +40,15 @@ fn time_column(name: &str, ms: Vec<i64>, path: &Path) -> Result<Column, OutputEr
         .into_column())
 }
 
-fn write_parquet(path: &Path, columns: Vec<Column>) -> Result<(), OutputError> {
-    let mut df = DataFrame::new_infer_height(columns)
+/// Writes the columns as GeoParquet with each row's link geometry (lon/lat line strings).
+fn write_link_table(
+    path: &Path,
+    columns: Vec<Column>,
+    geometry: Vec<Vec<u8>>,
+) -> Result<(), OutputError> {
+    let df = DataFrame::new_infer_height(columns)
         .map_err(|e| OutputError::encode(path, e.to_string()))?;
-    super::write_parquet(path, &mut df)
+    super::geoparquet::write_geoparquet(path, df, "LineString", geometry)
 }
 
 /// Edie measures of a link in an interval for one class (`None`: both classes together).
@@ -68,13 +77,23 @@ pub fn write_traffic_run(
     problem: &TrafficProblem,
     run: &TrafficRun,
     info: &TrafficRunInfo,
-) -> Result<Value, OutputError> {
+) -> Result<RunSummary, OutputError> {
     std::fs::create_dir_all(out).map_err(|e| OutputError::io(out, e))?;
     let start_ms = problem.start.timestamp_millis();
     let links = &problem.network.links;
+    // each directed link's geometry as WKB in lon/lat, in its direction of travel
+    let utm = &problem.network.projection;
+    let link_wkb: Vec<Vec<u8>> = links
+        .iter()
+        .map(|l| {
+            let ll: Vec<(f64, f64)> = l.xy.iter().map(|&(x, y)| utm.inverse(x, y)).collect();
+            super::geoparquet::wkb_line_string(&ll)
+        })
+        .collect();
 
     // links.parquet
     let lp = out.join("links.parquet");
+    let mut geometry = Vec::new();
     let (mut id, mut road, mut time, mut class, mut flow, mut dens, mut speed, mut tt) = (
         Vec::new(),
         Vec::new(),
@@ -86,10 +105,11 @@ pub fn write_traffic_run(
         Vec::new(),
     );
     for (k, iv) in run.intervals.iter().enumerate() {
-        let t = start_ms + (iv.start_s * 1000.0).round() as i64;
+        let t = start_ms + ((iv.start_s + iv.seconds) * 1000.0).round() as i64;
         for (li, l) in links.iter().enumerate() {
             for c in [Some(VehicleClass::Car), Some(VehicleClass::Truck), None] {
                 let m = measures(problem, run, k, li, c);
+                geometry.push(link_wkb[li].clone());
                 id.push(l.id.clone());
                 road.push(l.road_id.clone());
                 time.push(t);
@@ -101,7 +121,7 @@ pub fn write_traffic_run(
             }
         }
     }
-    write_parquet(
+    write_link_table(
         &lp,
         vec![
             Column::new("link_id".into(), id),
@@ -113,15 +133,17 @@ pub fn write_traffic_run(
             Column::new("speed_km_h".into(), speed),
             Column::new("travel_time_s".into(), tt),
         ],
+        geometry,
     )?;
 
     // emissions.parquet
     let ep = out.join("emissions.parquet");
+    let mut geometry = Vec::new();
     let (mut id, mut road, mut time, mut pol, mut rate) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut total_kg = [0.0f64; 3];
     for iv in &run.intervals {
-        let t = start_ms + (iv.start_s * 1000.0).round() as i64;
+        let t = start_ms + ((iv.start_s + iv.seconds) * 1000.0).round() as i64;
         for (li, l) in links.iter().enumerate() {
             let vkt = [iv.vehicle_m[li][0] / 1000.0, iv.vehicle_m[li][1] / 1000.0];
             let silt = problem
@@ -129,6 +151,7 @@ pub fn write_traffic_run(
                 .silt_for(&l.road_id, l.road_ref.as_deref());
             let r = problem.emissions.rates_g_s(vkt, iv.seconds, silt);
             for (p, name) in POLLUTANTS.iter().enumerate() {
+                geometry.push(link_wkb[li].clone());
                 id.push(l.id.clone());
                 road.push(l.road_id.clone());
                 time.push(t);
@@ -138,7 +161,7 @@ pub fn write_traffic_run(
             }
         }
     }
-    write_parquet(
+    write_link_table(
         &ep,
         vec![
             Column::new("link_id".into(), id),
@@ -147,6 +170,7 @@ pub fn write_traffic_run(
             Column::new("pollutant".into(), pol),
             Column::new("emission_g_s".into(), rate),
         ],
+        geometry,
     )?;
 
     // traffic.png: the busiest interval (most vehicle-seconds)
@@ -187,54 +211,76 @@ pub fn write_traffic_run(
         .iter()
         .map(ToString::to_string)
         .collect();
-    let summary = json!({
-        "model": "traffic (cell transmission model)",
-        "scenario": info.name,
-        "scenario_file": info.scenario.as_ref().map(|p| p.display().to_string()),
-        "backend": run.backend,
-        "start_utc": problem.start.to_rfc3339(),
-        "dt_s": problem.dt_s,
-        "dt_reason": problem.dt_reason,
-        "steps": run.steps,
-        "output_interval_s": problem.steps_per_output as f64 * problem.dt_s,
-        "wall_s": run.wall_s,
-        "cell_updates_per_s": run.cell_updates_per_s,
-        "network": {
-            "nodes": problem.network.nodes.len(),
-            "links": links.len(),
-            "cells": problem.n_cells(),
-            "signals": problem.signals.len(),
-            "control": problem.control,
-            "warnings": warnings,
+    let outputs = [
+        (
+            "links.parquet",
+            "GeoParquet: link_id (`<road id>` or `<road id>~rev`), road_id, time (UTC, end of the interval), class (car | truck | all), flow_veh_h, density_veh_km, speed_km_h, travel_time_s — Edie's definitions over link × interval — and geometry (the link, lon/lat, in its direction of travel)",
+        ),
+        (
+            "emissions.parquet",
+            "GeoParquet: link_id, road_id, time (UTC, end of the interval), pollutant (PM10 | PM2.5 | NOx), emission_g_s (interval mean), geometry",
+        ),
+        (
+            "traffic.png",
+            "links coloured by speed / free-flow speed in the busiest interval",
+        ),
+    ];
+    let summary = RunSummary::Traffic(Box::new(TrafficSummary {
+        format_version: FORMAT_VERSION,
+        scenario: info.name.clone(),
+        scenario_file: info.scenario.as_ref().map(|p| p.display().to_string()),
+        backend: if run.adapter.is_some() { "gpu" } else { "cpu" }.into(),
+        adapter: run.adapter.clone(),
+        start_utc: problem.start.to_rfc3339(),
+        dt_s: problem.dt_s,
+        dt_reason: problem.dt_reason.clone(),
+        steps: run.steps,
+        output_interval_s: problem.steps_per_output as f64 * problem.dt_s,
+        wall_s: run.wall_s,
+        cell_updates_per_s: run.cell_updates_per_s,
+        network: NetworkSummary {
+            nodes: problem.network.nodes.len(),
+            links: links.len(),
+            cells: problem.n_cells(),
+            signals: problem.signals.len(),
+            control: problem.control,
+            warnings,
         },
-        "placements": info.placements.iter().map(|(f, n, d)| json!({"feature": f, "node": n, "distance_m": d})).collect::<Vec<_>>(),
-        "vehicles": {
-            "classes": ["car", "truck"],
-            "demand": c.demand,
-            "entered": c.entered,
-            "exited": c.exited,
-            "in_network": c.in_network,
-            "waiting_at_origins": c.waiting,
-            "conservation_relative_error": c.relative_error,
-            "vehicle_seconds": vehicle_s,
-            "vehicle_km": vehicle_km,
+        placements: info
+            .placements
+            .iter()
+            .map(|(f, n, d)| Placement {
+                feature: f.clone(),
+                node: n.clone(),
+                distance_m: *d,
+            })
+            .collect(),
+        vehicles: VehicleSummary {
+            classes: VehicleClass::ALL
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+            demand: c.demand,
+            entered: c.entered,
+            exited: c.exited,
+            in_network: c.in_network,
+            waiting_at_origins: c.waiting,
+            conservation_relative_error: c.relative_error,
+            vehicle_seconds: vehicle_s,
+            vehicle_km,
         },
-        "emissions_kg": {
-            "PM10": total_kg[0],
-            "PM2.5": total_kg[1],
-            "NOx": total_kg[2],
-        },
-        "emission_model": problem.emissions,
-        "outputs": {
-            "links.parquet": "link_id (`<road id>` or `<road id>~rev`), road_id, time (UTC, interval start), class (car | truck | all), flow_veh_h, density_veh_km, speed_km_h, travel_time_s — Edie's definitions over link × interval",
-            "emissions.parquet": "link_id, road_id, time (UTC, interval start), pollutant (PM10 | PM2.5 | NOx), emission_g_s (interval mean)",
-            "traffic.png": "links coloured by speed / free-flow speed in the busiest interval",
-        },
-    });
-    let sp = out.join("summary.json");
-    let text = serde_json::to_string_pretty(&summary)
-        .map_err(|e| OutputError::encode(&sp, e.to_string()))?;
-    std::fs::write(&sp, text + "\n").map_err(|e| OutputError::io(&sp, e))?;
+        emissions_kg: POLLUTANTS
+            .iter()
+            .zip(total_kg)
+            .map(|(p, kg)| ((*p).to_string(), kg))
+            .collect(),
+        emission_model: problem.emissions.clone(),
+        outputs: outputs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+    }));
+    write_summary(out, &summary)?;
     Ok(summary)
 }
 
@@ -284,7 +330,7 @@ fn render_speed_map(
         ((x1 - x0) * scale).ceil() as usize,
         ((y1 - y0) * scale).ceil() as usize,
     );
-    let (title_h, bar_w) = (30usize, 170usize);
+    let (title_h, bar_w) = (36usize, 190usize);
     let mut img = Image::new(mw + bar_w, mh + title_h, [255, 255, 255, 255]);
     if !land.is_empty() {
         let grid = Grid {
@@ -348,42 +394,34 @@ fn render_speed_map(
         }
     }
     // legend
+    let pen = Pen::system();
     let ink = [20, 20, 20, 255];
-    let (bx, by, bw, bh) = (mw as i64 + 20, title_h as i64 + 40, 22i64, 240i64);
+    let (bx, by, bw, bh) = (mw as i64 + 20, title_h as i64 + 50, 22i64, 240i64);
+    pen.draw(&mut img, "speed / free-flow", bx, by - 40, 14.0, ink);
     for yy in 0..bh {
         let t = 1.0 - yy as f64 / (bh - 1) as f64;
         let c = speed_colour(t);
         img.rect(bx, by + yy, bw, 1, [c[0], c[1], c[2], 255]);
     }
-    for (t, label) in [(1.0, "1.0"), (0.7, "0.7"), (0.4, "0.4"), (0.0, "0")] {
+    for (t, label) in [
+        (1.0, "1.0 free"),
+        (0.7, "0.7"),
+        (0.4, "0.4"),
+        (0.0, "0 stopped"),
+    ] {
         let y = by + ((1.0 - t) * (bh - 1) as f64).round() as i64;
         img.rect(bx + bw, y, 5, 1, ink);
-        draw_text(&mut img, label, bx + bw + 8, y - 7, 2, ink);
+        pen.draw(&mut img, label, bx + bw + 8, y - 8, 14.0, ink);
     }
-    draw_text(&mut img, "V/VF", bx, by - 24, 2, ink);
-    draw_text(&mut img, title, 8, 8, 2, ink);
-    // scale bar: a round length about a fifth of the map
-    let target = (x1 - x0) / 5.0;
-    let mag = 10f64.powf(target.log10().floor());
-    let len_m = [1.0, 2.0, 5.0]
-        .iter()
-        .map(|k| k * mag)
-        .rfind(|&v| v <= target)
-        .unwrap_or(mag);
-    let px = (len_m * scale).round() as i64;
-    let sy = (mh + title_h) as i64 - 20;
-    img.rect(20, sy, px, 4, ink);
-    let label = if len_m >= 1000.0 {
-        format!("{} KM", len_m / 1000.0)
-    } else {
-        format!("{len_m} M")
-    };
-    draw_text(&mut img, &label, 20, sy - 20, 2, ink);
-    // north arrow
-    let (nx0, ny0) = (mw as i64 - 24, title_h as i64 + 12);
-    for r in 0..10 {
-        img.rect(nx0 - r / 2, ny0 + r, r + 1, 1, ink);
-    }
-    draw_text(&mut img, "N", nx0 - 4, ny0 + 13, 2, ink);
+    pen.draw(&mut img, title, 10, 8, 18.0, ink);
+    north_arrow(&mut img, &pen, mw as i64 - 24, title_h as i64 + 10);
+    scale_bar(
+        &mut img,
+        &pen,
+        20,
+        (mh + title_h) as i64 - 20,
+        1.0 / scale,
+        (mw as i64 / 4).max(40),
+    );
     img
 }

@@ -10,7 +10,7 @@
 
 use polars::prelude::*;
 
-const HOUR_MS: i64 = 3_600_000;
+use super::time::HOUR_MS;
 
 /// Which side of the level alarms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

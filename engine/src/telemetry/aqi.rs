@@ -32,6 +32,20 @@ pub enum AqiParameter {
 }
 
 impl AqiParameter {
+    /// The 1-hour parameter a simulated or measured pollutant (by its engine name: `PM2.5`,
+    /// `PM10`, `SO2`, `NO2`, `CO`, `O3`) is indexed by; `None` for one without a sub-index.
+    pub fn for_pollutant(name: &str) -> Option<Self> {
+        Some(match name {
+            "PM2.5" => Self::Pm25,
+            "PM10" => Self::Pm10,
+            "SO2" => Self::So2,
+            "NO2" => Self::No2,
+            "CO" => Self::Co,
+            "O3" => Self::O3OneHour,
+            _ => return None,
+        })
+    }
+
     /// Every parameter, in the decree's column order.
     pub const ALL: [AqiParameter; 7] = [
         AqiParameter::O3OneHour,
@@ -390,6 +404,16 @@ pub fn us_aqi(p: AqiParameter, c: f64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pollutant_names_map_to_their_hourly_parameter() {
+        for p in ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3"] {
+            let a = AqiParameter::for_pollutant(p).expect("indexed");
+            assert_eq!(a.name(), p);
+        }
+        assert_eq!(AqiParameter::for_pollutant("NOx"), None);
+        assert_eq!(AqiParameter::for_pollutant("TSP"), None);
+    }
 
     #[test]
     fn every_breakpoint_maps_to_its_index_and_band_edges_hold() {

@@ -14,11 +14,8 @@ use polars::prelude::*;
 
 use super::aqi::AqiParameter;
 use super::hourly::{Standard, finish, hourly_means, sub_index_expr, us_sub_index_expr};
+use super::time::{DAY_MS, HOUR_MS, LOCAL_OFFSET_MS};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
-/// Offset of local time from UTC, ms.
-pub const LOCAL_OFFSET_MS: i64 = 7 * HOUR_MS;
 /// Hourly means a 24-h mean needs.
 pub const MIN_HOURS_PER_DAY: u32 = 18;
 /// Hourly means an 8-h running mean needs.

@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use super::aqi::{AqiParameter, VN_INDEX, vn_breakpoints};
 
-const HOUR_MS: i64 = 3_600_000;
+use super::time::HOUR_MS;
 
 /// The parameters of the hourly AQI and their column suffixes.
 const GASES: [(&str, AqiParameter); 4] = [

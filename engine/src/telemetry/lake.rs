@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::daily::LOCAL_OFFSET_MS;
 use super::observations::ObservationError;
-
-const DAY_MS: i64 = 86_400_000;
+use super::time::{DAY_MS, LOCAL_OFFSET_MS};
 
 /// What an append did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,8 +36,8 @@ fn err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
     }
 }
 
-/// Local date of a day number since 1970-01-01.
-fn date_of(day: i64) -> String {
+/// The local date (YYYY-MM-DD) of a local day number.
+pub fn date_of(day: i64) -> String {
     chrono::DateTime::from_timestamp_millis(day * DAY_MS)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| format!("day{day}"))
@@ -184,22 +182,19 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
         if fresh.height() == 0 {
             continue;
         }
-        let mut out = fresh
+        let out = fresh
             .lazy()
             .select([
                 col("station_id"),
-                col("time_ms")
-                    .cast(DataType::Datetime(
-                        TimeUnit::Milliseconds,
-                        Some(TimeZone::UTC),
-                    ))
-                    .alias("time"),
+                col("time_ms"),
                 col("value"),
                 col("unit"),
                 col("status"),
             ])
             .collect()
             .map_err(enc)?;
+        // `time_ms` → `time`, a UTC-tagged timestamp (the one rule for written times)
+        let mut out = crate::output::utc_times(&out).map_err(enc)?;
         std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
         let file = dir.join(format!("part-{:06}.parquet", existing.len()));
         // create_new: an append never replaces a file

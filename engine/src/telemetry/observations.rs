@@ -20,34 +20,11 @@
 //! the epoch, UTC (`time_ms`, Int64). A unit that is unknown, or that does not fit the
 //! parameter, is an error naming the file, the row and the column; nothing is dropped silently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 
-/// Errors reading observations: the file, and where in it.
-#[derive(Debug, thiserror::Error)]
-pub enum ObservationError {
-    /// The file could not be read or decoded.
-    #[error("{}: {message}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-    /// A value in one row is unusable.
-    #[error("{}: row {row}: column `{column}`: {message}", path.display())]
-    Row {
-        /// The file.
-        path: PathBuf,
-        /// 1-based data row (the header is row 0).
-        row: u64,
-        /// The column.
-        column: String,
-        /// What is wrong.
-        message: String,
-    },
-}
+pub use super::ObservationError;
 
 /// Molar mass (g/mol) of the gases whose ppm/ppb readings convert to µg/m³.
 pub fn molar_mass(parameter: &str) -> Option<f64> {
@@ -188,13 +165,16 @@ fn wide_to_long(path: &Path, wide: DataFrame) -> Result<DataFrame, ObservationEr
     Ok(long)
 }
 
-/// Reads a long-layout CSV or Parquet file (by extension), a wide-layout CSV, or a lake
-/// directory ([`super::lake`]) into a normalised frame:
-/// `station_id`, `parameter`, `time_ms` (UTC), `value` (canonical unit), `unit` (canonical),
-/// `status`.
+/// Reads a long-layout CSV or Parquet file (by extension) or a wide-layout CSV into a
+/// normalised frame: `station_id`, `parameter`, `time_ms` (UTC), `value` (canonical unit),
+/// `unit` (canonical), `status`. A directory is refused: a lake is read whole only by
+/// [`super::read_any`] (explicitly unbounded) or day by day by [`super::stream`].
 pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
     if path.is_dir() {
-        return super::lake::read(path);
+        return Err(read_err(
+            path,
+            "is a directory; read a lake with telemetry::read_any (whole) or telemetry::stream (day by day)",
+        ));
     }
     let is_parquet = path
         .extension()

@@ -15,18 +15,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::columns::{f64s, i64s, strings};
 use plotters::prelude::*;
 use polars::prelude::*;
 
 use super::alarms::{alarms, default_levels};
 use super::aqi::Band;
-use super::daily::{LOCAL_OFFSET_MS, daily_aqi};
+use super::daily::daily_aqi;
 use super::exceedance::{LimitTable, Period, exceedances};
 use super::hourly::{Standard, hourly_aqi, hourly_means};
 use super::qa::{QaConfig, qa};
 
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 24 * HOUR_MS;
+use super::time::{DAY_MS, LOCAL_OFFSET_MS, local_day_start};
 
 /// Errors writing a report.
 #[derive(Debug, thiserror::Error)]
@@ -66,60 +66,20 @@ fn write_err(path: &Path, e: impl std::fmt::Debug) -> ReportError {
     }
 }
 
-/// System fonts tried, in order.
-const FONT_PATHS: [&str; 4] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/Library/Fonts/Arial Unicode.ttf",
-];
-
-/// Registers a system font as plotters' `sans-serif` once; the reason when there is none.
+/// Registers the system font ([`crate::output::text::font_bytes`], the maps' font) as
+/// plotters' `sans-serif` once; the reason when there is none.
 fn ensure_font() -> Result<(), String> {
+    use crate::output::text::{FONT_PATHS, font_bytes};
     static FONT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    FONT.get_or_init(|| {
-        for p in FONT_PATHS {
-            if let Ok(bytes) = std::fs::read(p) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return Ok(());
-                }
-            }
-        }
-        Err(format!(
+    FONT.get_or_init(|| match font_bytes() {
+        Some(bytes) => plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| "the system font is not a usable TrueType font".to_string()),
+        None => Err(format!(
             "no TrueType font found (tried {}); install fonts-dejavu-core for the plots",
             FONT_PATHS.join(", ")
-        ))
+        )),
     })
     .clone()
-}
-
-fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<String>> {
-    Ok(df
-        .column(c)?
-        .cast(&DataType::String)?
-        .str()?
-        .iter()
-        .map(|v| v.unwrap_or("").to_string())
-        .collect())
-}
-
-fn i64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
-    Ok(df
-        .column(c)?
-        .cast(&DataType::Int64)?
-        .i64()?
-        .iter()
-        .collect())
-}
-
-fn f64s(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<f64>>> {
-    Ok(df
-        .column(c)?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .iter()
-        .collect())
 }
 
 fn date(ms: i64) -> String {
@@ -541,7 +501,7 @@ pub fn write_report(
         .flatten()
         .max()
         .unwrap_or(0);
-    let day0 = (t0 + LOCAL_OFFSET_MS).div_euclid(DAY_MS) * DAY_MS - LOCAL_OFFSET_MS;
+    let day0 = local_day_start(super::time::local_day(t0));
 
     let mut md = String::new();
     let _ = writeln!(md, "# QN Twin telemetry report\n");
@@ -554,7 +514,7 @@ pub fn write_report(
     // QA
     let _ = writeln!(md, "## Quality assurance\n");
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for r in strs(&rejected, "reason")? {
+    for r in strings(&rejected, "reason")? {
         *reasons.entry(r).or_default() += 1;
     }
     let mut rows = vec![
@@ -570,10 +530,10 @@ pub fn write_report(
 
     // daily AQI
     let daily = daily_aqi(accepted.clone().lazy(), Standard::Vn).collect()?;
-    let ids = strs(&daily, "station_id")?;
+    let ids = strings(&daily, "station_id")?;
     let days = i64s(&daily, "time")?;
     let aqis = i64s(&daily, "aqi")?;
-    let doms = strs(&daily, "dominant")?;
+    let doms = strings(&daily, "dominant")?;
     let mut cal: Calendar = BTreeMap::new();
     let mut per_station: BTreeMap<String, (usize, i64, i64, String, [usize; 6])> = BTreeMap::new();
     for i in 0..daily.height() {
@@ -634,9 +594,9 @@ pub fn write_report(
     let table = LimitTable::default();
     let ex = exceedances(accepted.clone().lazy(), &table)?.collect()?;
     let _ = writeln!(md, "## Exceedances of {}\n", table.edition);
-    let exs = strs(&ex, "station_id")?;
-    let exp = strs(&ex, "parameter")?;
-    let exper = strs(&ex, "period")?;
+    let exs = strings(&ex, "station_id")?;
+    let exp = strings(&ex, "parameter")?;
+    let exper = strings(&ex, "period")?;
     let exl = f64s(&ex, "limit_ug_m3")?;
     let exn = i64s(&ex, "periods")?;
     let exk = i64s(&ex, "exceedances")?;
@@ -678,9 +638,9 @@ pub fn write_report(
     let ev = al.events.collect()?;
     summary.alarm_events = ev.height();
     let _ = writeln!(md, "## Mine-gas alarms\n");
-    let evs = strs(&ev, "station_id")?;
-    let eva = strs(&ev, "alarm")?;
-    let evr = strs(&ev, "rule")?;
+    let evs = strings(&ev, "station_id")?;
+    let eva = strings(&ev, "alarm")?;
+    let evr = strings(&ev, "rule")?;
     let ev0 = i64s(&ev, "start_ms")?;
     let ev1 = i64s(&ev, "end_ms")?;
     let events: Vec<Event> = (0..ev.height())
@@ -755,11 +715,11 @@ pub fn write_report(
                 );
                 let means = hourly_means(sel.clone()).collect()?;
                 let hourly = hourly_aqi(sel, Standard::Vn).collect()?;
-                let ms = strs(&means, "station_id")?;
-                let mp = strs(&means, "parameter")?;
+                let ms = strings(&means, "station_id")?;
+                let mp = strings(&means, "parameter")?;
                 let mh = i64s(&means, "hour_ms")?;
                 let mv = f64s(&means, "mean")?;
-                let hs = strs(&hourly, "station_id")?;
+                let hs = strings(&hourly, "station_id")?;
                 let ht = i64s(&hourly, "time")?;
                 let ha = i64s(&hourly, "aqi")?;
                 let x = |ms: i64| (ms - day0) as f64 / DAY_MS as f64;

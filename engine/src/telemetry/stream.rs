@@ -20,19 +20,16 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::daily::LOCAL_OFFSET_MS;
 use super::hourly::{Standard, hourly_aqi_from_means};
 use super::lake;
 use super::observations::ObservationError;
 use super::qa::{QaConfig, qa};
-
-const HOUR_MS: i64 = 3_600_000;
+use super::time::{DAY_MS, HOUR_MS, local_day_start};
 
 /// Lake days checked together: each window's margins are re-read from the neighbouring days,
 /// so a longer chunk repeats less work (6 h of 102 for four days against 6 h of 30 for one);
 /// memory holds a chunk, its neighbours and the next chunk being read.
 pub const DAYS_PER_CHUNK: usize = 4;
-const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The results of one local day.
 pub struct DayResult {
@@ -108,7 +105,7 @@ fn stack(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
 
 /// The first and last ms (exclusive) of local day `day`.
 fn day_span(day: i64) -> (i64, i64) {
-    let start = day * DAY_MS - LOCAL_OFFSET_MS;
+    let start = local_day_start(day);
     (start, start + DAY_MS)
 }
 
@@ -306,15 +303,16 @@ fn day_aqi(
 }
 
 /// Runs QA then hourly AQI (on the accepted readings) over every day of `lake`, calling
-/// `on_day` with each day's results in date order; `on_day` may stop the run with an error.
+/// `on_day` with each day's results in date order; `on_day` may stop the run with an error of
+/// its own type (a write error stays a write error).
 /// Days are checked [`DAYS_PER_CHUNK`] at a time, parameters in parallel, while the next
 /// chunk's days are read from disk.
-pub fn qa_hourly_aqi(
+pub fn qa_hourly_aqi<E: From<ObservationError>>(
     lake_dir: &Path,
     cfg: &QaConfig,
     standard: Standard,
-    mut on_day: impl FnMut(&DayResult) -> Result<(), ObservationError>,
-) -> Result<Totals, ObservationError> {
+    mut on_day: impl FnMut(&DayResult) -> Result<(), E>,
+) -> Result<Totals, E> {
     use rayon::prelude::*;
     let days = lake::days(lake_dir)?;
     let margin = margin_ms(cfg);

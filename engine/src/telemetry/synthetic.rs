@@ -33,9 +33,8 @@ use rayon::prelude::*;
 use crate::model::{Medium, MethaneClass, MineGeometry, MiningMethod, Pollutant, Province};
 
 const MINUTE_MS: i64 = 60_000;
-const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-const LOCAL_OFFSET_MS: i64 = 7 * HOUR_MS;
+use super::observations::ObservationError;
+use super::time::{DAY_MS, HOUR_MS, LOCAL_OFFSET_MS, local_day_start};
 
 // ---------------------------------------------------------------- hashing and noise
 
@@ -468,7 +467,7 @@ fn window(
     if uniform(seed, k, day) >= p {
         return None;
     }
-    let day_start = day * DAY_MS - LOCAL_OFFSET_MS;
+    let day_start = local_day_start(day);
     let len_min = min_m + (max_m - min_m) * uniform(seed, k ^ 1, day).powi(2);
     let len = (len_min.round() as i64).max(1) * MINUTE_MS;
     let start = day_start + ((DAY_MS - len) as f64 * uniform(seed, k ^ 2, day)) as i64;
@@ -772,7 +771,7 @@ impl Generator {
         let seed = self.seed;
         let (parameter, _) = &site.parameters[pi];
         let key = key_of(&site.id) ^ key_of(parameter).rotate_left(17);
-        let day_start = day * DAY_MS - LOCAL_OFFSET_MS;
+        let day_start = local_day_start(day);
         let step = site.interval_s * 1000;
         let n = (DAY_MS / step) as usize;
         let mut out = SeriesOut {
@@ -863,7 +862,7 @@ impl Generator {
     /// Local day `first_day + offset`.
     pub fn day(&self, offset: u32) -> PolarsResult<Day> {
         let day = self.first_day + i64::from(offset);
-        let day_start = day * DAY_MS - LOCAL_OFFSET_MS;
+        let day_start = local_day_start(day);
         let weather_cache: Vec<Weather> = (0..1440)
             .map(|m| weather(self.seed, day_start + m * MINUTE_MS))
             .collect();
@@ -976,4 +975,93 @@ mod tests {
         assert!(jan < 100.0, "January wind from {jan}°");
         assert!(jul > 110.0, "July wind from {jul}°");
     }
+}
+
+/// What [`write_lake`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LakeReport {
+    /// Readings appended.
+    pub readings: usize,
+    /// Readings skipped because the lake already held them (first accepted wins).
+    pub duplicates_skipped: usize,
+    /// Part files written.
+    pub part_files: usize,
+    /// Injected faults by kind.
+    pub faults: std::collections::BTreeMap<String, usize>,
+}
+
+/// Generates `days` days into the lake at `lake` (created if missing), a day at a time: each
+/// day's readings appended ([`super::lake::append`]), its faults listed in `LAKE/_faults.csv`
+/// (`station_id,parameter,fault,start,end`, RFC 3339 UTC), and the settings and counts in
+/// `LAKE/_generator.json` (`dataset` names where the sites came from). `progress(day)` after
+/// each day.
+pub fn write_lake(
+    generator: &Generator,
+    lake: &std::path::Path,
+    days: u32,
+    dataset: &str,
+    mut progress: impl FnMut(u32),
+) -> Result<LakeReport, ObservationError> {
+    use std::io::Write as _;
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| ObservationError::Read {
+            path: path.clone(),
+            message: format!("cannot write: {e}"),
+        }
+    };
+    std::fs::create_dir_all(lake).map_err(io(lake))?;
+    let faults_path = lake.join("_faults.csv");
+    let mut faults =
+        std::io::BufWriter::new(std::fs::File::create(&faults_path).map_err(io(&faults_path))?);
+    writeln!(faults, "station_id,parameter,fault,start,end").map_err(io(&faults_path))?;
+    let rfc3339 = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let mut report = LakeReport::default();
+    for d in 0..days {
+        let day = generator.day(d).map_err(|e| ObservationError::Read {
+            path: lake.to_path_buf(),
+            message: format!("generating day {d}: {e}"),
+        })?;
+        let r = super::lake::append(lake, &day.readings)?;
+        report.readings += r.rows;
+        report.duplicates_skipped += r.duplicates;
+        report.part_files += r.files.len();
+        for f in &day.faults {
+            *report.faults.entry(f.kind.name().to_string()).or_default() += 1;
+            writeln!(
+                faults,
+                "{},{},{},{},{}",
+                f.station_id,
+                f.parameter,
+                f.kind.name(),
+                rfc3339(f.start_ms),
+                rfc3339(f.end_ms)
+            )
+            .map_err(io(&faults_path))?;
+        }
+        progress(d + 1);
+    }
+    faults.flush().map_err(io(&faults_path))?;
+    let info = serde_json::json!({
+        "generator": "twin telemetry generate (synthetic; not measurements)",
+        "dataset": dataset,
+        "seed": generator.seed,
+        "start": super::lake::date_of(generator.first_day),
+        "days": days,
+        "sites": generator.sites.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        "readings": report.readings,
+        "duplicates_skipped": report.duplicates_skipped,
+        "faults": report.faults,
+    });
+    let info_path = lake.join("_generator.json");
+    let text = serde_json::to_string_pretty(&info).map_err(|e| ObservationError::Read {
+        path: info_path.clone(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(&info_path, text + "\n").map_err(io(&info_path))?;
+    Ok(report)
 }

@@ -21,7 +21,7 @@ pub const AP42_K_PM25: f64 = 0.15;
 pub const TONNE_PER_SHORT_TON: f64 = 0.907_184_74;
 
 /// Factors for one vehicle class, g per vehicle-km (without road dust).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClassFactors {
     /// PM10 from exhaust, tyre, brake and road-surface wear.
     pub pm10_g_km: f64,
@@ -34,7 +34,7 @@ pub struct ClassFactors {
 }
 
 /// The emission model of a run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EmissionModel {
     /// General traffic.
     pub car: ClassFactors,

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::cpu::{self, NodeInputs, NodeOutputs};
 use super::{NONE, TrafficProblem, VehicleClass};
-use crate::gpu::{self, GpuContext, GpuError, Kernel};
+use crate::gpu::{self, AdapterReport, GpuContext, GpuError, Kernel};
 
 /// Steps recorded into one GPU submission: small networks are launch-bound, so many steps go
 /// into one command buffer (three dispatches each).
@@ -346,8 +346,8 @@ pub struct Conservation {
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct TrafficRun {
-    /// `cpu` or the adapter's name.
-    pub backend: String,
+    /// The wgpu adapter the run used; `None`: the CPU twin.
+    pub adapter: Option<AdapterReport>,
     /// Steps run.
     pub steps: u64,
     /// Wall time of the stepping (without set-up and output), s.
@@ -368,20 +368,21 @@ impl TrafficProblem {
         self.run_with_progress(ctx, &mut |_, _| {})
     }
 
-    /// Like [`TrafficProblem::run`], calling `progress(steps_done, steps)` after each interval.
+    /// Like [`TrafficProblem::run`], calling `progress(intervals done, intervals)` after each
+    /// output interval (the same unit as the dispersion model's progress).
     pub fn run_with_progress(
         &self,
         ctx: Option<&GpuContext>,
-        progress: &mut dyn FnMut(u64, u64),
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrafficRun, GpuError> {
         match ctx {
             Some(ctx) => {
                 let mut e = GpuEngine::new(ctx, self)?;
-                self.drive(&mut e, ctx.report.name.clone(), progress)
+                self.drive(&mut e, Some(ctx.report.clone()), progress)
             }
             None => {
                 let mut e = CpuEngine::new(self);
-                self.drive(&mut e, "cpu".into(), progress)
+                self.drive(&mut e, None, progress)
             }
         }
     }
@@ -390,8 +391,8 @@ impl TrafficProblem {
     pub fn drive(
         &self,
         engine: &mut dyn StepEngine,
-        backend: String,
-        progress: &mut dyn FnMut(u64, u64),
+        adapter: Option<AdapterReport>,
+        progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrafficRun, GpuError> {
         let t0 = Instant::now();
         let mut intervals = Vec::new();
@@ -416,7 +417,7 @@ impl TrafficProblem {
                 vehicle_m,
             });
             done += n;
-            progress(done, self.steps);
+            progress(intervals.len(), self.n_outputs() as usize);
         }
         let final_state = engine.state()?;
         let wall_s = t0.elapsed().as_secs_f64();
@@ -448,7 +449,7 @@ impl TrafficProblem {
             })
             .fold(0.0, f64::max);
         Ok(TrafficRun {
-            backend,
+            adapter,
             steps: self.steps,
             wall_s,
             cell_updates_per_s: self.n_cells() as f64 * self.steps as f64 / wall_s.max(1e-9),

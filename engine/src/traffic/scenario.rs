@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
 use geo::Centroid;
 use serde::Deserialize;
 
@@ -15,7 +14,7 @@ use super::emissions::{ClassFactors, EmissionModel};
 use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
 use super::{Control, OdDemand, Phase, SignalPlan, TrafficSetup, VehicleClass};
 use crate::dataset::{Dataset, read_road_layer};
-use crate::dispersion::scenario::{ScenarioError, invalid, read_toml};
+use crate::scenario::{ScenarioError, invalid, load_dataset, parse_start, read_toml, relative_to};
 
 /// A traffic scenario as written in TOML.
 #[derive(Debug, Clone, Deserialize)]
@@ -198,28 +197,21 @@ impl TrafficScenario {
         read_toml(path)
     }
 
-    /// Reads and resolves a scenario against its dataset (`dataset` key or `default_dataset`).
-    pub fn load(path: &Path, default_dataset: &Path) -> anyhow::Result<ResolvedTraffic> {
+    /// Reads a scenario and resolves it against its dataset: its `dataset` key relative to
+    /// `path`, else [`crate::dataset::resolve_dir`] of `dataset_flag`.
+    pub fn load(
+        path: &Path,
+        dataset_flag: Option<&Path>,
+    ) -> Result<ResolvedTraffic, ScenarioError> {
         let sc = Self::read(path)?;
-        let dir = match &sc.dataset {
-            Some(d) => path.parent().unwrap_or(Path::new(".")).join(d),
-            None => default_dataset.to_path_buf(),
-        };
-        let dataset = Dataset::load(&dir)?;
+        let dataset = load_dataset(path, sc.dataset.as_deref(), dataset_flag)?;
         sc.resolve(path, dataset)
     }
 
     /// Builds the network and the set-up.
-    pub fn resolve(self, path: &Path, dataset: Dataset) -> anyhow::Result<ResolvedTraffic> {
+    pub fn resolve(self, path: &Path, dataset: Dataset) -> Result<ResolvedTraffic, ScenarioError> {
         let bad = |m: String| invalid(path, m);
-        let start = DateTime::parse_from_rfc3339(&self.start)
-            .map_err(|e| {
-                bad(format!(
-                    "key `start`: {:?} is not an RFC 3339 time with offset: {e}",
-                    self.start
-                ))
-            })?
-            .with_timezone(&Utc);
+        let start = parse_start(path, &self.start)?;
         let positive = |key: &str, v: f64| -> Result<f64, ScenarioError> {
             if v.is_finite() && v > 0.0 {
                 Ok(v)
@@ -236,9 +228,12 @@ impl TrafficScenario {
 
         let roads = match &self.roads {
             Some(r) => {
-                let file = path.parent().unwrap_or(Path::new(".")).join(r);
+                let file = relative_to(path, r);
                 let bounds = dataset.province.bounds.unwrap_or(dataset.manifest.bounds);
-                read_road_layer(&file, bounds)?
+                read_road_layer(&file, bounds).map_err(|source| ScenarioError::Dataset {
+                    path: path.to_path_buf(),
+                    source,
+                })?
             }
             None => dataset.province.road_links.clone(),
         };
@@ -246,7 +241,11 @@ impl TrafficScenario {
             &roads,
             dataset.projection.clone(),
             self.jam_density_veh_km_lane,
-        )?;
+        )
+        .map_err(|source| ScenarioError::Network {
+            path: path.to_path_buf(),
+            source,
+        })?;
         for (key, (_, f)) in [
             ("car", &self.emissions.car),
             ("truck", &self.emissions.truck),
@@ -264,9 +263,9 @@ impl TrafficScenario {
                     if let Some(v) = v
                         && !(v.is_finite() && v >= 0.0)
                     {
-                        return Err(
-                            bad(format!("key `emissions.{key}.{name}`: {v} must be ≥ 0")).into(),
-                        );
+                        return Err(bad(format!(
+                            "key `emissions.{key}.{name}`: {v} must be ≥ 0"
+                        )));
                     }
                 }
             }
@@ -307,8 +306,7 @@ impl TrafficScenario {
                 other => {
                     return Err(bad(format!(
                         "key `{key}.class`: {other:?} is not `car` or `truck`"
-                    ))
-                    .into());
+                    )));
                 }
             };
             let veh_h = match &d.veh_h {
@@ -318,8 +316,7 @@ impl TrafficScenario {
             if veh_h.is_empty() || veh_h.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(bad(format!(
                     "key `{key}.veh_h`: rates must be finite, ≥ 0, and at least one"
-                ))
-                .into());
+                )));
             }
             let period_s = match (&d.veh_h, d.period_min) {
                 (_, Some(p)) => positive(&format!("{key}.period_min"), p)? * 60.0,
@@ -332,7 +329,7 @@ impl TrafficScenario {
                 None => None,
             };
             if d.both_ways && dest.is_none() {
-                return Err(bad(format!("key `{key}.both_ways`: needs `to`")).into());
+                return Err(bad(format!("key `{key}.both_ways`: needs `to`")));
             }
             demand.push(OdDemand {
                 origin,
@@ -358,14 +355,13 @@ impl TrafficScenario {
             Some(other) => {
                 return Err(bad(format!(
                     "key `signals.control`: {other:?} is not `fixed_time` or `max_pressure`"
-                ))
-                .into());
+                )));
             }
         };
         let lost_s = self.signals.lost_s.unwrap_or(4.0);
         let min_green_s = self.signals.min_green_s.unwrap_or(10.0);
         if !(lost_s.is_finite() && lost_s >= 0.0) {
-            return Err(bad(format!("key `signals.lost_s`: {lost_s} must be ≥ 0")).into());
+            return Err(bad(format!("key `signals.lost_s`: {lost_s} must be ≥ 0")));
         }
         positive("signals.min_green_s", min_green_s)?;
         let mut signals = Vec::new();
@@ -389,8 +385,7 @@ impl TrafficScenario {
                                         "key `{key}.phases[{p}].approaches`: road {a:?} does not \
                                          enter node {:?}",
                                         network.nodes[node].id
-                                    ))
-                                    .into());
+                                    )));
                                 }
                             }
                         }
@@ -424,8 +419,7 @@ impl TrafficScenario {
             if !(s.is_finite() && s >= 0.0) {
                 return Err(bad(format!(
                     "key `emissions.silt_loading_g_m2`: {s} must be ≥ 0"
-                ))
-                .into());
+                )));
             }
             em.silt_loading_g_m2 = s;
         }
@@ -433,8 +427,7 @@ impl TrafficScenario {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(bad(format!(
                     "key `emissions.silt_loading_by_road.{road}`: {v} must be ≥ 0"
-                ))
-                .into());
+                )));
             }
             if !network
                 .links
@@ -443,8 +436,7 @@ impl TrafficScenario {
             {
                 return Err(bad(format!(
                     "key `emissions.silt_loading_by_road.{road}`: no road link with that id or ref"
-                ))
-                .into());
+                )));
             }
             em.silt_overrides.push((road.clone(), v));
         }

@@ -10,7 +10,7 @@ use geo::{Coord, LineString};
 use super::emissions::EmissionModel;
 use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
 use super::scenario::auto_phases;
-use super::{Control, OdDemand, SignalPlan, TrafficSetup, VehicleClass};
+use super::{Control, OdDemand, SetupError, SignalPlan, TrafficSetup, VehicleClass};
 use crate::geodesy::Utm;
 use crate::model::{FeatureMeta, RoadClass, RoadLink};
 
@@ -176,18 +176,18 @@ pub fn grid_setup(
     duration_s: f64,
     control: Control,
     start: DateTime<Utc>,
-) -> anyhow::Result<TrafficSetup> {
+) -> Result<TrafficSetup, SetupError> {
     let network = RoadNetwork::build(&spec.roads(), Utm::zone_48n(), DEFAULT_JAM_VEH_KM_LANE)?;
-    let node = |p: (usize, usize)| {
-        network
-            .node(&GridSpec::node_id(p.0, p.1))
-            .ok_or_else(|| anyhow::anyhow!("grid node {p:?} missing"))
-    };
+    let node = |p: (usize, usize)| network.node(&GridSpec::node_id(p.0, p.1));
     let mut demand = Vec::with_capacity(trips.len());
-    for &(o, d, class, veh_h) in trips {
+    for (index, &(o, d, class, veh_h)) in trips.iter().enumerate() {
+        let missing = |p: (usize, usize)| SetupError::Demand {
+            index,
+            message: format!("grid node {p:?} is outside the {0}x{0} grid", spec.n),
+        };
         demand.push(OdDemand {
-            origin: node(o)?,
-            dest: Some(node(d)?),
+            origin: node(o).ok_or_else(|| missing(o))?,
+            dest: Some(node(d).ok_or_else(|| missing(d))?),
             class,
             period_s: duration_s,
             veh_h: vec![veh_h],
@@ -196,9 +196,13 @@ pub fn grid_setup(
     let mut signals = Vec::new();
     for i in 1..spec.n.saturating_sub(1) {
         for j in 1..spec.n.saturating_sub(1) {
-            let n = node((i, j))?;
+            let signal = |message: &str| SetupError::Signal {
+                node: GridSpec::node_id(i, j),
+                message: message.into(),
+            };
+            let n = node((i, j)).ok_or_else(|| signal("not in the network"))?;
             let phases = auto_phases(&network, n, 60.0, 4.0)
-                .ok_or_else(|| anyhow::anyhow!("no green in a 60 s cycle"))?;
+                .ok_or_else(|| signal("no green in a 60 s cycle"))?;
             signals.push(SignalPlan {
                 node: n,
                 offset_s: ((i + j) % 4) as f64 * 15.0,

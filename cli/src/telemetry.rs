@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use polars::prelude::IntoLazy;
 use twin_engine::telemetry::hourly::Standard;
-use twin_engine::telemetry::{daily, hourly, observations};
+use twin_engine::telemetry::{daily, hourly};
 
 #[derive(Debug, Subcommand)]
 pub enum TelemetryCommand {
@@ -89,8 +89,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// A dispersion run's stations.parquet (station_id, time, pollutant, concentration_ug_m3).
-    #[arg(long, value_name = "FILE.parquet")]
+    /// A dispersion run directory (`twin simulate dispersion --out DIR`); its stations.parquet
+    /// holds interval-end station series.
+    #[arg(long, value_name = "RUN")]
     sim: PathBuf,
     /// Observations: CSV (long or wide), Parquet, or a lake directory.
     #[arg(long, value_name = "PATH")]
@@ -168,6 +169,15 @@ enum StandardArg {
     Us,
 }
 
+impl From<StandardArg> for Standard {
+    fn from(s: StandardArg) -> Self {
+        match s {
+            StandardArg::Vn => Standard::Vn,
+            StandardArg::Us => Standard::Us,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct AqiArgs {
     /// Observations: CSV (long or wide), Parquet, or a lake directory.
@@ -210,7 +220,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         TelemetryCommand::Stream(a) => stream(a, out),
         TelemetryCommand::Report(a) => crate::report::run(&a.input, &a.out, a.max_series, out),
         TelemetryCommand::Ingest(a) => {
-            let obs = observations::read(&a.input)?;
+            let obs = twin_engine::telemetry::read_any(&a.input)?;
             let r = twin_engine::telemetry::lake::append(&a.lake, &obs)?;
             writeln!(
                 out,
@@ -229,22 +239,9 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Evaluate(a) => {
-            use polars::prelude::{ParquetReader, SerReader};
             use twin_engine::telemetry::evaluate::{pairs, statistics};
-            let obs = observations::read(&a.obs)?;
-            let f = std::fs::File::open(&a.sim)
-                .with_context(|| format!("{}: cannot read", a.sim.display()))?;
-            let sim = ParquetReader::new(f)
-                .finish()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", a.sim.display()))?;
-            for c in ["station_id", "time", "pollutant", "concentration_ug_m3"] {
-                if sim.column(c).is_err() {
-                    anyhow::bail!(
-                        "{}: no column `{c}` (not a dispersion run's stations.parquet?)",
-                        a.sim.display()
-                    );
-                }
-            }
+            let sim = twin_engine::output::run::RunDir::open(&a.sim)?.stations()?;
+            let obs = twin_engine::telemetry::read_any(&a.obs)?;
             let mut df = statistics(pairs(obs.lazy(), sim.lazy()))
                 .collect()
                 .map_err(|e| anyhow::anyhow!("evaluating {}: {e}", a.sim.display()))?;
@@ -259,7 +256,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Exceedances(a) => {
             use twin_engine::telemetry::exceedance::{LimitTable, exceedances};
-            let obs = observations::read(&a.input)?;
+            let obs = twin_engine::telemetry::read_any(&a.input)?;
             let fail = |e: polars::prelude::PolarsError| {
                 anyhow::anyhow!("exceedances of {}: {e}", a.input.display())
             };
@@ -283,7 +280,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Alarms(a) => {
             use twin_engine::telemetry::alarms::{alarms, default_levels};
-            let obs = observations::read(&a.input)?;
+            let obs = twin_engine::telemetry::read_any(&a.input)?;
             let fail = |e: polars::prelude::PolarsError| {
                 anyhow::anyhow!("alarms of {}: {e}", a.input.display())
             };
@@ -302,7 +299,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Qa(a) => {
-            let obs = observations::read(&a.input)?;
+            let obs = twin_engine::telemetry::read_any(&a.input)?;
             let rows = obs.height();
             let cfg = twin_engine::telemetry::qa::QaConfig {
                 expected_interval_s: a.interval_s,
@@ -333,12 +330,9 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Aqi(a) => {
-            let obs = observations::read(&a.input)?;
+            let obs = twin_engine::telemetry::read_any(&a.input)?;
             let rows = obs.height();
-            let standard = match a.standard {
-                StandardArg::Vn => Standard::Vn,
-                StandardArg::Us => Standard::Us,
-            };
+            let standard = Standard::from(a.standard);
             let (plan, unit) = match a.scale {
                 Scale::Hourly => (hourly::hourly_aqi(obs.lazy(), standard), "station-hours"),
                 Scale::Daily => (daily::daily_aqi(obs.lazy(), standard), "station-days"),
@@ -362,7 +356,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
 
 fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     use twin_engine::telemetry::{lake, synthetic};
-    let dir = a.dataset.dir();
+    let dir = a.dataset.dir()?;
     let dataset = a.dataset.load()?;
     if a.days == 0 {
         anyhow::bail!("--days: must be at least 1");
@@ -383,62 +377,18 @@ fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let sites = synthetic::sites(&dataset.province, &selection)
         .map_err(|e| anyhow::anyhow!("--stations: {e}"))?;
     let generator = synthetic::Generator::new(&dataset.province, sites, first_day, a.seed);
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("{}: cannot create", a.out.display()))?;
-    let faults_path = a.out.join("_faults.csv");
-    let mut faults = std::io::BufWriter::new(
-        std::fs::File::create(&faults_path)
-            .with_context(|| format!("{}: cannot write", faults_path.display()))?,
-    );
-    writeln!(faults, "station_id,parameter,fault,start,end")?;
     let started = std::time::Instant::now();
     let bar = crate::progress::bar(u64::from(a.days), "days");
-    let (mut rows, mut dups, mut files) = (0usize, 0usize, 0usize);
-    let mut counts: std::collections::BTreeMap<&'static str, usize> = Default::default();
-    let fmt = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-            .unwrap_or_default()
-    };
-    for d in 0..a.days {
-        let day = generator
-            .day(d)
-            .map_err(|e| anyhow::anyhow!("generating day {d}: {e}"))?;
-        let r = lake::append(&a.out, &day.readings)?;
-        rows += r.rows;
-        dups += r.duplicates;
-        files += r.files.len();
-        for f in &day.faults {
-            *counts.entry(f.kind.name()).or_default() += 1;
-            writeln!(
-                faults,
-                "{},{},{},{},{}",
-                f.station_id,
-                f.parameter,
-                f.kind.name(),
-                fmt(f.start_ms),
-                fmt(f.end_ms)
-            )?;
-        }
-        bar.inc(1);
-    }
+    let report = synthetic::write_lake(
+        &generator,
+        &a.out,
+        a.days,
+        &dir.display().to_string(),
+        |_| bar.inc(1),
+    )?;
     bar.finish_and_clear();
-    faults.flush()?;
     let wall = started.elapsed().as_secs_f64();
-    let info = serde_json::json!({
-        "generator": "twin telemetry generate (synthetic; not measurements)",
-        "dataset": dir.display().to_string(),
-        "seed": a.seed,
-        "start": a.start,
-        "days": a.days,
-        "sites": generator.sites.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
-        "readings": rows,
-        "duplicates_skipped": dups,
-        "faults": counts,
-    });
-    let info_path = a.out.join("_generator.json");
-    std::fs::write(&info_path, serde_json::to_string_pretty(&info)?)
-        .with_context(|| format!("{}: cannot write", info_path.display()))?;
+    let (rows, dups) = (report.readings, report.duplicates_skipped);
     writeln!(
         out,
         "generated {rows} readings from {} sites over {} day(s) from {} (seed {}) in {wall:.1} s: {:.2e} readings/s",
@@ -454,42 +404,48 @@ fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
             "skipped   {dups} readings already in the lake (first accepted wins)"
         )?;
     }
-    let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let listed: Vec<String> = report
+        .faults
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
     writeln!(
         out,
         "faults    {} (listed in {})",
         listed.join(", "),
-        faults_path.display()
+        a.out.join("_faults.csv").display()
     )?;
-    writeln!(out, "lake      {} ({files} part files)", a.out.display())?;
+    writeln!(
+        out,
+        "lake      {} ({} part files)",
+        a.out.display(),
+        report.part_files
+    )?;
     Ok(())
 }
 
 fn stream(a: StreamArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::output::ParquetSinks;
     use twin_engine::telemetry::{lake, qa::QaConfig, stream};
-    let standard = match a.standard {
-        StandardArg::Vn => Standard::Vn,
-        StandardArg::Us => Standard::Us,
-    };
+    let standard = Standard::from(a.standard);
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
     let days = lake::days(&a.input)?;
     let bar = crate::progress::bar(days.len() as u64, "days");
     let started = std::time::Instant::now();
     let mut sinks = ParquetSinks::new(&a.out, &["aqi_hourly", "rejected", "gaps"]);
-    let totals = stream::qa_hourly_aqi(&a.input, &QaConfig::default(), standard, |d| {
-        let r = sinks
-            .write(0, &d.aqi)
-            .and_then(|_| sinks.write(1, &d.rejected))
-            .and_then(|_| sinks.write(2, &d.gaps));
-        bar.inc(1);
-        r.map_err(
-            |e| twin_engine::telemetry::observations::ObservationError::Read {
-                path: a.out.clone(),
-                message: e.to_string(),
-            },
-        )
-    })?;
+    let totals = stream::qa_hourly_aqi(
+        &a.input,
+        &QaConfig::default(),
+        standard,
+        |d| -> anyhow::Result<()> {
+            sinks.write(0, &d.aqi)?;
+            sinks.write(1, &d.rejected)?;
+            sinks.write(2, &d.gaps)?;
+            bar.inc(1);
+            Ok(())
+        },
+    )?;
     bar.finish_and_clear();
     sinks.finish()?;
     let wall = started.elapsed().as_secs_f64();
@@ -508,51 +464,4 @@ fn stream(a: StreamArgs, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(out, "aqi       {} station-hours", totals.aqi_rows)?;
     writeln!(out, "wrote     {}", a.out.display())?;
     Ok(())
-}
-
-/// Parquet files written a day at a time (polars' batched writer): one row group per write.
-struct ParquetSinks {
-    dir: PathBuf,
-    names: Vec<String>,
-    writers: Vec<Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>>,
-}
-
-impl ParquetSinks {
-    fn new(dir: &std::path::Path, names: &[&str]) -> Self {
-        Self {
-            dir: dir.to_path_buf(),
-            names: names.iter().map(|s| s.to_string()).collect(),
-            writers: names.iter().map(|_| None).collect(),
-        }
-    }
-
-    fn write(&mut self, i: usize, df: &polars::prelude::DataFrame) -> anyhow::Result<()> {
-        use polars::prelude::ParquetWriter;
-        let path = self.dir.join(format!("{}.parquet", self.names[i]));
-        if self.writers[i].is_none() {
-            let f = std::fs::File::create(&path)
-                .with_context(|| format!("{}: cannot write", path.display()))?;
-            let w = ParquetWriter::new(f)
-                .batched(df.schema())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            self.writers[i] = Some(w);
-        }
-        if df.height() > 0
-            && let Some(w) = self.writers[i].as_mut()
-        {
-            w.write_batch(df)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        for (w, name) in self.writers.into_iter().zip(&self.names) {
-            if let Some(w) = w {
-                w.finish()
-                    .map_err(|e| anyhow::anyhow!("{}/{name}.parquet: {e}", self.dir.display()))?;
-            }
-        }
-        Ok(())
-    }
 }

@@ -70,6 +70,7 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         / 1000.0;
     let info = json!({
         "name": p.name,
+        "dataset_dir": d.dir.display().to_string(),
         "districts": p.districts.len(),
         "stations": p.stations.len(),
         "mines": p.mines.len(),

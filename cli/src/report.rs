@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use twin_engine::telemetry::{observations, report};
+use twin_engine::telemetry::report;
 
 pub fn run(
     input: &Path,
@@ -11,7 +11,7 @@ pub fn run(
     max_series: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let obs = observations::read(input)?;
+    let obs = twin_engine::telemetry::read_any(input)?;
     let s = report::write_report(obs, out_dir, max_series, &input.display().to_string())?;
     writeln!(
         out,

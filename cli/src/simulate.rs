@@ -1,18 +1,19 @@
 //! `twin simulate`: run a model from a scenario file and write its outputs.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use geo::Geometry;
-use twin_engine::dataset::Dataset;
 use twin_engine::dispersion::scenario::Scenario;
+use twin_engine::gpu::shaders::StageLimits;
 use twin_engine::gpu::{BackendChoice, GpuContext};
+use twin_engine::output::run::RunSummary;
 use twin_engine::output::traffic::{TrafficRunInfo, write_traffic_run};
 use twin_engine::spatial::project;
-use twin_engine::traffic::VehicleClass;
 use twin_engine::traffic::scenario::TrafficScenario;
+use twin_engine::traffic::{Control, VehicleClass};
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
@@ -34,7 +35,8 @@ pub struct RunArgs {
     /// Output directory (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Dataset for scenarios that do not name one. Default: the bundled dataset.
+    /// Dataset for scenarios that do not name one. Default: `QN_TWIN_DATASET`, else the bundled
+    /// dataset.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
 }
@@ -56,6 +58,15 @@ enum ControlArg {
     MaxPressure,
 }
 
+impl From<ControlArg> for Control {
+    fn from(c: ControlArg) -> Self {
+        match c {
+            ControlArg::FixedTime => Control::FixedTime,
+            ControlArg::MaxPressure => Control::MaxPressure,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Backend {
     /// A hardware GPU if there is one, else the CPU twin.
@@ -64,6 +75,16 @@ enum Backend {
     Gpu,
     /// The multi-threaded CPU twin.
     Cpu,
+}
+
+impl From<Backend> for BackendChoice {
+    fn from(b: Backend) -> Self {
+        match b {
+            Backend::Auto => BackendChoice::Auto,
+            Backend::Gpu => BackendChoice::Gpu,
+            Backend::Cpu => BackendChoice::Cpu,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -78,57 +99,41 @@ pub struct DispersionArgs {
     duration_h: Option<f64>,
 }
 
-fn gpu_for(backend: Backend, out: &mut impl Write) -> anyhow::Result<Option<GpuContext>> {
-    let choice = match backend {
-        Backend::Auto => BackendChoice::Auto,
-        Backend::Gpu => BackendChoice::Gpu,
-        Backend::Cpu => BackendChoice::Cpu,
-    };
-    let gpu = GpuContext::for_choice(choice)?;
-    match &gpu {
-        Some(ctx) => writeln!(
+fn gpu_for(
+    backend: Backend,
+    model: &str,
+    needs: StageLimits,
+    out: &mut impl Write,
+) -> anyhow::Result<Option<GpuContext>> {
+    let (gpu, why_cpu) = GpuContext::for_model(backend.into(), model, needs)?;
+    match (&gpu, why_cpu) {
+        (Some(ctx), _) => writeln!(
             out,
             "backend   gpu: {} ({}, {})",
             ctx.report.name, ctx.report.backend, ctx.report.device_type
         )?,
-        None if matches!(choice, BackendChoice::Auto) => {
-            writeln!(out, "backend   cpu twin (auto: no hardware GPU found)")?
-        }
-        None => writeln!(out, "backend   cpu twin")?,
+        (None, Some(why)) => writeln!(out, "backend   cpu twin (auto: {why})")?,
+        (None, None) => writeln!(out, "backend   cpu twin")?,
     }
     Ok(gpu)
 }
 
 fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let default_dataset = a
-        .run
-        .dataset
-        .clone()
-        .unwrap_or_else(twin_engine::bundled_dataset_dir);
-    let mut scenario = TrafficScenario::read(&a.run.scenario)?;
+    let mut resolved = TrafficScenario::load(&a.run.scenario, a.run.dataset.as_deref())?;
     if let Some(c) = a.control {
-        scenario.signals.control = Some(
-            match c {
-                ControlArg::FixedTime => "fixed_time",
-                ControlArg::MaxPressure => "max_pressure",
-            }
-            .into(),
-        );
+        resolved.setup.control = c.into();
     }
-    let dir = match &scenario.dataset {
-        Some(d) => a.run.scenario.parent().unwrap_or(Path::new(".")).join(d),
-        None => default_dataset,
-    };
-    let dataset = Dataset::load(&dir)?;
-    let resolved = scenario
-        .resolve(&a.run.scenario, dataset)
-        .with_context(|| format!("loading scenario {}", a.run.scenario.display()))?;
     let problem = resolved
         .setup
         .clone()
         .compile()
         .with_context(|| format!("setting up scenario {}", a.run.scenario.display()))?;
-    let gpu = gpu_for(a.run.backend, out)?;
+    let gpu = gpu_for(
+        a.run.backend,
+        "traffic",
+        twin_engine::traffic::GPU_LIMITS,
+        out,
+    )?;
     let net = &problem.network;
     writeln!(
         out,
@@ -149,10 +154,10 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     writeln!(out, "time step {} s ({})", problem.dt_s, problem.dt_reason)?;
-    let bar = crate::progress::bar(0, "steps");
-    let mut progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
+    let bar = crate::progress::bar(0, "output intervals");
+    let mut progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
     };
     let run = problem.run_with_progress(gpu.as_ref(), &mut progress)?;
     bar.finish_and_clear();
@@ -175,6 +180,10 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         placements: resolved.placements.clone(),
     };
     let summary = write_traffic_run(&a.run.out, &problem, &run, &info)?;
+    let kg = |p: &str| match &summary {
+        RunSummary::Traffic(s) => s.emissions_kg.get(p).copied().unwrap_or(0.0),
+        RunSummary::Dispersion(_) => 0.0,
+    };
     let c = &run.conservation;
     writeln!(
         out,
@@ -202,9 +211,9 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "emitted   PM10 {:.2} kg, PM2.5 {:.2} kg, NOx {:.2} kg",
-        summary["emissions_kg"]["PM10"].as_f64().unwrap_or(0.0),
-        summary["emissions_kg"]["PM2.5"].as_f64().unwrap_or(0.0),
-        summary["emissions_kg"]["NOx"].as_f64().unwrap_or(0.0)
+        kg("PM10"),
+        kg("PM2.5"),
+        kg("NOx")
     )?;
     writeln!(out, "outputs   {}", a.run.out.display())?;
     Ok(())
@@ -214,11 +223,6 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         SimulateCommand::Traffic(a) => run_traffic(a, out),
         SimulateCommand::Dispersion(a) => {
-            let default_dataset = a
-                .run
-                .dataset
-                .clone()
-                .unwrap_or_else(twin_engine::bundled_dataset_dir);
             let mut scenario = Scenario::read(&a.run.scenario)?;
             if let Some(r) = a.resolution_m {
                 scenario.grid.resolution_m = r;
@@ -226,10 +230,14 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             if let Some(h) = a.duration_h {
                 scenario.duration_h = h;
             }
-            let resolved = scenario
-                .resolve_with_dataset(&a.run.scenario, &default_dataset)
-                .with_context(|| format!("loading scenario {}", a.run.scenario.display()))?;
-            let gpu = gpu_for(a.run.backend, out)?;
+            let resolved =
+                scenario.resolve_with_dataset(&a.run.scenario, a.run.dataset.as_deref())?;
+            let gpu = gpu_for(
+                a.run.backend,
+                "dispersion",
+                twin_engine::dispersion::GPU_LIMITS,
+                out,
+            )?;
             let g = &resolved.problem.grid;
             writeln!(
                 out,

@@ -40,7 +40,7 @@ enum Command {
     /// Import external data (OpenStreetMap roads).
     #[command(subcommand)]
     Import(import::ImportCommand),
-    /// Telemetry analytics (air quality indices).
+    /// Telemetry: generate, ingest, QA, air-quality indices, alarms, evaluation, reports.
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
 }
@@ -48,21 +48,22 @@ enum Command {
 /// Which dataset to use.
 #[derive(Debug, Clone, Args)]
 struct DatasetArgs {
-    /// Dataset directory (holding dataset.toml). Default: the bundled Quảng Ninh dataset.
+    /// Dataset directory (holding dataset.toml). Default: `QN_TWIN_DATASET`, else the bundled
+    /// Quảng Ninh dataset (unpacked from the binary on first use).
     #[arg(long, global = true, value_name = "DIR")]
     dataset: Option<PathBuf>,
 }
 
 impl DatasetArgs {
-    fn dir(&self) -> PathBuf {
-        self.dataset
-            .clone()
-            .or_else(|| std::env::var_os("QN_TWIN_DATASET").map(PathBuf::from))
-            .unwrap_or_else(twin_engine::bundled_dataset_dir)
+    fn dir(&self) -> anyhow::Result<PathBuf> {
+        Ok(twin_engine::dataset::resolve_dir(
+            self.dataset.as_deref(),
+            None,
+        )?)
     }
 
     fn load(&self) -> anyhow::Result<Dataset> {
-        let dir = self.dir();
+        let dir = self.dir()?;
         Dataset::load(&dir).with_context(|| format!("loading dataset {}", dir.display()))
     }
 }
@@ -78,7 +79,22 @@ enum Format {
     Geojson,
 }
 
+/// Mesa's Vulkan device-select layer (an implicit layer every Mesa install enables) probes
+/// Wayland for the display's GPU when an instance enables the Wayland surface extension, and on
+/// a headless machine libwayland then prints "error: XDG_RUNTIME_DIR is invalid or not set"
+/// though nothing failed. `twin` computes without a window and chooses its adapter itself, so
+/// it turns that layer off for its own process, unless the user set `NODEVICE_SELECT`.
+#[allow(unsafe_code)]
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the first thing `main` does, before any thread exists, so nothing reads the
+        // environment while it changes (the only unsafe code in the workspace).
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -129,7 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn validate(args: &DatasetArgs) -> anyhow::Result<ExitCode> {
-    let dir = args.dir();
+    let dir = args.dir()?;
     match Dataset::load(&dir) {
         Ok(d) => {
             let n: usize = twin_engine::model::FeatureKind::ALL

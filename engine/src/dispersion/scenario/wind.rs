@@ -1,0 +1,205 @@
+//! Wind and mixing of a dispersion scenario: wind components from speed and direction,
+//! diffusivity from a stability class (Briggs 1973 open-country σy), and the wind field of each
+//! output interval (uniform, an hourly series, or interpolated from stations).
+
+use super::spec::Scenario;
+use crate::dispersion::{FaceWind, Interval};
+use crate::geodesy::Utm;
+use crate::grid::Grid;
+
+/// Briggs open-country σy coefficient `a` (σy = a·x/√(1 + 0.0001 x)) per stability class.
+fn briggs_a(class: &str) -> Option<f64> {
+    Some(match class {
+        "A" => 0.22,
+        "B" => 0.16,
+        "C" => 0.11,
+        "D" => 0.08,
+        "E" => 0.06,
+        "F" => 0.04,
+        _ => return None,
+    })
+}
+
+/// Horizontal eddy diffusivity for a stability class and wind speed: K = u·σy(x₀)²/(2x₀), the K
+/// for which a constant-K plume has Briggs' σy at x₀ = 1 km, at least 1 m²/s.
+pub fn diffusivity_from_stability(class: &str, speed_m_s: f64) -> Option<f64> {
+    let x0 = 1000.0;
+    let sigma = briggs_a(class)? * x0 / (1.0 + 0.0001 * x0).sqrt();
+    Some((speed_m_s * sigma * sigma / (2.0 * x0)).max(1.0))
+}
+
+/// Components (u east, v north) of a wind blowing *from* `from_deg`.
+pub fn wind_components(speed: f64, from_deg: f64) -> (f64, f64) {
+    let t = from_deg.to_radians();
+    (-speed * t.sin(), -speed * t.cos())
+}
+
+impl Scenario {
+    pub(super) fn build_intervals(&self, grid: &Grid, utm: &Utm) -> Result<Vec<Interval>, String> {
+        let w = &self.wind;
+        let interval_s = self.output_interval_min * 60.0;
+        let total_s = self.duration_h * 3600.0;
+        let n = (total_s / interval_s).round().max(1.0) as usize;
+        if ((n as f64) * interval_s - total_s).abs() > 1e-6 * total_s {
+            return Err(format!(
+                "keys `duration_h` and `output_interval_min`: {} h is not a whole number of {}-minute intervals",
+                self.duration_h, self.output_interval_min
+            ));
+        }
+        let k_of = |class: Option<&String>, speed: f64, key: &str| -> Result<f64, String> {
+            match (w.diffusivity_m2_s, class.or(w.stability.as_ref())) {
+                (Some(k), _) if k > 0.0 => Ok(k),
+                (Some(k), _) => Err(format!("key `wind.diffusivity_m2_s`: {k} must be > 0")),
+                (None, Some(c)) => diffusivity_from_stability(c, speed).ok_or_else(|| {
+                    format!(
+                        "key `{key}`: unknown stability class {c:?}; expected A, B, C, D, E or F"
+                    )
+                }),
+                (None, None) => {
+                    Err("key `wind`: give `stability` (A–F) or `diffusivity_m2_s`".into())
+                }
+            }
+        };
+        let check_speed = |s: f64, key: &str| -> Result<(), String> {
+            if (0.0..=60.0).contains(&s) {
+                Ok(())
+            } else {
+                Err(format!("key `{key}`: {s} m/s must be in [0, 60]"))
+            }
+        };
+        let mut out = Vec::with_capacity(n);
+        match w.mode.as_str() {
+            "uniform" => {
+                let speed = w
+                    .speed_m_s
+                    .ok_or("key `wind.speed_m_s`: missing for mode \"uniform\"")?;
+                let from = w
+                    .from_deg
+                    .ok_or("key `wind.from_deg`: missing for mode \"uniform\"")?;
+                check_speed(speed, "wind.speed_m_s")?;
+                let (u, v) = wind_components(speed, from);
+                let k = k_of(None, speed, "wind.stability")?;
+                let wind = std::sync::Arc::new(FaceWind::uniform(grid, u, v));
+                out.extend((0..n).map(|_| Interval {
+                    duration_s: interval_s,
+                    wind: wind.clone(),
+                    kdiff: k,
+                }));
+            }
+            "series" => {
+                if w.series.is_empty() {
+                    return Err("key `wind.series`: mode \"series\" needs at least one [[wind.series]] entry".into());
+                }
+                for (i, s) in w.series.iter().enumerate() {
+                    check_speed(s.speed_m_s, &format!("wind.series[{i}].speed_m_s"))?;
+                    if i > 0 && s.hour <= w.series[i - 1].hour {
+                        return Err(format!("key `wind.series[{i}].hour`: hours must increase"));
+                    }
+                }
+                if w.series[0].hour > 0.0 {
+                    return Err("key `wind.series[0].hour`: the series must start at hour 0".into());
+                }
+                for k in 0..n {
+                    let t_h = k as f64 * interval_s / 3600.0;
+                    let (idx, s) = w
+                        .series
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .find(|(_, s)| s.hour <= t_h + 1e-9)
+                        .unwrap_or((0, &w.series[0]));
+                    let (u, v) = wind_components(s.speed_m_s, s.from_deg);
+                    let kd = k_of(
+                        s.stability.as_ref(),
+                        s.speed_m_s,
+                        &format!("wind.series[{idx}].stability"),
+                    )?;
+                    out.push(Interval {
+                        duration_s: interval_s,
+                        wind: std::sync::Arc::new(FaceWind::uniform(grid, u, v)),
+                        kdiff: kd,
+                    });
+                }
+            }
+            "stations" => {
+                if w.stations.is_empty() {
+                    return Err("key `wind.stations`: mode \"stations\" needs at least one [[wind.stations]] entry".into());
+                }
+                let power = w.idw_power.unwrap_or(2.0);
+                let obs: Vec<(f64, f64, f64, f64)> = w
+                    .stations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        check_speed(s.speed_m_s, &format!("wind.stations[{i}].speed_m_s"))?;
+                        let (x, y) = utm.forward(s.lon, s.lat);
+                        let (u, v) = wind_components(s.speed_m_s, s.from_deg);
+                        Ok((x, y, u, v))
+                    })
+                    .collect::<Result<_, String>>()?;
+                let mut uc = vec![0.0; grid.cells()];
+                let mut vc = vec![0.0; grid.cells()];
+                for j in 0..grid.ny {
+                    for i in 0..grid.nx {
+                        let (x, y) = grid.centre(i, j);
+                        let (mut su, mut sv, mut sw) = (0.0, 0.0, 0.0);
+                        for (ox, oy, u, v) in &obs {
+                            let d = (x - ox).hypot(y - oy).max(1.0);
+                            let wgt = d.powf(-power);
+                            su += wgt * u;
+                            sv += wgt * v;
+                            sw += wgt;
+                        }
+                        uc[j * grid.nx + i] = su / sw;
+                        vc[j * grid.nx + i] = sv / sw;
+                    }
+                }
+                let mean_speed =
+                    w.stations.iter().map(|s| s.speed_m_s).sum::<f64>() / w.stations.len() as f64;
+                let k = k_of(None, mean_speed, "wind.stability")?;
+                let wind = std::sync::Arc::new(FaceWind::from_cells(grid, &uc, &vc));
+                out.extend((0..n).map(|_| Interval {
+                    duration_s: interval_s,
+                    wind: wind.clone(),
+                    kdiff: k,
+                }));
+            }
+            other => {
+                return Err(format!(
+                    "key `wind.mode`: unknown mode {other:?}; expected uniform, series or stations"
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wind_from_a_direction_blows_away_from_it() {
+        let (u, v) = wind_components(2.0, 270.0); // from the west
+        assert!((u - 2.0).abs() < 1e-12 && v.abs() < 1e-12);
+        let (u, v) = wind_components(3.0, 0.0); // from the north
+        assert!(u.abs() < 1e-12 && (v + 3.0).abs() < 1e-12);
+        let (u, v) = wind_components(1.0, 45.0); // north-east monsoon
+        assert!((u + 0.5f64.sqrt()).abs() < 1e-12 && (v + 0.5f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn diffusivity_matches_briggs_sigma_at_one_kilometre() {
+        // class D: σy(1 km) = 0.08 · 1000 / √1.1 = 76.28 m; K = u σ² / 2x
+        let k = diffusivity_from_stability("D", 4.0).expect("class D");
+        let sigma = 0.08 * 1000.0 / 1.1f64.sqrt();
+        assert!((k - 4.0 * sigma * sigma / 2000.0).abs() < 1e-9, "{k}");
+        assert!(diffusivity_from_stability("A", 2.0) > diffusivity_from_stability("F", 2.0));
+        assert_eq!(
+            diffusivity_from_stability("F", 0.01),
+            Some(1.0),
+            "at least 1 m²/s"
+        );
+        assert_eq!(diffusivity_from_stability("G", 2.0), None);
+    }
+}

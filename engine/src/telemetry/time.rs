@@ -1,0 +1,36 @@
+//! Time in telemetry: milliseconds since the Unix epoch, UTC, everywhere inside the engine; the
+//! province's local time (Indochina Time, UTC+7, no daylight saving) only where a rule says
+//! "local day" or a person reads a label. One place for the constants and the local-day
+//! arithmetic.
+
+/// One hour, ms.
+pub const HOUR_MS: i64 = 3_600_000;
+/// One day, ms.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
+/// Quảng Ninh's offset from UTC (UTC+7), ms.
+pub const LOCAL_OFFSET_MS: i64 = 7 * HOUR_MS;
+
+/// The local day (days since 1970-01-01 local) holding the instant `t_ms`.
+pub fn local_day(t_ms: i64) -> i64 {
+    (t_ms + LOCAL_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// The UTC instant (ms) at which local day `day` starts (local midnight).
+pub fn local_day_start(day: i64) -> i64 {
+    day * DAY_MS - LOCAL_OFFSET_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_midnight_is_17_utc_the_day_before() {
+        // 2026-01-15T00:00+07:00 = 2026-01-14T17:00Z
+        let t = 1_768_410_000_000;
+        let day = local_day(t);
+        assert_eq!(local_day_start(day), t);
+        assert_eq!(local_day(t - 1), day - 1);
+        assert_eq!(local_day(t + DAY_MS - 1), day);
+    }
+}

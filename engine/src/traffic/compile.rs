@@ -1,0 +1,370 @@
+//! [`TrafficSetup::compile`]: routing of the OD demand into per-class turning ratios
+//! (free-flow fastest paths, all-or-nothing, weighted by each OD's mean rate), links cut into
+//! cells of at least v_f·Δt, signals and demand laid out as the flat `#[repr(C)]` arrays the CPU
+//! twin and the WGSL stages share.
+
+use super::*;
+
+impl TrafficSetup {
+    /// Routes the demand into turning ratios (free-flow fastest paths, all-or-nothing, weighted
+    /// by each OD's mean rate), cuts links into cells and lays everything out for the kernels.
+    pub fn compile(self) -> Result<TrafficProblem, SetupError> {
+        let net = self.network;
+        if !(self.duration_s > 0.0 && self.dt_s > 0.0 && self.output_interval_s > 0.0) {
+            return Err(SetupError::Time(
+                "duration, time step and output interval must be positive".into(),
+            ));
+        }
+        // time step as requested; a link shorter than v_f·Δt becomes one cell of length v_f·Δt
+        // (storage and travel time of a full cell; a shorter cell would throttle the flow to
+        // its jam storage per step), so its travel time is rounded up to one step
+        if net.links.is_empty() {
+            return Err(SetupError::Time("the road network has no links".into()));
+        }
+        let dt = self.dt_s;
+        let short: Vec<usize> = (0..net.links.len())
+            .filter(|&i| net.links[i].length_m < net.links[i].free_flow_m_s * dt)
+            .collect();
+        let dt_reason = match short
+            .iter()
+            .min_by(|&&a, &&b| net.links[a].length_m.total_cmp(&net.links[b].length_m))
+        {
+            None => "as requested".to_string(),
+            Some(&i) => format!(
+                "as requested; {} link(s) shorter than v_f·Δt are one cell of length v_f·Δt \
+                 (travel time rounded up to one step; shortest {:?}, {:.1} m)",
+                short.len(),
+                net.links[i].id,
+                net.links[i].length_m
+            ),
+        };
+        let steps = (self.duration_s / dt).round().max(1.0) as u64;
+        let steps_per_output = ((self.output_interval_s / dt).round() as u64).clamp(1, steps);
+
+        // cells
+        let mut links = Vec::with_capacity(net.links.len());
+        let mut cell_link = Vec::new();
+        for (i, l) in net.links.iter().enumerate() {
+            let n = ((l.length_m / (l.free_flow_m_s * dt)) * (1.0 + 1e-9))
+                .floor()
+                .max(1.0);
+            let len = l.length_m / n;
+            // storage length: at least one free-flow step (see above)
+            let store = len.max(l.free_flow_m_s * dt);
+            let q = l.capacity_veh_h / 3600.0;
+            links.push(LinkData {
+                first_cell: cell_link.len() as u32,
+                n_cells: n as u32,
+                from_node: l.from as u32,
+                to_node: l.to as u32,
+                send_ratio: (l.free_flow_m_s * dt / store).min(1.0) as f32,
+                recv_ratio: (l.wave_speed_m_s() * dt / store).min(1.0) as f32,
+                q_step: (q * dt) as f32,
+                jam_cell: (l.jam_veh_km / 1000.0 * store) as f32,
+                cell_len: len as f32,
+                in_slot: 0,
+                out_slot: 0,
+                _pad: 0,
+            });
+            cell_link.extend(std::iter::repeat_n(i as u32, n as usize));
+        }
+
+        // origins and demand table
+        let mut origin_slot: HashMap<usize, usize> = HashMap::new();
+        let mut origins = Vec::new();
+        let mut max_period_end = 0.0f64;
+        for d in &self.demand {
+            max_period_end = max_period_end.max(d.period_s * d.veh_h.len() as f64);
+        }
+        let period_s = self
+            .demand
+            .iter()
+            .map(|d| d.period_s)
+            .fold(f64::INFINITY, f64::min);
+        let period_s = if period_s.is_finite() {
+            period_s
+        } else {
+            self.duration_s
+        };
+        let steps_per_period = ((period_s / dt).round() as u64).max(1);
+        let n_periods = (((max_period_end / dt).round() as u64).div_ceil(steps_per_period)).max(1);
+        for (k, d) in self.demand.iter().enumerate() {
+            let ratio = d.period_s / period_s;
+            if (ratio - ratio.round()).abs() > 1e-9 {
+                return Err(SetupError::Demand {
+                    index: k,
+                    message: format!(
+                        "period {} s is not a multiple of the shortest demand period {period_s} s",
+                        d.period_s
+                    ),
+                });
+            }
+            if d.veh_h.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(SetupError::Demand {
+                    index: k,
+                    message: "rates must be finite and ≥ 0".into(),
+                });
+            }
+            if net.outgoing[d.origin].is_empty() {
+                return Err(SetupError::Demand {
+                    index: k,
+                    message: format!(
+                        "origin node {:?} has no outgoing link",
+                        net.nodes[d.origin].id
+                    ),
+                });
+            }
+            origin_slot.entry(d.origin).or_insert_with(|| {
+                origins.push(d.origin as u32);
+                origins.len() - 1
+            });
+        }
+        let np = n_periods as usize;
+        let mut demand = vec![[0.0f32; 2]; origins.len() * np];
+        let mut demand_acc = vec![[0.0f64; 2]; origins.len() * np];
+        let mut demand_total = [0.0f64; 2];
+        for d in &self.demand {
+            let slot = origin_slot[&d.origin];
+            let ratio = (d.period_s / period_s).round() as usize;
+            for (p, &v) in d.veh_h.iter().enumerate() {
+                for sub in 0..ratio {
+                    let period = p * ratio + sub;
+                    if period < np {
+                        demand_acc[slot * np + period][d.class.index()] += v / 3600.0 * dt;
+                    }
+                }
+            }
+        }
+        let horizon_periods = steps.div_ceil(steps_per_period) as usize;
+        for (i, acc) in demand_acc.iter().enumerate() {
+            for c in 0..2 {
+                demand[i][c] = acc[c] as f32;
+                let period = i % np;
+                if period < horizon_periods {
+                    let in_horizon =
+                        (steps - (period as u64 * steps_per_period)).min(steps_per_period) as f64;
+                    demand_total[c] += f64::from(demand[i][c]) * in_horizon;
+                }
+            }
+        }
+
+        // routing → movement volumes per node: (in row, out col) → [car, truck]
+        let n_nodes = net.nodes.len();
+        let mut volumes: Vec<HashMap<(usize, usize), [f64; 2]>> = vec![HashMap::new(); n_nodes];
+        let local_in = |n: usize, l: usize| net.incoming[n].iter().position(|&x| x == l);
+        let local_out = |n: usize, l: usize| net.outgoing[n].iter().position(|&x| x == l);
+        let mut trees: HashMap<usize, Vec<Option<usize>>> = HashMap::new();
+        for (k, d) in self.demand.iter().enumerate() {
+            let Some(dest) = d.dest else { continue };
+            let mean: f64 = d.veh_h.iter().sum::<f64>() / d.veh_h.len().max(1) as f64;
+            let weight = mean.max(1e-9);
+            let tree = trees
+                .entry(d.origin)
+                .or_insert_with(|| net.shortest_path_tree(d.origin));
+            if dest == d.origin {
+                return Err(SetupError::Demand {
+                    index: k,
+                    message: format!(
+                        "origin and destination are the same node {:?}",
+                        net.nodes[dest].id
+                    ),
+                });
+            }
+            let Some(path) = net.path_to(tree, d.origin, dest) else {
+                return Err(SetupError::Demand {
+                    index: k,
+                    message: format!(
+                        "no route from {:?} to {:?}",
+                        net.nodes[d.origin].id, net.nodes[dest].id
+                    ),
+                });
+            };
+            let c = d.class.index();
+            let o = d.origin;
+            let row_o = net.incoming[o].len();
+            let first = local_out(o, path[0]).unwrap_or(0);
+            volumes[o].entry((row_o, first)).or_insert([0.0; 2])[c] += weight;
+            for w in path.windows(2) {
+                let n = net.links[w[0]].to;
+                let (i, j) = (local_in(n, w[0]), local_out(n, w[1]));
+                if let (Some(i), Some(j)) = (i, j) {
+                    volumes[n].entry((i, j)).or_insert([0.0; 2])[c] += weight;
+                }
+            }
+            let last = path[path.len() - 1];
+            let n = net.links[last].to;
+            if let Some(i) = local_in(n, last) {
+                let sink = net.outgoing[n].len();
+                volumes[n].entry((i, sink)).or_insert([0.0; 2])[c] += weight;
+            }
+        }
+
+        // nodes, turning tables
+        let mut nodes = Vec::with_capacity(n_nodes);
+        let mut in_links = Vec::new();
+        let mut out_links = Vec::new();
+        let mut turns = Vec::new();
+        for (n, node_volumes) in volumes.iter().enumerate() {
+            let (ins, outs) = (&net.incoming[n], &net.outgoing[n]);
+            nodes.push(NodeData {
+                in_off: in_links.len() as u32,
+                n_in: ins.len() as u32,
+                out_off: out_links.len() as u32,
+                n_out: outs.len() as u32,
+                turn_off: turns.len() as u32,
+                origin: origin_slot.get(&n).map_or(NONE, |&s| s as u32),
+                signal: NONE,
+                _pad: 0,
+            });
+            for &l in ins {
+                links[l].in_slot = in_links.len() as u32;
+                in_links.push(l as u32);
+            }
+            for &l in outs {
+                links[l].out_slot = out_links.len() as u32;
+                out_links.push(l as u32);
+            }
+            let cols = outs.len() + 1;
+            for row in 0..=ins.len() {
+                let mut fractions = [vec![0.0f64; cols], vec![0.0f64; cols]];
+                let mut have = [false; 2];
+                for c in 0..2 {
+                    let total: f64 = (0..cols)
+                        .map(|j| node_volumes.get(&(row, j)).map_or(0.0, |v| v[c]))
+                        .sum();
+                    if total > 0.0 {
+                        for (j, f) in fractions[c].iter_mut().enumerate() {
+                            *f = node_volumes.get(&(row, j)).map_or(0.0, |v| v[c]) / total;
+                        }
+                        have[c] = true;
+                    }
+                }
+                let default = default_turns(&net, n, row);
+                for c in 0..2 {
+                    if !have[c] {
+                        fractions[c] = if have[1 - c] {
+                            fractions[1 - c].clone()
+                        } else {
+                            default.clone()
+                        };
+                    }
+                }
+                turns.extend(
+                    fractions[0]
+                        .iter()
+                        .zip(&fractions[1])
+                        .map(|(car, truck)| [*car as f32, *truck as f32]),
+                );
+            }
+        }
+
+        // signals
+        let mut signals = Vec::new();
+        let mut phases = Vec::new();
+        let to_steps = |s: f64| (s / dt).round().max(0.0) as u32;
+        for plan in &self.signals {
+            let node_id = net.nodes[plan.node].id.clone();
+            let err = |message: String| SetupError::Signal {
+                node: node_id.clone(),
+                message,
+            };
+            if plan.phases.is_empty() {
+                return Err(err("no phases".into()));
+            }
+            if nodes[plan.node].signal != NONE {
+                return Err(err("signalised twice".into()));
+            }
+            let phase_off = phases.len() as u32;
+            for (p, ph) in plan.phases.iter().enumerate() {
+                let mut mask = 0u32;
+                for &a in &ph.approaches {
+                    let Some(pos) = net.incoming[plan.node].iter().position(|&x| x == a) else {
+                        return Err(err(format!(
+                            "phase {p}: link {:?} does not enter this node",
+                            net.links[a].id
+                        )));
+                    };
+                    mask |= 1 << pos;
+                }
+                let green = to_steps(ph.green_s);
+                if self.control == Control::FixedTime && green == 0 {
+                    return Err(err(format!("phase {p}: green shorter than one time step")));
+                }
+                phases.push(PhaseData { green, mask });
+            }
+            let lost = to_steps(plan.lost_s);
+            let cycle: u32 = phases[phase_off as usize..]
+                .iter()
+                .map(|p| p.green + lost)
+                .sum();
+            nodes[plan.node].signal = signals.len() as u32;
+            signals.push(SignalData {
+                kind: match self.control {
+                    Control::FixedTime => 0,
+                    Control::MaxPressure => 1,
+                },
+                cycle,
+                offset: to_steps(plan.offset_s) % cycle.max(1),
+                n_phases: plan.phases.len() as u32,
+                phase_off,
+                min_green: to_steps(plan.min_green_s).max(1),
+                lost,
+                _pad: 0,
+            });
+        }
+        let params = StepParams {
+            n_cells: cell_link.len() as u32,
+            n_nodes: n_nodes as u32,
+            n_periods: n_periods as u32,
+            steps_per_period: steps_per_period as u32,
+            truck_pce: self.truck_pce as f32,
+            dt: dt as f32,
+            _pad: [0; 2],
+        };
+        Ok(TrafficProblem {
+            network: net,
+            dt_s: dt,
+            dt_reason,
+            steps,
+            steps_per_output,
+            start: self.start,
+            params,
+            links,
+            cell_link,
+            nodes,
+            in_links,
+            out_links,
+            turns,
+            origins,
+            demand,
+            signals,
+            phases,
+            control: self.control,
+            emissions: self.emissions,
+            demand_total,
+        })
+    }
+}
+
+/// Turning fractions for a row with no routed traffic: split by capacity among the outgoing
+/// links that are not a U-turn; a node with no other way out is an exit (all to the sink).
+fn default_turns(net: &RoadNetwork, n: usize, row: usize) -> Vec<f64> {
+    let outs = &net.outgoing[n];
+    let mut f = vec![0.0; outs.len() + 1];
+    let from = net.incoming[n].get(row).copied();
+    let allowed: Vec<usize> = (0..outs.len())
+        .filter(|&j| from.is_none_or(|i| !net.is_u_turn(i, outs[j])))
+        .collect();
+    let total: f64 = allowed
+        .iter()
+        .map(|&j| net.links[outs[j]].capacity_veh_h)
+        .sum();
+    if allowed.is_empty() || total <= 0.0 {
+        f[outs.len()] = 1.0;
+    } else {
+        for &j in &allowed {
+            f[j] = net.links[outs[j]].capacity_veh_h / total;
+        }
+    }
+    f
+}

@@ -1,0 +1,276 @@
+//! The dispersion field draped over the terrain as a texture (or a run − compare
+//! difference), following the layer switches, the pollutant choice and the clock.
+
+use super::*;
+
+/// The dispersion field draped over the terrain (or a difference of two runs).
+pub struct OverlayPlugin;
+
+impl Plugin for OverlayPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<OverlayLegend>()
+            .add_systems(Startup, spawn_overlay)
+            .add_systems(Update, update_overlay);
+    }
+}
+
+/// The texture of an overlay: RGBA8 per cell (row 0 north); transparent below the low end.
+pub fn overlay_pixels(values: &[f32], diff: bool, range: (f64, f64)) -> Vec<u8> {
+    let mut px = Vec::with_capacity(values.len() * 4);
+    for &v in values {
+        let v = f64::from(v);
+        let (c, a) = if diff {
+            let t = (v / range.1.max(1e-12)) as f32;
+            let a = (t.abs() * 4.0).min(1.0);
+            (colormap::diverging(t), if v.is_finite() { a } else { 0.0 })
+        } else if v.is_finite() && v > range.0 {
+            // fade in over the lowest third of the scale so the faint edges do not hide the map
+            let t = colormap::log_position(v, range.0, range.1);
+            (colormap::sequential(t), (3.0 * t).min(1.0))
+        } else {
+            ([0.0; 3], 0.0)
+        };
+        // colour maps are given in sRGB
+        px.extend_from_slice(&[
+            (c[0] * 255.0).round() as u8,
+            (c[1] * 255.0).round() as u8,
+            (c[2] * 255.0).round() as u8,
+            (a * 255.0).round() as u8,
+        ]);
+    }
+    px
+}
+
+/// The display range of a concentration field: the 99.5th percentile of the positive values
+/// as the top, two decades below it as the bottom.
+pub fn concentration_range(values: &[f32]) -> (f64, f64) {
+    let mut v: Vec<f32> = values
+        .iter()
+        .copied()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .collect();
+    if v.is_empty() {
+        return (1e-3, 1.0);
+    }
+    v.sort_by(f32::total_cmp);
+    let hi = f64::from(v[((v.len() - 1) as f64 * 0.995) as usize]).max(1e-9);
+    (hi * 1e-2, hi)
+}
+
+/// The display range of a difference field: symmetric about zero, ± the 99.5th percentile of
+/// the absolute differences (so one extreme cell does not wash the map out).
+pub fn difference_range(values: &[f32]) -> (f64, f64) {
+    let mut a: Vec<f32> = values
+        .iter()
+        .map(|v| v.abs())
+        .filter(|v| v.is_finite())
+        .collect();
+    a.sort_by(f32::total_cmp);
+    let top = a
+        .get(((a.len().max(1) - 1) as f64 * 0.995) as usize)
+        .copied()
+        .unwrap_or(1.0);
+    (-f64::from(top), f64::from(top).max(1e-9))
+}
+
+/// The field to show: the run's raster, or its difference with the comparison's.
+fn overlay_field(t: &TwinData, layers: &Layers) -> Option<(Raster, bool)> {
+    let run = t.run.as_ref()?;
+    let r = run
+        .rasters
+        .get(layers.pollutant)
+        .or_else(|| run.rasters.first())?;
+    let other = t.compare.as_ref().and_then(|c| {
+        c.rasters.iter().find(|o| {
+            o.pollutant == r.pollutant
+                && o.nx == r.nx
+                && o.ny == r.ny
+                && o.min_x == r.min_x
+                && o.max_y == r.max_y
+        })
+    });
+    match other {
+        Some(o) if layers.difference => {
+            let mut d = r.clone();
+            d.values = r.values.iter().zip(&o.values).map(|(a, b)| a - b).collect();
+            d.description = format!(
+                "{} difference ({} − {})",
+                r.pollutant,
+                run.name,
+                t.compare.as_ref().map(|c| c.name.as_str()).unwrap_or("")
+            );
+            Some((d, true))
+        }
+        _ => Some((r.clone(), false)),
+    }
+}
+
+fn spawn_overlay(
+    mut commands: Commands,
+    twin: Res<Twin>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    let t = &twin.0;
+    let Some((r, _)) = overlay_field(t, &Layers::default()) else {
+        return;
+    };
+    // a mesh over the raster's extent that follows the terrain, 80 m above it
+    let n = 160usize;
+    let (w_m, h_m) = (r.nx as f64 * r.cell_m, r.ny as f64 * r.cell_m);
+    let (nu, nv) = if w_m >= h_m {
+        (n, ((n as f64 * h_m / w_m).ceil() as usize).max(2))
+    } else {
+        (((n as f64 * w_m / h_m).ceil() as usize).max(2), n)
+    };
+    let mut pos = Vec::new();
+    let mut uv = Vec::new();
+    for j in 0..=nv {
+        for i in 0..=nu {
+            let (u, v) = (i as f64 / nu as f64, j as f64 / nv as f64);
+            let x = r.min_x + u * w_m;
+            let y = r.max_y - v * h_m;
+            let s = t.projection.projected_to_scene(x, y, 0.0);
+            let hgt = t.terrain.height_at(s[0], s[2]) + 0.24;
+            pos.push([s[0], hgt, s[2]]);
+            uv.push([u as f32, v as f32]);
+        }
+    }
+    let mut idx = Vec::new();
+    for j in 0..nv {
+        for i in 0..nu {
+            let a = (j * (nu + 1) + i) as u32;
+            let b = a + 1;
+            let c = a + (nu + 1) as u32;
+            let d = c + 1;
+            idx.extend_from_slice(&[a, c, b, b, c, d]);
+        }
+    }
+    let normals = vec![[0.0f32, 1.0, 0.0]; pos.len()];
+    let mesh = Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::default(),
+    )
+    .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, pos)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, uv)
+    .with_inserted_indices(Indices::U32(idx));
+    let image = Image::new(
+        Extent3d {
+            width: r.nx as u32,
+            height: r.ny as u32,
+            depth_or_array_layers: 1,
+        },
+        TextureDimension::D2,
+        vec![0; r.nx * r.ny * 4],
+        TextureFormat::Rgba8UnormSrgb,
+        RenderAssetUsages::default(),
+    );
+    let material = materials.add(StandardMaterial {
+        base_color: Color::srgba(1.0, 1.0, 1.0, 0.75),
+        base_color_texture: Some(images.add(image)),
+        unlit: true,
+        alpha_mode: AlphaMode::Blend,
+        double_sided: true,
+        cull_mode: None,
+        ..default()
+    });
+    commands.spawn((
+        Mesh3d(meshes.add(mesh)),
+        MeshMaterial3d(material),
+        OverlayMesh,
+    ));
+}
+
+fn update_overlay(
+    twin: Res<Twin>,
+    layers: Res<Layers>,
+    mut legend: ResMut<OverlayLegend>,
+    mut q: Query<(&MeshMaterial3d<StandardMaterial>, &mut Visibility), With<OverlayMesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut images: ResMut<Assets<Image>>,
+) {
+    if !layers.is_changed() {
+        return;
+    }
+    let Ok((mat, mut vis)) = q.single_mut() else {
+        return;
+    };
+    *vis = if layers.overlay {
+        Visibility::Inherited
+    } else {
+        Visibility::Hidden
+    };
+    let Some(mut m) = materials.get_mut(&mat.0) else {
+        return;
+    };
+    m.base_color = Color::srgba(1.0, 1.0, 1.0, layers.opacity);
+    let key = (layers.pollutant, layers.difference);
+    if legend.key == Some(key) {
+        return;
+    }
+    let Some((r, diff)) = overlay_field(&twin.0, &layers) else {
+        return;
+    };
+    let range = if diff {
+        difference_range(&r.values)
+    } else {
+        concentration_range(&r.values)
+    };
+    if let Some(mut tex) = m
+        .base_color_texture
+        .as_ref()
+        .and_then(|h| images.get_mut(h))
+    {
+        tex.data = Some(overlay_pixels(&r.values, diff, range));
+    }
+    *legend = OverlayLegend {
+        title: r.description.clone(),
+        range,
+        log: !diff,
+        key: Some(key),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_pixels_are_transparent_below_the_range() {
+        let px = overlay_pixels(&[0.0, 0.5, 10.0, f32::NAN], false, (1.0, 10.0));
+        assert_eq!(px[3], 0);
+        assert_eq!(px[7], 0);
+        assert_eq!(&px[8..12], &[253, 231, 37, 255]);
+        let faint = overlay_pixels(&[1.2], false, (1.0, 10.0));
+        assert!(faint[3] > 0 && faint[3] < 255, "faint values fade in");
+        assert_eq!(px[15], 0);
+    }
+
+    #[test]
+    fn difference_pixels_are_signed() {
+        let px = overlay_pixels(&[-2.0, 0.0, 2.0], true, (-2.0, 2.0));
+        assert!(px[2] > px[0], "negative is blue");
+        assert_eq!(px[7], 0, "no difference is transparent");
+        assert!(px[8] > px[10], "positive is red");
+    }
+
+    #[test]
+    fn a_difference_range_is_symmetric_and_ignores_the_extreme_half_percent() {
+        let mut v: Vec<f32> = (-1000..=1000).map(|i| i as f32).collect();
+        v.push(1e9);
+        v.push(f32::NAN);
+        let (lo, hi) = difference_range(&v);
+        assert_eq!(lo, -hi);
+        assert!(hi > 990.0 && hi <= 1000.0, "{hi}");
+        assert_eq!(difference_range(&[0.0, 0.0]), (0.0, 1e-9));
+    }
+
+    #[test]
+    fn the_display_range_is_the_99_5th_percentile_and_two_decades() {
+        let v: Vec<f32> = (1..=1000).map(|i| i as f32).collect();
+        let (lo, hi) = concentration_range(&v);
+        assert!((hi - 995.0).abs() < 1.0 && (lo - hi * 1e-2).abs() < 1e-9);
+    }
+}
