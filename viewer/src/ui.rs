@@ -47,6 +47,20 @@ pub struct Covered {
     pub bottom_px: f32,
 }
 
+/// The panel systems, in the order they run in each egui pass: the left panel first (what it
+/// covers bounds the rest), then the time panel, the inspector window, and the view overlay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, SystemSet)]
+pub enum UiSet {
+    /// Layers, legend, search (left).
+    Layers,
+    /// Time slider (bottom).
+    Time,
+    /// The picked feature's window.
+    Inspector,
+    /// District labels, north arrow, scale bar on the view.
+    Hud,
+}
+
 /// Adds the panels and picking.
 pub struct UiPlugin;
 
@@ -55,7 +69,19 @@ impl Plugin for UiPlugin {
         app.init_resource::<Selection>()
             .init_resource::<FrameStats>()
             .init_resource::<Covered>()
-            .add_systems(EguiPrimaryContextPass, panels)
+            .configure_sets(
+                EguiPrimaryContextPass,
+                (UiSet::Layers, UiSet::Time, UiSet::Inspector, UiSet::Hud).chain(),
+            )
+            .add_systems(
+                EguiPrimaryContextPass,
+                (
+                    layers_panel.in_set(UiSet::Layers),
+                    time_panel.in_set(UiSet::Time),
+                    inspector.in_set(UiSet::Inspector),
+                    hud.in_set(UiSet::Hud),
+                ),
+            )
             .add_systems(Update, picking);
     }
 }
@@ -76,21 +102,17 @@ fn swatch(ui: &mut egui::Ui, c: [f32; 3], label: &str) {
     });
 }
 
-fn panels(
+/// The left panel: dataset, layer switches, legend, search with fly-to. It runs first: it sets
+/// the fonts once, and what it covers bounds the other panels.
+#[allow(clippy::too_many_arguments)]
+fn layers_panel(
     mut contexts: EguiContexts,
     twin: Res<Twin>,
     mut layers: ResMut<Layers>,
-    mut clock: ResMut<Clock>,
     mut sel: ResMut<Selection>,
     legend: Res<OverlayLegend>,
-    station_aqi: Res<StationAqi>,
     mut fly: ResMut<FlyTo>,
-    mut over_ui: ResMut<PointerOverUi>,
-    mut stats: ResMut<FrameStats>,
     mut covered: ResMut<Covered>,
-    // real time: virtual time clamps each frame to 250 ms
-    time: Res<Time<Real>>,
-    cam: Query<(&Camera, &GlobalTransform, &Orbit)>,
     mut fonts_set: Local<bool>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -99,19 +121,14 @@ fn panels(
         *fonts_set = true;
     }
     let t = &twin.0;
-    stats.times.push_back(time.delta_secs());
-    while stats.times.len() > 60 {
-        stats.times.pop_front();
-    }
-    // panels live in a root Ui over the whole viewport (egui 0.36)
+    // panels live in a root Ui over the viewport (egui 0.36)
     let mut root = egui::Ui::new(
         ctx.clone(),
-        "viewport".into(),
+        "viewport-left".into(),
         egui::UiBuilder::new()
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    // ---- left: layers, legend, search
     let left = egui::Panel::left("layers")
         .default_size(250.0)
         .show(&mut root, |ui| {
@@ -275,7 +292,34 @@ fn panels(
                 ui.label("Drag: orbit · right-drag: pan · wheel: zoom · R: reset");
             });
         });
-    // ---- bottom: time
+    covered.left_px = left.response.rect.width() * ctx.pixels_per_point();
+    Ok(())
+}
+
+/// The bottom panel: play/pause, the time slider, speed, the clock, the frame time; right of
+/// the left panel.
+fn time_panel(
+    mut contexts: EguiContexts,
+    mut clock: ResMut<Clock>,
+    mut stats: ResMut<FrameStats>,
+    mut covered: ResMut<Covered>,
+    // real time: virtual time clamps each frame to 250 ms
+    time: Res<Time<Real>>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    stats.times.push_back(time.delta_secs());
+    while stats.times.len() > 60 {
+        stats.times.pop_front();
+    }
+    let mut rect = ctx.viewport_rect();
+    rect.min.x += covered.left_px / ctx.pixels_per_point();
+    let mut root = egui::Ui::new(
+        ctx.clone(),
+        "viewport-bottom".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(rect),
+    );
     let bottom = egui::Panel::bottom("time").show(&mut root, |ui| {
         ui.horizontal(|ui| {
             if clock.times.is_empty() {
@@ -314,7 +358,20 @@ fn panels(
             });
         });
     });
-    // ---- right: the picked feature
+    covered.bottom_px = bottom.response.rect.height() * ctx.pixels_per_point();
+    Ok(())
+}
+
+/// The picked feature's window: properties, observed and simulated series, alarms.
+fn inspector(
+    mut contexts: EguiContexts,
+    twin: Res<Twin>,
+    mut sel: ResMut<Selection>,
+    clock: Res<Clock>,
+    station_aqi: Res<StationAqi>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let t = &twin.0;
     if let Some(p) = sel.picked {
         let mut open = true;
         egui::Window::new("Selected").open(&mut open).default_pos(egui::pos2(ctx.content_rect().right() - 340.0, 40.0)).show(ctx, |ui| {
@@ -409,12 +466,26 @@ fn panels(
             sel.picked = None;
         }
     }
-    // ---- on the view: district labels, north arrow, scale bar
+    Ok(())
+}
+
+/// On the 3D view, inside what the panels leave: district names, the north arrow, the scale
+/// bar; and whether the pointer is over any panel (the camera and picking then ignore it).
+fn hud(
+    mut contexts: EguiContexts,
+    twin: Res<Twin>,
+    layers: Res<Layers>,
+    covered: Res<Covered>,
+    mut over_ui: ResMut<PointerOverUi>,
+    cam: Query<(&Camera, &GlobalTransform, &Orbit)>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let t = &twin.0;
     if let Ok((camera, gt, orbit)) = cam.single() {
         let scale = ctx.pixels_per_point();
         let mut view = ctx.content_rect();
-        view.min.x += left.response.rect.width();
-        view.max.y -= bottom.response.rect.height();
+        view.min.x += covered.left_px / scale;
+        view.max.y -= covered.bottom_px / scale;
         let painter = ctx
             .layer_painter(egui::LayerId::new(
                 egui::Order::Background,
@@ -482,9 +553,6 @@ fn panels(
             }
         }
     }
-    let ppp = ctx.pixels_per_point();
-    covered.left_px = left.response.rect.width() * ppp;
-    covered.bottom_px = bottom.response.rect.height() * ppp;
     over_ui.0 = ctx.egui_wants_pointer_input() || ctx.is_pointer_over_egui();
     Ok(())
 }
