@@ -60,23 +60,29 @@ impl Pen {
         self.font.is_some()
     }
 
+    /// Each glyph of `text` set at `size` px with its pen position (kerning applied), and the
+    /// advance of the whole line: the one layout both [`Self::width`] and [`Self::draw`] use.
+    fn layout(font: &FontArc, text: &str, size: f32) -> (Vec<(ab_glyph::GlyphId, f32)>, f32) {
+        let s = font.as_scaled(PxScale::from(size));
+        let mut caret = 0.0;
+        let mut last = None;
+        let mut glyphs = Vec::with_capacity(text.len());
+        for c in text.chars() {
+            let id = s.glyph_id(c);
+            if let Some(p) = last {
+                caret += s.kern(p, id);
+            }
+            glyphs.push((id, caret));
+            caret += s.h_advance(id);
+            last = Some(id);
+        }
+        (glyphs, caret)
+    }
+
     /// Width of `text` at `size` px (the em height), px.
     pub fn width(&self, text: &str, size: f32) -> i64 {
         match &self.font {
-            Some(f) => {
-                let s = f.as_scaled(PxScale::from(size));
-                let mut w = 0.0;
-                let mut last = None;
-                for c in text.chars() {
-                    let id = s.glyph_id(c);
-                    if let Some(p) = last {
-                        w += s.kern(p, id);
-                    }
-                    w += s.h_advance(id);
-                    last = Some(id);
-                }
-                w.ceil() as i64
-            }
+            Some(f) => Self::layout(f, text, size).1.ceil() as i64,
             None => text.chars().count() as i64 * 6 * bitmap_scale(size),
         }
     }
@@ -95,18 +101,10 @@ impl Pen {
             draw_text(img, text, x, y, bitmap_scale(size), colour);
             return self.width(text, size);
         };
-        let s = f.as_scaled(PxScale::from(size));
-        let baseline = y as f32 + s.ascent();
-        let mut caret = x as f32;
-        let mut last = None;
-        for c in text.chars() {
-            let id = s.glyph_id(c);
-            if let Some(p) = last {
-                caret += s.kern(p, id);
-            }
-            let glyph = id.with_scale_and_position(PxScale::from(size), point(caret, baseline));
-            caret += s.h_advance(id);
-            last = Some(id);
+        let baseline = y as f32 + f.as_scaled(PxScale::from(size)).ascent();
+        let (glyphs, advance) = Self::layout(f, text, size);
+        for (id, pen) in glyphs {
+            let glyph = id.with_scale_and_position(size, point(x as f32 + pen, baseline));
             if let Some(outline) = f.outline_glyph(glyph) {
                 let b = outline.px_bounds();
                 outline.draw(|gx, gy, coverage| {
@@ -119,7 +117,7 @@ impl Pen {
                 });
             }
         }
-        (caret - x as f32).ceil() as i64
+        advance.ceil() as i64
     }
 
     /// Draws text with a one-pixel white halo, readable over any map colour.
