@@ -380,3 +380,38 @@ fn station_winds_are_interpolated_onto_the_grid() {
     let (um, vm) = (face_u(g.nx / 2, 50), face_v(g.nx / 2, 50));
     assert!(um > 0.5 && um < 3.5 && vm > 0.2 && vm < 1.8, "{um} {vm}");
 }
+
+/// A model's declared limits against the device: `--backend gpu` fails naming the limit the
+/// adapter cannot meet; the real models' limits fit lavapipe.
+#[test]
+fn gpu_limits_are_checked_before_a_model_runs() {
+    use twin_engine::gpu::shaders::StageLimits;
+    use twin_engine::gpu::{BackendChoice, GpuContext, GpuError};
+    let Some(ctx) = gpu() else { return };
+    ctx.meets("dispersion", twin_engine::dispersion::GPU_LIMITS)
+        .expect("lavapipe meets the dispersion stages' limits");
+    ctx.meets("traffic", twin_engine::traffic::GPU_LIMITS)
+        .expect("lavapipe meets the traffic stages' limits");
+    let impossible = StageLimits {
+        max_storage_buffers_per_shader_stage: u32::MAX,
+        max_uniform_buffers_per_shader_stage: 1,
+    };
+    match ctx.meets("test", impossible) {
+        Err(GpuError::Limit { limit, need, .. }) => {
+            assert_eq!(limit, "max_storage_buffers_per_shader_stage");
+            assert_eq!(need, u32::MAX);
+        }
+        other => panic!("expected a Limit error, got {other:?}"),
+    }
+    let e = GpuContext::for_model(BackendChoice::Gpu, "test", impossible)
+        .expect_err("gpu backend refuses");
+    assert!(
+        e.to_string()
+            .contains("max_storage_buffers_per_shader_stage"),
+        "{e}"
+    );
+    // auto never fails: it runs the CPU twin and says why
+    let (ctx, why) =
+        GpuContext::for_model(BackendChoice::Auto, "test", impossible).expect("auto falls back");
+    assert!(ctx.is_none() && why.is_some());
+}

@@ -78,3 +78,13 @@ fn unsupported_crs_and_missing_files_are_clear_errors() {
     let e = Terrain::read_geotiff(&data("mini/dataset.toml")).expect_err("not a tiff");
     assert!(matches!(e, TerrainError::Tiff { .. }), "{e}");
 }
+
+#[test]
+fn the_terrain_crosses_the_api_as_an_ndarray() {
+    let t = Terrain::read_geotiff(&crate::bundled().join("terrain.tif")).expect("bundled DEM");
+    let e = t.elevations().expect("height × width values");
+    assert_eq!(e.dim(), (t.height, t.width));
+    // row from north, column: the same cell as the row-major data
+    let (r, c) = (t.height / 3, t.width / 2);
+    assert_eq!(e[[r, c]], t.data[r * t.width + c]);
+}

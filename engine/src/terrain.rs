@@ -264,6 +264,13 @@ impl Terrain {
         Some(top * (1.0 - ty) + bottom * ty)
     }
 
+    /// The elevations as an `ndarray` view indexed (row from north, column), m, cells equal to
+    /// `nodata` as in the file; `None` only if `data` does not hold `height × width` values
+    /// (the reader guarantees it does).
+    pub fn elevations(&self) -> Option<ndarray::ArrayView2<'_, f32>> {
+        ndarray::ArrayView2::from_shape((self.height, self.width), &self.data).ok()
+    }
+
     /// Smallest and largest valid elevation, or `None` if every cell is nodata.
     pub fn min_max(&self) -> Option<(f32, f32)> {
         self.data
