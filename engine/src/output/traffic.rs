@@ -182,14 +182,24 @@ pub fn write_traffic_run(
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map_or(0, |(k, _)| k);
     let png = out.join("traffic.png");
-    let when = problem.start
-        + chrono::Duration::milliseconds(
-            (run.intervals.get(busiest).map_or(0.0, |iv| iv.start_s) * 1000.0) as i64,
-        );
+    // the busiest interval, in local time (UTC+7) for the people who read the map
+    let local = |s: f64| {
+        (problem.start
+            + chrono::Duration::milliseconds(
+                (s * 1000.0).round() as i64 + crate::telemetry::time::LOCAL_OFFSET_MS,
+            ))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+    };
+    let (from_s, to_s) = run
+        .intervals
+        .get(busiest)
+        .map_or((0.0, 0.0), |iv| (iv.start_s, iv.start_s + iv.seconds));
     let title = format!(
-        "{}: speed / free-flow, {} UTC",
+        "{}: speed / free-flow, busiest interval {} to {} (UTC+7)",
         info.name,
-        when.format("%Y-%m-%d %H:%M")
+        local(from_s),
+        local(to_s).get(11..).unwrap_or_default()
     );
     render_speed_map(problem, run, busiest, &info.land, &title).write_png(&png)?;
 
