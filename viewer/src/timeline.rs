@@ -12,9 +12,7 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 
 /// Local time (UTC+7) of ms UTC, for labels.
 pub fn local_label(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + twin_engine::telemetry::time::LOCAL_OFFSET_MS)
-        .map(|d| d.format("%Y-%m-%d %H:%M (UTC+7)").to_string())
-        .unwrap_or_default()
+    format!("{} (UTC+7)", twin_engine::telemetry::time::local_minute(ms))
 }
 
 /// The index of the output time at or before `t` (the first one when `t` is earlier).

@@ -19,6 +19,7 @@ use crate::dispersion::scenario::ResolvedDispersion;
 use crate::grid::Grid;
 use crate::model::FeatureKind;
 use crate::spatial::project;
+use crate::telemetry::time::local_minute;
 
 /// Errors from writing outputs.
 #[derive(Debug, thiserror::Error)]
@@ -172,16 +173,11 @@ pub fn write_dispersion_run(
             Some((d.meta.name.clone(), fx, fy))
         })
         .collect();
-    let local = |t: chrono::DateTime<chrono::Utc>| {
-        (t + chrono::Duration::milliseconds(crate::telemetry::time::LOCAL_OFFSET_MS))
-            .format("%Y-%m-%d %H:%M")
-            .to_string()
-    };
-    let end = run.start + chrono::Duration::milliseconds((hours * 3.6e6).round() as i64);
+    let start_ms = run.start.timestamp_millis();
     let period = format!(
         "{} to {} (UTC+7), {hours} h; scenario {}",
-        local(run.start),
-        local(end),
+        local_minute(start_ms),
+        local_minute(start_ms + (hours * 3.6e6).round() as i64),
         run.scenario.name
     );
     let pen = text::Pen::system();

@@ -183,14 +183,8 @@ pub fn write_traffic_run(
         .map_or(0, |(k, _)| k);
     let png = out.join("traffic.png");
     // the busiest interval, in local time (UTC+7) for the people who read the map
-    let local = |s: f64| {
-        (problem.start
-            + chrono::Duration::milliseconds(
-                (s * 1000.0).round() as i64 + crate::telemetry::time::LOCAL_OFFSET_MS,
-            ))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-    };
+    let local =
+        |s: f64| crate::telemetry::time::local_minute(start_ms + (s * 1000.0).round() as i64);
     let (from_s, to_s) = run
         .intervals
         .get(busiest)

@@ -26,7 +26,7 @@ use super::exceedance::{LimitTable, Period, exceedances};
 use super::hourly::{Standard, hourly_aqi, hourly_means};
 use super::qa::{QaConfig, qa};
 
-use super::time::{DAY_MS, LOCAL_OFFSET_MS, local_day_start};
+use super::time::{DAY_MS, LOCAL_OFFSET_MS, local_day_start, local_minute};
 
 /// Errors writing a report.
 #[derive(Debug, thiserror::Error)]
@@ -85,12 +85,6 @@ fn ensure_font() -> Result<(), String> {
 fn date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms + LOCAL_OFFSET_MS)
         .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
-fn datetime(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + LOCAL_OFFSET_MS)
-        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
@@ -508,8 +502,8 @@ pub fn write_report(
     let _ = writeln!(
         md,
         "Source: `{source}`. Local time (UTC+7). Readings from {} to {}. Computed after QA: only accepted readings count.\n",
-        datetime(t0),
-        datetime(t1)
+        local_minute(t0),
+        local_minute(t1)
     );
     // QA
     let _ = writeln!(md, "## Quality assurance\n");

@@ -20,6 +20,14 @@ pub fn local_day_start(day: i64) -> i64 {
     day * DAY_MS - LOCAL_OFFSET_MS
 }
 
+/// The local time (UTC+7) of the instant `t_ms`, to the minute (`2026-01-15 07:00`), for labels
+/// people read; empty for an instant chrono cannot represent.
+pub fn local_minute(t_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t_ms.saturating_add(LOCAL_OFFSET_MS))
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +40,6 @@ mod tests {
         assert_eq!(local_day_start(day), t);
         assert_eq!(local_day(t - 1), day - 1);
         assert_eq!(local_day(t + DAY_MS - 1), day);
+        assert_eq!(local_minute(t), "2026-01-15 00:00");
     }
 }
