@@ -31,10 +31,13 @@ pub struct OsmArgs {
 pub fn run(cmd: ImportCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::Osm(a) => {
+            twin_engine::safeio::check_out_file(&a.out, &[&a.file])?;
             let imp = import_pbf(&a.file, a.bbox)?;
-            let text = serde_json::to_string(&imp.geojson)?;
-            std::fs::write(&a.out, text + "\n")
-                .with_context(|| format!("{}: cannot write", a.out.display()))?;
+            let text = serde_json::to_string(&imp.geojson)? + "\n";
+            twin_engine::safeio::write_atomic(&a.out, |f| {
+                std::io::Write::write_all(f, text.as_bytes())
+            })
+            .with_context(|| format!("{}: cannot write", a.out.display()))?;
             writeln!(
                 out,
                 "ways      {} motor-road ways kept, {} other ways skipped",

@@ -3,16 +3,19 @@
 use std::io::Write;
 use std::path::Path;
 
+use twin_engine::safeio::OutDir;
 use twin_engine::telemetry::report;
 
 pub fn run(
     input: &Path,
-    out_dir: &Path,
+    dir: OutDir,
     max_series: usize,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let obs = twin_engine::telemetry::read_any(input)?;
-    let s = report::write_report(obs, out_dir, max_series, &input.display().to_string())?;
+    let obs = crate::telemetry::read_input(input)?;
+    let s = report::write_report(obs, dir.path(), max_series, &input.display().to_string())?;
+    let (staging, target) = (dir.path().to_path_buf(), dir.target().to_path_buf());
+    dir.commit()?;
     writeln!(
         out,
         "readings  {} in, {} accepted, {} rejected by QA",
@@ -27,6 +30,10 @@ pub fn run(
         writeln!(out, "plots     left out: {why}")?;
     }
     for f in &s.files {
+        let f = f
+            .strip_prefix(&staging)
+            .map(|r| target.join(r))
+            .unwrap_or(f.clone());
         writeln!(out, "wrote     {}", f.display())?;
     }
     Ok(())

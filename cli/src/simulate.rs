@@ -11,6 +11,7 @@ use twin_engine::gpu::shaders::StageLimits;
 use twin_engine::gpu::{BackendChoice, GpuContext};
 use twin_engine::output::run::RunSummary;
 use twin_engine::output::traffic::{TrafficRunInfo, write_traffic_run};
+use twin_engine::safeio::OutDir;
 use twin_engine::spatial::project;
 use twin_engine::traffic::scenario::TrafficScenario;
 use twin_engine::traffic::{Control, VehicleClass};
@@ -32,9 +33,14 @@ pub struct RunArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     backend: Backend,
-    /// Output directory (created if missing).
+    /// Output directory (created if missing). It appears whole when the run is done (built in a
+    /// hidden sibling until then); one that already holds files is refused unless --overwrite.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Replace an output directory that already holds files (whole: nothing of the old one is
+    /// kept).
+    #[arg(long)]
+    overwrite: bool,
     /// Dataset for scenarios that do not name one. Default: `QN_TWIN_DATASET`, else the bundled
     /// dataset.
     #[arg(long, value_name = "DIR")]
@@ -118,7 +124,20 @@ fn gpu_for(
     Ok(gpu)
 }
 
+impl RunArgs {
+    /// The output directory, checked before anything is computed (not the scenario, not the
+    /// dataset, empty unless --overwrite).
+    fn out_dir(&self) -> anyhow::Result<OutDir> {
+        let mut inputs: Vec<&std::path::Path> = vec![&self.scenario];
+        if let Some(d) = &self.dataset {
+            inputs.push(d);
+        }
+        Ok(OutDir::prepare(&self.out, self.overwrite, &inputs)?)
+    }
+}
+
 fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    let dir = a.run.out_dir()?;
     let mut resolved = TrafficScenario::load(&a.run.scenario, a.run.dataset.as_deref())?;
     if let Some(c) = a.control {
         resolved.setup.control = c.into();
@@ -179,7 +198,8 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         land,
         placements: resolved.placements.clone(),
     };
-    let summary = write_traffic_run(&a.run.out, &problem, &run, &info)?;
+    let summary = write_traffic_run(dir.path(), &problem, &run, &info)?;
+    dir.commit()?;
     let kg = |p: &str| match &summary {
         RunSummary::Traffic(s) => s.emissions_kg.get(p).copied().unwrap_or(0.0),
         RunSummary::Dispersion(_) => 0.0,
@@ -223,6 +243,7 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         SimulateCommand::Traffic(a) => run_traffic(a, out),
         SimulateCommand::Dispersion(a) => {
+            let dir = a.run.out_dir()?;
             let mut scenario = Scenario::read(&a.run.scenario)?;
             if let Some(r) = a.resolution_m {
                 scenario.grid.resolution_m = r;
@@ -273,7 +294,8 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
                 .problem
                 .run_with_progress(gpu.as_ref(), &mut progress)?;
             bar.finish_and_clear();
-            twin_engine::output::write_dispersion_run(&a.run.out, &resolved, &result)?;
+            twin_engine::output::write_dispersion_run(dir.path(), &resolved, &result)?;
+            dir.commit()?;
             writeln!(
                 out,
                 "steps     {} in {:.2} s: {:.3e} cell-updates/s",

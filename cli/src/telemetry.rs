@@ -1,7 +1,9 @@
 //! `twin telemetry`: analytics over observation files.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use twin_engine::safeio::{OutDir, check_out_file};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -23,8 +25,13 @@ pub enum TelemetryCommand {
     /// Markdown and HTML report with PNG plots: AQI calendar per station, series against the
     /// limits, mine-gas alarm timeline.
     Report(ReportArgs),
-    /// Appends observations to a Hive-partitioned Parquet lake (first accepted reading wins).
+    /// Appends observations to a Hive-partitioned Parquet lake (first accepted reading wins;
+    /// each ingest is one batch, whole or absent even if killed).
     Ingest(IngestArgs),
+    /// Checks a lake (unreadable parts, leftovers of killed writers) or repairs it (quarantines
+    /// unreadable parts as `.parquet.bad`, removes leftovers).
+    #[command(subcommand)]
+    Lake(LakeCommand),
     /// Quality assurance: accepted and rejected readings (with the reason) and gaps.
     Qa(QaArgs),
     /// Mine-gas alarms (CH4, CO, O2, air velocity): events and time beyond each level per shift.
@@ -72,6 +79,8 @@ pub struct StreamArgs {
     /// are the lake less the rejected ones and are not written again).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +94,8 @@ pub struct ReportArgs {
     /// Stations with series plots (the others appear in the tables and the calendar).
     #[arg(long, default_value_t = 6)]
     max_series: usize,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +135,8 @@ pub struct AlarmArgs {
     /// Interval between readings, s (time beyond a level = readings × interval).
     #[arg(long, default_value_t = 60.0)]
     interval_s: f64,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
 }
 
 #[derive(Debug, Args)]
@@ -131,9 +144,35 @@ pub struct IngestArgs {
     /// Observations (CSV long or wide, or Parquet).
     #[arg(long, value_name = "PATH")]
     input: PathBuf,
-    /// The lake directory (created if missing): parameter=…/date=…/part-NNNNNN.parquet.
+    /// The lake directory (created if missing): parameter=…/date=…/part-<ID>.parquet.
     #[arg(long, value_name = "DIR")]
     lake: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Lists unreadable parts, `.tmp` leftovers and unfinished batches; changes nothing. Exits
+    /// with status 1 when the lake needs a repair.
+    Check(LakeArgs),
+    /// Finishes unfinished batches, removes `.tmp` leftovers and renames unreadable parts to
+    /// `part-….parquet.bad` (kept for recovery by hand; no reader sees them).
+    Repair(LakeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// The lake directory.
+    #[arg(value_name = "LAKE")]
+    lake: PathBuf,
+}
+
+/// `--overwrite` for commands that write a directory.
+#[derive(Debug, Args)]
+pub struct OverwriteArg {
+    /// Replace an output directory that already holds files (whole: nothing of the old one
+    /// is kept). Without it such a directory is refused before anything is computed.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +190,8 @@ pub struct QaArgs {
     /// Identical consecutive readings that make a stuck sensor.
     #[arg(long, default_value_t = 30)]
     stuck_run: u32,
+    #[command(flatten)]
+    overwrite: OverwriteArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -214,14 +255,49 @@ fn count_values(
     Ok(counts)
 }
 
+/// Reads observations (a file or a lake); lake parts that cannot be read are named on stderr
+/// with a count (never dropped silently) and the rest is used.
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<polars::prelude::DataFrame> {
+    let r = twin_engine::telemetry::read_any(path)?;
+    warn_skipped(path, &r.skipped);
+    Ok(r.frame)
+}
+
+/// Names unreadable lake parts on stderr.
+pub(crate) fn warn_skipped(lake: &Path, skipped: &[twin_engine::telemetry::lake::BadPart]) {
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!(
+        "twin: warning: {} unreadable part file(s) of {} skipped (their readings are not used; `twin telemetry lake repair {}` quarantines them):",
+        skipped.len(),
+        lake.display(),
+        lake.display()
+    );
+    for b in skipped {
+        eprintln!("twin: warning:   {b}");
+    }
+}
+
+/// Prepares an output directory (see [`OutDir`]).
+fn out_dir(out: &Path, overwrite: &OverwriteArg, inputs: &[&Path]) -> anyhow::Result<OutDir> {
+    Ok(OutDir::prepare(out, overwrite.overwrite, inputs)?)
+}
+
 pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         TelemetryCommand::Generate(a) => generate(a, out),
         TelemetryCommand::Stream(a) => stream(a, out),
-        TelemetryCommand::Report(a) => crate::report::run(&a.input, &a.out, a.max_series, out),
+        TelemetryCommand::Report(a) => {
+            let dir = out_dir(&a.out, &a.overwrite, &[&a.input])?;
+            crate::report::run(&a.input, dir, a.max_series, out)
+        }
+        TelemetryCommand::Lake(c) => lake(c, out),
         TelemetryCommand::Ingest(a) => {
-            let obs = twin_engine::telemetry::read_any(&a.input)?;
+            twin_engine::safeio::refuse_inputs(&a.lake, &[&a.input])?;
+            let obs = read_input(&a.input)?;
             let r = twin_engine::telemetry::lake::append(&a.lake, &obs)?;
+            warn_skipped(&a.lake, &r.skipped);
             writeln!(
                 out,
                 "read      {} readings from {}",
@@ -240,8 +316,9 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Evaluate(a) => {
             use twin_engine::telemetry::evaluate::{pairs, statistics};
+            check_out_file(&a.out, &[&a.sim, &a.obs])?;
             let sim = twin_engine::output::run::RunDir::open(&a.sim)?.stations()?;
-            let obs = twin_engine::telemetry::read_any(&a.obs)?;
+            let obs = read_input(&a.obs)?;
             let mut df = statistics(pairs(obs.lazy(), sim.lazy()))
                 .collect()
                 .map_err(|e| anyhow::anyhow!("evaluating {}: {e}", a.sim.display()))?;
@@ -256,7 +333,8 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Exceedances(a) => {
             use twin_engine::telemetry::exceedance::{LimitTable, exceedances};
-            let obs = twin_engine::telemetry::read_any(&a.input)?;
+            check_out_file(&a.out, &[&a.input])?;
+            let obs = read_input(&a.input)?;
             let fail = |e: polars::prelude::PolarsError| {
                 anyhow::anyhow!("exceedances of {}: {e}", a.input.display())
             };
@@ -280,17 +358,23 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Alarms(a) => {
             use twin_engine::telemetry::alarms::{alarms, default_levels};
-            let obs = twin_engine::telemetry::read_any(&a.input)?;
+            if !(a.interval_s.is_finite() && a.interval_s > 0.0 && a.interval_s <= 86_400.0) {
+                anyhow::bail!(
+                    "--interval-s: {} is not an interval between readings (0 < s ≤ 86400)",
+                    a.interval_s
+                );
+            }
+            let dir = out_dir(&a.out, &a.overwrite, &[&a.input])?;
+            let obs = read_input(&a.input)?;
             let fail = |e: polars::prelude::PolarsError| {
                 anyhow::anyhow!("alarms of {}: {e}", a.input.display())
             };
             let r = alarms(obs.lazy(), &default_levels(), a.interval_s).map_err(fail)?;
             let mut events = r.events.collect().map_err(fail)?;
             let mut shifts = r.per_shift.collect().map_err(fail)?;
-            std::fs::create_dir_all(&a.out)
-                .with_context(|| format!("{}: cannot create", a.out.display()))?;
-            write_parquet(&a.out.join("events.parquet"), &mut events)?;
-            write_parquet(&a.out.join("per_shift.parquet"), &mut shifts)?;
+            write_parquet(&dir.path().join("events.parquet"), &mut events)?;
+            write_parquet(&dir.path().join("per_shift.parquet"), &mut shifts)?;
+            dir.commit()?;
             writeln!(out, "events    {}", events.height())?;
             for (n, c) in count_values(&events, "alarm")? {
                 writeln!(out, "          {n}: {c}")?;
@@ -299,13 +383,15 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Qa(a) => {
-            let obs = twin_engine::telemetry::read_any(&a.input)?;
-            let rows = obs.height();
             let cfg = twin_engine::telemetry::qa::QaConfig {
                 expected_interval_s: a.interval_s,
                 stuck_run: a.stuck_run,
                 ..Default::default()
             };
+            cfg.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let dir = out_dir(&a.out, &a.overwrite, &[&a.input])?;
+            let obs = read_input(&a.input)?;
+            let rows = obs.height();
             let r = twin_engine::telemetry::qa::qa(obs.lazy(), &cfg)
                 .map_err(|e| anyhow::anyhow!("QA of {}: {e}", a.input.display()))?;
             let collect = |lf: polars::prelude::LazyFrame| {
@@ -314,11 +400,10 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             };
             let (mut acc, mut rej, mut gaps) =
                 (collect(r.accepted)?, collect(r.rejected)?, collect(r.gaps)?);
-            std::fs::create_dir_all(&a.out)
-                .with_context(|| format!("{}: cannot create", a.out.display()))?;
-            write_parquet(&a.out.join("accepted.parquet"), &mut acc)?;
-            write_parquet(&a.out.join("rejected.parquet"), &mut rej)?;
-            write_parquet(&a.out.join("gaps.parquet"), &mut gaps)?;
+            write_parquet(&dir.path().join("accepted.parquet"), &mut acc)?;
+            write_parquet(&dir.path().join("rejected.parquet"), &mut rej)?;
+            write_parquet(&dir.path().join("gaps.parquet"), &mut gaps)?;
+            dir.commit()?;
             writeln!(out, "read      {rows} readings from {}", a.input.display())?;
             writeln!(out, "accepted  {}", acc.height())?;
             writeln!(out, "rejected  {}", rej.height())?;
@@ -330,7 +415,8 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Aqi(a) => {
-            let obs = twin_engine::telemetry::read_any(&a.input)?;
+            check_out_file(&a.out, &[&a.input])?;
+            let obs = read_input(&a.input)?;
             let rows = obs.height();
             let standard = Standard::from(a.standard);
             let (plan, unit) = match a.scale {
@@ -352,6 +438,60 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn lake(cmd: LakeCommand, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::telemetry::lake;
+    let (dir, repairing) = match &cmd {
+        LakeCommand::Check(a) => (&a.lake, false),
+        LakeCommand::Repair(a) => (&a.lake, true),
+    };
+    let r = if repairing {
+        lake::repair(dir)?
+    } else {
+        lake::check(dir)?
+    };
+    writeln!(out, "lake      {}", dir.display())?;
+    writeln!(out, "parts     {} readable, {} readings", r.parts, r.rows)?;
+    let verb = if repairing {
+        "quarantined"
+    } else {
+        "unreadable"
+    };
+    writeln!(out, "{verb:<9} {}", r.bad.len())?;
+    for b in &r.bad {
+        writeln!(out, "          {b}")?;
+    }
+    let verb = if repairing { "removed" } else { "leftovers" };
+    writeln!(
+        out,
+        "{verb:<9} {} .tmp part(s) of writers killed before committing",
+        r.leftovers.len()
+    )?;
+    for t in &r.leftovers {
+        writeln!(out, "          {}", t.display())?;
+    }
+    let verb = if repairing { "finished" } else { "unfinished" };
+    writeln!(
+        out,
+        "{verb:<9} {} committed batch(es) left half renamed",
+        r.journals
+    )?;
+    if !r.quarantined.is_empty() {
+        writeln!(
+            out,
+            "earlier   {} part(s) quarantined before (.parquet.bad)",
+            r.quarantined.len()
+        )?;
+    }
+    if !repairing && !r.is_clean() {
+        anyhow::bail!(
+            "{}: needs a repair (`twin telemetry lake repair {}`)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn generate(a: GenerateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -428,12 +568,11 @@ fn stream(a: StreamArgs, out: &mut impl Write) -> anyhow::Result<()> {
     use twin_engine::output::ParquetSinks;
     use twin_engine::telemetry::{lake, qa::QaConfig, stream};
     let standard = Standard::from(a.standard);
-    std::fs::create_dir_all(&a.out)
-        .with_context(|| format!("{}: cannot create", a.out.display()))?;
+    let dir = out_dir(&a.out, &a.overwrite, &[&a.input])?;
     let days = lake::days(&a.input)?;
     let bar = crate::progress::bar(days.len() as u64, "days");
     let started = std::time::Instant::now();
-    let mut sinks = ParquetSinks::new(&a.out, &["aqi_hourly", "rejected", "gaps"]);
+    let mut sinks = ParquetSinks::new(dir.path(), &["aqi_hourly", "rejected", "gaps"]);
     let totals = stream::qa_hourly_aqi(
         &a.input,
         &QaConfig::default(),
@@ -448,6 +587,8 @@ fn stream(a: StreamArgs, out: &mut impl Write) -> anyhow::Result<()> {
     )?;
     bar.finish_and_clear();
     sinks.finish()?;
+    dir.commit()?;
+    warn_skipped(&a.input, &totals.skipped);
     let wall = started.elapsed().as_secs_f64();
     writeln!(
         out,

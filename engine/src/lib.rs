@@ -15,6 +15,7 @@ pub mod gpu;
 pub mod grid;
 pub mod model;
 pub mod output;
+pub mod safeio;
 pub mod scenario;
 pub mod spatial;
 pub mod telemetry;

@@ -109,3 +109,28 @@ pub(crate) fn load_dataset(
     let dir = crate::dataset::resolve_dir(flag, key.as_deref()).map_err(with_path)?;
     Dataset::load(&dir).map_err(with_path)
 }
+
+/// Checks that the value of `key` is a finite number in `[lo, hi]` (`unit` for the message):
+/// every number a scenario gives passes through here or a check like it before anything is
+/// sized from it.
+pub(crate) fn check_range(key: &str, v: f64, lo: f64, hi: f64, unit: &str) -> Result<f64, String> {
+    if v.is_finite() && v >= lo && v <= hi {
+        Ok(v)
+    } else {
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
+        Err(format!(
+            "key `{key}`: {v}{unit} must be a finite number in [{lo}, {hi}]{unit}"
+        ))
+    }
+}
+
+/// Checks a longitude/latitude pair (degrees) given under `key`.
+pub(crate) fn check_lon_lat(key: &str, lon: f64, lat: f64) -> Result<(), String> {
+    check_range(&format!("{key}.lon"), lon, -180.0, 180.0, "°")?;
+    check_range(&format!("{key}.lat"), lat, -85.0, 85.0, "°")?;
+    Ok(())
+}

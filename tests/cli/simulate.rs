@@ -408,7 +408,7 @@ fn traffic_errors_are_one_line() {
         "--scenario",
         p(&scenario),
         "--out",
-        p(&out),
+        p(&out.join("run")),
     ]);
     assert!(
         e.contains(
@@ -428,7 +428,7 @@ fn traffic_errors_are_one_line() {
         "--scenario",
         p(&scenario),
         "--out",
-        p(&out),
+        p(&out.join("run")),
     ]);
     assert!(e.contains("unknown field `clas`"), "{e}");
     let e = one_line_error(&[

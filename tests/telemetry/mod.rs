@@ -17,6 +17,7 @@ use twin_engine::telemetry::hourly::{Standard, hourly_aqi, vn_hourly_aqi};
 use twin_engine::telemetry::observations::{self, ObservationError, to_canonical};
 
 mod aqi;
+mod lake;
 mod qa;
 mod readers;
 mod synthetic;

@@ -440,7 +440,11 @@ fn streaming_sees_across_a_dropout_longer_than_its_margin() {
     );
     assert_eq!(rejected, vec![(gap_to, "spike".to_string())]);
     // and one pass agrees
-    let r = qa(lake::read(&dir).expect("lake").lazy(), &QaConfig::default()).expect("qa");
+    let r = qa(
+        lake::read(&dir).expect("lake").frame.lazy(),
+        &QaConfig::default(),
+    )
+    .expect("qa");
     let all = r.gaps.collect().expect("gaps");
     assert_eq!(
         i64s(&all, "gap_end_ms").expect("column"),
@@ -498,7 +502,7 @@ fn streaming_by_day_equals_one_pass_over_the_lake() {
             .collect::<Vec<_>>(),
         "days handed over in date order"
     );
-    let all = lake::read(&dir).expect("lake");
+    let all = lake::read(&dir).expect("lake").frame;
     assert_eq!(totals.readings, all.height());
     let r = qa(all.lazy(), &QaConfig::default()).expect("qa");
     let sort = |df: DataFrame, keys: &[&str]| {

@@ -646,7 +646,11 @@ pub struct Telemetry {
 /// engine's QA, hourly means, hourly VN_AQI and mine-gas alarms.
 pub fn load_telemetry(path: &Path) -> anyhow::Result<Telemetry> {
     use twin_engine::telemetry::{alarms, hourly, qa};
-    let obs = twin_engine::telemetry::read_any(path)?;
+    let read = twin_engine::telemetry::read_any(path)?;
+    for b in &read.skipped {
+        eprintln!("twin-viewer: warning: unreadable lake part skipped: {b}");
+    }
+    let obs = read.frame;
     let fail = |e: PolarsError| anyhow::anyhow!("{}: {e}", path.display());
     let accepted = qa::qa(obs.lazy(), &qa::QaConfig::default())
         .map_err(fail)?

@@ -30,6 +30,17 @@ pub use engine::{CpuEngine, GpuEngine, StepEngine};
 /// At most this many pollutants in one run (the transport uniform holds 8 removal factors).
 pub const MAX_POLLUTANTS: usize = 8;
 
+/// Most output intervals a run may have (a year at 6-minute intervals): station series and
+/// per-interval winds are sized by it.
+pub const MAX_INTERVALS: f64 = 100_000.0;
+/// Most explicit sub-steps a run may take (checked from the stable step before the run).
+pub const MAX_STEPS: f64 = 1e8;
+/// Most cell-updates (sub-steps × cells × pollutants) a run may ask for: about 14 hours of the
+/// CPU twin on this project's 2-core machine, minutes on a data-centre GPU.
+pub const MAX_CELL_UPDATES: f64 = 1e13;
+/// Most bytes of distinct wind fields a run may hold (series and station modes).
+pub const MAX_WIND_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+
 /// Device limits the dispersion stages need (`transport` binds 7 storage buffers; WebGPU's
 /// downlevel default is 4).
 pub const GPU_LIMITS: crate::gpu::shaders::StageLimits = crate::gpu::shaders::StageLimits {

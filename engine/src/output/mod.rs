@@ -372,13 +372,27 @@ pub fn utc_times(df: &DataFrame) -> PolarsResult<DataFrame> {
     Ok(out)
 }
 
-/// Writes a table as one Parquet file (times by [`utc_times`]); errors name the file.
+/// Writes a table as one Parquet file (times by [`utc_times`]), whole or not at all
+/// ([`crate::safeio::write_atomic`]: an earlier file is replaced only by a complete one);
+/// errors name the file.
 pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<(), OutputError> {
     let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
     let mut df = utc_times(df).map_err(enc)?;
-    let file = std::fs::File::create(path).map_err(|e| OutputError::io(path, e))?;
-    ParquetWriter::new(file).finish(&mut df).map_err(enc)?;
-    Ok(())
+    let mut failure = None;
+    crate::safeio::write_atomic(path, |f| {
+        ParquetWriter::new(f)
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| {
+                let m = e.to_string();
+                failure = Some(m.clone());
+                std::io::Error::other(m)
+            })
+    })
+    .map_err(|e| match failure.take() {
+        Some(m) => OutputError::encode(path, m),
+        None => OutputError::io(path, e),
+    })
 }
 
 /// Parquet tables written a batch at a time (polars' batched writer, one row group per batch),

@@ -96,6 +96,11 @@ pub struct Alarms {
 
 /// Finds alarm events in normalised observations (only `measuring` readings count).
 pub fn alarms(obs: LazyFrame, levels: &[AlarmLevel], interval_s: f64) -> PolarsResult<Alarms> {
+    if !(interval_s.is_finite() && interval_s > 0.0 && interval_s <= 86_400.0) {
+        return Err(PolarsError::ComputeError(
+            format!("interval between readings {interval_s} s: must be in (0, 86400]").into(),
+        ));
+    }
     let mut events: Vec<LazyFrame> = Vec::new();
     let mut shifts: Vec<LazyFrame> = Vec::new();
     let measuring = obs.filter(col("status").eq(lit("measuring")));

@@ -47,10 +47,14 @@ pub enum ObservationError {
 
 /// Reads observations from a file ([`observations::read`]) or a whole lake directory
 /// ([`lake::read`]: every part into memory — for a lake larger than memory use [`stream`]).
-pub fn read_any(path: &Path) -> Result<polars::prelude::DataFrame, ObservationError> {
+/// Lake parts that cannot be read are skipped and listed in [`lake::LakeFrame::skipped`].
+pub fn read_any(path: &Path) -> Result<lake::LakeFrame, ObservationError> {
     if path.is_dir() {
         lake::read(path)
     } else {
-        observations::read(path)
+        Ok(lake::LakeFrame {
+            frame: observations::read(path)?,
+            skipped: Vec::new(),
+        })
     }
 }

@@ -234,6 +234,24 @@ pub fn normalise(path: &Path, raw: DataFrame) -> Result<DataFrame, ObservationEr
                 message: message(i),
             })
     };
+    // every reading belongs to a station and a parameter
+    for c in ["station_id", "parameter"] {
+        let ids = raw
+            .column(c)
+            .map_err(enc)?
+            .cast(&DataType::String)
+            .map_err(enc)?;
+        let ids = ids.str().map_err(enc)?;
+        let missing: BooleanChunked = ids
+            .iter()
+            .map(|v| Some(v.is_none_or(|v| v.trim().is_empty())))
+            .collect();
+        if let Some(e) = first_bad(&missing, c, &|_| {
+            format!("missing `{c}`: every reading needs one")
+        }) {
+            return Err(e);
+        }
+    }
     // time → ms UTC
     let time = raw.column("time").map_err(enc)?;
     let time_ms: Int64Chunked = match time.dtype() {
@@ -317,7 +335,30 @@ pub fn normalise(path: &Path, raw: DataFrame) -> Result<DataFrame, ObservationEr
         }
     }
     let factor = Float64Chunked::from_vec("factor".into(), factor);
-    let value = (&value * &factor).with_name("value".into());
+    let converted = (&value * &factor).with_name("value".into());
+    // finite before conversion is not enough: 1e306 ppm of SO2 is +inf µg/m³
+    let overflow: BooleanChunked = converted
+        .iter()
+        .map(|v| Some(v.is_some_and(|v| !v.is_finite())))
+        .collect();
+    if let Some(e) = first_bad(&overflow, "value", &|i| {
+        format!(
+            "{} {} is not a finite number in {} (the value is out of range)",
+            value
+                .get(i)
+                .map(|v| if v.abs() >= 1e6 {
+                    format!("{v:e}")
+                } else {
+                    v.to_string()
+                })
+                .unwrap_or_default(),
+            units.get(i).unwrap_or(""),
+            canon.get(i).copied().unwrap_or("")
+        )
+    }) {
+        return Err(e);
+    }
+    let value = converted;
     let status = raw
         .column("status")
         .map_err(enc)?

@@ -84,6 +84,43 @@ impl Default for QaConfig {
     }
 }
 
+impl QaConfig {
+    /// Checks the settings: a positive finite interval (at most a day), a stuck run of at
+    /// least 2 readings, a spike factor above 1, ranges with finite `lo ≤ hi`, finite
+    /// non-negative jumps. The message names the setting (as the CLI flag where there is one).
+    pub fn check(&self) -> Result<(), String> {
+        let i = self.expected_interval_s;
+        if !(i.is_finite() && i > 0.0 && i <= 86_400.0) {
+            return Err(format!(
+                "--interval-s: {i} is not an interval between readings (0 < s ≤ 86400)"
+            ));
+        }
+        if self.stuck_run < 2 {
+            return Err(format!(
+                "--stuck-run: {} identical readings cannot make a stuck sensor (at least 2)",
+                self.stuck_run
+            ));
+        }
+        if !(self.spike_factor.is_finite() && self.spike_factor > 1.0) {
+            return Err(format!(
+                "spike factor {} must be a finite ratio above 1",
+                self.spike_factor
+            ));
+        }
+        for (p, (lo, hi)) in &self.ranges {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(format!("range of {p}: [{lo}, {hi}] is not a finite range"));
+            }
+        }
+        for (p, j) in &self.spike_min_jump {
+            if !(j.is_finite() && *j >= 0.0) {
+                return Err(format!("spike jump of {p}: {j} must be finite and ≥ 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Why a reading is rejected, in the order the checks run (the first failing one is given).
 pub const REASONS: [&str; 5] = [
     "status calibrating",
@@ -243,6 +280,8 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
     let v = || col("value");
     let prev = || col("_prev");
     let next = || col("_next");
+    cfg.check()
+        .map_err(|m| PolarsError::ComputeError(m.into()))?;
     let mut obs = obs.collect()?;
     // series codes in (station, parameter) order: each string is hashed once, and the sort and
     // every series edge after it work on integers

@@ -114,26 +114,60 @@ fn safe(id: &str) -> String {
 /// Daily AQI per station: station → [(local day start ms, aqi)].
 type Calendar = BTreeMap<String, Vec<(i64, Option<i64>)>>;
 
-fn calendar_png(path: &Path, cal: &Calendar) -> Result<(), ReportError> {
-    let first = cal.values().flatten().map(|d| d.0).min().unwrap_or(0);
+/// Weeks one calendar panel shows at most (about three years): older days are left out and
+/// the title says so. Readings far apart in time (2026 and 9999) would otherwise size the
+/// bitmap by their span.
+pub const CALENDAR_MAX_WEEKS: i64 = 157;
+/// Pixels the calendar bitmap may hold at most; stations beyond it are left out, and named.
+pub const CALENDAR_MAX_PIXELS: u64 = 40_000_000;
+
+/// Draws the calendar; returns what was left out, if anything.
+fn calendar_png(path: &Path, cal: &Calendar) -> Result<Option<String>, ReportError> {
+    let mut notes = Vec::new();
     let last = cal.values().flatten().map(|d| d.0).max().unwrap_or(0);
     // Monday-based weeks of the local calendar (1970-01-05 was a Monday)
     let week_of = |ms: i64| ((ms + LOCAL_OFFSET_MS) / DAY_MS - 4).div_euclid(7);
     let dow = |ms: i64| ((ms + LOCAL_OFFSET_MS) / DAY_MS - 4).rem_euclid(7);
-    let weeks = (week_of(last) - week_of(first) + 1).max(1) as u32;
+    let oldest_week = week_of(last) - (CALENDAR_MAX_WEEKS - 1);
+    let first = cal
+        .values()
+        .flatten()
+        .map(|d| d.0)
+        .filter(|d| week_of(*d) >= oldest_week)
+        .min()
+        .unwrap_or(0);
+    if cal.values().flatten().any(|d| week_of(d.0) < oldest_week) {
+        notes.push(format!(
+            "days before {} left out (the calendar shows the last {CALENDAR_MAX_WEEKS} weeks)",
+            date(first)
+        ));
+    }
+    let weeks = (week_of(last) - week_of(first) + 1).clamp(1, CALENDAR_MAX_WEEKS) as u32;
     let cell = 14u32;
-    // wide enough for the station id under the 11-px font
+    // wide enough for the station id under the 11-px font (ids longer than 60 characters are
+    // cut in the label)
     let label_w = cal
         .keys()
-        .map(|k| k.chars().count() as u32 * 7 + 10)
+        .map(|k| k.chars().count().min(60) as u32 * 7 + 10)
         .max()
         .unwrap_or(0);
     let panel_w = (weeks * cell + 20).max(label_w);
     let panel_h = 7 * cell + 30;
     let cols = ((1400 / panel_w).max(1)).min(cal.len().max(1) as u32);
-    let rows = (cal.len() as u32).div_ceil(cols).max(1);
-    let legend_h = 40;
-    let (w, h) = (cols * panel_w + 20, rows * panel_h + 50 + legend_h);
+    let legend_h = 40u32;
+    let w = cols * panel_w + 20;
+    let max_rows = ((CALENDAR_MAX_PIXELS / u64::from(w)).saturating_sub(50 + u64::from(legend_h))
+        / u64::from(panel_h))
+    .max(1);
+    let shown = (cal.len() as u64).min(max_rows * u64::from(cols)) as usize;
+    if shown < cal.len() {
+        notes.push(format!(
+            "{} station(s) left out of the calendar (bitmap limit {CALENDAR_MAX_PIXELS} pixels)",
+            cal.len() - shown
+        ));
+    }
+    let rows = (shown as u32).div_ceil(cols).max(1);
+    let h = rows * panel_h + 50 + legend_h;
     let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| write_err(path, e))?;
     let title = ("sans-serif", 18).into_font();
@@ -148,13 +182,14 @@ fn calendar_png(path: &Path, cal: &Calendar) -> Result<(), ReportError> {
     ))
     .map_err(|e| write_err(path, e))?;
     let label = ("sans-serif", 11).into_font();
-    for (i, (station, days)) in cal.iter().enumerate() {
+    for (i, (station, days)) in cal.iter().take(shown).enumerate() {
         let (c, r) = (i as u32 % cols, i as u32 / cols);
         let x0 = 10 + (c * panel_w) as i32;
         let y0 = 40 + (r * panel_h) as i32;
-        root.draw(&Text::new(station.clone(), (x0, y0), label.clone()))
+        let name: String = station.chars().take(60).collect();
+        root.draw(&Text::new(name, (x0, y0), label.clone()))
             .map_err(|e| write_err(path, e))?;
-        for (day, aqi) in days {
+        for (day, aqi) in days.iter().filter(|d| week_of(d.0) >= oldest_week) {
             let x = x0 + ((week_of(*day) - week_of(first)) as i32) * cell as i32;
             let y = y0 + 14 + dow(*day) as i32 * cell as i32;
             root.draw(&Rectangle::new(
@@ -185,7 +220,8 @@ fn calendar_png(path: &Path, cal: &Calendar) -> Result<(), ReportError> {
             .map_err(|e| write_err(path, e))?;
         lx += 30 + 7 * name.chars().count() as i32;
     }
-    root.present().map_err(|e| write_err(path, e))
+    root.present().map_err(|e| write_err(path, e))?;
+    Ok((!notes.is_empty()).then(|| notes.join("; ")))
 }
 
 /// One station's hourly means (µg/m³) of PM2.5 and PM10, and hourly AQI, against limits.
@@ -683,8 +719,11 @@ pub fn write_report(
             let _ = writeln!(md, "## Plots\n");
             if !cal.is_empty() {
                 let p = dir.join("aqi_calendar.png");
-                calendar_png(&p, &cal)?;
+                let note = calendar_png(&p, &cal)?;
                 let _ = writeln!(md, "![Daily VN_AQI calendar](aqi_calendar.png)\n");
+                if let Some(note) = note {
+                    let _ = writeln!(md, "Calendar: {note}.\n");
+                }
                 files.push(p);
             }
             // series for the stations with the worst days

@@ -62,6 +62,8 @@ pub struct Totals {
     pub gaps: usize,
     /// Hourly AQI rows.
     pub aqi_rows: usize,
+    /// Lake parts skipped because they could not be read.
+    pub skipped: Vec<super::lake::BadPart>,
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
@@ -314,7 +316,8 @@ pub fn qa_hourly_aqi<E: From<ObservationError>>(
     mut on_day: impl FnMut(&DayResult) -> Result<(), E>,
 ) -> Result<Totals, E> {
     use rayon::prelude::*;
-    let days = lake::days(lake_dir)?;
+    let snapshot = lake::Snapshot::take(lake_dir)?;
+    let days = snapshot.days();
     let margin = margin_ms(cfg);
     let enc = |e: PolarsError| err(lake_dir, e);
     let mut totals = Totals::default();
@@ -327,10 +330,20 @@ pub fn qa_hourly_aqi<E: From<ObservationError>>(
             .filter(|&d| d >= first - 1 && d <= last + 1)
             .collect()
     };
+    // a day is read up to three times (its chunk's and its neighbours' windows): a bad part
+    // is listed once
+    let skipped = std::sync::Mutex::new(std::collections::BTreeSet::new());
     let read = |wanted: Vec<i64>| -> Result<Vec<(i64, DayFrames)>, ObservationError> {
         wanted
             .into_iter()
-            .map(|d| Ok((d, lake::read_day_by_parameter(lake_dir, d)?)))
+            .map(|d| {
+                let mut bad = Vec::new();
+                let frames = snapshot.read_day_by_parameter(d, &mut bad)?;
+                if let Ok(mut s) = skipped.lock() {
+                    s.extend(bad);
+                }
+                Ok((d, frames))
+            })
             .collect()
     };
     // decoded days, kept while a window needs them
@@ -393,5 +406,9 @@ pub fn qa_hourly_aqi<E: From<ObservationError>>(
             on_day(&result)?;
         }
     }
+    totals.skipped = skipped
+        .into_inner()
+        .map(|s| s.into_iter().collect())
+        .unwrap_or_default();
     Ok(totals)
 }

@@ -10,10 +10,61 @@ impl TrafficSetup {
     /// by each OD's mean rate), cuts links into cells and lays everything out for the kernels.
     pub fn compile(self) -> Result<TrafficProblem, SetupError> {
         let net = self.network;
-        if !(self.duration_s > 0.0 && self.dt_s > 0.0 && self.output_interval_s > 0.0) {
+        if !(self.duration_s.is_finite()
+            && self.dt_s.is_finite()
+            && self.output_interval_s.is_finite()
+            && self.duration_s > 0.0
+            && self.dt_s > 0.0
+            && self.output_interval_s > 0.0)
+        {
             return Err(SetupError::Time(
-                "duration, time step and output interval must be positive".into(),
+                "duration, time step and output interval must be finite and positive".into(),
             ));
+        }
+        // every derived size is checked in floating point before it is cast or allocated
+        let steps_f = (self.duration_s / self.dt_s).round().max(1.0);
+        if steps_f > super::MAX_STEPS {
+            return Err(SetupError::Time(format!(
+                "{:.0} s at a time step of {} s is {steps_f:.3e} steps; at most {:.0e} (a longer step or a shorter run)",
+                self.duration_s,
+                self.dt_s,
+                super::MAX_STEPS
+            )));
+        }
+        let outputs_f = (self.duration_s / self.output_interval_s.max(self.dt_s)).ceil();
+        let interval_links = outputs_f * net.links.len() as f64;
+        if interval_links > super::MAX_INTERVAL_LINKS {
+            return Err(SetupError::Time(format!(
+                "{outputs_f:.0} output intervals × {} links is {interval_links:.3e} per-interval link statistics; at most {:.0e} (a longer output interval or a shorter run)",
+                net.links.len(),
+                super::MAX_INTERVAL_LINKS
+            )));
+        }
+        let cells_f: f64 = net
+            .links
+            .iter()
+            .map(|l| {
+                (l.length_m / (l.free_flow_m_s * self.dt_s))
+                    .floor()
+                    .max(1.0)
+            })
+            .sum();
+        if !cells_f.is_finite() || cells_f > super::MAX_CELLS {
+            return Err(SetupError::Time(format!(
+                "a time step of {} s cuts the network into {cells_f:.3e} cells; at most {:.0e} (a longer step: cells are at least v_f·Δt long)",
+                self.dt_s,
+                super::MAX_CELLS
+            )));
+        }
+        if let Some(l) = net.links.iter().find(|l| {
+            !(l.jam_veh_km.is_finite() && l.jam_veh_km > l.critical_veh_km() * (1.0 + 1e-6))
+        }) {
+            return Err(SetupError::Time(format!(
+                "link {:?}: jam density {:.1} veh/km is not above its critical density Q/v_f = {:.1} veh/km, so the congested branch of the fundamental diagram has no positive wave speed; raise `jam_density_veh_km_lane`",
+                l.id,
+                l.jam_veh_km,
+                l.critical_veh_km()
+            )));
         }
         // time step as requested; a link shorter than v_f·Δt becomes one cell of length v_f·Δt
         // (storage and travel time of a full cell; a shorter cell would throttle the flow to

@@ -35,6 +35,13 @@ pub use network::{RoadNetwork, TopologyProblem};
 /// No origin / no signal at a node.
 pub const NONE: u32 = u32::MAX;
 
+/// Most time steps one run may take (a year at Δt = 0.32 s); checked before anything is sized.
+pub const MAX_STEPS: f64 = 1e8;
+/// Most cells a network may be cut into (about 0.4 GB of state and buffers).
+pub const MAX_CELLS: f64 = 5e7;
+/// Most output intervals × links of per-interval statistics (32 bytes each: 1.6 GB).
+pub const MAX_INTERVAL_LINKS: f64 = 5e7;
+
 /// Vehicle classes carried in every cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

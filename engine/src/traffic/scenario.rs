@@ -14,7 +14,9 @@ use super::emissions::{ClassFactors, EmissionModel};
 use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
 use super::{Control, OdDemand, Phase, SignalPlan, TrafficSetup, VehicleClass};
 use crate::dataset::{Dataset, read_road_layer};
-use crate::scenario::{ScenarioError, invalid, load_dataset, parse_start, read_toml, relative_to};
+use crate::scenario::{
+    ScenarioError, check_range, invalid, load_dataset, parse_start, read_toml, relative_to,
+};
 
 /// A traffic scenario as written in TOML.
 #[derive(Debug, Clone, Deserialize)]
@@ -212,19 +214,33 @@ impl TrafficScenario {
     pub fn resolve(self, path: &Path, dataset: Dataset) -> Result<ResolvedTraffic, ScenarioError> {
         let bad = |m: String| invalid(path, m);
         let start = parse_start(path, &self.start)?;
-        let positive = |key: &str, v: f64| -> Result<f64, ScenarioError> {
-            if v.is_finite() && v > 0.0 {
-                Ok(v)
-            } else {
-                Err(invalid(path, format!("key `{key}`: {v} must be > 0")))
-            }
+        let range = |key: &str, v: f64, lo: f64, hi: f64, unit: &str| {
+            check_range(key, v, lo, hi, unit).map_err(|m| invalid(path, m))
         };
-        positive("duration_h", self.duration_h)?;
-        positive("dt_s", self.dt_s)?;
-        positive("output_interval_min", self.output_interval_min)?;
-        positive("truck_pce", self.truck_pce)?;
-        positive("jam_density_veh_km_lane", self.jam_density_veh_km_lane)?;
-        positive("demand_period_min", self.demand_period_min)?;
+        range("duration_h", self.duration_h, 1.0 / 60.0, 24.0 * 366.0, "h")?;
+        range("dt_s", self.dt_s, 0.1, 60.0, "s")?;
+        range(
+            "output_interval_min",
+            self.output_interval_min,
+            1.0,
+            (self.duration_h * 60.0).max(1.0),
+            "min",
+        )?;
+        range("truck_pce", self.truck_pce, 1.0, 6.0, "")?;
+        range(
+            "jam_density_veh_km_lane",
+            self.jam_density_veh_km_lane,
+            20.0,
+            300.0,
+            "veh/km/lane",
+        )?;
+        range(
+            "demand_period_min",
+            self.demand_period_min,
+            1.0,
+            10_080.0,
+            "min",
+        )?;
 
         let roads = match &self.roads {
             Some(r) => {
@@ -260,12 +276,10 @@ impl TrafficScenario {
                     ("nox_g_km", f.nox_g_km),
                     ("weight_t", f.weight_t),
                 ] {
-                    if let Some(v) = v
-                        && !(v.is_finite() && v >= 0.0)
-                    {
-                        return Err(bad(format!(
-                            "key `emissions.{key}.{name}`: {v} must be ≥ 0"
-                        )));
+                    if let Some(v) = v {
+                        let hi = if name == "weight_t" { 100.0 } else { 10_000.0 };
+                        let unit = if name == "weight_t" { "t" } else { "g/km" };
+                        range(&format!("emissions.{key}.{name}"), v, 0.0, hi, unit)?;
                     }
                 }
             }
@@ -313,13 +327,19 @@ impl TrafficScenario {
                 Rates::Constant(v) => vec![*v],
                 Rates::Profile(v) => v.clone(),
             };
-            if veh_h.is_empty() || veh_h.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+            if veh_h.is_empty() || veh_h.len() > 10_000 {
                 return Err(bad(format!(
-                    "key `{key}.veh_h`: rates must be finite, ≥ 0, and at least one"
+                    "key `{key}.veh_h`: give 1 to 10000 rates (got {})",
+                    veh_h.len()
                 )));
             }
+            for (i, v) in veh_h.iter().enumerate() {
+                range(&format!("{key}.veh_h[{i}]"), *v, 0.0, 20_000.0, "veh/h")?;
+            }
             let period_s = match (&d.veh_h, d.period_min) {
-                (_, Some(p)) => positive(&format!("{key}.period_min"), p)? * 60.0,
+                (_, Some(p)) => {
+                    range(&format!("{key}.period_min"), p, 1.0, 10_080.0, "min")? * 60.0
+                }
                 (Rates::Constant(_), None) => self.duration_h * 3600.0,
                 (Rates::Profile(_), None) => self.demand_period_min * 60.0,
             };
@@ -360,10 +380,8 @@ impl TrafficScenario {
         };
         let lost_s = self.signals.lost_s.unwrap_or(4.0);
         let min_green_s = self.signals.min_green_s.unwrap_or(10.0);
-        if !(lost_s.is_finite() && lost_s >= 0.0) {
-            return Err(bad(format!("key `signals.lost_s`: {lost_s} must be ≥ 0")));
-        }
-        positive("signals.min_green_s", min_green_s)?;
+        range("signals.lost_s", lost_s, 0.0, 60.0, "s")?;
+        range("signals.min_green_s", min_green_s, 1.0, 300.0, "s")?;
         let mut signals = Vec::new();
         for (k, s) in self.signals.node.iter().enumerate() {
             let key = format!("signals.node[{k}]");
@@ -372,7 +390,13 @@ impl TrafficScenario {
                 Some(list) => {
                     let mut out = Vec::new();
                     for (p, ph) in list.iter().enumerate() {
-                        positive(&format!("{key}.phases[{p}].green_s"), ph.green_s)?;
+                        range(
+                            &format!("{key}.phases[{p}].green_s"),
+                            ph.green_s,
+                            1.0,
+                            600.0,
+                            "s",
+                        )?;
                         let mut approaches = Vec::new();
                         for a in &ph.approaches {
                             let l = network.incoming[node].iter().copied().find(|&l| {
@@ -397,7 +421,13 @@ impl TrafficScenario {
                     out
                 }
                 None => {
-                    let cycle = positive(&format!("{key}.cycle_s"), s.cycle_s.unwrap_or(90.0))?;
+                    let cycle = range(
+                        &format!("{key}.cycle_s"),
+                        s.cycle_s.unwrap_or(90.0),
+                        10.0,
+                        600.0,
+                        "s",
+                    )?;
                     auto_phases(&network, node, cycle, lost_s).ok_or_else(|| {
                         bad(format!(
                             "key `{key}.cycle_s`: {cycle} s leaves no green after the lost times"
@@ -405,6 +435,7 @@ impl TrafficScenario {
                     })?
                 }
             };
+            range(&format!("{key}.offset_s"), s.offset_s, 0.0, 3600.0, "s")?;
             signals.push(SignalPlan {
                 node,
                 offset_s: s.offset_s,
@@ -416,19 +447,17 @@ impl TrafficScenario {
 
         let mut em = EmissionModel::default();
         if let Some(s) = self.emissions.silt_loading_g_m2 {
-            if !(s.is_finite() && s >= 0.0) {
-                return Err(bad(format!(
-                    "key `emissions.silt_loading_g_m2`: {s} must be ≥ 0"
-                )));
-            }
+            range("emissions.silt_loading_g_m2", s, 0.0, 1000.0, "g/m²")?;
             em.silt_loading_g_m2 = s;
         }
         for (road, &v) in &self.emissions.silt_loading_by_road {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(bad(format!(
-                    "key `emissions.silt_loading_by_road.{road}`: {v} must be ≥ 0"
-                )));
-            }
+            range(
+                &format!("emissions.silt_loading_by_road.{road}"),
+                v,
+                0.0,
+                1000.0,
+                "g/m²",
+            )?;
             if !network
                 .links
                 .iter()

@@ -16,7 +16,9 @@ use crate::dataset::Dataset;
 use crate::geodesy::Utm;
 use crate::grid::Grid;
 use crate::model::{FeatureKind, Medium, Pollutant};
-use crate::scenario::{ScenarioError, invalid, load_dataset, parse_start, read_toml};
+use crate::scenario::{
+    ScenarioError, check_lon_lat, check_range, invalid, load_dataset, parse_start, read_toml,
+};
 use sources::{SourceBook, collect_sources, pollutant_names};
 pub use spec::*;
 pub use wind::{diffusivity_from_stability, wind_components};
@@ -73,31 +75,8 @@ impl Scenario {
     ) -> Result<ResolvedDispersion, ScenarioError> {
         let bad = |m: String| invalid(path, m);
         let start = parse_start(path, &self.start)?;
-        if !(self.duration_h > 0.0 && self.duration_h <= 24.0 * 366.0) {
-            return Err(bad(format!(
-                "key `duration_h`: {} must be in (0, 8784]",
-                self.duration_h
-            )));
-        }
-        if self.output_interval_min.is_nan()
-            || self.output_interval_min <= 0.0
-            || self.output_interval_min > self.duration_h * 60.0
-        {
-            return Err(bad(format!(
-                "key `output_interval_min`: {} must be > 0 and at most the duration",
-                self.output_interval_min
-            )));
-        }
-        if self.mixing_height_m.is_nan() || self.mixing_height_m <= 0.0 {
-            return Err(bad(format!(
-                "key `mixing_height_m`: {} must be > 0",
-                self.mixing_height_m
-            )));
-        }
+        self.check_values().map_err(bad)?;
         let cfl = self.cfl.unwrap_or(0.5);
-        if !(cfl > 0.0 && cfl <= 0.5) {
-            return Err(bad(format!("key `cfl`: {cfl} must be in (0, 0.5]")));
-        }
         // pollutants
         let mut pollutants = Vec::new();
         for (i, name) in self.pollutants.iter().enumerate() {
@@ -130,9 +109,6 @@ impl Scenario {
                         "key `removal.\"{name}\"`: {name:?} is not one of this run's pollutants"
                     ))
                 })?;
-            if !(r.decay_per_s >= 0.0 && r.deposition_m_s >= 0.0) {
-                return Err(bad(format!("key `removal.\"{name}\"`: rates must be >= 0")));
-            }
             decay[idx] = r.decay_per_s;
             deposition[idx] = r.deposition_m_s;
         }
@@ -199,6 +175,27 @@ impl Scenario {
             intervals,
             cfl,
         };
+        // sub-steps follow from the wind, the diffusivity and the grid: bounded before a run
+        let steps: f64 = problem
+            .intervals
+            .iter()
+            .map(|i| problem.substeps(i).0 as f64)
+            .sum();
+        if steps > super::MAX_STEPS {
+            return Err(bad(format!(
+                "keys `wind` and `grid.resolution_m`: the stable time step needs {steps:.3e} sub-steps; at most {:.0e} (a coarser grid, a smaller diffusivity or a shorter run)",
+                super::MAX_STEPS
+            )));
+        }
+        let updates = steps * problem.grid.cells() as f64 * problem.pollutants.len() as f64;
+        if updates > super::MAX_CELL_UPDATES {
+            return Err(bad(format!(
+                "keys `grid` and `duration_h`: {steps:.3e} sub-steps × {} cells × {} pollutant(s) is {updates:.3e} cell-updates; at most {:.0e} (a coarser grid, a smaller area or a shorter run)",
+                problem.grid.cells(),
+                problem.pollutants.len(),
+                super::MAX_CELL_UPDATES
+            )));
+        }
         Ok(ResolvedDispersion {
             scenario: self,
             dataset,
@@ -208,6 +205,131 @@ impl Scenario {
             outside,
             kdiff,
         })
+    }
+
+    /// Every number of the scenario finite and in its physical range, and the number of
+    /// output intervals bounded, before anything is sized from them.
+    fn check_values(&self) -> Result<(), String> {
+        check_range("duration_h", self.duration_h, 1.0 / 60.0, 24.0 * 366.0, "h")?;
+        check_range(
+            "output_interval_min",
+            self.output_interval_min,
+            1.0,
+            (self.duration_h * 60.0).max(1.0),
+            "min",
+        )?;
+        let intervals = self.duration_h * 60.0 / self.output_interval_min;
+        if intervals > super::MAX_INTERVALS {
+            return Err(format!(
+                "keys `duration_h` and `output_interval_min`: {intervals:.0} output intervals; at most {:.0} (a longer interval)",
+                super::MAX_INTERVALS
+            ));
+        }
+        check_range("mixing_height_m", self.mixing_height_m, 10.0, 5000.0, "m")?;
+        if let Some(c) = self.cfl {
+            check_range("cfl", c, 0.01, 0.5, "")?;
+        }
+        for (name, r) in &self.removal {
+            check_range(
+                &format!("removal.\"{name}\".decay_per_s"),
+                r.decay_per_s,
+                0.0,
+                1.0,
+                "1/s",
+            )?;
+            check_range(
+                &format!("removal.\"{name}\".deposition_m_s"),
+                r.deposition_m_s,
+                0.0,
+                1.0,
+                "m/s",
+            )?;
+        }
+        check_range(
+            "grid.resolution_m",
+            self.grid.resolution_m,
+            10.0,
+            10_000.0,
+            "m",
+        )?;
+        if let Some(b) = self.grid.bbox {
+            check_lon_lat("grid.bbox[min]", b[0], b[1])?;
+            check_lon_lat("grid.bbox[max]", b[2], b[3])?;
+        }
+        if let Some(e) = self.grid.extent_m {
+            for (i, v) in e.iter().enumerate() {
+                check_range(&format!("grid.extent_m[{i}]"), *v, -1e8, 1e8, "m")?;
+            }
+        }
+        let w = &self.wind;
+        let speed = |key: &str, v: f64| check_range(key, v, 0.0, 60.0, "m/s");
+        let dir = |key: &str, v: f64| check_range(key, v, -360.0, 360.0, "°");
+        if let Some(v) = w.speed_m_s {
+            speed("wind.speed_m_s", v)?;
+        }
+        if let Some(v) = w.from_deg {
+            dir("wind.from_deg", v)?;
+        }
+        if let Some(v) = w.diffusivity_m2_s {
+            check_range("wind.diffusivity_m2_s", v, 0.01, 10_000.0, "m²/s")?;
+        }
+        if let Some(v) = w.idw_power {
+            check_range("wind.idw_power", v, 0.5, 8.0, "")?;
+        }
+        for (i, s) in w.series.iter().enumerate() {
+            check_range(
+                &format!("wind.series[{i}].hour"),
+                s.hour,
+                0.0,
+                24.0 * 366.0,
+                "h",
+            )?;
+            speed(&format!("wind.series[{i}].speed_m_s"), s.speed_m_s)?;
+            dir(&format!("wind.series[{i}].from_deg"), s.from_deg)?;
+        }
+        for (i, s) in w.stations.iter().enumerate() {
+            check_lon_lat(&format!("wind.stations[{i}]"), s.lon, s.lat)?;
+            speed(&format!("wind.stations[{i}].speed_m_s"), s.speed_m_s)?;
+            dir(&format!("wind.stations[{i}].from_deg"), s.from_deg)?;
+        }
+        let src = &self.sources;
+        if let Some(v) = src.mine_pm10_kg_per_t {
+            check_range("sources.mine_pm10_kg_per_t", v, 0.0, 100.0, "kg/t")?;
+        }
+        if let Some(v) = src.mine_pm25_fraction {
+            check_range("sources.mine_pm25_fraction", v, 0.0, 1.0, "")?;
+        }
+        let rates = |key: &str, list: &[spec::EmissionSpec]| -> Result<(), String> {
+            for (i, e) in list.iter().enumerate() {
+                check_range(
+                    &format!("{key}.emissions[{i}].rate"),
+                    e.rate,
+                    0.0,
+                    1e9,
+                    &e.unit,
+                )?;
+            }
+            Ok(())
+        };
+        for (i, p) in src.point.iter().enumerate() {
+            check_lon_lat(&format!("sources.point[{i}]"), p.lon, p.lat)?;
+            rates(&format!("sources.point[{i}]"), &p.emissions)?;
+        }
+        for (i, a) in src.area.iter().enumerate() {
+            check_lon_lat(&format!("sources.area[{i}]"), a.lon, a.lat)?;
+            check_range(
+                &format!("sources.area[{i}].radius_m"),
+                a.radius_m,
+                1.0,
+                100_000.0,
+                "m",
+            )?;
+            rates(&format!("sources.area[{i}]"), &a.emissions)?;
+        }
+        for (i, l) in src.line.iter().enumerate() {
+            rates(&format!("sources.line[{i}]"), &l.emissions)?;
+        }
+        Ok(())
     }
 
     fn build_grid(&self, dataset: &Dataset, utm: &Utm) -> Result<Grid, String> {
@@ -264,13 +386,14 @@ impl Scenario {
                 [x0, y0, x1, y1]
             ));
         }
-        let nx = ((x1 - x0) / res).ceil() as usize;
-        let ny = ((y1 - y0) / res).ceil() as usize;
-        if nx < 4 || ny < 4 || nx * ny > 200_000_000 {
+        // sized in floating point first: a huge extent must not wrap the cell count
+        let (fx, fy) = (((x1 - x0) / res).ceil(), ((y1 - y0) / res).ceil());
+        if !(fx.is_finite() && fy.is_finite()) || fx < 4.0 || fy < 4.0 || fx * fy > 2e8 {
             return Err(format!(
-                "key `grid`: {nx} x {ny} cells; need at least 4 x 4 and at most 2e8 cells"
+                "key `grid`: {fx} x {fy} cells; need at least 4 x 4 and at most 2e8 cells"
             ));
         }
+        let (nx, ny) = (fx as usize, fy as usize);
         Ok(Grid {
             nx,
             ny,

@@ -99,6 +99,18 @@ impl Scenario {
                 if w.series[0].hour > 0.0 {
                     return Err("key `wind.series[0].hour`: the series must start at hour 0".into());
                 }
+                // one wind field per series entry, shared by the intervals it covers
+                let field_bytes = (((grid.nx + 1) * grid.ny + grid.nx * (grid.ny + 1)) * 4) as f64;
+                let distinct = w.series.len().min(n) as f64;
+                if distinct * field_bytes > crate::dispersion::MAX_WIND_BYTES {
+                    return Err(format!(
+                        "key `wind.series`: {distinct:.0} wind fields of {:.1} MB each exceed {:.0} GB; use fewer series entries or a coarser grid",
+                        field_bytes / 1e6,
+                        crate::dispersion::MAX_WIND_BYTES / 1e9
+                    ));
+                }
+                let mut fields: std::collections::HashMap<usize, std::sync::Arc<FaceWind>> =
+                    std::collections::HashMap::new();
                 for k in 0..n {
                     let t_h = k as f64 * interval_s / 3600.0;
                     let (idx, s) = w
@@ -114,9 +126,13 @@ impl Scenario {
                         s.speed_m_s,
                         &format!("wind.series[{idx}].stability"),
                     )?;
+                    let wind = fields
+                        .entry(idx)
+                        .or_insert_with(|| std::sync::Arc::new(FaceWind::uniform(grid, u, v)))
+                        .clone();
                     out.push(Interval {
                         duration_s: interval_s,
-                        wind: std::sync::Arc::new(FaceWind::uniform(grid, u, v)),
+                        wind,
                         kdiff: kd,
                     });
                 }
