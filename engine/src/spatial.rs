@@ -237,7 +237,8 @@ impl SpatialIndex {
             return Vec::new();
         }
         let p = self.to_xy(lon, lat);
-        let mut found: Vec<(f64, FeatureHandle)> = Vec::with_capacity(k);
+        // never more than the index holds, whatever `k` asks for
+        let mut found: Vec<(f64, FeatureHandle)> = Vec::with_capacity(k.min(self.tree.size()));
         for (s, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&p) {
             if kind.is_some_and(|k| s.handle.kind != k) {
                 continue;

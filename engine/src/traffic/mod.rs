@@ -39,8 +39,9 @@ pub const NONE: u32 = u32::MAX;
 pub const MAX_STEPS: f64 = 1e8;
 /// Most cells a network may be cut into (about 0.4 GB of state and buffers).
 pub const MAX_CELLS: f64 = 5e7;
-/// Most output intervals × links of per-interval statistics (32 bytes each: 1.6 GB).
-pub const MAX_INTERVAL_LINKS: f64 = 5e7;
+/// Most output intervals × links of per-interval statistics (32 bytes each: 640 MB; a year
+/// of 15-minute intervals on 500 links).
+pub const MAX_INTERVAL_LINKS: f64 = 2e7;
 
 /// Vehicle classes carried in every cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
