@@ -44,6 +44,19 @@ pub fn run(cmd: ImportCommand, out: &mut impl Write) -> anyhow::Result<()> {
                 imp.ways, imp.skipped_ways
             )?;
             writeln!(out, "links     {} (ways split at shared nodes)", imp.links)?;
+            for (way, tag, value, used) in &imp.clamped {
+                writeln!(
+                    out,
+                    "clamped   way {way}: {tag}={value:?} is beyond the road layer's range, {used} used"
+                )?;
+            }
+            if imp.clipped_ways > 0 {
+                writeln!(
+                    out,
+                    "clipped   {} way(s) reference {} node(s) the file does not hold (a clipped extract): cut there, their complete pieces kept",
+                    imp.clipped_ways, imp.missing_nodes
+                )?;
+            }
             for (way, tag, value) in &imp.defaulted {
                 writeln!(
                     out,

@@ -550,3 +550,47 @@ fn a_report_over_readings_millennia_apart_has_a_bounded_calendar() {
         assert!(size < 5_000_000, "{size}");
     }
 }
+
+#[test]
+fn an_osm_import_of_a_clipped_extract_keeps_what_is_complete_and_always_loads() {
+    let out = tmp_dir("osm-clipped");
+    let pbf = data("osm/clipped.osm.pbf");
+    let roads = out.join("roads.geojson");
+    let text = twin_ok(&["import", "osm", p(&pbf), "--out", p(&roads)]);
+    assert!(
+        text.contains("clipped   2 way(s) reference 2 node(s) the file does not hold"),
+        "{text}"
+    );
+    assert!(
+        text.contains("clamped   way 202: maxspeed=\"150 mph\" is beyond the road layer's range, 200 km/h used"),
+        "{text}"
+    );
+    assert!(text.contains("clamped   way 202: lanes=\"20\""), "{text}");
+    assert!(
+        text.contains("default   way 203: maxspeed=\"-5\""),
+        "{text}"
+    );
+    let g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&roads).expect("geojson")).expect("json");
+    let ids: Vec<&str> = g["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| f["properties"]["id"].as_str().expect("id"))
+        .collect();
+    // the trunk 1-2-(3)-4-5 is cut at the missing node 3: pieces 1-2 and 4-5; way 201 has one
+    // node left and is dropped (its node 20 still splits way 202)
+    assert_eq!(
+        ids,
+        [
+            "osm-w200-0",
+            "osm-w200-1",
+            "osm-w202-0",
+            "osm-w202-1",
+            "osm-w203-0"
+        ]
+    );
+    // what the importer writes, the loader reads
+    let ds = twin_engine::dataset::Dataset::load(&bundled()).expect("dataset");
+    twin_engine::dataset::read_road_layer(&roads, ds.manifest.bounds).expect("the import loads");
+}

@@ -26,18 +26,6 @@ pub enum OsmError {
         /// What failed.
         message: String,
     },
-    /// A kept way refers to a node the file does not contain.
-    #[error(
-        "{path}: way {way}: node {node} is referenced but not in the file (is the extract complete?)"
-    )]
-    MissingNode {
-        /// The file.
-        path: String,
-        /// Way id.
-        way: i64,
-        /// Node id.
-        node: i64,
-    },
 }
 
 /// Defaults for a `highway` value: (class, lanes per direction, km/h, veh/h per lane, implied
@@ -71,7 +59,14 @@ fn class_name(c: RoadClass) -> &'static str {
     }
 }
 
-/// `maxspeed` in km/h: "50", "50 km/h", "30 mph"; `None` for "none", "walk", signals, etc.
+/// Highest free-flow speed the dataset's road layer accepts, km/h.
+pub const MAX_SPEED_KMH: f64 = 200.0;
+/// Most lanes per direction the dataset's road layer accepts.
+pub const MAX_LANES: u32 = 12;
+
+/// `maxspeed` in km/h: "50", "50 km/h", "30 mph"; `None` for "none", "walk", signals, zero,
+/// negative or non-finite values. Values above [`MAX_SPEED_KMH`] are returned as they are (the
+/// importer clamps them and says so).
 pub fn parse_maxspeed(s: &str) -> Option<f64> {
     let s = s.trim();
     let (num, factor) = if let Some(n) = s.strip_suffix("mph") {
@@ -85,8 +80,8 @@ pub fn parse_maxspeed(s: &str) -> Option<f64> {
     };
     num.parse::<f64>()
         .ok()
-        .filter(|v| *v > 0.0 && *v < 200.0)
         .map(|v| v * factor)
+        .filter(|v| v.is_finite() && *v > 0.0)
 }
 
 /// Oneway from tags: `Some(true)` forward only, `Some(false)` both ways, `None` reversed (-1).
@@ -124,6 +119,13 @@ pub struct OsmImport {
     pub skipped_ways: usize,
     /// Kept tags that were unusable and replaced by defaults: (way id, tag, value).
     pub defaulted: Vec<(i64, String, String)>,
+    /// Kept tags beyond what the road layer accepts, clamped: (way id, tag, value, used).
+    pub clamped: Vec<(i64, String, String, String)>,
+    /// Kept ways that reference nodes the file does not hold (a clipped extract): they are cut
+    /// at those nodes and their complete pieces kept.
+    pub clipped_ways: usize,
+    /// Distinct nodes referenced by kept ways but absent from the file.
+    pub missing_nodes: usize,
 }
 
 fn read_err(path: &Path, e: impl std::fmt::Display) -> OsmError {
@@ -139,6 +141,7 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
     let mut ways = Vec::new();
     let mut skipped = 0usize;
     let mut defaulted = Vec::new();
+    let mut clamped = Vec::new();
     ElementReader::from_path(path)
         .map_err(|e| read_err(path, e))?
         .for_each(|el| {
@@ -170,9 +173,27 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
                     _ => defaulted.push((w.id(), "lanes".to_string(), v.clone())),
                 }
             }
+            if lanes > MAX_LANES {
+                clamped.push((
+                    w.id(),
+                    "lanes".to_string(),
+                    tags["lanes"].clone(),
+                    format!("{MAX_LANES} per direction"),
+                ));
+                lanes = MAX_LANES;
+            }
             let mut kmh = speed;
             if let Some(v) = tags.get("maxspeed") {
                 match parse_maxspeed(v) {
+                    Some(s) if s > MAX_SPEED_KMH => {
+                        clamped.push((
+                            w.id(),
+                            "maxspeed".to_string(),
+                            v.clone(),
+                            format!("{MAX_SPEED_KMH} km/h"),
+                        ));
+                        kmh = MAX_SPEED_KMH;
+                    }
                     Some(s) => kmh = s,
                     None => defaulted.push((w.id(), "maxspeed".to_string(), v.clone())),
                 }
@@ -226,19 +247,25 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
         })
         .map_err(|e| read_err(path, e))?;
 
-    let inside = |p: (f64, f64)| bbox.is_none_or(|b| b.contains(p.0, p.1));
+    let inside = |p: (f64, f64)| {
+        p.0.is_finite() && p.1.is_finite() && bbox.is_none_or(|b| b.contains(p.0, p.1))
+    };
     let mut features = Vec::new();
+    let mut clipped_ways = 0usize;
+    let mut missing: std::collections::HashSet<i64> = std::collections::HashSet::new();
     for w in &ways {
-        let mut pts: Vec<(i64, (f64, f64))> = Vec::with_capacity(w.refs.len());
-        for r in &w.refs {
-            let c = coords.get(r).ok_or(OsmError::MissingNode {
-                path: path.display().to_string(),
-                way: w.id,
-                node: *r,
-            })?;
-            pts.push((*r, *c));
+        // a node the file lacks (a clipped extract) cuts the way like the bounding box does
+        let pts: Vec<(i64, Option<(f64, f64)>)> = w
+            .refs
+            .iter()
+            .map(|r| (*r, coords.get(r).copied()))
+            .collect();
+        let absent: Vec<i64> = pts.iter().filter(|p| p.1.is_none()).map(|p| p.0).collect();
+        if !absent.is_empty() {
+            clipped_ways += 1;
+            missing.extend(absent);
         }
-        // pieces: runs of inside nodes, split at shared nodes
+        // pieces: runs of present, inside nodes, split at shared nodes
         let mut piece: Vec<(i64, (f64, f64))> = Vec::new();
         let mut k = 0usize;
         let mut flush = |piece: &mut Vec<(i64, (f64, f64))>, features: &mut Vec<Value>| {
@@ -249,10 +276,10 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
             piece.clear();
         };
         for (i, &(id, c)) in pts.iter().enumerate() {
-            if !inside(c) {
+            let Some(c) = c.filter(|c| inside(*c)) else {
                 flush(&mut piece, &mut features);
                 continue;
-            }
+            };
             piece.push((id, c));
             let shared = uses.get(&id).copied().unwrap_or(0) >= 2;
             if shared && piece.len() >= 2 && i + 1 < pts.len() {
@@ -273,6 +300,9 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
         links,
         skipped_ways: skipped,
         defaulted,
+        clamped,
+        clipped_ways,
+        missing_nodes: missing.len(),
     })
 }
 
@@ -321,6 +351,10 @@ mod tests {
         assert_eq!(parse_maxspeed("60 km/h"), Some(60.0));
         assert!((parse_maxspeed("30 mph").unwrap_or(0.0) - 48.28).abs() < 0.01);
         assert_eq!(parse_maxspeed("none"), None);
+        assert_eq!(parse_maxspeed("0"), None);
+        assert_eq!(parse_maxspeed("NaN"), None);
+        // above the road layer's limit: returned as read, clamped by the importer
+        assert!((parse_maxspeed("150 mph").unwrap_or(0.0) - 241.4).abs() < 0.1);
         assert_eq!(parse_maxspeed("VN:urban"), None);
     }
 

@@ -45,3 +45,24 @@ for n in nodes:
 for x in ways:
     w.add_way(x)
 w.close()
+
+# clipped.osm.pbf: what `osmium extract --strategy simple` or an old extract gives — ways that
+# reference nodes the file does not hold (node 3 and 99 are absent) — plus tags beyond the road
+# layer's range (150 mph, 20 lanes one way). The importer cuts the ways at the missing nodes,
+# clamps the tags, and the result loads.
+nodes = [
+    node(1, 0, 0), node(2, 1, 0.1), node(4, 3, 0), node(5, 4, 0),
+    node(20, 5, 0.5), node(21, 6, 1), node(40, 7, 2),
+]
+ways = [
+    way(200, [1, 2, 3, 4, 5], highway="trunk", name="Quốc lộ 18", ref="QL18"),
+    way(201, [99, 20], highway="residential"),
+    way(202, [5, 20, 21], highway="motorway", maxspeed="150 mph", lanes="20", oneway="yes"),
+    way(203, [21, 40], highway="primary", maxspeed="-5"),
+]
+w = osmium.SimpleWriter("clipped.osm.pbf", overwrite=True)
+for n in nodes:
+    w.add_node(n)
+for x in ways:
+    w.add_way(x)
+w.close()
