@@ -415,3 +415,76 @@ fn gpu_limits_are_checked_before_a_model_runs() {
         GpuContext::for_model(BackendChoice::Auto, "test", impossible).expect("auto falls back");
     assert!(ctx.is_none() && why.is_some());
 }
+
+/// More source cells than one row of 65,535 workgroups of 64 covers (4,194,240): the emit
+/// dispatch folds into a second dimension, and every source is applied once.
+#[test]
+fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
+    let Some(ctx) = gpu() else { return };
+    let grid = Grid {
+        nx: 2100,
+        ny: 2000,
+        cell_m: 100.0,
+        x0: 0.0,
+        y0: 0.0,
+        epsg: 32648,
+    };
+    let cells = grid.cells();
+    assert!(cells > 65_535 * 64);
+    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, 0.0, 0.0));
+    let problem = DispersionProblem {
+        sources: (0..cells as u32)
+            .map(|c| SourceCell {
+                cell: c,
+                pollutant: 0,
+                rate: 1.0 + (c % 7) as f32,
+                _pad: 0.0,
+            })
+            .collect(),
+        grid,
+        pollutants: vec![Pollutant::So2],
+        mixing_height_m: 500.0,
+        decay_per_s: vec![0.0],
+        deposition_m_s: vec![0.0],
+        stations: vec![],
+        intervals: vec![Interval {
+            duration_s: 60.0,
+            wind,
+            kdiff: 1.0,
+        }],
+        cfl: 0.5,
+    };
+    let one_step = |mut e: Box<dyn FnMut() -> Vec<f32>>| e();
+    let (_, tp, ep) = problem.step_params(&problem.intervals[0]);
+    let gpu_field = one_step(Box::new(|| {
+        let mut e = GpuEngine::new(&ctx, &problem).expect("gpu engine");
+        e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+            .expect("set");
+        e.steps(1).expect("step");
+        e.finish()
+            .expect("finish")
+            .state
+            .iter()
+            .map(|x| x[0] + x[1])
+            .collect()
+    }));
+    let mut e = CpuEngine::new(&problem);
+    e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+        .expect("set");
+    e.steps(1).expect("step");
+    let cpu_field: Vec<f32> = e
+        .finish()
+        .expect("finish")
+        .state
+        .iter()
+        .map(|x| x[0] + x[1])
+        .collect();
+    let peak = cpu_field.iter().fold(0.0f32, |a, b| a.max(*b));
+    let diff = cpu_field
+        .iter()
+        .zip(&gpu_field)
+        .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
+    // the last source cell lies beyond the first dispatch dimension
+    assert!(gpu_field[cells - 1] > 0.0, "last cell not emitted");
+    assert!(diff <= 1e-6 * peak, "max |gpu - cpu| {diff} of peak {peak}");
+}

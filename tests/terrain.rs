@@ -88,3 +88,50 @@ fn the_terrain_crosses_the_api_as_an_ndarray() {
     let (r, c) = (t.height / 3, t.width / 2);
     assert_eq!(e[[r, c]], t.data[r * t.width + c]);
 }
+
+/// A DEM larger than the TIFF decoder's default 256 MiB whole-image buffer (8200 × 8200
+/// Float32 = 269 MB decoded) loads: it is decoded strip by strip into the elevation grid.
+/// The file is deflate-compressed (a few MB on disk).
+#[test]
+fn a_dem_beyond_the_decoders_default_buffer_loads_strip_by_strip() {
+    use tiff::encoder::{Compression, TiffEncoder, colortype::Gray32Float};
+    use tiff::tags::Tag;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("big-dem.tif");
+    let (w, h) = (8200u32, 8200u32);
+    assert!(u64::from(w) * u64::from(h) * 4 > 256 << 20);
+    // a plane rising 1 m per column and 2 m per row, 30 m pixels in UTM 48N
+    let data: Vec<f32> = (0..h)
+        .flat_map(|r| (0..w).map(move |c| (c + 2 * r) as f32))
+        .collect();
+    {
+        let f = std::fs::File::create(&path).expect("create");
+        let mut enc = TiffEncoder::new(std::io::BufWriter::new(f))
+            .expect("encoder")
+            .with_compression(Compression::Deflate(Default::default()));
+        let mut img = enc.new_image::<Gray32Float>(w, h).expect("image");
+        img.rows_per_strip(64).expect("strips");
+        let d = img.encoder();
+        d.write_tag(Tag::Unknown(33550), &[30.0f64, 30.0, 0.0][..])
+            .expect("scale");
+        d.write_tag(
+            Tag::Unknown(33922),
+            &[0.0f64, 0.0, 0.0, 600_000.0, 2_400_000.0, 0.0][..],
+        )
+        .expect("tiepoint");
+        // GeoKeyDirectory: version 1.1.0, 2 keys: model type projected, EPSG 32648
+        d.write_tag(
+            Tag::Unknown(34735),
+            &[1u16, 1, 0, 2, 1024, 0, 1, 1, 3072, 0, 1, 32648][..],
+        )
+        .expect("geokeys");
+        img.write_data(&data).expect("data");
+    }
+    drop(data);
+    let t = Terrain::read_geotiff(&path).expect("a large DEM loads");
+    let e = t.elevations().expect("one grid");
+    assert_eq!(e.dim(), (8200, 8200));
+    assert_eq!(e[[0, 0]], 0.0);
+    assert_eq!(e[[8199, 8199]], 8199.0 + 2.0 * 8199.0);
+    assert_eq!(e[[4000, 17]], 17.0 + 8000.0);
+}

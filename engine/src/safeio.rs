@@ -339,7 +339,7 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
     f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut r = ParquetReader::new(f);
-        r.get_metadata().map(|m| m.clone())
+        r.get_metadata().cloned()
     }))
     .map_err(|p| format!("footer: decoder panicked: {}", panic_text(&p)))?
     .map_err(|e| format!("footer: {e}"))?;

@@ -9,10 +9,84 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use tiff::decoder::{Decoder, DecodingResult};
+use tiff::decoder::{ChunkType, Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 
 use crate::geodesy::{EPSG_WGS84, Utm};
+
+/// Most pixels a terrain raster may have: 2^28 (a 1 GiB Float32 grid, e.g. 16,384²), checked
+/// before anything is decoded.
+pub const MAX_CELLS: u64 = 1 << 28;
+/// Largest single strip or tile the decoder may expand, bytes.
+const MAX_CHUNK_BYTES: usize = 64 << 20;
+
+enum ChunkError {
+    Tiff(tiff::TiffError),
+    Unsupported(String),
+}
+
+fn to_f32(r: DecodingResult) -> Result<Vec<f32>, ChunkError> {
+    Ok(match r {
+        DecodingResult::F32(v) => v,
+        DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I8(v) => v.into_iter().map(f32::from).collect(),
+        _ => {
+            return Err(ChunkError::Unsupported(
+                "sample format not supported for elevation (use Int16, UInt16, Int32, Float32 or Float64)".into(),
+            ));
+        }
+    })
+}
+
+/// Decodes a one-band image chunk by chunk (strips or tiles) into a row-major `w` × `h` grid.
+fn read_chunks<R: std::io::Read + std::io::Seek>(
+    dec: &mut Decoder<R>,
+    w: usize,
+    h: usize,
+) -> Result<Vec<f32>, ChunkError> {
+    let n = match dec.get_chunk_type() {
+        ChunkType::Strip => dec.strip_count(),
+        ChunkType::Tile => dec.tile_count(),
+    }
+    .map_err(ChunkError::Tiff)?;
+    let (cw, ch) = dec.chunk_dimensions();
+    let (cw, ch) = (cw as usize, ch as usize);
+    if cw == 0 || ch == 0 {
+        return Err(ChunkError::Unsupported(
+            "a strip or tile of zero size".into(),
+        ));
+    }
+    let across = w.div_ceil(cw).max(1);
+    let down = h.div_ceil(ch).max(1);
+    if n as usize != across * down {
+        return Err(ChunkError::Unsupported(format!(
+            "{n} strips/tiles for a {w}x{h} raster of {cw}x{ch} chunks (planar or multi-band?)"
+        )));
+    }
+    let mut out = vec![f32::NAN; w * h];
+    for i in 0..n {
+        let (dw, dh) = dec.chunk_data_dimensions(i);
+        let (dw, dh) = (dw as usize, dh as usize);
+        let vals = to_f32(dec.read_chunk(i).map_err(ChunkError::Tiff)?)?;
+        if vals.len() < dw * dh {
+            return Err(ChunkError::Unsupported(format!(
+                "chunk {i} decoded {} samples for {dw}x{dh}",
+                vals.len()
+            )));
+        }
+        let (x0, y0) = ((i as usize % across) * cw, (i as usize / across) * ch);
+        for r in 0..dh.min(h.saturating_sub(y0)) {
+            let cols = dw.min(w.saturating_sub(x0));
+            let dst = (y0 + r) * w + x0;
+            out[dst..dst + cols].copy_from_slice(&vals[r * dw..r * dw + cols]);
+        }
+    }
+    Ok(out)
+}
 
 /// Errors from reading a terrain raster.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +171,13 @@ impl Terrain {
             path: path.to_path_buf(),
             message,
         };
-        let mut dec = Decoder::new(BufReader::new(file)).map_err(tiff_err)?;
+        let mut dec = Decoder::new(BufReader::new(file))
+            .map_err(tiff_err)?
+            .with_limits({
+                let mut l = Limits::default();
+                l.decoding_buffer_size = MAX_CHUNK_BYTES;
+                l
+            });
         let (w, h) = dec.dimensions().map_err(tiff_err)?;
         let samples = dec
             .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
@@ -193,20 +273,26 @@ impl Terrain {
             .is_some_and(|v| v.eq_ignore_ascii_case("yes") || v.eq_ignore_ascii_case("true"));
         let description = gdal_item(&metadata, "DESCRIPTION", Some("description"));
 
-        let data: Vec<f32> = match dec.read_image().map_err(tiff_err)? {
-            DecodingResult::F32(v) => v,
-            DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
-            DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
-            DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
-            DecodingResult::I32(v) => v.into_iter().map(|x| x as f32).collect(),
-            DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
-            DecodingResult::I8(v) => v.into_iter().map(f32::from).collect(),
-            _ => {
-                return Err(unsupported(
-                    "sample format not supported for elevation (use Int16, UInt16, Int32, Float32 or Float64)".into(),
-                ));
-            }
-        };
+        // decoded strip by strip (or tile by tile) into one f32 raster: the size limit is this
+        // module's, stated, not the decoder's 256 MiB default for a whole-image buffer
+        let cells = u64::from(w) * u64::from(h);
+        if cells > MAX_CELLS {
+            return Err(unsupported(format!(
+                "{w}x{h} pixels is more than {MAX_CELLS} (a {} GiB elevation grid); crop or resample the DEM",
+                (MAX_CELLS * 4) >> 30
+            )));
+        }
+        let data = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_chunks(&mut dec, w as usize, h as usize)
+        }))
+        .map_err(|_| unsupported("the TIFF decoder failed on this file's layout".into()))?
+        .map_err(|e| match e {
+            ChunkError::Tiff(source) => TerrainError::Tiff {
+                path: path.to_path_buf(),
+                source,
+            },
+            ChunkError::Unsupported(m) => unsupported(m),
+        })?;
         let (width, height) = (w as usize, h as usize);
         if data.len() != width * height {
             return Err(unsupported(format!(

@@ -1,5 +1,6 @@
 // Stage `emit`: adds each source's emission for one time step to its cell, in place.
-// One invocation per (source cell, pollutant); sources are few.
+// One invocation per (source cell, pollutant). The dispatch folds beyond 65,535 workgroups into
+// a second dimension (gpu::groups_2d): the flat index is gid.y · groups.x · 64 + gid.x.
 //
 // The concentration state is double-single: (hi, lo) with value hi + lo, so that the small
 // increments of a step are not rounded away against a large concentration (see transport.wgsl).
@@ -31,8 +32,9 @@ struct Source {
 
 
 @compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let k = gid.x;
+fn main(@builtin(global_invocation_id) gid: vec3<u32>,
+        @builtin(num_workgroups) groups: vec3<u32>) {
+    let k = gid.y * groups.x * 64u + gid.x;
     if (k >= params.n_sources) {
         return;
     }

@@ -213,6 +213,24 @@ impl<'a> GpuEngine<'a> {
                 g.nx, g.ny, ctx.limits.max_storage_buffer_binding_size
             )));
         }
+        // the transport dispatch is 16×16 tiles per pollutant: each dimension within the
+        // 65,535 workgroups every adapter allows
+        let tiles = [g.nx.div_ceil(16), g.ny.div_ceil(16), np];
+        if tiles.iter().any(|t| *t > 65_535) {
+            return Err(GpuError::TooLarge(format!(
+                "a {}x{}x{np} grid needs {tiles:?} workgroups; at most 65535 along each dimension",
+                g.nx, g.ny
+            )));
+        }
+        let source_bytes =
+            (problem.sources.len() * std::mem::size_of::<super::SourceCell>()) as u64;
+        if source_bytes > ctx.limits.max_storage_buffer_binding_size {
+            return Err(GpuError::TooLarge(format!(
+                "{} source cells need {source_bytes} bytes; the adapter binds at most {}",
+                problem.sources.len(),
+                ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
         let init: Vec<[f32; 2]> = match initial {
             Some(c) => c.iter().map(|v| [*v, 0.0]).collect(),
             None => vec![[0.0; 2]; n],
@@ -320,7 +338,7 @@ impl StepEngine for GpuEngine<'_> {
                     self.emit.dispatch(
                         &mut enc,
                         &self.emit_bg[k],
-                        [gpu::groups(self.n_sources, 64), 1, 1],
+                        gpu::groups_2d(self.n_sources, 64),
                     );
                 }
                 self.transport.dispatch(

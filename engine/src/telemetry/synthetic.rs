@@ -1012,8 +1012,8 @@ pub fn write_lake(
     };
     std::fs::create_dir_all(lake).map_err(io(lake))?;
     let faults_path = lake.join("_faults.csv");
-    let mut faults =
-        std::io::BufWriter::new(std::fs::File::create(&faults_path).map_err(io(&faults_path))?);
+    // written whole at the end (an earlier list stays until then)
+    let mut faults: Vec<u8> = Vec::new();
     writeln!(faults, "station_id,parameter,fault,start,end").map_err(io(&faults_path))?;
     let rfc3339 = |ms: i64| {
         chrono::DateTime::from_timestamp_millis(ms)
@@ -1045,7 +1045,8 @@ pub fn write_lake(
         }
         progress(d + 1);
     }
-    faults.flush().map_err(io(&faults_path))?;
+    crate::safeio::write_atomic(&faults_path, |f| f.write_all(&faults))
+        .map_err(io(&faults_path))?;
     let info = serde_json::json!({
         "generator": "twin telemetry generate (synthetic; not measurements)",
         "dataset": dataset,
@@ -1062,6 +1063,8 @@ pub fn write_lake(
         path: info_path.clone(),
         message: e.to_string(),
     })?;
-    std::fs::write(&info_path, text + "\n").map_err(io(&info_path))?;
+    let text = text + "\n";
+    crate::safeio::write_atomic(&info_path, |f| f.write_all(text.as_bytes()))
+        .map_err(io(&info_path))?;
     Ok(report)
 }

@@ -15,6 +15,49 @@ impl Plugin for OverlayPlugin {
 }
 
 /// The texture of an overlay: RGBA8 per cell (row 0 north); transparent below the low end.
+/// Longest texture side the overlay uploads: WebGPU's default `max_texture_dimension_2d`, which
+/// every adapter supports. A wider raster is shown block-averaged (clicks still sample the full
+/// raster).
+pub const MAX_TEXTURE_SIDE: usize = 8192;
+
+/// The block size that fits an `nx` × `ny` raster into [`MAX_TEXTURE_SIDE`], and the texture's
+/// size.
+pub fn texture_fit(nx: usize, ny: usize) -> (usize, usize, usize) {
+    let f = nx.max(ny).div_ceil(MAX_TEXTURE_SIDE).max(1);
+    (f, nx.div_ceil(f).max(1), ny.div_ceil(f).max(1))
+}
+
+/// Means of `f` × `f` blocks of a row-major `nx` × `ny` field (non-finite cells left out; a
+/// block with none is NaN, drawn transparent).
+pub fn block_mean(values: &[f32], nx: usize, ny: usize, f: usize) -> Vec<f32> {
+    if f <= 1 {
+        return values.to_vec();
+    }
+    let (tw, th) = (nx.div_ceil(f), ny.div_ceil(f));
+    let mut sum = vec![0.0f64; tw * th];
+    let mut n = vec![0u32; tw * th];
+    for j in 0..ny {
+        for i in 0..nx {
+            let v = values.get(j * nx + i).copied().unwrap_or(f32::NAN);
+            if v.is_finite() {
+                let k = (j / f) * tw + i / f;
+                sum[k] += f64::from(v);
+                n[k] += 1;
+            }
+        }
+    }
+    sum.iter()
+        .zip(&n)
+        .map(|(s, c)| {
+            if *c > 0 {
+                (*s / f64::from(*c)) as f32
+            } else {
+                f32::NAN
+            }
+        })
+        .collect()
+}
+
 pub fn overlay_pixels(values: &[f32], diff: bool, range: (f64, f64)) -> Vec<u8> {
     let mut px = Vec::with_capacity(values.len() * 4);
     for &v in values {
@@ -156,14 +199,15 @@ fn spawn_overlay(
     .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
     .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, uv)
     .with_inserted_indices(Indices::U32(idx));
+    let (_, tw, th) = texture_fit(r.nx, r.ny);
     let image = Image::new(
         Extent3d {
-            width: r.nx as u32,
-            height: r.ny as u32,
+            width: tw as u32,
+            height: th as u32,
             depth_or_array_layers: 1,
         },
         TextureDimension::D2,
-        vec![0; r.nx * r.ny * 4],
+        vec![0; tw * th * 4],
         TextureFormat::Rgba8UnormSrgb,
         RenderAssetUsages::default(),
     );
@@ -223,7 +267,9 @@ fn update_overlay(
         .as_ref()
         .and_then(|h| images.get_mut(h))
     {
-        tex.data = Some(overlay_pixels(&r.values, diff, range));
+        let (f, _, _) = texture_fit(r.nx, r.ny);
+        let shown = block_mean(&r.values, r.nx, r.ny, f);
+        tex.data = Some(overlay_pixels(&shown, diff, range));
     }
     *legend = OverlayLegend {
         title: r.description.clone(),
@@ -236,6 +282,21 @@ fn update_overlay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raster_wider_than_the_texture_limit_is_block_averaged_to_fit() {
+        // 20,000 × 3 cells: wider than any texture an adapter must support
+        let (nx, ny) = (20_000, 3);
+        assert_eq!(texture_fit(nx, ny), (3, 6667, 1));
+        assert_eq!(texture_fit(713, 454), (1, 713, 454));
+        let v: Vec<f32> = (0..nx * ny).map(|i| (i % nx) as f32).collect();
+        let m = block_mean(&v, nx, ny, 3);
+        assert_eq!(m.len(), 6667);
+        assert_eq!(m[0], 1.0); // mean of columns 0, 1, 2 over three rows
+        assert_eq!(m[6666], 19_999.0, "the last, partial block");
+        let with_nan = block_mean(&[f32::NAN, 2.0, f32::NAN, f32::NAN], 2, 2, 2);
+        assert_eq!(with_nan, vec![2.0]);
+    }
 
     #[test]
     fn overlay_pixels_are_transparent_below_the_range() {
