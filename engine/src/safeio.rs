@@ -301,6 +301,11 @@ fn sync_tree(dir: &Path) -> std::io::Result<()> {
 /// Largest uncompressed column chunk accepted (bytes): far above anything this project
 /// writes, far below what would exhaust memory on a decode.
 pub const MAX_CHUNK_UNCOMPRESSED: i64 = 4 << 30;
+/// Most rows one Parquet file may hold to be read whole (about 1.2 GB decoded in the
+/// six-column observation schema); a larger table is ingested in pieces.
+pub const MAX_PARQUET_ROWS: usize = 50_000_000;
+/// Largest uncompressed page accepted, bytes (writers use about 1 MiB).
+pub const MAX_PAGE_BYTES: i64 = 512 << 20;
 
 /// Checks a Parquet file's structure against its size before any data is decoded: both
 /// `PAR1` magics, a footer that fits, a footer polars can parse, row counts that agree, and
@@ -336,6 +341,14 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
         ));
     }
     let data_end = len - 8 - footer;
+    // the footer's Thrift structure walked before polars decodes it: every list, map and
+    // string length within the bytes that remain (a corrupt count would otherwise size an
+    // allocation of many gigabytes, an abort no catch_unwind stops)
+    let mut fbuf = vec![0u8; footer as usize];
+    f.seek(SeekFrom::Start(data_end))
+        .map_err(|e| e.to_string())?;
+    f.read_exact(&mut fbuf).map_err(|e| e.to_string())?;
+    thrift::walk(&fbuf).map_err(|m| format!("footer: {m} (corrupt footer)"))?;
     f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut r = ParquetReader::new(f);
@@ -350,8 +363,27 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
             meta.num_rows
         ));
     }
+    if rows > MAX_PARQUET_ROWS {
+        return Err(format!(
+            "{rows} rows; at most {MAX_PARQUET_ROWS} are read from one Parquet file (split it)"
+        ));
+    }
     for (g, rg) in meta.row_groups.iter().enumerate() {
         for c in rg.parquet_columns() {
+            // observation columns are flat: one value per row
+            if c.descriptor().descriptor.max_rep_level != 0 {
+                return Err(format!(
+                    "row group {g}: column {:?} is nested (repeated); not an observation column",
+                    c.descriptor().path_in_schema.join(".")
+                ));
+            }
+            if usize::try_from(c.num_values()).ok() != Some(rg.num_rows()) {
+                return Err(format!(
+                    "row group {g}: a column chunk holds {} values for {} rows (corrupt footer)",
+                    c.num_values(),
+                    rg.num_rows()
+                ));
+            }
             let r = c.byte_range();
             let (compressed, uncompressed) = (c.compressed_size(), c.uncompressed_size());
             if r.start < 4 || r.end > data_end || r.start > r.end || compressed < 0 {
@@ -365,9 +397,271 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
                     "row group {g}: a column chunk claims {uncompressed} uncompressed bytes (limit {MAX_CHUNK_UNCOMPRESSED})"
                 ));
             }
+            check_pages(&mut f_pages(path)?, r.start, r.end, c.num_values()).map_err(|m| {
+                format!(
+                    "row group {g}, column {:?}: {m}",
+                    c.descriptor().path_in_schema.join(".")
+                )
+            })?;
         }
     }
     Ok(())
+}
+
+fn f_pages(path: &Path) -> Result<File, String> {
+    File::open(path).map_err(|e| e.to_string())
+}
+
+/// Walks the pages of one column chunk (`start..end` of the file) and checks every page
+/// header before any decoder sees it: sizes inside the chunk and below [`MAX_PAGE_BYTES`],
+/// value, null and row counts within the chunk's `values`. (A page header's counts size the
+/// decoder's buffers; a corrupt one would make it ask for exabytes, an abort no
+/// `catch_unwind` stops.)
+fn check_pages(f: &mut File, start: u64, end: u64, values: i64) -> Result<(), String> {
+    let mut pos = start;
+    let mut seen_values: i64 = 0;
+    let mut pages = 0usize;
+    while pos < end {
+        let window = (end - pos).min(1 << 20) as usize;
+        let mut buf = vec![0u8; window];
+        f.seek(SeekFrom::Start(pos)).map_err(|e| e.to_string())?;
+        f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        let mut r = thrift::Reader::new(&buf);
+        let h = thrift::page_header(&mut r)
+            .map_err(|m| format!("page {pages} at byte {pos}: header: {m}"))?;
+        let at = |m: String| format!("page {pages} at byte {pos}: {m}");
+        if !(0..=MAX_PAGE_BYTES).contains(&h.uncompressed) {
+            return Err(at(format!(
+                "{} uncompressed bytes (limit {MAX_PAGE_BYTES})",
+                h.uncompressed
+            )));
+        }
+        let body_end = pos
+            + r.pos as u64
+            + u64::try_from(h.compressed).map_err(|_| at("negative page size".into()))?;
+        if body_end > end {
+            return Err(at(format!(
+                "{} compressed bytes run past the column chunk's end",
+                h.compressed
+            )));
+        }
+        for (name, v) in &h.counts {
+            if !(0..=values).contains(v) {
+                return Err(at(format!(
+                    "{name} is {v}, beyond the chunk's {values} values"
+                )));
+            }
+        }
+        if h.is_data {
+            seen_values += h.counts.first().map(|c| c.1).unwrap_or(0);
+            if seen_values > values {
+                return Err(at(format!(
+                    "the pages hold more than the chunk's {values} values"
+                )));
+            }
+        }
+        pos = body_end;
+        pages += 1;
+    }
+    Ok(())
+}
+
+/// The few fields of Parquet's Thrift page headers (compact protocol) that size a decode.
+mod thrift {
+    /// Called for each field of a struct: (field id, type, the reader, (type, depth)); it
+    /// must consume the value.
+    type FieldVisitor<'v, 'a> =
+        dyn FnMut(i16, u8, &mut Reader<'a>, (u8, u32)) -> Result<(), String> + 'v;
+
+    pub struct Reader<'a> {
+        buf: &'a [u8],
+        pub pos: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        pub fn new(buf: &'a [u8]) -> Self {
+            Self { buf, pos: 0 }
+        }
+        fn remaining(&self) -> u64 {
+            (self.buf.len() - self.pos) as u64
+        }
+        fn byte(&mut self) -> Result<u8, String> {
+            let b = *self.buf.get(self.pos).ok_or("truncated")?;
+            self.pos += 1;
+            Ok(b)
+        }
+        fn varint(&mut self) -> Result<u64, String> {
+            let mut v = 0u64;
+            for shift in (0..70).step_by(7) {
+                let b = self.byte()?;
+                if shift >= 64 {
+                    return Err("varint too long".into());
+                }
+                v |= u64::from(b & 0x7f) << shift;
+                if b & 0x80 == 0 {
+                    return Ok(v);
+                }
+            }
+            Err("varint too long".into())
+        }
+        fn zigzag(&mut self) -> Result<i64, String> {
+            let v = self.varint()?;
+            Ok((v >> 1) as i64 ^ -((v & 1) as i64))
+        }
+        fn skip(&mut self, n: u64) -> Result<(), String> {
+            let n = usize::try_from(n).map_err(|_| "length too large")?;
+            if self.buf.len() - self.pos < n {
+                return Err("truncated".into());
+            }
+            self.pos += n;
+            Ok(())
+        }
+        /// Skips one value of compact type `t`.
+        fn skip_value(&mut self, t: u8, depth: u32) -> Result<(), String> {
+            if depth > 16 {
+                return Err("nested too deep".into());
+            }
+            match t {
+                1 | 2 => Ok(()),
+                3 => self.skip(1),
+                4..=6 => self.varint().map(|_| ()),
+                7 => self.skip(8),
+                8 => {
+                    let n = self.varint()?;
+                    self.skip(n)
+                }
+                9 | 10 => {
+                    let h = self.byte()?;
+                    let n = match h >> 4 {
+                        15 => self.varint()?,
+                        n => u64::from(n),
+                    };
+                    if n > self.remaining() {
+                        return Err(format!("a list of {n} items in {} bytes", self.remaining()));
+                    }
+                    for _ in 0..n {
+                        self.skip_value(h & 0x0f, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                11 => {
+                    let n = self.varint()?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    if n > self.remaining() {
+                        return Err(format!(
+                            "a map of {n} entries in {} bytes",
+                            self.remaining()
+                        ));
+                    }
+                    let kv = self.byte()?;
+                    for _ in 0..n {
+                        self.skip_value(kv >> 4, depth + 1)?;
+                        self.skip_value(kv & 0x0f, depth + 1)?;
+                    }
+                    Ok(())
+                }
+                12 => self
+                    .fields(depth + 1, &mut |_, _, r, d| r.skip_value_of(d))
+                    .map(|_| ()),
+                _ => Err(format!("unknown field type {t}")),
+            }
+        }
+        fn skip_value_of(&mut self, (t, depth): (u8, u32)) -> Result<(), String> {
+            self.skip_value(t, depth)
+        }
+        /// Reads a struct's fields, calling `on(id, type, reader, (type, depth))` for each;
+        /// `on` must consume the value.
+        fn fields(&mut self, depth: u32, on: &mut FieldVisitor<'_, 'a>) -> Result<(), String> {
+            if depth > 16 {
+                return Err("nested too deep".into());
+            }
+            let mut last: i16 = 0;
+            loop {
+                let h = self.byte()?;
+                if h == 0 {
+                    return Ok(());
+                }
+                let t = h & 0x0f;
+                let id = match h >> 4 {
+                    0 => i16::try_from(self.zigzag()?).map_err(|_| "bad field id")?,
+                    d => last.checked_add(i16::from(d)).ok_or("bad field id")?,
+                };
+                last = id;
+                on(id, t, self, (t, depth))?;
+            }
+        }
+        fn int(&mut self, t: u8) -> Result<i64, String> {
+            match t {
+                4..=6 => self.zigzag(),
+                _ => Err(format!("expected an integer, found type {t}")),
+            }
+        }
+    }
+
+    /// Walks one whole struct (a file footer), checking every length against the bytes left.
+    pub fn walk(buf: &[u8]) -> Result<(), String> {
+        let mut r = Reader::new(buf);
+        r.fields(0, &mut |_, t, r, d| r.skip_value(t, d.1))
+    }
+
+    /// What a page header says about sizes.
+    pub struct PageHeader {
+        pub uncompressed: i64,
+        pub compressed: i64,
+        pub is_data: bool,
+        /// (name, value): num_values first for data pages, then the others.
+        pub counts: Vec<(&'static str, i64)>,
+    }
+
+    pub fn page_header(r: &mut Reader<'_>) -> Result<PageHeader, String> {
+        let mut h = PageHeader {
+            uncompressed: -1,
+            compressed: -1,
+            is_data: false,
+            counts: Vec::new(),
+        };
+        let mut counts = Vec::new();
+        let mut is_data = false;
+        r.fields(0, &mut |id, t, r, d| match (id, t) {
+            (2, 5) => {
+                h.uncompressed = r.int(t)?;
+                Ok(())
+            }
+            (3, 5) => {
+                h.compressed = r.int(t)?;
+                Ok(())
+            }
+            (5 | 7 | 8, 12) => {
+                let names: &[(i16, &'static str)] = match id {
+                    5 => &[(1, "num_values")],
+                    7 => &[(1, "dictionary num_values")],
+                    _ => &[(1, "num_values"), (2, "num_nulls"), (3, "num_rows")],
+                };
+                if id != 7 {
+                    is_data = true;
+                }
+                r.fields(
+                    d.1 + 1,
+                    &mut |fid, ft, r, fd| match names.iter().find(|(n, _)| *n == fid) {
+                        Some((_, name)) if ft == 5 => {
+                            counts.push((*name, r.int(ft)?));
+                            Ok(())
+                        }
+                        _ => r.skip_value(ft, fd.1),
+                    },
+                )
+            }
+            _ => r.skip_value(t, d.1),
+        })?;
+        if h.uncompressed < 0 || h.compressed < 0 {
+            return Err("no page sizes".into());
+        }
+        h.counts = counts;
+        h.is_data = is_data;
+        Ok(h)
+    }
 }
 
 /// The message of a caught panic.

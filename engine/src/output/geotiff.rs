@@ -461,8 +461,15 @@ pub fn read_bands(path: &Path) -> Result<Bands, ReadError> {
     }
     // blocks: tiles (322/323) or strips (full-width, RowsPerStrip high)
     let (bw, bh) = match (tags.get(&322), tags.get(&323)) {
-        (Some(tw), Some(th)) => (tw[0] as usize, th[0] as usize),
-        _ => (w, tags.get(&278).map_or(h, |r| r[0] as usize)),
+        (Some(tw), Some(th)) => (
+            tw.first().copied().unwrap_or(0) as usize,
+            th.first().copied().unwrap_or(0) as usize,
+        ),
+        _ => (
+            w,
+            tags.get(&278)
+                .map_or(h, |r| r.first().copied().unwrap_or(0) as usize),
+        ),
     };
     let (offsets, counts) = match (tags.get(&324), tags.get(&325)) {
         (Some(o), Some(c)) => (o, c),
@@ -475,29 +482,40 @@ pub fn read_bands(path: &Path) -> Result<Bands, ReadError> {
         return Err(bad("empty raster or block".into()));
     }
     let (across, down) = (w.div_ceil(bw), h.div_ceil(bh));
-    let per_band = across * down;
-    if offsets.len() != per_band * nb || counts.len() != offsets.len() {
+    let per_band = across.saturating_mul(down);
+    if Some(offsets.len()) != per_band.checked_mul(nb) || counts.len() != offsets.len() {
         return Err(bad(format!(
             "{} blocks for {nb} band(s) of {across}×{down}",
             offsets.len()
         )));
     }
-    let mut data = vec![0f32; nb * w * h];
+    // uncompressed Float32: the file must hold at least the raster's bytes (checked before
+    // the raster is allocated, so a corrupt size cannot ask for more memory than the file)
+    let values = nb
+        .checked_mul(w)
+        .and_then(|v| v.checked_mul(h))
+        .filter(|v| v.checked_mul(4).is_some_and(|b| b <= bytes.len()))
+        .ok_or_else(|| {
+            bad(format!(
+                "{nb} band(s) of {w}×{h} Float32 do not fit in a {}-byte file",
+                bytes.len()
+            ))
+        })?;
+    let mut data = vec![0f32; values];
     for (k, (&off, &count)) in offsets.iter().zip(counts).enumerate() {
         let (band, rest) = (k / per_band, k % per_band);
         let (bx, by) = (rest % across, rest / across);
         let rows = bh.min(h - by * bh);
-        let need = if tags.contains_key(&322) {
-            bw * bh * 4
-        } else {
-            bw * rows * 4
-        };
+        let need = if tags.contains_key(&322) { bh } else { rows }
+            .checked_mul(bw)
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| bad(format!("block {k}: {bw}×{bh} is too large")))?;
         let (off, count) = (off as usize, count as usize);
         if count < need {
             return Err(bad(format!("block {k}: {count} bytes, {need} needed")));
         }
         let block = bytes
-            .get(off..off + need)
+            .get(off..off.saturating_add(need))
             .ok_or_else(|| bad(format!("block {k} runs past the end of the file")))?;
         for r in 0..rows {
             let y = by * bh + r;

@@ -413,13 +413,14 @@ impl RunDir {
     /// Reads one of the run's Parquet tables, checking it has `columns`.
     fn table(&self, file: &str, columns: &[&str]) -> Result<DataFrame, RunError> {
         let path = self.dir.join(file);
-        let f = std::fs::File::open(&path).map_err(|source| RunError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let df = ParquetReader::new(f)
-            .finish()
-            .map_err(|e| RunError::invalid(&path, e.to_string()))?;
+        if !path.is_file() {
+            return Err(RunError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            });
+        }
+        // checked before decoding (crate::safeio): a corrupt table is an error naming it
+        let df = crate::safeio::read_parquet(&path).map_err(|e| RunError::invalid(&path, e))?;
         for c in columns {
             if df.column(c).is_err() {
                 return Err(RunError::invalid(&path, format!("no column `{c}`")));

@@ -334,6 +334,23 @@ fn read_part(file: &Path) -> Result<DataFrame, String> {
     Ok(df)
 }
 
+/// One part as normalised observations of `param`; any failure is the part's.
+fn load_part(param: &str, f: &Path) -> Result<DataFrame, String> {
+    read_part(f).and_then(|df| {
+        df.lazy()
+            .select([
+                col("station_id"),
+                lit(param.to_string()).alias("parameter"),
+                col("time").cast(DataType::Int64).alias("time_ms"),
+                col("value"),
+                col("unit"),
+                col("status"),
+            ])
+            .collect()
+            .map_err(|e| format!("inconsistent columns: {e}"))
+    })
+}
+
 fn read_files(
     param: &str,
     files: &[PathBuf],
@@ -341,20 +358,7 @@ fn read_files(
 ) -> Result<Vec<DataFrame>, ObservationError> {
     let mut frames = Vec::new();
     for f in files {
-        let selected = read_part(f).and_then(|df| {
-            df.lazy()
-                .select([
-                    col("station_id"),
-                    lit(param.to_string()).alias("parameter"),
-                    col("time").cast(DataType::Int64).alias("time_ms"),
-                    col("value"),
-                    col("unit"),
-                    col("status"),
-                ])
-                .collect()
-                .map_err(|e| format!("inconsistent columns: {e}"))
-        });
-        match selected {
+        match load_part(param, f) {
             Ok(out) => frames.push(out),
             Err(reason) => skipped.push(BadPart {
                 path: f.clone(),
@@ -447,7 +451,7 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
             // what the partition already holds
             let mut seen: HashSet<(String, i64)> = HashSet::new();
             for f in parts(&dir) {
-                let df = match read_part(&f) {
+                let df = match load_part(param, &f) {
                     Ok(df) => df,
                     Err(reason) => {
                         report.skipped.push(BadPart { path: f, reason });
@@ -455,7 +459,7 @@ pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationE
                     }
                 };
                 let t = df
-                    .column("time")
+                    .column("time_ms")
                     .and_then(|c| c.cast(&DataType::Int64))
                     .map_err(|e| err(&f, e))?;
                 let ids = df
@@ -669,8 +673,9 @@ fn inspect(lake: &Path) -> Result<CheckReport, ObservationError> {
         ..Default::default()
     };
     for dir in partition_dirs(lake)? {
+        let param = dir.parent().map(partition_parameter).unwrap_or_default();
         for f in parts(&dir) {
-            match read_part(&f) {
+            match load_part(&param, &f) {
                 Ok(df) => {
                     r.parts += 1;
                     r.rows += df.height();

@@ -180,10 +180,8 @@ pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     let raw = if is_parquet {
-        let f = std::fs::File::open(path).map_err(|e| read_err(path, e))?;
-        ParquetReader::new(f)
-            .finish()
-            .map_err(|e| read_err(path, e))?
+        // checked before decoding (crate::safeio): a corrupt file is an error naming it
+        crate::safeio::read_parquet(path).map_err(|e| read_err(path, e))?
     } else {
         let all_text = CsvReadOptions::default()
             .with_has_header(true)
