@@ -105,6 +105,15 @@ fn shoot(name: &str, extra: &[&str]) -> Shot {
 /// traffic run (every road at 5 km/h) in `dir/traffic`, written through the engine's typed
 /// summaries and writers as `twin simulate` writes them.
 fn synthetic_runs(dir: &Path, centre: (f64, f64)) -> (PathBuf, PathBuf) {
+    synthetic_runs_sized(dir, centre, (200, 140, 500.0))
+}
+
+/// [`synthetic_runs`] on an `nx` × `ny` grid of `cell`-metre cells centred on `centre`.
+fn synthetic_runs_sized(
+    dir: &Path,
+    centre: (f64, f64),
+    (nx, ny, cell): (usize, usize, f64),
+) -> (PathBuf, PathBuf) {
     use std::collections::BTreeMap;
     use twin_engine::output::run::{
         DispersionSummary, FORMAT_VERSION, NetworkSummary, RunSummary, TrafficSummary,
@@ -113,8 +122,10 @@ fn synthetic_runs(dir: &Path, centre: (f64, f64)) -> (PathBuf, PathBuf) {
     let (disp, traffic) = (dir.join("dispersion"), dir.join("traffic"));
     std::fs::create_dir_all(&disp).expect("dispersion dir");
     std::fs::create_dir_all(&traffic).expect("traffic dir");
-    let (nx, ny, cell) = (200usize, 140usize, 500.0);
-    let (min_x, max_y) = (centre.0 - 50_000.0, centre.1 + 35_000.0);
+    let (min_x, max_y) = (
+        centre.0 - nx as f64 * cell / 2.0,
+        centre.1 + ny as f64 * cell / 2.0,
+    );
     let mut v = vec![0f32; nx * ny];
     for j in 0..ny {
         for i in 0..nx {
@@ -317,4 +328,16 @@ fn screenshots_show_land_sea_roads_and_overlays() {
         jammed.iter().any(|&[r, g, b]| r > 120 && g < 60 && b < 60),
         "no jammed-red road near the road probe: {jammed:?}"
     );
+}
+
+/// A raster wider than any texture an adapter must support (20,000 columns; lavapipe allows
+/// 16,384) is shown block-averaged instead of failing wgpu's validation.
+#[test]
+fn a_raster_wider_than_the_texture_limit_is_shown() {
+    let tmp = tmp("wide");
+    let utm = twin_engine::geodesy::Utm::zone_48n();
+    let centre = utm.forward(107.2, 21.0);
+    let (disp, _) = synthetic_runs_sized(tmp.path(), centre, (20_000, 6, 5.0));
+    let shot = shoot("wide-shot", &["--run", disp.to_str().expect("utf-8")]);
+    assert!(shot.stdout.contains("mean frame time"), "{}", shot.stdout);
 }
