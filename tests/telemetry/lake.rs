@@ -233,3 +233,26 @@ fn a_reading_without_a_station_or_out_of_range_after_conversion_is_refused_by_ro
     let e = observations::read(&csv).expect_err("overflow").to_string();
     assert!(e.contains("row 2: column `SO2 [ppm]`"), "{e}");
 }
+
+#[test]
+fn an_append_refuses_a_reading_without_its_key_instead_of_counting_a_duplicate() {
+    let dir = tmp("lake");
+    let mut df = batch("st-1", 3);
+    let ids: Vec<Option<&str>> = vec![
+        Some("st-1"),
+        None,
+        Some("st-1"),
+        Some("st-1"),
+        Some("st-1"),
+        Some("st-1"),
+    ];
+    df.replace("station_id", Column::new("station_id".into(), ids))
+        .expect("replace");
+    let e = lake::append(&dir, &df).expect_err("a reading without a station");
+    assert!(
+        e.to_string()
+            .ends_with("row 2: column `station_id`: missing `station_id`: every reading needs one"),
+        "{e}"
+    );
+    assert!(lake::read(&dir).is_err(), "nothing was written");
+}

@@ -373,6 +373,18 @@ fn read_files(
 /// one batch: whole or absent (see the module's crash-safety notes).
 pub fn append(lake: &Path, obs: &DataFrame) -> Result<AppendReport, ObservationError> {
     let enc = |e: PolarsError| err(lake, e);
+    // a reading without its key cannot be placed or deduplicated: refused, never counted
+    for c in ["station_id", "parameter", "time_ms"] {
+        let column = obs.column(c).map_err(enc)?;
+        if let Some(row) = (0..column.len()).find(|&i| column.get(i).is_ok_and(|v| v.is_null())) {
+            return Err(ObservationError::Row {
+                path: lake.to_path_buf(),
+                row: row as u64 + 1,
+                column: c.to_string(),
+                message: format!("missing `{c}`: every reading needs one"),
+            });
+        }
+    }
     let _lock = lock_exclusive(lake)?;
     finish_journals(lake)?;
     let mut report = AppendReport::default();
