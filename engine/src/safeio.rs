@@ -8,11 +8,13 @@
 //!   refused unless the caller asked to overwrite it, and then it is replaced whole. An output
 //!   that is, holds, or lies inside one of the command's inputs is refused before anything is
 //!   computed.
-//! - [`check_parquet`] / [`read_parquet`]: the magic bytes, the footer length and every column
-//!   chunk's byte range are checked against the file size before polars decodes anything, and
+//! - [`check_parquet`] / [`read_parquet`]: the magic bytes, the footer length, the footer's
+//!   Thrift structure, the row counts, every column chunk's byte range and every page header
+//!   (sizes, value counts) are checked against the file before polars decodes anything, and
 //!   the decode itself runs under `catch_unwind`, so a truncated or bit-flipped file is an error
-//!   naming it, not a panic. (Page sizes inside a chunk are bounded by polars' own page-size
-//!   limit; the fuzz targets in `tests/fuzz` flip bytes of real parts to check the whole path.)
+//!   naming it, not a panic and not an abort. Checked in this process, not decoded in a child
+//!   one: the fuzz targets in `tests/fuzz` found the two counts that made polars abort (a page
+//!   header's value count, a footer list's length) and replay them every run.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -308,8 +310,10 @@ pub const MAX_PARQUET_ROWS: usize = 50_000_000;
 pub const MAX_PAGE_BYTES: i64 = 512 << 20;
 
 /// Checks a Parquet file's structure against its size before any data is decoded: both
-/// `PAR1` magics, a footer that fits, a footer polars can parse, row counts that agree, and
-/// every column chunk's byte range inside the data region with a bounded uncompressed size.
+/// `PAR1` magics, a footer that fits and whose Thrift lengths fit in it, a footer polars can
+/// parse, row counts that agree (at most [`MAX_PARQUET_ROWS`]), flat columns, every column
+/// chunk's byte range inside the data region with a bounded uncompressed size, and every page
+/// header of every chunk (see `check_pages`).
 pub fn check_parquet(path: &Path) -> Result<(), String> {
     let mut f = File::open(path).map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();
@@ -368,6 +372,7 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
             "{rows} rows; at most {MAX_PARQUET_ROWS} are read from one Parquet file (split it)"
         ));
     }
+    let mut pf = File::open(path).map_err(|e| e.to_string())?;
     for (g, rg) in meta.row_groups.iter().enumerate() {
         for c in rg.parquet_columns() {
             // observation columns are flat: one value per row
@@ -397,7 +402,7 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
                     "row group {g}: a column chunk claims {uncompressed} uncompressed bytes (limit {MAX_CHUNK_UNCOMPRESSED})"
                 ));
             }
-            check_pages(&mut f_pages(path)?, r.start, r.end, c.num_values()).map_err(|m| {
+            check_pages(&mut pf, r.start, r.end, c.num_values()).map_err(|m| {
                 format!(
                     "row group {g}, column {:?}: {m}",
                     c.descriptor().path_in_schema.join(".")
@@ -406,10 +411,6 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-fn f_pages(path: &Path) -> Result<File, String> {
-    File::open(path).map_err(|e| e.to_string())
 }
 
 /// Walks the pages of one column chunk (`start..end` of the file) and checks every page
@@ -422,13 +423,23 @@ fn check_pages(f: &mut File, start: u64, end: u64, values: i64) -> Result<(), St
     let mut seen_values: i64 = 0;
     let mut pages = 0usize;
     while pos < end {
-        let window = (end - pos).min(1 << 20) as usize;
-        let mut buf = vec![0u8; window];
-        f.seek(SeekFrom::Start(pos)).map_err(|e| e.to_string())?;
-        f.read_exact(&mut buf).map_err(|e| e.to_string())?;
-        let mut r = thrift::Reader::new(&buf);
-        let h = thrift::page_header(&mut r)
-            .map_err(|m| format!("page {pages} at byte {pos}: header: {m}"))?;
+        // headers are small; a header with large statistics gets a larger window
+        let mut window = (end - pos).min(64 << 10) as usize;
+        let (h, header_len) = loop {
+            let mut buf = vec![0u8; window];
+            f.seek(SeekFrom::Start(pos)).map_err(|e| e.to_string())?;
+            f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+            let mut r = thrift::Reader::new(&buf);
+            match thrift::page_header(&mut r) {
+                Ok(h) => break (h, r.pos),
+                Err(m)
+                    if m == "truncated" && (window as u64) < (end - pos) && window < 16 << 20 =>
+                {
+                    window = (end - pos).min(window as u64 * 4) as usize;
+                }
+                Err(m) => return Err(format!("page {pages} at byte {pos}: header: {m}")),
+            }
+        };
         let at = |m: String| format!("page {pages} at byte {pos}: {m}");
         if !(0..=MAX_PAGE_BYTES).contains(&h.uncompressed) {
             return Err(at(format!(
@@ -437,7 +448,7 @@ fn check_pages(f: &mut File, start: u64, end: u64, values: i64) -> Result<(), St
             )));
         }
         let body_end = pos
-            + r.pos as u64
+            + header_len as u64
             + u64::try_from(h.compressed).map_err(|_| at("negative page size".into()))?;
         if body_end > end {
             return Err(at(format!(
