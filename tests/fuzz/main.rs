@@ -15,8 +15,10 @@
 //! - `QN_TWIN_FUZZ_SECONDS=<s>` adds `s` seconds of fresh fuzzing per target (default 0);
 //!   `QN_TWIN_FUZZ_SEED` fixes the random seed (printed otherwise). A panicking input is
 //!   written to the corpus directory as `found-<hash>` and fails the test; the input being
-//!   run is kept in `$CARGO_TARGET_TMPDIR/fuzz-current-<target>` until it returns, so an abort
-//!   leaves it behind, and the next run reports it and moves it into the corpus.
+//!   run is kept in `$CARGO_TARGET_TMPDIR/fuzz-current-<target>-<pid>` until it returns, so an
+//!   abort leaves it behind, and the next run moves it into the corpus as `aborted-<hash>` and
+//!   replays it (all targets share one process: an abort in one leaves the others' inputs too,
+//!   which then replay harmlessly).
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -231,20 +233,37 @@ fn quiet_panics() {
 /// Replays the target's corpus, then fuzzes it for the configured time.
 fn fuzz(t: Target) {
     let corpus_dir = repo("tests/fuzz/corpus").join(t.name);
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-{}", t.name));
+    let tmpdir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let work = tmpdir.join(format!("fuzz-{}-{}", t.name, std::process::id()));
     std::fs::create_dir_all(&work).expect("work dir");
-    let current =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-current-{}", t.name));
+    let current = tmpdir.join(format!("fuzz-current-{}-{}", t.name, std::process::id()));
     quiet_panics();
     let mut out = Outcome::default();
     // an input being run when the process died (an abort no catch_unwind stops, in this
     // target or another one running beside it) joins the corpus and is replayed below: if it
     // was the cause, the replay aborts again and the run fails
-    if let Ok(bytes) = std::fs::read(&current) {
+    // (the file name carries the process id: only a process that is gone left it behind)
+    let prefix = format!("fuzz-current-{}-", t.name);
+    let left: Vec<PathBuf> = std::fs::read_dir(&tmpdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(&prefix))
+                .is_some_and(|pid| !Path::new("/proc").join(pid).exists())
+        })
+        .collect();
+    for f in left {
+        let Ok(bytes) = std::fs::read(&f) else {
+            continue;
+        };
         std::fs::create_dir_all(&corpus_dir).expect("corpus dir");
         let kept = corpus_dir.join(format!("aborted-{:016x}", hash(&bytes)));
         std::fs::write(&kept, &bytes).expect("keep");
-        let _ = std::fs::remove_file(&current);
+        let _ = std::fs::remove_file(&f);
         eprintln!(
             "fuzz {}: a previous run died while running {}; kept for replay",
             t.name,
@@ -319,6 +338,7 @@ fn fuzz(t: Target) {
         try_one(&bytes, &mut out);
         out.cases += 1;
     }
+    let _ = std::fs::remove_dir_all(&work);
     let rss = peak_rss().unwrap_or(0);
     eprintln!(
         "fuzz {:<12} seed {seed}: {} replayed, {} fresh cases in {:.0} s ({} ok, {} errors), {} finding(s), peak RSS {} MiB",
