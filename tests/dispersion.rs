@@ -488,3 +488,48 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
     assert!(gpu_field[cells - 1] > 0.0, "last cell not emitted");
     assert!(diff <= 1e-6 * peak, "max |gpu - cpu| {diff} of peak {peak}");
 }
+
+/// A year of hourly wind entries at 100 m over the province would need one grid-sized wind
+/// field per entry (about 128 GB): refused with the limit before any field is built; the
+/// intervals an entry covers share its field.
+#[test]
+fn series_wind_fields_are_shared_per_entry_and_bounded_before_they_are_built() {
+    use twin_engine::dispersion::scenario::WindSample;
+    let path = scenario_path("winter-ne-monsoon.toml");
+    let dataset = twin_engine::dataset::Dataset::load(&crate::bundled()).expect("dataset");
+    let mut s = Scenario::read(&path).expect("valid");
+    s.grid.resolution_m = 100.0;
+    s.duration_h = 8784.0;
+    s.wind.series = (0..8784)
+        .map(|h| WindSample {
+            hour: f64::from(h),
+            speed_m_s: 3.0,
+            from_deg: 45.0,
+            stability: None,
+        })
+        .collect();
+    let e = s
+        .resolve(&path, dataset.clone())
+        .expect_err("too many wind fields")
+        .to_string();
+    assert!(
+        e.contains("key `wind.series`: 8784 wind fields of") && e.contains("GB"),
+        "{e}"
+    );
+    // the bundled day: 24 hourly intervals over its series entries, one field per entry
+    let s = Scenario::read(&path).expect("valid");
+    let entries = s.wind.series.len();
+    let r = s.resolve(&path, dataset).expect("resolves");
+    let distinct: std::collections::HashSet<*const FaceWind> = r
+        .problem
+        .intervals
+        .iter()
+        .map(|i| std::sync::Arc::as_ptr(&i.wind))
+        .collect();
+    assert!(r.problem.intervals.len() > entries);
+    assert!(
+        distinct.len() <= entries,
+        "{} fields for {entries} entries",
+        distinct.len()
+    );
+}
