@@ -357,13 +357,8 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
         TelemetryCommand::Alarms(a) => {
-            use twin_engine::telemetry::alarms::{alarms, default_levels};
-            if !(a.interval_s.is_finite() && a.interval_s > 0.0 && a.interval_s <= 86_400.0) {
-                anyhow::bail!(
-                    "--interval-s: {} is not an interval between readings (0 < s ≤ 86400)",
-                    a.interval_s
-                );
-            }
+            use twin_engine::telemetry::alarms::{alarms, check_interval, default_levels};
+            check_interval(a.interval_s).map_err(|e| anyhow::anyhow!("{e}"))?;
             let dir = out_dir(&a.out, &a.overwrite, &[&a.input])?;
             let obs = read_input(&a.input)?;
             let fail = |e: polars::prelude::PolarsError| {

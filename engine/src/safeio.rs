@@ -315,7 +315,15 @@ pub const MAX_PAGE_BYTES: i64 = 512 << 20;
 /// chunk's byte range inside the data region with a bounded uncompressed size, and every page
 /// header of every chunk (see `check_pages`).
 pub fn check_parquet(path: &Path) -> Result<(), String> {
+    checked_reader(path).map(|_| ())
+}
+
+/// [`check_parquet`], returning a reader on the file with the checked footer already parsed
+/// (the file is opened and its footer decoded once).
+fn checked_reader(path: &Path) -> Result<ParquetReader<File>, String> {
     let mut f = File::open(path).map_err(|e| e.to_string())?;
+    // the page walk below reads through a second handle on the same open file
+    let mut pf = f.try_clone().map_err(|e| e.to_string())?;
     let len = f.metadata().map_err(|e| e.to_string())?.len();
     if len < 12 {
         return Err(format!(
@@ -354,9 +362,10 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
     f.read_exact(&mut fbuf).map_err(|e| e.to_string())?;
     thrift::walk(&fbuf).map_err(|m| format!("footer: {m} (corrupt footer)"))?;
     f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    let meta = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let (reader, meta) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut r = ParquetReader::new(f);
-        r.get_metadata().cloned()
+        let meta = r.get_metadata().cloned()?;
+        Ok::<_, PolarsError>((r, meta))
     }))
     .map_err(|p| format!("footer: decoder panicked: {}", panic_text(&p)))?
     .map_err(|e| format!("footer: {e}"))?;
@@ -372,7 +381,6 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
             "{rows} rows; at most {MAX_PARQUET_ROWS} are read from one Parquet file (split it)"
         ));
     }
-    let mut pf = File::open(path).map_err(|e| e.to_string())?;
     for (g, rg) in meta.row_groups.iter().enumerate() {
         for c in rg.parquet_columns() {
             // observation columns are flat: one value per row
@@ -410,7 +418,7 @@ pub fn check_parquet(path: &Path) -> Result<(), String> {
             })?;
         }
     }
-    Ok(())
+    Ok(reader)
 }
 
 /// Walks the pages of one column chunk (`start..end` of the file) and checks every page
@@ -685,11 +693,8 @@ pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
 
 /// Reads a whole Parquet file after [`check_parquet`]; a decoder panic becomes an error.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, String> {
-    check_parquet(path)?;
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ParquetReader::new(f).finish()
-    }))
-    .map_err(|p| format!("decoder panicked: {}", panic_text(&p)))?
-    .map_err(|e| e.to_string())
+    let reader = checked_reader(path)?;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.finish()))
+        .map_err(|p| format!("decoder panicked: {}", panic_text(&p)))?
+        .map_err(|e| e.to_string())
 }

@@ -94,13 +94,21 @@ pub struct Alarms {
     pub per_shift: LazyFrame,
 }
 
+/// Checks the interval between readings (the `--interval-s` flag): finite, positive, at most a
+/// day. [`alarms`] checks it too; callers check it first to refuse before reading anything.
+pub fn check_interval(interval_s: f64) -> Result<(), String> {
+    if interval_s.is_finite() && interval_s > 0.0 && interval_s <= 86_400.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "--interval-s: {interval_s} is not an interval between readings (0 < s ≤ 86400)"
+        ))
+    }
+}
+
 /// Finds alarm events in normalised observations (only `measuring` readings count).
 pub fn alarms(obs: LazyFrame, levels: &[AlarmLevel], interval_s: f64) -> PolarsResult<Alarms> {
-    if !(interval_s.is_finite() && interval_s > 0.0 && interval_s <= 86_400.0) {
-        return Err(PolarsError::ComputeError(
-            format!("interval between readings {interval_s} s: must be in (0, 86400]").into(),
-        ));
-    }
+    check_interval(interval_s).map_err(|m| PolarsError::ComputeError(m.into()))?;
     let mut events: Vec<LazyFrame> = Vec::new();
     let mut shifts: Vec<LazyFrame> = Vec::new();
     let measuring = obs.filter(col("status").eq(lit("measuring")));

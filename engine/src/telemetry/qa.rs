@@ -89,12 +89,7 @@ impl QaConfig {
     /// least 2 readings, a spike factor above 1, ranges with finite `lo ≤ hi`, finite
     /// non-negative jumps. The message names the setting (as the CLI flag where there is one).
     pub fn check(&self) -> Result<(), String> {
-        let i = self.expected_interval_s;
-        if !(i.is_finite() && i > 0.0 && i <= 86_400.0) {
-            return Err(format!(
-                "--interval-s: {i} is not an interval between readings (0 < s ≤ 86400)"
-            ));
-        }
+        super::alarms::check_interval(self.expected_interval_s)?;
         if self.stuck_run < 2 {
             return Err(format!(
                 "--stuck-run: {} identical readings cannot make a stuck sensor (at least 2)",

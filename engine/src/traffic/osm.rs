@@ -177,7 +177,7 @@ pub fn import_pbf(path: &Path, bbox: Option<LonLatBounds>) -> Result<OsmImport, 
                 clamped.push((
                     w.id(),
                     "lanes".to_string(),
-                    tags["lanes"].clone(),
+                    tags.get("lanes").cloned().unwrap_or_default(),
                     format!("{MAX_LANES} per direction"),
                 ));
                 lanes = MAX_LANES;
