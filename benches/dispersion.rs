@@ -10,7 +10,8 @@ use std::time::Instant;
 use common::{per_iter, record};
 use criterion::{Criterion, Throughput};
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Interval, SourceCell, StepEngine,
+    CpuEngine, DispersionProblem, Emitter, FaceWind, GpuEngine, Interval, NearField, SourceCell,
+    Stability, StepEngine, near,
 };
 use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
@@ -45,29 +46,54 @@ fn problem(n: usize) -> DispersionProblem {
         }
     }
     let wind = FaceWind::from_cells(&grid, &uc, &vc);
-    let sources = (0..64)
-        .map(|k| SourceCell {
-            cell: ((k * 7919) % grid.cells()) as u32,
-            pollutant: 0,
-            rate: 10.0,
-            _pad: 0.0,
+    // 64 stacks scattered over the grid
+    let emitters = (0..64)
+        .map(|k| {
+            let c = (k * 7919) % grid.cells();
+            let (x, y) = grid.centre(c % n, c / n);
+            Emitter {
+                height_m: 150.0,
+                exit: Some(twin_engine::dispersion::StackExit {
+                    diameter_m: 5.0,
+                    velocity_m_s: 20.0,
+                    temperature_k: 420.0,
+                }),
+                ..Emitter::ground(x, y, vec![(0, 100.0)])
+            }
         })
         .collect();
     DispersionProblem {
         grid,
         pollutants: vec![Pollutant::Pm25],
-        mixing_height_m: 600.0,
         decay_per_s: vec![1e-5],
         deposition_m_s: vec![0.001],
-        sources,
+        emitters,
+        near_field: NearField::default(),
         stations: vec![],
+        receptors: vec![],
         intervals: vec![Interval {
             duration_s: 3600.0,
             wind: std::sync::Arc::new(wind),
             kdiff: 30.0,
+            stability: Some(Stability::D),
+            mixing_height_m: 600.0,
+            calm: false,
         }],
+        spin_up_s: 0.0,
         cfl: 0.5,
     }
+}
+
+/// The bench's own source cells (the stage's input; a run derives them per interval).
+fn bench_sources(p: &DispersionProblem) -> Vec<SourceCell> {
+    (0..64)
+        .map(|k| SourceCell {
+            cell: ((k * 7919) % p.grid.cells()) as u32,
+            pollutant: 0,
+            rate: 10.0,
+            _pad: 0.0,
+        })
+        .collect()
 }
 
 fn main() {
@@ -78,13 +104,14 @@ fn main() {
 
     for n in SIZES {
         let p = problem(n);
-        let (_, tp, ep) = p.step_params(&p.intervals[0]);
+        let sources = bench_sources(&p);
+        let (_, tp, ep) = p.step_params(&p.intervals[0], sources.len());
         let mut g = c.benchmark_group(format!("dispersion_{n}x{n}"));
         g.sample_size(10);
         g.throughput(Throughput::Elements(STEPS * (n * n) as u64));
         let mut cpu_engine = CpuEngine::new(&p);
         cpu_engine
-            .set_interval(&p.intervals[0].wind, &tp, &ep)
+            .set_interval(&p.intervals[0].wind, &tp, &ep, &sources)
             .expect("cpu");
         let name = format!("cpu/{n}");
         g.bench_function("cpu", |b| {
@@ -101,7 +128,8 @@ fn main() {
         if let Some(ctx) = &gpu {
             match GpuEngine::new(ctx, &p) {
                 Ok(mut e) => {
-                    e.set_interval(&p.intervals[0].wind, &tp, &ep).expect("gpu");
+                    e.set_interval(&p.intervals[0].wind, &tp, &ep, &sources)
+                        .expect("gpu");
                     let name = format!("gpu/{n}");
                     g.bench_function("gpu", |b| {
                         b.iter_custom(|iters| {
@@ -109,8 +137,7 @@ fn main() {
                             for _ in 0..iters {
                                 e.steps(STEPS).expect("steps");
                             }
-                            // wait for the device (sampling submits and waits)
-                            e.sample(0).expect("sync");
+                            // wait for the device
                             ctx.submit_and_wait(ctx.encoder()).expect("sync");
                             let d = t.elapsed();
                             record(&name, iters, d);
@@ -123,6 +150,7 @@ fn main() {
         }
         g.finish();
     }
+    near_field_group(&mut c, gpu.as_ref());
     c.final_summary();
 
     if !common::benchmarking() {
@@ -145,6 +173,78 @@ fn main() {
                     cups / 1e6,
                     cups * BYTES_PER_CELL_UPDATE / 1e9,
                     100.0 * cups * BYTES_PER_CELL_UPDATE / bw
+                );
+            }
+        }
+    }
+}
+
+/// The near-field stage: 64 buoyant stacks plus 2,000 road pieces (50 m, ground level) over a
+/// 512² grid at 250 m, class D, lid 600 m: receptor-plume evaluations per second.
+fn near_field_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext>) {
+    let mut p = problem(512);
+    let (x0, y0) = p.grid.centre(100, 256);
+    for k in 0..2000 {
+        let mut e = Emitter::ground(
+            x0 + 50.0 * f64::from(k),
+            y0 + 10.0 * f64::from(k % 7),
+            vec![(0, 0.01)],
+        );
+        e.sigma_y0_m = 50.0 / 2.15;
+        e.sigma_z0_m = 1.7;
+        p.emitters.push(e);
+    }
+    let ip = near::interval_plumes(&p.grid, &p.near_field, &p.emitters, &p.intervals[0], 1);
+    let receptors = near::grid_receptors(&p.grid, 1.5);
+    let mut cells = vec![0.0f32; p.grid.cells()];
+    let mut points: Vec<f32> = Vec::new();
+    let mut cpu_engine = CpuEngine::new(&p);
+    let evaluations = cpu_engine
+        .near_field(&ip, &receptors, &[], &mut cells, &mut points)
+        .expect("cpu near field");
+    let mut g = c.benchmark_group("near_field_512x512");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(evaluations));
+    g.bench_function("cpu", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                cpu_engine
+                    .near_field(&ip, &receptors, &[], &mut cells, &mut points)
+                    .expect("near");
+            }
+            let d = t.elapsed();
+            record("near/cpu", iters, d);
+            d
+        })
+    });
+    if let Some(ctx) = gpu {
+        match GpuEngine::new(ctx, &p) {
+            Ok(mut e) => {
+                g.bench_function("gpu", |b| {
+                    b.iter_custom(|iters| {
+                        let t = Instant::now();
+                        for _ in 0..iters {
+                            e.near_field(&ip, &receptors, &[], &mut cells, &mut points)
+                                .expect("near");
+                        }
+                        let d = t.elapsed();
+                        record("near/gpu", iters, d);
+                        d
+                    })
+                });
+            }
+            Err(e) => eprintln!("near field skipped on the GPU: {e}"),
+        }
+    }
+    g.finish();
+    if common::benchmarking() {
+        for dev in ["cpu", "gpu"] {
+            if let Some(t) = per_iter(&format!("near/{dev}")) {
+                println!(
+                    "near field {dev}: {:.3e} receptor-plume evaluations/s ({evaluations} per pass, {:.3} s)",
+                    evaluations as f64 / t,
+                    t
                 );
             }
         }

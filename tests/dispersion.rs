@@ -7,7 +7,8 @@ use rand::{Rng, SeedableRng};
 use twin_engine::dispersion::analytic::steady_point_source;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, FaceWind, GpuEngine, Interval, SourceCell, StepEngine, field_hash,
+    CpuEngine, DispersionProblem, Emitter, FaceWind, GpuEngine, Interval, NearField, SourceCell,
+    Stability, StepEngine, field_hash,
 };
 use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
@@ -29,28 +30,31 @@ fn analytic_problem() -> (DispersionProblem, (usize, usize), f64, f64, f64, f64)
     };
     let (u, k, h, q) = (2.0, 50.0, 500.0, 100.0);
     let src = (30usize, 50usize);
-    let volume = grid.cell_m * grid.cell_m * h;
     let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u, 0.0));
+    let (sx, sy) = grid.centre(src.0, src.1);
     let problem = DispersionProblem {
-        sources: vec![SourceCell {
-            cell: (src.1 * grid.nx + src.0) as u32,
-            pollutant: 0,
-            rate: (q * 1e6 / volume) as f32,
-            _pad: 0.0,
-        }],
+        emitters: vec![Emitter::ground(sx, sy, vec![(0, q)])],
         grid,
         pollutants: vec![Pollutant::So2],
-        mixing_height_m: h,
         decay_per_s: vec![0.0],
         deposition_m_s: vec![0.0],
+        near_field: NearField {
+            enabled: false,
+            ..NearField::default()
+        },
         stations: vec![],
+        receptors: vec![],
         intervals: (0..6)
             .map(|_| Interval {
                 duration_s: 3600.0,
                 wind: wind.clone(),
                 kdiff: k,
+                stability: Some(Stability::D),
+                mixing_height_m: h,
+                calm: false,
             })
             .collect(),
+        spin_up_s: 0.0,
         cfl: 0.5,
     };
     (problem, src, u, k, h, q)
@@ -106,13 +110,19 @@ fn the_analytic_scenario_file_expresses_the_test_case() {
     let run = Scenario::load(&path, Some(&crate::bundled())).expect("valid scenario");
     let p = &run.problem;
     assert_eq!((p.grid.nx, p.grid.ny, p.grid.cell_m), (250, 100, 100.0));
-    assert_eq!(p.sources.len(), 1);
+    assert_eq!(p.emitters.len(), 1);
+    assert!(!p.near_field.enabled, "the analytic case is the grid alone");
     assert_eq!(run.kdiff, vec![50.0; 6]);
     let (u, v) = p.intervals[0].wind.max_speeds();
     assert!((u - 2.0).abs() < 1e-6 && v < 1e-6);
-    // Q = 100 g/s spread over one 100 m x 100 m x 500 m cell
-    let rate = f64::from(p.sources[0].rate);
-    assert!((rate - 100.0 * 1e6 / 5.0e6).abs() < 1e-3, "{rate}");
+    // Q = 100 g/s at the centre of cell (30, 50)
+    let e = &p.emitters[0];
+    assert_eq!(e.rates, vec![(0, 100.0)]);
+    let (cx, cy) = p.grid.centre(30, 50);
+    assert!(
+        (e.x_m - cx).abs() < 1.0 && (e.y_m - cy).abs() < 1.0,
+        "{e:?}"
+    );
 }
 
 /// The province scenario with some of its keys changed (coarser grids keep tests quick).
@@ -133,7 +143,7 @@ fn province_scenario_conserves_mass_to_1e_5() {
         s.grid.resolution_m = 1000.0;
         s.duration_h = 6.0;
     });
-    assert!(run.problem.sources.len() > 20);
+    assert!(run.problem.emitters.len() > 20);
     let r = run.problem.run(None).expect("cpu run");
     for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
         assert!(b.emitted_kg > 0.0);
@@ -166,7 +176,7 @@ fn budget_holds_over_long_output_intervals() {
     }
 }
 
-fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
+fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>, Vec<SourceCell>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let grid = Grid {
         nx: 97,
@@ -185,7 +195,7 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
             .map(|_| rng.random_range(-6.0..6.0))
             .collect(),
     };
-    let sources = (0..40)
+    let sources: Vec<SourceCell> = (0..40)
         .map(|_| SourceCell {
             cell: rng.random_range(0..grid.cells() as u32),
             pollutant: rng.random_range(0..np as u32),
@@ -205,24 +215,33 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>) {
     let problem = DispersionProblem {
         grid,
         pollutants: vec![Pollutant::Pm25, Pollutant::So2, Pollutant::Nox],
-        mixing_height_m: 700.0,
         decay_per_s: vec![0.0, 1e-5, 3e-5],
         deposition_m_s: vec![0.002, 0.005, 0.0],
-        sources,
+        emitters: vec![],
+        near_field: NearField::default(),
         stations: vec![],
+        receptors: vec![],
         intervals: vec![Interval {
             duration_s: 600.0,
             wind: std::sync::Arc::new(wind),
             kdiff: 40.0,
+            stability: Some(Stability::D),
+            mixing_height_m: 700.0,
+            calm: false,
         }],
+        spin_up_s: 0.0,
         cfl: 0.5,
     };
-    (problem, initial)
+    (problem, initial, sources)
 }
 
-fn run_engine<E: StepEngine>(mut e: E, problem: &DispersionProblem) -> Vec<f32> {
-    let (n, tp, ep) = problem.step_params(&problem.intervals[0]);
-    e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+fn run_engine<E: StepEngine>(
+    mut e: E,
+    problem: &DispersionProblem,
+    sources: &[SourceCell],
+) -> Vec<f32> {
+    let (n, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
+    e.set_interval(&problem.intervals[0].wind, &tp, &ep, sources)
         .expect("set");
     e.steps(n).expect("steps");
     e.finish()
@@ -238,11 +257,16 @@ fn gpu_and_cpu_transport_agree_within_1e_4_of_peak() {
     let Some(ctx) = gpu() else { return };
     eprintln!("adapter: {:?}", ctx.report);
     for seed in [1, 2, 3] {
-        let (problem, initial) = random_problem(seed);
-        let cpu = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
+        let (problem, initial, sources) = random_problem(seed);
+        let cpu = run_engine(
+            CpuEngine::new(&problem).with_initial(&initial),
+            &problem,
+            &sources,
+        );
         let gpu = run_engine(
             GpuEngine::with_initial(&ctx, &problem, Some(&initial)).expect("gpu engine"),
             &problem,
+            &sources,
         );
         let peak = cpu.iter().fold(0.0f32, |a, b| a.max(b.abs()));
         let max_diff = cpu
@@ -292,9 +316,17 @@ const GOLDEN_CPU_HASH: u64 = 0xcfb3_5c18_df0e_73b2;
 
 #[test]
 fn cpu_twin_is_deterministic_golden_hash() {
-    let (problem, initial) = random_problem(7);
-    let a = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
-    let b = run_engine(CpuEngine::new(&problem).with_initial(&initial), &problem);
+    let (problem, initial, sources) = random_problem(7);
+    let a = run_engine(
+        CpuEngine::new(&problem).with_initial(&initial),
+        &problem,
+        &sources,
+    );
+    let b = run_engine(
+        CpuEngine::new(&problem).with_initial(&initial),
+        &problem,
+        &sources,
+    );
     assert_eq!(field_hash(&a), field_hash(&b), "two runs differ");
     let h = field_hash(&a);
     assert_eq!(h, GOLDEN_CPU_HASH, "golden hash changed: {h:#018x}");
@@ -327,8 +359,19 @@ fn scenario_errors_name_the_key() {
             "wind.mode",
         ),
         (
-            base.replace("lon = 106.953066", "lon = 108.9"),
+            base.replace("lon = 106.953066", "lon = 106.953066\nstack_height_m = -5"),
+            "sources.point[0].stack_height_m",
+        ),
+        (
+            base.replace(
+                "lon = 106.953066",
+                "lon = 106.953066\nexit_velocity_m_s = 20",
+            ),
             "sources.point[0]",
+        ),
+        (
+            base.replace("enabled = false", "enabled = true"),
+            "wind.stability",
         ),
     ];
     for (i, (text, key)) in cases.iter().enumerate() {
@@ -432,33 +475,39 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
     let cells = grid.cells();
     assert!(cells > 65_535 * 64);
     let wind = std::sync::Arc::new(FaceWind::uniform(&grid, 0.0, 0.0));
+    let sources: Vec<SourceCell> = (0..cells as u32)
+        .map(|c| SourceCell {
+            cell: c,
+            pollutant: 0,
+            rate: 1.0 + (c % 7) as f32,
+            _pad: 0.0,
+        })
+        .collect();
     let problem = DispersionProblem {
-        sources: (0..cells as u32)
-            .map(|c| SourceCell {
-                cell: c,
-                pollutant: 0,
-                rate: 1.0 + (c % 7) as f32,
-                _pad: 0.0,
-            })
-            .collect(),
+        emitters: vec![],
         grid,
         pollutants: vec![Pollutant::So2],
-        mixing_height_m: 500.0,
         decay_per_s: vec![0.0],
         deposition_m_s: vec![0.0],
+        near_field: NearField::default(),
         stations: vec![],
+        receptors: vec![],
         intervals: vec![Interval {
             duration_s: 60.0,
             wind,
             kdiff: 1.0,
+            stability: Some(Stability::D),
+            mixing_height_m: 500.0,
+            calm: false,
         }],
+        spin_up_s: 0.0,
         cfl: 0.5,
     };
     let one_step = |mut e: Box<dyn FnMut() -> Vec<f32>>| e();
-    let (_, tp, ep) = problem.step_params(&problem.intervals[0]);
+    let (_, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
     let gpu_field = one_step(Box::new(|| {
         let mut e = GpuEngine::new(&ctx, &problem).expect("gpu engine");
-        e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+        e.set_interval(&problem.intervals[0].wind, &tp, &ep, &sources)
             .expect("set");
         e.steps(1).expect("step");
         e.finish()
@@ -469,7 +518,7 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
             .collect()
     }));
     let mut e = CpuEngine::new(&problem);
-    e.set_interval(&problem.intervals[0].wind, &tp, &ep)
+    e.set_interval(&problem.intervals[0].wind, &tp, &ep, &sources)
         .expect("set");
     e.steps(1).expect("step");
     let cpu_field: Vec<f32> = e
@@ -506,6 +555,7 @@ fn series_wind_fields_are_shared_per_entry_and_bounded_before_they_are_built() {
             speed_m_s: 3.0,
             from_deg: 45.0,
             stability: None,
+            mixing_height_m: None,
         })
         .collect();
     let e = s

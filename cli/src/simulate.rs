@@ -103,6 +103,29 @@ pub struct DispersionArgs {
     /// Override the scenario's duration, hours.
     #[arg(long, value_name = "H")]
     duration_h: Option<f64>,
+    /// Run over this lon/lat box instead of the scenario's grid area (e.g. a city at 50 m);
+    /// sources outside it still reach receptors inside through their near field.
+    #[arg(long, value_name = "MINLON,MINLAT,MAXLON,MAXLAT", value_parser = parse_bbox)]
+    bbox: Option<[f64; 4]>,
+}
+
+/// `MINLON,MINLAT,MAXLON,MAXLAT` as four numbers.
+fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{s:?}: {e}; expected MINLON,MINLAT,MAXLON,MAXLAT"))?;
+    match v.as_slice() {
+        [a, b, c, d] if a < c && b < d => Ok([*a, *b, *c, *d]),
+        [_, _, _, _] => Err(format!(
+            "{s:?}: the minimum must be below the maximum (MINLON,MINLAT,MAXLON,MAXLAT)"
+        )),
+        _ => Err(format!(
+            "{s:?}: {} numbers; expected 4: MINLON,MINLAT,MAXLON,MAXLAT",
+            v.len()
+        )),
+    }
 }
 
 fn gpu_for(
@@ -251,6 +274,10 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             if let Some(h) = a.duration_h {
                 scenario.duration_h = h;
             }
+            if let Some(b) = a.bbox {
+                scenario.grid.bbox = Some(b);
+                scenario.grid.extent_m = None;
+            }
             let resolved =
                 scenario.resolve_with_dataset(&a.run.scenario, a.run.dataset.as_deref())?;
             let gpu = gpu_for(
@@ -262,25 +289,30 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             let g = &resolved.problem.grid;
             writeln!(
                 out,
-                "grid      {} x {} cells of {} m (EPSG:{}), {} pollutant(s), {} source cell(s), {} station(s)",
+                "grid      {} x {} cells of {} m (EPSG:{}), {} pollutant(s), {} emitter(s), {} station(s), {} receptor(s); near field {}",
                 g.nx,
                 g.ny,
                 g.cell_m,
                 g.epsg,
                 resolved.problem.pollutants.len(),
-                resolved.problem.sources.len(),
-                resolved.problem.stations.len()
+                resolved.problem.emitters.len(),
+                resolved.problem.stations.len(),
+                resolved.problem.receptors.len(),
+                if resolved.problem.near_field.enabled {
+                    format!(
+                        "to {} km",
+                        resolved.problem.near_field.max_travel_m / 1000.0
+                    )
+                } else {
+                    "off".to_string()
+                }
             )?;
             match resolved.outside.len() {
                 0 => {}
-                n @ 1..=3 => writeln!(
-                    out,
-                    "left out  {n} (outside the grid): {}",
-                    resolved.outside.join("; ")
-                )?,
+                n @ 1..=3 => writeln!(out, "outside   {n}: {}", resolved.outside.join("; "))?,
                 n => writeln!(
                     out,
-                    "left out  {n} sources/stations outside the grid (listed in summary.json), e.g. {}",
+                    "outside   {n} sources/stations/receptors outside the grid (listed in summary.json), e.g. {}",
                     resolved.outside[..3].join("; ")
                 )?,
             }
@@ -306,14 +338,33 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
             for (p, b) in resolved.problem.pollutants.iter().zip(&result.budget) {
                 writeln!(
                     out,
-                    "budget    {:<5} emitted {:.4e} kg = grid {:.4e} + boundary {:.4e} + decayed {:.4e} + deposited {:.4e}  (rel. error {:.1e})",
+                    "budget    {:<5} emitted {:.4e} kg = grid {:.4e} + boundary {:.4e} + decayed {:.4e} + deposited {:.4e} + above lid {:.4e} + residual layer {:.4e} + in plumes {:.4e} + handed over outside {:.4e}  (rel. error {:.1e})",
                     p.as_str(),
                     b.emitted_kg,
                     b.in_grid_kg,
                     b.left_boundary_kg,
                     b.decayed_kg,
                     b.deposited_kg,
+                    b.above_mixed_layer_kg,
+                    b.residual_layer_kg,
+                    b.near_field_transit_kg,
+                    b.handed_over_outside_kg,
                     b.relative_error
+                )?;
+            }
+            if result.near_evaluations > 0 {
+                writeln!(
+                    out,
+                    "near      {:.3e} plume evaluations in {:.2} s",
+                    result.near_evaluations as f64, result.near_wall_s
+                )?;
+            }
+            let calm = resolved.problem.intervals.iter().filter(|i| i.calm).count();
+            if calm > 0 {
+                writeln!(
+                    out,
+                    "calm      {calm} output interval(s) below {} m/s, run at that speed",
+                    resolved.scenario.wind.calm_m_s.unwrap_or(0.5)
                 )?;
             }
             writeln!(out, "outputs   {}", a.run.out.display())?;

@@ -107,6 +107,8 @@ pub struct District {
     pub meta: FeatureMeta,
     /// City, town or district.
     pub unit_type: DistrictType,
+    /// Population at the 2019 census (1 April 2019), if known.
+    pub population_2019: Option<f64>,
     /// Boundary (may be several parts: islands).
     pub geometry: MultiPolygon<f64>,
 }
@@ -299,6 +301,10 @@ pub struct Plant {
     pub stack_height_m: f64,
     /// Stack inner diameter at the top, metres.
     pub stack_diameter_m: f64,
+    /// Flue-gas exit velocity, m/s (optional: without it and the temperature, no plume rise).
+    pub exit_velocity_m_s: Option<f64>,
+    /// Flue-gas exit temperature, K.
+    pub exit_temperature_k: Option<f64>,
     /// Emission rates per pollutant.
     pub emissions: Vec<EmissionRate>,
     /// Stack location.

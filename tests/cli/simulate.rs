@@ -70,7 +70,9 @@ fn simulate_dispersion_writes_georeferenced_outputs() {
         "{text}"
     );
     assert!(
-        text.contains("Description = SO2 time-mean over 6 h µg/m³"),
+        text.contains(
+            "Description = SO2 time-mean from 0 h to 6 h, mixed-layer mean (grid alone), µg/m³"
+        ),
         "{text}"
     );
     assert!(text.contains("Type=Float32"), "{text}");

@@ -179,7 +179,7 @@ fn telemetry_evaluate_pairs_a_dispersion_run_with_observations() {
             "name = \"eval\"\nstart = \"2026-01-15T07:00:00+07:00\"\nduration_h = 3\n\
              output_interval_min = 60\npollutants = [\"PM10\"]\nmixing_height_m = 500\n\
              [grid]\nresolution_m = 500\nextent_m = [{}, {}, {}, {}]\n\
-             [wind]\nmode = \"uniform\"\nspeed_m_s = 2.0\nfrom_deg = 270\ndiffusivity_m2_s = 50\n\
+             [wind]\nmode = \"uniform\"\nspeed_m_s = 2.0\nfrom_deg = 270\nstability = \"D\"\n\
              [sources]\nplants = false\nopen_pit_mines = false\n\
              [[sources.point]]\nname = \"upwind stack\"\nlon = {}\nlat = {lat}\n\
              emissions = [{{ pollutant = \"PM10\", rate = 100, unit = \"g/s\" }}]\n",

@@ -263,6 +263,18 @@ impl<'a> FeatureReader<'a> {
         }
     }
 
+    /// An optional number: `Ok(None)` when absent, `Err(())` after recording a problem.
+    fn optional_number(
+        &mut self,
+        key: &str,
+        check: (fn(f64) -> bool, &str),
+    ) -> Result<Option<f64>, ()> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.number(key, check).map(Some).ok_or(()),
+        }
+    }
+
     /// A required finite number accepted by `check`, which describes the accepted range.
     fn number(&mut self, key: &str, check: (fn(f64) -> bool, &str)) -> Option<f64> {
         let field = format!("properties.{key}");
@@ -523,6 +535,9 @@ fn json_kind(v: &Value) -> &'static str {
 
 const POSITIVE: (fn(f64) -> bool, &str) = (|x| x > 0.0, "> 0");
 const NON_NEGATIVE: (fn(f64) -> bool, &str) = (|x| x >= 0.0, ">= 0");
+const EXIT_VELOCITY: (fn(f64) -> bool, &str) = (|x| x > 0.0 && x <= 100.0, "in (0, 100] m/s");
+const EXIT_TEMPERATURE: (fn(f64) -> bool, &str) =
+    (|x| (200.0..=2000.0).contains(&x), "in [200, 2000] K");
 const LANES: (fn(f64) -> bool, &str) = (
     |x| (1.0..=12.0).contains(&x) && x.fract() == 0.0,
     "a whole number 1..12",
@@ -532,7 +547,8 @@ const SPEED: (fn(f64) -> bool, &str) = (|x| x > 0.0 && x <= 200.0, "in (0, 200] 
 // --- one reader per layer ----------------------------------------------------------------
 
 fn read_district(r: &mut FeatureReader<'_>) -> Option<District> {
-    let meta = r.meta(&["unit_type"]);
+    let meta = r.meta(&["unit_type", "population_2019"]);
+    let population = r.optional_number("population_2019", NON_NEGATIVE);
     let unit_type = r.choice(
         "unit_type",
         &[
@@ -545,6 +561,7 @@ fn read_district(r: &mut FeatureReader<'_>) -> Option<District> {
     Some(District {
         meta: meta?,
         unit_type: unit_type?,
+        population_2019: population.ok()?,
         geometry: geometry?,
     })
 }
@@ -605,6 +622,8 @@ fn read_plant(r: &mut FeatureReader<'_>) -> Option<Plant> {
         "capacity",
         "stack_height_m",
         "stack_diameter_m",
+        "exit_velocity_m_s",
+        "exit_temperature_k",
         "emissions",
     ]);
     let plant_type = r.choice(
@@ -618,6 +637,8 @@ fn read_plant(r: &mut FeatureReader<'_>) -> Option<Plant> {
     let capacity = read_capacity(r);
     let stack_height_m = r.number("stack_height_m", POSITIVE);
     let stack_diameter_m = r.number("stack_diameter_m", POSITIVE);
+    let exit_velocity_m_s = r.optional_number("exit_velocity_m_s", EXIT_VELOCITY);
+    let exit_temperature_k = r.optional_number("exit_temperature_k", EXIT_TEMPERATURE);
     let emissions = read_emissions(r);
     let location = r.point();
     let (capacity, capacity_unit) = capacity?;
@@ -628,6 +649,8 @@ fn read_plant(r: &mut FeatureReader<'_>) -> Option<Plant> {
         capacity_unit,
         stack_height_m: stack_height_m?,
         stack_diameter_m: stack_diameter_m?,
+        exit_velocity_m_s: exit_velocity_m_s.ok()?,
+        exit_temperature_k: exit_temperature_k.ok()?,
         emissions: emissions?,
         location: location?,
     })

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::{EmitParams, SampleParams, SourceCell, StationPoint, TransportParams};
+use super::{EmitParams, SourceCell, TransportParams};
 
 /// (hi, lo) + b, renormalised: Knuth's TwoSum, then Fast2Sum (as `ds_add` in the shaders).
 #[inline]
@@ -190,35 +190,6 @@ pub fn transport(
         }
         for (i, q) in qy[ny * nx..].iter().enumerate() {
             add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, *q);
-        }
-    }
-}
-
-/// Stage `sample_stations` (`shaders/dispersion/sample_stations.wgsl`).
-pub fn sample_stations(
-    p: &SampleParams,
-    stations: &[StationPoint],
-    state: &[[f32; 2]],
-    samples: &mut [f32],
-) {
-    let (nx, ny, np) = (p.nx as usize, p.ny as usize, p.np as usize);
-    for (s, st) in stations.iter().enumerate().take(p.n_stations as usize) {
-        let fx = st.fx.clamp(0.0, (nx - 1) as f32);
-        let fy = st.fy.clamp(0.0, (ny - 1) as f32);
-        let (i0, j0) = (fx.floor() as usize, fy.floor() as usize);
-        let (i1, j1) = ((i0 + 1).min(nx - 1), (j0 + 1).min(ny - 1));
-        let (tx, ty) = (fx - i0 as f32, fy - j0 as f32);
-        for pol in 0..np {
-            let base = pol * nx * ny;
-            let v = |k: usize| state[base + k][0] + state[base + k][1];
-            let c00 = v(j0 * nx + i0);
-            let c10 = v(j0 * nx + i1);
-            let c01 = v(j1 * nx + i0);
-            let c11 = v(j1 * nx + i1);
-            let bottom = c00 * (1.0 - tx) + c10 * tx;
-            let top = c01 * (1.0 - tx) + c11 * tx;
-            samples[(p.slot as usize * p.n_stations as usize + s) * np + pol] =
-                bottom * (1.0 - ty) + top * ty;
         }
     }
 }

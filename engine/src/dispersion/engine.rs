@@ -4,50 +4,81 @@
 use std::sync::Arc;
 
 use super::{
-    DispersionProblem, EmitParams, FaceWind, RawState, SampleParams, SourceCell, StationPoint,
-    TransportParams, cpu,
+    DispersionProblem, EmitParams, FaceWind, RawState, SourceCell, TransportParams, cpu, near,
 };
 use crate::gpu::{self, GpuContext, GpuError, Kernel};
 
 /// A backend that advances the dispersion state.
 pub trait StepEngine {
-    /// Sets the wind and parameters for the next steps.
+    /// Sets the wind, parameters and source cells for the next steps.
     fn set_interval(
         &mut self,
         wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
+        sources: &[SourceCell],
     ) -> Result<(), GpuError>;
     /// Runs `n` steps of `emit` + `transport`.
     fn steps(&mut self, n: u64) -> Result<(), GpuError>;
-    /// Samples every station into output row `slot`.
-    fn sample(&mut self, slot: u32) -> Result<(), GpuError>;
     /// Adds the time integral accumulated since the last call into `into` (f64) and restarts it.
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError>;
+    /// Adds each pollutant's boundary outflow since the last call (µg/m³ of the boundary cells)
+    /// into `into` and restarts it.
+    fn take_outflow(&mut self, into: &mut [f64]) -> Result<(), GpuError>;
+    /// Multiplies the state by `factor` (the lid rose) and returns each pollutant's sum of
+    /// concentration before it, µg/m³ over cells.
+    fn rescale(&mut self, factor: f32) -> Result<Vec<f64>, GpuError>;
+    /// Stage `near_field` for one interval: the plumes at the grid receptors (`cells`, in
+    /// `[pollutant][cell]` order) and at the point receptors (`points`, `[receptor][pollutant]`).
+    /// Returns the number of receptor-plume evaluations.
+    fn near_field(
+        &mut self,
+        plumes: &near::IntervalPlumes,
+        grid_receptors: &[near::NearReceptor],
+        point_receptors: &[near::NearReceptor],
+        cells: &mut [f32],
+        points: &mut [f32],
+    ) -> Result<u64, GpuError>;
     /// Reads the final state back.
     fn finish(self) -> Result<RawState, GpuError>;
 }
 
-fn station_points(problem: &DispersionProblem) -> Vec<StationPoint> {
-    let mut v: Vec<StationPoint> = problem.stations.iter().map(|(_, s)| *s).collect();
-    if v.is_empty() {
-        v.push(StationPoint {
-            fx: 0.0,
-            fy: 0.0,
-            _pad: [0.0; 2],
-        });
-    }
-    v
+/// The inputs of one `near_field` dispatch, built once for both engines.
+struct NearInputs {
+    tile_start: Vec<u32>,
+    tile_plumes: Vec<u32>,
+    tiles_x: usize,
+    evaluations: u64,
 }
 
-fn sample_params(problem: &DispersionProblem, slot: u32) -> SampleParams {
-    SampleParams {
-        nx: problem.grid.nx as u32,
-        ny: problem.grid.ny as u32,
-        np: problem.pollutants.len() as u32,
-        n_stations: problem.stations.len() as u32,
-        slot,
-        _pad: [0; 3],
+fn near_inputs(grid: &crate::grid::Grid, ip: &near::IntervalPlumes, n_points: usize) -> NearInputs {
+    let (tile_start, tile_plumes, tiles_x) = near::tile_lists(grid, &ip.plumes);
+    // receptor-plume pairs: each tile's list for each of its cells, every plume for each point
+    let mut evaluations = (n_points * ip.plumes.len()) as u64;
+    let ty = grid.ny.div_ceil(near::TILE);
+    for tj in 0..ty {
+        for ti in 0..tiles_x {
+            let t = tj * tiles_x + ti;
+            let w = (grid.nx - ti * near::TILE).min(near::TILE);
+            let h = (grid.ny - tj * near::TILE).min(near::TILE);
+            evaluations += u64::from(tile_start[t + 1] - tile_start[t]) * (w * h) as u64;
+        }
+    }
+    NearInputs {
+        tile_start,
+        tile_plumes,
+        tiles_x,
+        evaluations,
+    }
+}
+
+/// `[cell][pollutant]` (the stage's receptor order) to `[pollutant][cell]`.
+fn to_planes(by_cell: &[f32], np: usize, cells: &mut [f32]) {
+    let plane = cells.len() / np.max(1);
+    for (c, v) in by_cell.chunks(np).enumerate() {
+        for (p, x) in v.iter().enumerate() {
+            cells[p * plane + c] = *x;
+        }
     }
 }
 
@@ -58,13 +89,12 @@ pub struct CpuEngine {
     integral: Vec<[f32; 2]>,
     outflow: Vec<f32>,
     outflow_comp: Vec<f32>,
-    samples: Vec<f32>,
     sources: Vec<SourceCell>,
-    stations: Vec<StationPoint>,
     wind: Arc<FaceWind>,
     tp: Option<TransportParams>,
     ep: Option<EmitParams>,
-    sp: SampleParams,
+    grid: crate::grid::Grid,
+    np: usize,
 }
 
 impl CpuEngine {
@@ -78,21 +108,15 @@ impl CpuEngine {
             integral: vec![[0.0; 2]; n],
             outflow: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
             outflow_comp: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
-            samples: vec![
-                0.0;
-                problem.intervals.len()
-                    * problem.stations.len()
-                    * problem.pollutants.len()
-            ],
-            sources: problem.sources.clone(),
-            stations: station_points(problem),
+            sources: Vec::new(),
             wind: Arc::new(FaceWind {
                 u: Vec::new(),
                 v: Vec::new(),
             }),
             tp: None,
             ep: None,
-            sp: sample_params(problem, 0),
+            grid: g.clone(),
+            np: problem.pollutants.len(),
         }
     }
 
@@ -111,10 +135,13 @@ impl StepEngine for CpuEngine {
         wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
+        sources: &[SourceCell],
     ) -> Result<(), GpuError> {
         self.wind = Arc::clone(wind);
         self.tp = Some(*tp);
         self.ep = Some(*ep);
+        self.sources.clear();
+        self.sources.extend_from_slice(sources);
         Ok(())
     }
 
@@ -139,14 +166,6 @@ impl StepEngine for CpuEngine {
         Ok(())
     }
 
-    fn sample(&mut self, slot: u32) -> Result<(), GpuError> {
-        if self.sp.n_stations > 0 {
-            let sp = SampleParams { slot, ..self.sp };
-            cpu::sample_stations(&sp, &self.stations, &self.state, &mut self.samples);
-        }
-        Ok(())
-    }
-
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
         for (acc, v) in into.iter_mut().zip(self.integral.iter_mut()) {
             *acc += f64::from(v[0]) - f64::from(v[1]);
@@ -155,13 +174,87 @@ impl StepEngine for CpuEngine {
         Ok(())
     }
 
-    fn finish(self) -> Result<RawState, GpuError> {
-        Ok(RawState {
-            state: self.state,
-            outflow: self.outflow,
-            samples: self.samples,
-        })
+    fn take_outflow(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
+        let faces = 2 * (self.grid.nx + self.grid.ny);
+        for (p, acc) in into.iter_mut().enumerate() {
+            *acc += self.outflow[p * faces..(p + 1) * faces]
+                .iter()
+                .map(|x| f64::from(*x))
+                .sum::<f64>();
+        }
+        self.outflow.fill(0.0);
+        self.outflow_comp.fill(0.0);
+        Ok(())
     }
+
+    fn rescale(&mut self, factor: f32) -> Result<Vec<f64>, GpuError> {
+        Ok(rescale_state(&mut self.state, self.np, factor))
+    }
+
+    fn near_field(
+        &mut self,
+        plumes: &near::IntervalPlumes,
+        grid_receptors: &[near::NearReceptor],
+        point_receptors: &[near::NearReceptor],
+        cells: &mut [f32],
+        points: &mut [f32],
+    ) -> Result<u64, GpuError> {
+        let inputs = near_inputs(&self.grid, plumes, point_receptors.len());
+        let np = self.np as u32;
+        let mut by_cell = vec![0.0f32; grid_receptors.len() * self.np];
+        let params = near::NearParams {
+            n_receptors: grid_receptors.len() as u32,
+            np,
+            tiles_x: inputs.tiles_x as u32,
+            n_plumes: plumes.plumes.len() as u32,
+        };
+        near::near_field(
+            &params,
+            grid_receptors,
+            &plumes.plumes,
+            &plumes.rates,
+            &inputs.tile_start,
+            &inputs.tile_plumes,
+            &mut by_cell,
+        );
+        to_planes(&by_cell, self.np, cells);
+        let params = near::NearParams {
+            n_receptors: point_receptors.len() as u32,
+            tiles_x: 0,
+            ..params
+        };
+        near::near_field(
+            &params,
+            point_receptors,
+            &plumes.plumes,
+            &plumes.rates,
+            &inputs.tile_start,
+            &inputs.tile_plumes,
+            points,
+        );
+        Ok(inputs.evaluations)
+    }
+
+    fn finish(self) -> Result<RawState, GpuError> {
+        Ok(RawState { state: self.state })
+    }
+}
+
+/// Each pollutant's sum of the state (hi + lo, f64), then the state times `factor` (as
+/// `cpu::ds_mul`): the lid rose. Both engines use this one function (the GPU's state makes the
+/// round trip through the host), so the result does not depend on the device.
+fn rescale_state(state: &mut [[f32; 2]], np: usize, factor: f32) -> Vec<f64> {
+    let plane = state.len() / np.max(1);
+    let mut sums = vec![0.0f64; np];
+    for (p, sum) in sums.iter_mut().enumerate() {
+        for x in &mut state[p * plane..(p + 1) * plane] {
+            *sum += f64::from(x[0]) + f64::from(x[1]);
+            if factor != 1.0 {
+                *x = cpu::ds_mul(*x, factor);
+            }
+        }
+    }
+    sums
 }
 
 /// Steps per submission: enough to amortise submission, few enough to keep command buffers small.
@@ -172,27 +265,28 @@ pub struct GpuEngine<'a> {
     ctx: &'a GpuContext,
     emit: Kernel,
     transport: Kernel,
-    sample: Kernel,
+    near: Kernel,
     conc: [wgpu::Buffer; 2],
     integral: wgpu::Buffer,
     outflow: wgpu::Buffer,
-    samples: wgpu::Buffer,
+    outflow_comp: wgpu::Buffer,
     u_face: wgpu::Buffer,
     v_face: wgpu::Buffer,
     tp_buf: wgpu::Buffer,
     ep_buf: wgpu::Buffer,
-    sp_buf: wgpu::Buffer,
+    sources_buf: wgpu::Buffer,
+    sources_cap: usize,
     emit_bg: [wgpu::BindGroup; 2],
     transport_bg: [wgpu::BindGroup; 2],
-    sample_bg: [wgpu::BindGroup; 2],
+    grid_receptors: Option<wgpu::Buffer>,
     current: usize,
-    sp: SampleParams,
     n_sources: usize,
     dims: [u32; 3],
+    grid: crate::grid::Grid,
 }
 
 impl<'a> GpuEngine<'a> {
-    /// Uploads a problem's zeroed state, sources and stations.
+    /// Uploads a problem's zeroed state.
     pub fn new(ctx: &'a GpuContext, problem: &DispersionProblem) -> Result<Self, GpuError> {
         Self::with_initial(ctx, problem, None)
     }
@@ -222,15 +316,6 @@ impl<'a> GpuEngine<'a> {
                 g.nx, g.ny
             )));
         }
-        let source_bytes =
-            (problem.sources.len() * std::mem::size_of::<super::SourceCell>()) as u64;
-        if source_bytes > ctx.limits.max_storage_buffer_binding_size {
-            return Err(GpuError::TooLarge(format!(
-                "{} source cells need {source_bytes} bytes; the adapter binds at most {}",
-                problem.sources.len(),
-                ctx.limits.max_storage_buffer_binding_size
-            )));
-        }
         let init: Vec<[f32; 2]> = match initial {
             Some(c) => c.iter().map(|v| [*v, 0.0]).collect(),
             None => vec![[0.0; 2]; n],
@@ -242,33 +327,18 @@ impl<'a> GpuEngine<'a> {
         let integral = ctx.storage_zeroed::<[f32; 2]>("integral", n);
         let outflow = ctx.storage_zeroed::<f32>("outflow", 2 * (g.nx + g.ny) * np);
         let outflow_comp = ctx.storage_zeroed::<f32>("outflow-comp", 2 * (g.nx + g.ny) * np);
-        let samples = ctx.storage_zeroed::<f32>(
-            "samples",
-            problem.intervals.len() * problem.stations.len() * np,
-        );
         let u_face = ctx.storage_zeroed::<f32>("u-face", (g.nx + 1) * g.ny);
         let v_face = ctx.storage_zeroed::<f32>("v-face", g.nx * (g.ny + 1));
-        let mut sources = problem.sources.clone();
-        if sources.is_empty() {
-            sources.push(SourceCell {
-                cell: 0,
-                pollutant: 0,
-                rate: 0.0,
-                _pad: 0.0,
-            });
-        }
-        let sources_buf = ctx.storage("sources", &sources);
-        let stations_buf = ctx.storage("stations", &station_points(problem));
+        let sources_cap = 1024;
+        let sources_buf = ctx.storage_zeroed::<SourceCell>("sources", sources_cap);
         let tp_buf = ctx.uniform(
             "transport-params",
             &<TransportParams as bytemuck::Zeroable>::zeroed(),
         );
         let ep_buf = ctx.uniform("emit-params", &<EmitParams as bytemuck::Zeroable>::zeroed());
-        let sp = sample_params(problem, 0);
-        let sp_buf = ctx.uniform("sample-params", &sp);
         let emit = ctx.kernel(&gpu::shaders::DISPERSION_EMIT);
         let transport = ctx.kernel(&gpu::shaders::DISPERSION_TRANSPORT);
-        let sample = ctx.kernel(&gpu::shaders::DISPERSION_SAMPLE_STATIONS);
+        let near = ctx.kernel(&gpu::shaders::DISPERSION_NEAR_FIELD);
         let emit_bg = [0, 1].map(|k| ctx.bind(&emit, &[&ep_buf, &sources_buf, &conc[k]]));
         let transport_bg = [0, 1].map(|k| {
             ctx.bind(
@@ -285,30 +355,88 @@ impl<'a> GpuEngine<'a> {
                 ],
             )
         });
-        let sample_bg =
-            [0, 1].map(|k| ctx.bind(&sample, &[&sp_buf, &stations_buf, &conc[k], &samples]));
         Ok(Self {
             ctx,
             emit,
             transport,
-            sample,
+            near,
             conc,
             integral,
             outflow,
-            samples,
+            outflow_comp,
             u_face,
             v_face,
             tp_buf,
             ep_buf,
-            sp_buf,
+            sources_buf,
+            sources_cap,
             emit_bg,
             transport_bg,
-            sample_bg,
+            grid_receptors: None,
             current: 0,
-            sp,
-            n_sources: problem.sources.len(),
+            n_sources: 0,
             dims: [g.nx as u32, g.ny as u32, np as u32],
+            grid: g.clone(),
         })
+    }
+
+    /// Runs `near_field` over `receptors` and reads back `[receptor][pollutant]`.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_near(
+        &self,
+        receptors: &wgpu::Buffer,
+        n_receptors: usize,
+        tiles_x: u32,
+        plumes: &wgpu::Buffer,
+        rates: &wgpu::Buffer,
+        tile_start: &wgpu::Buffer,
+        tile_plumes: &wgpu::Buffer,
+        n_plumes: usize,
+    ) -> Result<Vec<f32>, GpuError> {
+        let np = self.dims[2];
+        let params = near::NearParams {
+            n_receptors: n_receptors as u32,
+            np,
+            tiles_x,
+            n_plumes: n_plumes as u32,
+        };
+        let p_buf = self.ctx.uniform("near-params", &params);
+        let out = self
+            .ctx
+            .storage_zeroed::<f32>("near-out", (n_receptors * np as usize).max(1));
+        let bg = self.ctx.bind(
+            &self.near,
+            &[
+                &p_buf,
+                receptors,
+                plumes,
+                rates,
+                tile_start,
+                tile_plumes,
+                &out,
+            ],
+        );
+        let mut enc = self.ctx.encoder();
+        self.near
+            .dispatch(&mut enc, &bg, gpu::groups_2d(n_receptors, 64));
+        self.ctx.submit_and_wait(enc)?;
+        let mut v = self.ctx.read::<f32>(&out)?;
+        v.truncate(n_receptors * np as usize);
+        Ok(v)
+    }
+}
+
+/// A storage buffer of `data`, or of one zeroed element when `data` is empty (WebGPU binds no
+/// empty buffer).
+fn storage_or_one<T: bytemuck::Pod + bytemuck::Zeroable>(
+    ctx: &GpuContext,
+    label: &str,
+    data: &[T],
+) -> wgpu::Buffer {
+    if data.is_empty() {
+        ctx.storage(label, &[T::zeroed()])
+    } else {
+        ctx.storage(label, data)
     }
 }
 
@@ -318,7 +446,29 @@ impl StepEngine for GpuEngine<'_> {
         wind: &Arc<FaceWind>,
         tp: &TransportParams,
         ep: &EmitParams,
+        sources: &[SourceCell],
     ) -> Result<(), GpuError> {
+        let bytes = std::mem::size_of_val(sources) as u64;
+        if bytes > self.ctx.limits.max_storage_buffer_binding_size {
+            return Err(GpuError::TooLarge(format!(
+                "{} source cells need {bytes} bytes; the adapter binds at most {}",
+                sources.len(),
+                self.ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
+        if sources.len() > self.sources_cap {
+            self.sources_cap = sources.len().next_power_of_two();
+            self.sources_buf = self
+                .ctx
+                .storage_zeroed::<SourceCell>("sources", self.sources_cap);
+            let (ctx, emit, ep_buf, sources_buf) =
+                (self.ctx, &self.emit, &self.ep_buf, &self.sources_buf);
+            self.emit_bg = [0, 1].map(|k| ctx.bind(emit, &[ep_buf, sources_buf, &self.conc[k]]));
+        }
+        if !sources.is_empty() {
+            self.ctx.write(&self.sources_buf, sources);
+        }
+        self.n_sources = sources.len();
         self.ctx.write(&self.u_face, &wind.u);
         self.ctx.write(&self.v_face, &wind.v);
         self.ctx.write(&self.tp_buf, std::slice::from_ref(tp));
@@ -354,23 +504,6 @@ impl StepEngine for GpuEngine<'_> {
         Ok(())
     }
 
-    fn sample(&mut self, slot: u32) -> Result<(), GpuError> {
-        if self.sp.n_stations == 0 {
-            return Ok(());
-        }
-        self.ctx.write(
-            &self.sp_buf,
-            std::slice::from_ref(&SampleParams { slot, ..self.sp }),
-        );
-        let mut enc = self.ctx.encoder();
-        self.sample.dispatch(
-            &mut enc,
-            &self.sample_bg[self.current],
-            [gpu::groups(self.sp.n_stations as usize, 64), self.sp.np, 1],
-        );
-        self.ctx.submit_and_wait(enc)
-    }
-
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
         let v = self.ctx.read::<[f32; 2]>(&self.integral)?;
         for (acc, x) in into.iter_mut().zip(&v) {
@@ -382,18 +515,81 @@ impl StepEngine for GpuEngine<'_> {
         Ok(())
     }
 
+    fn take_outflow(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
+        let v = self.ctx.read::<f32>(&self.outflow)?;
+        let faces = 2 * (self.grid.nx + self.grid.ny);
+        for (p, acc) in into.iter_mut().enumerate() {
+            *acc += v[p * faces..(p + 1) * faces]
+                .iter()
+                .map(|x| f64::from(*x))
+                .sum::<f64>();
+        }
+        let mut enc = self.ctx.encoder();
+        enc.clear_buffer(&self.outflow, 0, None);
+        enc.clear_buffer(&self.outflow_comp, 0, None);
+        self.ctx.submit(enc);
+        Ok(())
+    }
+
+    fn rescale(&mut self, factor: f32) -> Result<Vec<f64>, GpuError> {
+        let mut state = self.ctx.read::<[f32; 2]>(&self.conc[self.current])?;
+        let sums = rescale_state(&mut state, self.dims[2] as usize, factor);
+        if factor != 1.0 {
+            self.ctx.write(&self.conc[self.current], &state);
+        }
+        Ok(sums)
+    }
+
+    fn near_field(
+        &mut self,
+        plumes: &near::IntervalPlumes,
+        grid_receptors: &[near::NearReceptor],
+        point_receptors: &[near::NearReceptor],
+        cells: &mut [f32],
+        points: &mut [f32],
+    ) -> Result<u64, GpuError> {
+        let inputs = near_inputs(&self.grid, plumes, point_receptors.len());
+        let plume_buf = storage_or_one(self.ctx, "near-plumes", &plumes.plumes);
+        let rate_buf = storage_or_one(self.ctx, "near-rates", &plumes.rates);
+        let start_buf = storage_or_one(self.ctx, "tile-start", &inputs.tile_start);
+        let list_buf = storage_or_one(self.ctx, "tile-plumes", &inputs.tile_plumes);
+        if !grid_receptors.is_empty() {
+            if self.grid_receptors.is_none() {
+                self.grid_receptors = Some(self.ctx.storage("grid-receptors", grid_receptors));
+            }
+            if let Some(rec) = &self.grid_receptors {
+                let by_cell = self.dispatch_near(
+                    rec,
+                    grid_receptors.len(),
+                    inputs.tiles_x as u32,
+                    &plume_buf,
+                    &rate_buf,
+                    &start_buf,
+                    &list_buf,
+                    plumes.plumes.len(),
+                )?;
+                to_planes(&by_cell, self.dims[2] as usize, cells);
+            }
+        }
+        if !point_receptors.is_empty() {
+            let rec = self.ctx.storage("point-receptors", point_receptors);
+            let v = self.dispatch_near(
+                &rec,
+                point_receptors.len(),
+                0,
+                &plume_buf,
+                &rate_buf,
+                &start_buf,
+                &list_buf,
+                plumes.plumes.len(),
+            )?;
+            points.copy_from_slice(&v);
+        }
+        Ok(inputs.evaluations)
+    }
+
     fn finish(self) -> Result<RawState, GpuError> {
         let state = self.ctx.read::<[f32; 2]>(&self.conc[self.current])?;
-        let outflow = self.ctx.read::<f32>(&self.outflow)?;
-        let mut samples = self.ctx.read::<f32>(&self.samples)?;
-        let expected = self.sp.n_stations as usize * self.sp.np as usize;
-        if expected == 0 {
-            samples.clear();
-        }
-        Ok(RawState {
-            state,
-            outflow,
-            samples,
-        })
+        Ok(RawState { state })
     }
 }

@@ -16,6 +16,8 @@
 pub mod analytic;
 pub mod cpu;
 mod engine;
+pub mod near;
+pub mod plume;
 pub mod scenario;
 
 use bytemuck::{Pod, Zeroable};
@@ -26,6 +28,8 @@ use crate::grid::Grid;
 use crate::model::Pollutant;
 
 pub use engine::{CpuEngine, GpuEngine, StepEngine};
+pub use near::{Emitter, NearField};
+pub use plume::{Stability, StackExit};
 
 /// At most this many pollutants in one run (the transport uniform holds 8 removal factors).
 pub const MAX_POLLUTANTS: usize = 8;
@@ -104,34 +108,13 @@ pub struct SourceCell {
     pub _pad: f32,
 }
 
-/// Uniform of stage `sample_stations`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
-pub struct SampleParams {
-    /// Columns.
-    pub nx: u32,
-    /// Rows.
-    pub ny: u32,
-    /// Pollutants.
-    pub np: u32,
-    /// Stations.
-    pub n_stations: u32,
-    /// Output time index the samples are written to.
-    pub slot: u32,
-    /// Padding.
-    pub _pad: [u32; 3],
-}
-
 /// A station's position in continuous cell coordinates (cell (i, j) centre at (i, j)).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StationPoint {
     /// Column coordinate.
     pub fx: f32,
     /// Row coordinate.
     pub fy: f32,
-    /// Padding.
-    pub _pad: [f32; 2],
 }
 
 /// Wind on the grid's faces for one interval.
@@ -182,7 +165,7 @@ impl FaceWind {
     }
 }
 
-/// One output interval: its length, wind and diffusivity.
+/// One output interval: its length, wind, diffusivity, stability and mixing height.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Interval {
     /// Length, seconds.
@@ -191,6 +174,25 @@ pub struct Interval {
     pub wind: std::sync::Arc<FaceWind>,
     /// Horizontal diffusivity, m²/s.
     pub kdiff: f64,
+    /// Pasquill–Gifford class of the near field (required when the near field is on).
+    pub stability: Option<Stability>,
+    /// Mixing height (the lid), m.
+    pub mixing_height_m: f64,
+    /// Whether the observed wind was below the calm threshold (and raised to it).
+    pub calm: bool,
+}
+
+/// A named receptor point in the grid's projected CRS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceptorPoint {
+    /// Name (a receptor, or `name/distance/direction` for a polar one).
+    pub name: String,
+    /// Easting, m.
+    pub x_m: f64,
+    /// Northing, m.
+    pub y_m: f64,
+    /// Height above ground, m.
+    pub z_m: f64,
 }
 
 /// Everything a dispersion run needs, already on the grid (no files, no dataset).
@@ -200,18 +202,22 @@ pub struct DispersionProblem {
     pub grid: Grid,
     /// Pollutants, one plane each (at most [`MAX_POLLUTANTS`]).
     pub pollutants: Vec<Pollutant>,
-    /// Mixing height, m.
-    pub mixing_height_m: f64,
     /// First-order decay rate per pollutant, 1/s.
     pub decay_per_s: Vec<f64>,
     /// Dry deposition velocity per pollutant, m/s.
     pub deposition_m_s: Vec<f64>,
-    /// Emitting cells.
-    pub sources: Vec<SourceCell>,
-    /// Station ids and positions.
+    /// Emitters (stacks, pieces of areas and roads), g/s.
+    pub emitters: Vec<Emitter>,
+    /// The near field (plume-in-grid) set-up.
+    pub near_field: NearField,
+    /// Air stations (sampled at their exact position, near field included, interval means).
     pub stations: Vec<(String, StationPoint)>,
-    /// Output intervals, in order; stations are sampled at the end of each.
+    /// Receptors (the same).
+    pub receptors: Vec<ReceptorPoint>,
+    /// Output intervals, in order.
     pub intervals: Vec<Interval>,
+    /// Seconds from the start excluded from time means (the field spinning up from zero).
+    pub spin_up_s: f64,
     /// Safety factor on the explicit stability limit (≤ 0.5 keeps the 2D limited scheme positive).
     pub cfl: f64,
 }
@@ -229,27 +235,53 @@ pub struct MassBudget {
     pub decayed_kg: f64,
     /// Removed by dry deposition.
     pub deposited_kg: f64,
-    /// |emitted − (in grid + left + decayed + deposited)| / emitted.
+    /// Emitted into plumes at or above the lid (never in the mixed layer).
+    #[serde(default)]
+    pub above_mixed_layer_kg: f64,
+    /// Left in the residual layer when the lid fell (not re-entrained).
+    #[serde(default)]
+    pub residual_layer_kg: f64,
+    /// Emitted but not yet handed to the grid at the end (in near-field plumes).
+    #[serde(default)]
+    pub near_field_transit_kg: f64,
+    /// Handed over at points outside the grid (sources near or outside its edge).
+    #[serde(default)]
+    pub handed_over_outside_kg: f64,
+    /// |emitted − (every other term)| / emitted.
     pub relative_error: f64,
 }
 
-/// What a run produced.
+/// What a run produced. Every field of concentration is ground level (near field + grid) unless
+/// named `grid_`.
 #[derive(Debug, Clone)]
 pub struct DispersionRun {
-    /// Concentration at the end, `[pollutant][row][col]`, µg/m³.
+    /// Ground-level concentration at the end, `[pollutant][row][col]`, µg/m³: the grid's final
+    /// state plus the last interval's near field at the cell centres.
     pub final_conc: Vec<f32>,
-    /// Time-mean concentration over the run (every step), µg/m³.
+    /// Ground-level time-mean after the spin-up, µg/m³.
     pub mean_conc: Vec<f32>,
-    /// Station samples, `[interval][station][pollutant]`, µg/m³, at each interval's end.
+    /// The grid's own time-mean after the spin-up (no near field), µg/m³.
+    pub grid_mean: Vec<f32>,
+    /// The grid's own final state, µg/m³.
+    pub grid_final: Vec<f32>,
+    /// Station interval means, `[interval][station][pollutant]`, µg/m³.
     pub samples: Vec<f32>,
+    /// Receptor interval means, `[interval][receptor][pollutant]`, µg/m³.
+    pub receptor_samples: Vec<f32>,
     /// Budget per pollutant.
     pub budget: Vec<MassBudget>,
+    /// Per emitter, the largest plume rise of the run, m.
+    pub max_rise_m: Vec<f64>,
     /// Time steps taken.
     pub steps: u64,
     /// steps × cells × pollutants.
     pub cell_updates: u64,
+    /// Near-field evaluations (receptors × plumes listed for them).
+    pub near_evaluations: u64,
     /// Wall time of the stepping (upload to readback), s.
     pub wall_s: f64,
+    /// Wall time of the near field within it, s.
+    pub near_wall_s: f64,
     /// `None` for the CPU twin.
     pub adapter: Option<AdapterReport>,
 }
@@ -270,13 +302,18 @@ impl DispersionProblem {
         (n, interval.duration_s / n as f64)
     }
 
-    /// Number of sub-steps of an interval and the uniforms of its `transport` and `emit` stages.
-    pub fn step_params(&self, interval: &Interval) -> (u64, TransportParams, EmitParams) {
+    /// Number of sub-steps of an interval and the uniforms of its `transport` and `emit` stages
+    /// (`n_sources` source cells).
+    pub fn step_params(
+        &self,
+        interval: &Interval,
+        n_sources: usize,
+    ) -> (u64, TransportParams, EmitParams) {
         let g = &self.grid;
         let np = self.pollutants.len() as u32;
         let (n, dt) = self.substeps(interval);
         let mut keep = [1.0f32; MAX_POLLUTANTS];
-        for (k, r) in keep.iter_mut().zip(self.removal_per_s()) {
+        for (k, r) in keep.iter_mut().zip(self.removal_per_s(interval)) {
             *k = (1.0 / (1.0 + r * dt)) as f32;
         }
         let tp = TransportParams {
@@ -294,19 +331,19 @@ impl DispersionProblem {
             nx: tp.nx,
             ny: tp.ny,
             np,
-            n_sources: self.sources.len() as u32,
+            n_sources: n_sources as u32,
             dt: tp.dt,
             _pad: [0.0; 3],
         };
         (n, tp, ep)
     }
 
-    /// Removal rate λ + v_d/h per pollutant, 1/s.
-    pub fn removal_per_s(&self) -> Vec<f64> {
+    /// Removal rate λ + v_d/h per pollutant in an interval, 1/s.
+    pub fn removal_per_s(&self, interval: &Interval) -> Vec<f64> {
         self.decay_per_s
             .iter()
             .zip(&self.deposition_m_s)
-            .map(|(l, vd)| l + vd / self.mixing_height_m)
+            .map(|(l, vd)| l + vd / interval.mixing_height_m)
             .collect()
     }
 
@@ -315,6 +352,15 @@ impl DispersionProblem {
             return Err(GpuError::TooLarge(format!(
                 "a run takes 1 to {MAX_POLLUTANTS} pollutants, not {}",
                 self.pollutants.len()
+            )));
+        }
+        if let Some(i) = self
+            .intervals
+            .iter()
+            .position(|i| !(i.mixing_height_m.is_finite() && i.mixing_height_m > 0.0))
+        {
+            return Err(GpuError::TooLarge(format!(
+                "interval {i}: the mixing height must be a positive number"
             )));
         }
         Ok(())
@@ -342,6 +388,64 @@ impl DispersionProblem {
         }
     }
 
+    /// The grid's source cells for one interval (µg/m³/s in a layer of `lid` m) and what of each
+    /// pollutant's emission went elsewhere: books into `book`. With the near field off every
+    /// emitter's mass enters its own cell.
+    fn interval_sources(
+        &self,
+        interval: &Interval,
+        plumes: Option<&near::IntervalPlumes>,
+        transit: &mut [Vec<f64>],
+        book: &mut Book,
+    ) -> Vec<SourceCell> {
+        let g = &self.grid;
+        let d = interval.duration_s;
+        let volume = g.cell_m * g.cell_m * interval.mixing_height_m;
+        let mut cells: std::collections::BTreeMap<(u32, u32), f64> = Default::default();
+        for (ei, e) in self.emitters.iter().enumerate() {
+            for &(plane, g_s) in &e.rates {
+                let p = plane as usize;
+                let q = g_s * 1e6; // µg/s
+                book.emitted[p] += q * d;
+                let Some(ip) = plumes else {
+                    match g.cell_of(e.x_m, e.y_m) {
+                        Some((i, j)) => {
+                            *cells.entry((plane, (j * g.nx + i) as u32)).or_default() += q;
+                        }
+                        None => book.outside[p] += q * d,
+                    }
+                    continue;
+                };
+                // the emitter's reservoir follows its plume's travel time to the hand-over
+                let (inflow, target) = if ip.above_lid[ei] {
+                    book.above[p] += q * d;
+                    (0.0, 0.0)
+                } else {
+                    (q * d, q * ip.travel_s[ei])
+                };
+                let level = transit[ei][p] + inflow;
+                let out = (level - target).max(0.0);
+                transit[ei][p] = level - out;
+                if out > 0.0 {
+                    book.outside[p] += out * ip.outside[ei];
+                    for &(cell, frac) in &ip.handover[ei] {
+                        *cells.entry((plane, cell)).or_default() += out * frac / d;
+                    }
+                }
+            }
+        }
+        cells
+            .into_iter()
+            .filter(|(_, r)| *r > 0.0)
+            .map(|((pollutant, cell), ug_s)| SourceCell {
+                cell,
+                pollutant,
+                rate: (ug_s / volume) as f32,
+                _pad: 0.0,
+            })
+            .collect()
+    }
+
     fn run_with<E: StepEngine>(
         &self,
         mut engine: E,
@@ -351,99 +455,273 @@ impl DispersionProblem {
         let g = &self.grid;
         let np = self.pollutants.len();
         let start = std::time::Instant::now();
-        let mut steps = 0u64;
-        let mut emitted_ug = vec![0.0f64; np];
-        let volume = g.cell_m * g.cell_m * self.mixing_height_m;
         let plane = g.cells();
-        let mut integral = vec![0.0f64; plane * np];
-        let mut plane_sums = vec![0.0f64; np];
-        // mass removed per pollutant, µg: what the f32 removal factor `keep` actually took,
-        // 1/keep − 1 of each step's result, i.e. (1/keep − 1)/dt times the time integral
-        let mut removed_ug = vec![0.0f64; np];
+        let area = g.cell_m * g.cell_m;
+        let mut steps = 0u64;
+        let mut book = Book::new(np);
+        let mut transit = vec![vec![0.0f64; np]; self.emitters.len()];
+        let mut interval_int = vec![0.0f64; plane * np];
+        let mut grid_int = vec![0.0f64; plane * np];
+        let mut near_int = vec![0.0f64; plane * np];
+        let mut near_last = vec![0.0f32; plane * np];
+        let mut outflow = vec![0.0f64; np];
+        let mut max_rise = vec![0.0f64; self.emitters.len()];
+        let mut near_evals = 0u64;
+        let mut near_wall = 0.0f64;
+        let ns = self.stations.len();
+        let nr = self.receptors.len();
+        let mut samples = vec![0.0f32; self.intervals.len() * ns * np];
+        let mut receptor_samples = vec![0.0f32; self.intervals.len() * nr * np];
+        // the near-field receptors: cell centres, then stations, then receptors
+        let points = self.point_receptors();
+        let grid_rec = if self.near_field.enabled {
+            near::grid_receptors(g, self.near_field.raster_height_m)
+        } else {
+            Vec::new()
+        };
+        let mut near_cells = vec![0.0f32; plane * np];
+        let mut near_points = vec![0.0f32; points.len() * np];
+        let mut counted_s = 0.0;
+        let mut t_end = 0.0;
+        let mut prev_lid = self.intervals.first().map_or(1.0, |i| i.mixing_height_m);
         for (slot, interval) in self.intervals.iter().enumerate() {
-            let (n, tp, ep) = self.step_params(interval);
-            engine.set_interval(&interval.wind, &tp, &ep)?;
+            let lid = interval.mixing_height_m;
+            let volume = area * lid;
+            // the lid moves: a rising lid dilutes the layer (mass kept), a falling one leaves
+            // what is above it in the residual layer
+            if lid != prev_lid {
+                let factor = if lid > prev_lid { prev_lid / lid } else { 1.0 };
+                let sums = engine.rescale(factor as f32)?;
+                if lid < prev_lid {
+                    for (r, sum) in book.residual.iter_mut().zip(&sums) {
+                        *r += sum * area * (prev_lid - lid);
+                    }
+                }
+                prev_lid = lid;
+            }
+            let plumes = if self.near_field.enabled {
+                let t = std::time::Instant::now();
+                let ip = near::interval_plumes(g, &self.near_field, &self.emitters, interval, np);
+                for (m, r) in max_rise.iter_mut().zip(&ip.rise) {
+                    *m = m.max(r.final_m);
+                }
+                near_evals += engine.near_field(
+                    &ip,
+                    &grid_rec,
+                    &points,
+                    &mut near_cells,
+                    &mut near_points,
+                )?;
+                near_wall += t.elapsed().as_secs_f64();
+                Some(ip)
+            } else {
+                None
+            };
+            let sources = self.interval_sources(interval, plumes.as_ref(), &mut transit, &mut book);
+            let (n, tp, ep) = self.step_params(interval, sources.len());
+            engine.set_interval(&interval.wind, &tp, &ep, &sources)?;
             engine.steps(n)?;
-            engine.sample(slot as u32)?;
-            engine.take_integral(&mut integral)?;
+            interval_int.fill(0.0);
+            engine.take_integral(&mut interval_int)?;
+            engine.take_outflow(&mut outflow)?;
+            let removal = self.removal_per_s(interval);
             for p in 0..np {
-                let total: f64 = integral[p * plane..(p + 1) * plane].iter().sum();
+                let total: f64 = interval_int[p * plane..(p + 1) * plane].iter().sum();
+                // what the f32 removal factor `keep` actually took: (1/keep − 1)/dt of the
+                // time integral
                 let rate = (1.0 / f64::from(tp.keep[p]) - 1.0) / f64::from(tp.dt);
-                removed_ug[p] += rate * (total - plane_sums[p]) * volume;
-                plane_sums[p] = total;
+                let removed = rate * total * volume;
+                let (lam, dep) = (self.decay_per_s[p], removal[p] - self.decay_per_s[p]);
+                if lam + dep > 0.0 {
+                    book.decayed[p] += removed * lam / (lam + dep);
+                    book.deposited[p] += removed * dep / (lam + dep);
+                }
+                // outflow holds transfers in µg/m³ of the boundary cell
+                book.left[p] += outflow[p] * volume;
+                outflow[p] = 0.0;
             }
             steps += n;
-            progress(slot + 1, self.intervals.len());
-            // what the emit stage adds, in the f32 it adds it with
-            for s in &self.sources {
-                emitted_ug[s.pollutant as usize] += n as f64 * f64::from(ep.dt * s.rate) * volume;
+            t_end += interval.duration_s;
+            let d = interval.duration_s;
+            // interval means at stations and receptors: the grid's mean there plus the plume
+            if t_end > self.spin_up_s + 1e-9 {
+                counted_s += d;
+                for (a, b) in grid_int.iter_mut().zip(&interval_int) {
+                    *a += b;
+                }
+                if plumes.is_some() {
+                    for (a, b) in near_int.iter_mut().zip(&near_cells) {
+                        *a += f64::from(*b) * d;
+                    }
+                }
             }
+            for (k, (fx, fy)) in self.point_cells().into_iter().enumerate() {
+                for p in 0..np {
+                    let gm = bilinear(g, &interval_int[p * plane..(p + 1) * plane], fx, fy) / d;
+                    let nf = if plumes.is_some() {
+                        f64::from(near_points[k * np + p])
+                    } else {
+                        0.0
+                    };
+                    let v = (gm + nf) as f32;
+                    if k < ns {
+                        samples[(slot * ns + k) * np + p] = v;
+                    } else {
+                        receptor_samples[(slot * nr + k - ns) * np + p] = v;
+                    }
+                }
+            }
+            if slot + 1 == self.intervals.len() && plumes.is_some() {
+                near_last.copy_from_slice(&near_cells);
+            }
+            progress(slot + 1, self.intervals.len());
         }
         let raw = engine.finish()?;
         let wall_s = start.elapsed().as_secs_f64();
-        let total_s: f64 = self.intervals.iter().map(|i| i.duration_s).sum();
-        let faces = 2 * (g.nx + g.ny);
-        let h = self.mixing_height_m;
+        let last_volume = area * prev_lid;
         let budget = (0..np)
             .map(|p| {
                 let in_grid = raw.state[p * plane..(p + 1) * plane]
                     .iter()
                     .map(|x| f64::from(x[0]) + f64::from(x[1]))
                     .sum::<f64>()
-                    * volume;
-                // outflow holds transfers in µg/m³ of the boundary cell
-                let left: f64 = raw.outflow[p * faces..(p + 1) * faces]
-                    .iter()
-                    .map(|x| f64::from(*x))
-                    .sum::<f64>()
-                    * volume;
-                // split what was removed in proportion to the two rates
-                let (lam, dep) = (self.decay_per_s[p], self.deposition_m_s[p] / h);
-                let (decayed, deposited) = if lam + dep > 0.0 {
-                    (
-                        removed_ug[p] * lam / (lam + dep),
-                        removed_ug[p] * dep / (lam + dep),
-                    )
-                } else {
-                    (0.0, 0.0)
-                };
-                let emitted = emitted_ug[p];
+                    * last_volume;
+                let in_transit: f64 = transit.iter().map(|t| t[p]).sum();
+                let emitted = book.emitted[p];
+                let accounted = in_grid
+                    + book.left[p]
+                    + book.decayed[p]
+                    + book.deposited[p]
+                    + book.above[p]
+                    + book.residual[p]
+                    + in_transit
+                    + book.outside[p];
                 let err = if emitted > 0.0 {
-                    (emitted - (in_grid + left + decayed + deposited)).abs() / emitted
+                    (emitted - accounted).abs() / emitted
                 } else {
                     0.0
                 };
                 MassBudget {
                     emitted_kg: emitted * 1e-9,
                     in_grid_kg: in_grid * 1e-9,
-                    left_boundary_kg: left * 1e-9,
-                    decayed_kg: decayed * 1e-9,
-                    deposited_kg: deposited * 1e-9,
+                    left_boundary_kg: book.left[p] * 1e-9,
+                    decayed_kg: book.decayed[p] * 1e-9,
+                    deposited_kg: book.deposited[p] * 1e-9,
+                    above_mixed_layer_kg: book.above[p] * 1e-9,
+                    residual_layer_kg: book.residual[p] * 1e-9,
+                    near_field_transit_kg: in_transit * 1e-9,
+                    handed_over_outside_kg: book.outside[p] * 1e-9,
                     relative_error: err,
                 }
             })
             .collect();
-        let mean_conc = integral
+        let mean = |v: &f64| {
+            if counted_s > 0.0 {
+                (v / counted_s) as f32
+            } else {
+                0.0
+            }
+        };
+        let grid_mean: Vec<f32> = grid_int.iter().map(mean).collect();
+        let mean_conc = grid_mean
             .iter()
-            .map(|v| {
-                if total_s > 0.0 {
-                    (v / total_s) as f32
-                } else {
-                    0.0
-                }
-            })
+            .zip(&near_int)
+            .map(|(a, b)| a + mean(b))
+            .collect();
+        let grid_final: Vec<f32> = raw.state.iter().map(|x| x[0] + x[1]).collect();
+        let final_conc = grid_final
+            .iter()
+            .zip(&near_last)
+            .map(|(a, b)| a + b)
             .collect();
         Ok(DispersionRun {
-            final_conc: raw.state.iter().map(|x| x[0] + x[1]).collect(),
+            final_conc,
             mean_conc,
-            samples: raw.samples,
+            grid_mean,
+            grid_final,
+            samples,
+            receptor_samples,
             budget,
+            max_rise_m: max_rise,
             steps,
             cell_updates: steps * (plane * np) as u64,
+            near_evaluations: near_evals,
             wall_s,
+            near_wall_s: near_wall,
             adapter,
         })
     }
+
+    /// Stations then receptors, as near-field receptors relative to the grid's corner.
+    fn point_receptors(&self) -> Vec<near::NearReceptor> {
+        let g = &self.grid;
+        let st = self.stations.iter().map(|(_, s)| near::NearReceptor {
+            x: ((f64::from(s.fx) + 0.5) * g.cell_m) as f32,
+            y: ((f64::from(s.fy) + 0.5) * g.cell_m) as f32,
+            z: self.near_field.raster_height_m as f32,
+            tile: 0,
+        });
+        let rc = self.receptors.iter().map(|r| near::NearReceptor {
+            x: (r.x_m - g.x0) as f32,
+            y: (r.y_m - g.y0) as f32,
+            z: r.z_m as f32,
+            tile: 0,
+        });
+        st.chain(rc).collect()
+    }
+
+    /// Stations then receptors in continuous cell coordinates.
+    fn point_cells(&self) -> Vec<(f64, f64)> {
+        let st = self
+            .stations
+            .iter()
+            .map(|(_, s)| (f64::from(s.fx), f64::from(s.fy)));
+        let rc = self
+            .receptors
+            .iter()
+            .map(|r| self.grid.cell_coords(r.x_m, r.y_m));
+        st.chain(rc).collect()
+    }
+}
+
+/// What a run books per pollutant, µg.
+struct Book {
+    emitted: Vec<f64>,
+    left: Vec<f64>,
+    decayed: Vec<f64>,
+    deposited: Vec<f64>,
+    above: Vec<f64>,
+    residual: Vec<f64>,
+    outside: Vec<f64>,
+}
+
+impl Book {
+    fn new(np: usize) -> Self {
+        Self {
+            emitted: vec![0.0; np],
+            left: vec![0.0; np],
+            decayed: vec![0.0; np],
+            deposited: vec![0.0; np],
+            above: vec![0.0; np],
+            residual: vec![0.0; np],
+            outside: vec![0.0; np],
+        }
+    }
+}
+
+/// Bilinear interpolation of a cell-centred plane at continuous cell coordinates (clamped to
+/// the outer cell centres).
+pub fn bilinear(grid: &Grid, plane: &[f64], fx: f64, fy: f64) -> f64 {
+    let (nx, ny) = (grid.nx, grid.ny);
+    let fx = fx.clamp(0.0, (nx - 1) as f64);
+    let fy = fy.clamp(0.0, (ny - 1) as f64);
+    let (i0, j0) = (fx.floor() as usize, fy.floor() as usize);
+    let (i1, j1) = ((i0 + 1).min(nx - 1), (j0 + 1).min(ny - 1));
+    let (tx, ty) = (fx - i0 as f64, fy - j0 as f64);
+    let v = |i: usize, j: usize| plane[j * nx + i];
+    let bottom = v(i0, j0) * (1.0 - tx) + v(i1, j0) * tx;
+    let top = v(i0, j1) * (1.0 - tx) + v(i1, j1) * tx;
+    bottom * (1.0 - ty) + top * ty
 }
 
 /// Raw buffers at the end of a run.
@@ -451,10 +729,6 @@ impl DispersionProblem {
 pub struct RawState {
     /// Double-single concentration state `[hi, lo]`, value hi + lo.
     pub state: Vec<[f32; 2]>,
-    /// Time integral of boundary outflow per face.
-    pub outflow: Vec<f32>,
-    /// Station samples.
-    pub samples: Vec<f32>,
 }
 
 /// FNV-1a 64-bit hash of f32 bit patterns: the golden hash of a deterministic field.

@@ -38,8 +38,8 @@ pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/doub
 /// Dispersion: advection, diffusion and removal for one step.
 pub const DISPERSION_TRANSPORT: Shader =
     shader!("dispersion/transport", uses "common/double_single");
-/// Dispersion: bilinear samples at stations.
-pub const DISPERSION_SAMPLE_STATIONS: Shader = shader!("dispersion/sample_stations");
+/// Dispersion: near-field Gaussian plumes at receptors.
+pub const DISPERSION_NEAR_FIELD: Shader = shader!("dispersion/near_field");
 /// Common: a straight copy, for measuring memory bandwidth.
 pub const COMMON_COPY: Shader = shader!("common/copy");
 
@@ -72,7 +72,7 @@ pub const COPY_LIMITS: StageLimits = StageLimits {
 pub const STAGE_LIMITS: &[(Shader, StageLimits)] = &[
     (DISPERSION_EMIT, crate::dispersion::GPU_LIMITS),
     (DISPERSION_TRANSPORT, crate::dispersion::GPU_LIMITS),
-    (DISPERSION_SAMPLE_STATIONS, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_NEAR_FIELD, crate::dispersion::GPU_LIMITS),
     (COMMON_COPY, COPY_LIMITS),
     (TRAFFIC_SENDING_RECEIVING, crate::traffic::GPU_LIMITS),
     (TRAFFIC_NODE_FLOWS, crate::traffic::GPU_LIMITS),
@@ -83,7 +83,7 @@ pub const STAGE_LIMITS: &[(Shader, StageLimits)] = &[
 pub const ALL: &[Shader] = &[
     DISPERSION_EMIT,
     DISPERSION_TRANSPORT,
-    DISPERSION_SAMPLE_STATIONS,
+    DISPERSION_NEAR_FIELD,
     COMMON_COPY,
     TRAFFIC_SENDING_RECEIVING,
     TRAFFIC_NODE_FLOWS,
@@ -244,9 +244,8 @@ mod tests {
 
     #[test]
     fn every_wgsl_struct_matches_its_rust_twin() {
-        use crate::dispersion::{
-            EmitParams, SampleParams, SourceCell, StationPoint, TransportParams,
-        };
+        use crate::dispersion::near::{NearParams, NearPlume, NearReceptor};
+        use crate::dispersion::{EmitParams, SourceCell, TransportParams};
         use crate::traffic::{LinkData, NodeData, PhaseData, SignalData, StepParams};
         twin!(
             DISPERSION_TRANSPORT,
@@ -267,16 +266,25 @@ mod tests {
             [cell, pollutant, rate]
         );
         twin!(
-            DISPERSION_SAMPLE_STATIONS,
-            "SampleParams",
-            SampleParams,
-            [nx, ny, np, n_stations, slot]
+            DISPERSION_NEAR_FIELD,
+            "NearParams",
+            NearParams,
+            [n_receptors, np, tiles_x, n_plumes]
         );
         twin!(
-            DISPERSION_SAMPLE_STATIONS,
-            "StationPoint",
-            StationPoint,
-            [fx, fy]
+            DISPERSION_NEAR_FIELD,
+            "NearPlume",
+            NearPlume,
+            [
+                x, y, cx, cy, u, hs, rise_k, rise_max, sy0, sz0, lid, x_fade, x_end, ky, stab,
+                rate0
+            ]
+        );
+        twin!(
+            DISPERSION_NEAR_FIELD,
+            "NearReceptor",
+            NearReceptor,
+            [x, y, z, tile]
         );
         for stage in [
             TRAFFIC_SENDING_RECEIVING,

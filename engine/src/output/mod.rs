@@ -15,7 +15,7 @@ use geo::Geometry;
 use polars::prelude::*;
 
 use crate::dispersion::DispersionRun;
-use crate::dispersion::scenario::ResolvedDispersion;
+use crate::dispersion::scenario::{ResolvedDispersion, olm_no2};
 use crate::grid::Grid;
 use crate::model::FeatureKind;
 use crate::spatial::project;
@@ -75,9 +75,126 @@ fn north_up(grid: &Grid, field: &[f32], p: usize) -> Vec<f32> {
     out
 }
 
-/// Writes `DIR/concentration.tif` (time-mean, one band per pollutant),
-/// `DIR/concentration_final.tif` (end of run, one band per pollutant), `DIR/concentration.png`,
-/// `DIR/stations.parquet` and `DIR/summary.json`. Returns the summary.
+/// The ground-level bands of a run as written: each carried pollutant (near field + grid +
+/// background) and NO₂ by the OLM when asked; per band its time-mean and final fields and its
+/// per-interval station and receptor values.
+struct Bands {
+    names: Vec<String>,
+    mean: Vec<Vec<f32>>,
+    last: Vec<Vec<f32>>,
+    /// `[band][interval][station]`.
+    stations: Vec<Vec<Vec<f32>>>,
+    /// `[band][interval][receptor]`.
+    receptors: Vec<Vec<Vec<f32>>>,
+}
+
+fn ground_bands(run: &ResolvedDispersion, result: &DispersionRun) -> Bands {
+    let pr = &run.problem;
+    let plane = pr.grid.cells();
+    let np = pr.pollutants.len();
+    let (ns, nr, ni) = (pr.stations.len(), pr.receptors.len(), pr.intervals.len());
+    let counted = counted_intervals(run);
+    let mut names: Vec<String> = pr
+        .pollutants
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect();
+    let mut mean: Vec<Vec<f32>> = Vec::new();
+    let mut last: Vec<Vec<f32>> = Vec::new();
+    let mut stations: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut receptors: Vec<Vec<Vec<f32>>> = Vec::new();
+    for p in 0..np {
+        let bg = &run.background[p];
+        let bg_mean = if counted.is_empty() {
+            0.0
+        } else {
+            counted.iter().map(|i| bg[*i]).sum::<f64>() / counted.len() as f64
+        };
+        let bg_last = bg.last().copied().unwrap_or(0.0);
+        mean.push(
+            result.mean_conc[p * plane..(p + 1) * plane]
+                .iter()
+                .map(|v| (f64::from(*v) + bg_mean) as f32)
+                .collect(),
+        );
+        last.push(
+            result.final_conc[p * plane..(p + 1) * plane]
+                .iter()
+                .map(|v| (f64::from(*v) + bg_last) as f32)
+                .collect(),
+        );
+        stations.push(
+            (0..ni)
+                .map(|i| {
+                    (0..ns)
+                        .map(|s| (f64::from(result.samples[(i * ns + s) * np + p]) + bg[i]) as f32)
+                        .collect()
+                })
+                .collect(),
+        );
+        receptors.push(
+            (0..ni)
+                .map(|i| {
+                    (0..nr)
+                        .map(|r| {
+                            (f64::from(result.receptor_samples[(i * nr + r) * np + p]) + bg[i])
+                                as f32
+                        })
+                        .collect()
+                })
+                .collect(),
+        );
+    }
+    if let Some((isr, o3, k)) = run.no2 {
+        let olm = |v: &f32| olm_no2(f64::from(*v), isr, o3) as f32;
+        names.push("NO2".into());
+        mean.push(mean[k].iter().map(olm).collect());
+        last.push(last[k].iter().map(olm).collect());
+        let per = |x: &Vec<Vec<f32>>| -> Vec<Vec<f32>> {
+            x.iter().map(|row| row.iter().map(olm).collect()).collect()
+        };
+        stations.push(per(&stations[k]));
+        receptors.push(per(&receptors[k]));
+    }
+    Bands {
+        names,
+        mean,
+        last,
+        stations,
+        receptors,
+    }
+}
+
+/// Indices of the output intervals after the spin-up.
+fn counted_intervals(run: &ResolvedDispersion) -> Vec<usize> {
+    let mut t = 0.0;
+    let mut out = Vec::new();
+    for (i, iv) in run.problem.intervals.iter().enumerate() {
+        t += iv.duration_s;
+        if t > run.problem.spin_up_s + 1e-9 {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// End time of each output interval, ms since the epoch.
+fn interval_ends_ms(run: &ResolvedDispersion) -> Vec<i64> {
+    let start_ms = run.start.timestamp_millis();
+    let mut t_s = 0.0;
+    run.problem
+        .intervals
+        .iter()
+        .map(|iv| {
+            t_s += iv.duration_s;
+            start_ms + (t_s * 1000.0).round() as i64
+        })
+        .collect()
+}
+
+/// Writes `DIR/concentration.tif` (ground-level time-mean, one band per pollutant),
+/// `DIR/concentration_final.tif` (ground level at the end), `DIR/concentration.png`,
+/// `DIR/stations.parquet`, `DIR/receptors.parquet` and `DIR/summary.json`. Returns the summary.
 pub fn write_dispersion_run(
     out: &Path,
     run: &ResolvedDispersion,
@@ -85,7 +202,8 @@ pub fn write_dispersion_run(
 ) -> Result<run::RunSummary, OutputError> {
     std::fs::create_dir_all(out).map_err(|e| OutputError::io(out, e))?;
     let g = &run.problem.grid;
-    let names: Vec<&str> = run.problem.pollutants.iter().map(|p| p.as_str()).collect();
+    let bands = ground_bands(run, result);
+    let names: Vec<&str> = bands.names.iter().map(String::as_str).collect();
     let geo = geotiff::GeoReference {
         epsg: g.epsg,
         min_x: g.x0,
@@ -93,39 +211,57 @@ pub fn write_dispersion_run(
         pixel: g.cell_m,
     };
     let hours = run.scenario.duration_h;
-    for (file, field, what) in [
+    let spin = run.scenario.spin_up_h;
+    let height = run.problem.near_field.raster_height_m;
+    let level = if run.problem.near_field.enabled {
+        format!("ground level ({height} m: near-field plumes + grid)")
+    } else {
+        "mixed-layer mean (grid alone)".to_string()
+    };
+    let with_bg = if run.background.iter().any(|b| b.iter().any(|v| *v != 0.0)) {
+        ", background included"
+    } else {
+        ""
+    };
+    for (file, fields, what) in [
         (
             "concentration.tif",
-            &result.mean_conc,
-            format!("time-mean over {hours} h"),
+            &bands.mean,
+            format!("time-mean from {spin} h to {hours} h"),
         ),
         (
             "concentration_final.tif",
-            &result.final_conc,
-            format!("final, at {hours} h"),
+            &bands.last,
+            format!("final interval, at {hours} h"),
         ),
     ] {
-        let planes: Vec<Vec<f32>> = (0..names.len()).map(|p| north_up(g, field, p)).collect();
-        let bands: Vec<geotiff::Band<'_>> = planes
+        let planes: Vec<Vec<f32>> = fields.iter().map(|f| north_up(g, f, 0)).collect();
+        let tif_bands: Vec<geotiff::Band<'_>> = planes
             .iter()
             .zip(&names)
             .map(|(v, n)| geotiff::Band {
-                description: format!("{n} {what} µg/m³"),
+                description: format!("{n} {what}, {level}{with_bg}, µg/m³"),
                 unit: "µg/m³".into(),
                 values: v,
             })
             .collect();
         let path = out.join(file);
+        let lids: Vec<String> = run
+            .problem
+            .intervals
+            .iter()
+            .map(|i| i.mixing_height_m.to_string())
+            .collect();
         geotiff::write_geotiff(
             &path,
             g.nx,
             g.ny,
             &geo,
-            &bands,
+            &tif_bands,
             &[
-                ("QUANTITY", what.clone()),
+                ("QUANTITY", format!("{what}, {level}{with_bg}")),
                 ("SCENARIO", run.scenario.name.clone()),
-                ("MIXING_HEIGHT_M", run.problem.mixing_height_m.to_string()),
+                ("MIXING_HEIGHT_M", lids.join(",")),
                 ("START_UTC", run.start.to_rfc3339()),
             ],
         )
@@ -176,17 +312,16 @@ pub fn write_dispersion_run(
     let start_ms = run.start.timestamp_millis();
     let period = format!(
         "{} to {} (UTC+7), {hours} h; scenario {}",
-        local_minute(start_ms),
+        local_minute(start_ms + (spin * 3.6e6).round() as i64),
         local_minute(start_ms + (hours * 3.6e6).round() as i64),
         run.scenario.name
     );
     let pen = text::Pen::system();
-    let plane = g.cells();
     let mut panels = Vec::with_capacity(names.len());
     for (p, n) in names.iter().enumerate() {
-        let field = &result.mean_conc[p * plane..(p + 1) * plane];
+        let field = &bands.mean[p];
         let scale = map::LogScale::for_values(field, 4.0);
-        let title = format!("{n}: time-mean concentration, µg/m³");
+        let title = format!("{n}: time-mean ground-level concentration, µg/m³");
         let legend = map::Legend {
             scale,
             title: &title,
@@ -207,22 +342,22 @@ pub fn write_dispersion_run(
     let png_path = out.join("concentration.png");
     map::compose(&panels, 2).write_png(&png_path)?;
 
-    // station series
-    let pq = out.join("stations.parquet");
-    write_station_series(&pq, run, result)?;
+    write_station_series(&out.join("stations.parquet"), run, &bands)?;
+    write_receptors(&out.join("receptors.parquet"), run, &bands)?;
+    let exposure = exposure(run, &bands, &mask);
 
     let outputs = [
         (
             "concentration.tif",
-            "Cloud-Optimized GeoTIFF: time-mean concentration, one Float32 band per pollutant (in `pollutants` order), µg/m³",
+            "Cloud-Optimized GeoTIFF: ground-level (1.5 m: near-field plumes at the cell centres + the grid) time-mean after the spin-up, background included, one Float32 band per pollutant (in `pollutants` order), µg/m³",
         ),
         (
             "concentration_final.tif",
-            "concentration at the end of the run, one band per pollutant, µg/m³",
+            "ground-level concentration of the last output interval (grid at the end + that interval's near field + background), one band per pollutant, µg/m³",
         ),
         (
             "concentration.png",
-            "time-mean maps, log colour scale, one panel per pollutant",
+            "time-mean ground-level maps, log colour scale, one panel per pollutant",
         ),
         (
             "concentration.qml",
@@ -234,9 +369,40 @@ pub fn write_dispersion_run(
         ),
         (
             "stations.parquet",
-            "GeoParquet: station_id, time (UTC, end of each output interval), pollutant, concentration_ug_m3, geometry (the station, lon/lat)",
+            "GeoParquet: station_id, time (UTC, end of each output interval after the spin-up), pollutant, concentration_ug_m3 (interval mean at the station's position and 1.5 m, near field + grid + background), geometry (lon/lat)",
+        ),
+        (
+            "receptors.parquet",
+            "GeoParquet: receptor, lon, lat, height_m, distance_m and direction_deg (polar receptors), time (UTC, interval end), pollutant, concentration_ug_m3 (interval mean, near field + grid + background), geometry",
         ),
     ];
+    let calm = run.problem.intervals.iter().filter(|i| i.calm).count();
+    let nf = &run.problem.near_field;
+    let plume_rise = run
+        .problem
+        .emitters
+        .iter()
+        .zip(&result.max_rise_m)
+        .filter(|(e, _)| e.exit.is_some())
+        .map(|(e, r)| run::PlumeRiseSummary {
+            source: run.source_list[e.source].0.clone(),
+            stack_height_m: e.height_m,
+            max_final_rise_m: *r,
+        })
+        .collect();
+    let background = run
+        .scenario
+        .background
+        .iter()
+        .map(|(k, b)| {
+            let what = match (b.ug_m3, &b.hourly_ug_m3) {
+                (Some(v), _) => format!("{v} µg/m³, constant"),
+                (_, Some(s)) => format!("hourly series of {} values", s.len()),
+                _ => String::new(),
+            };
+            (k.clone(), what)
+        })
+        .collect();
     let summary = run::DispersionSummary {
         format_version: run::FORMAT_VERSION,
         scenario: run.scenario.name.clone(),
@@ -250,17 +416,48 @@ pub fn write_dispersion_run(
         .into(),
         adapter: result.adapter.clone(),
         grid: g.clone(),
-        pollutants: names.iter().map(ToString::to_string).collect(),
-        mixing_height_m: run.problem.mixing_height_m,
+        pollutants: bands.names.clone(),
+        mixing_height_m: run
+            .problem
+            .intervals
+            .iter()
+            .map(|i| i.mixing_height_m)
+            .collect(),
         diffusivity_m2_s: run.kdiff.clone(),
+        stability: run
+            .problem
+            .intervals
+            .iter()
+            .map(|i| i.stability.map_or(String::new(), |s| s.as_str().to_string()))
+            .collect(),
+        calm_intervals: calm,
+        calm_threshold_m_s: run.scenario.wind.calm_m_s.unwrap_or(0.5),
+        spin_up_h: spin,
+        near_field: run::NearFieldSummary {
+            enabled: nf.enabled,
+            max_travel_m: nf.max_travel_m,
+            fade_start_fraction: nf.fade_start_fraction,
+            receptor_height_m: nf.raster_height_m,
+            emitters: run.problem.emitters.len(),
+            evaluations: result.near_evaluations,
+            wall_s: result.near_wall_s,
+        },
+        plume_rise,
+        background,
+        no2: run.no2.map(|(isr, o3, _)| {
+            format!("ozone limiting method (Cole & Summerhays 1979) on ground-level NOx (background NOx included): in-stack NO2/NOx {isr}, background O3 {o3} µg/m³; rasters apply it to the time-mean field, tables to each interval")
+        }),
+        exposure,
         steps: result.steps,
         cell_updates: result.cell_updates,
         wall_s: result.wall_s,
         cell_updates_per_s: result.cell_updates as f64 / result.wall_s.max(1e-9),
-        mass_budget: names
+        mass_budget: run
+            .problem
+            .pollutants
             .iter()
             .zip(&result.budget)
-            .map(|(n, b)| ((*n).to_string(), *b))
+            .map(|(n, b)| (n.as_str().to_string(), *b))
             .collect(),
         sources: run.source_list.iter().map(|s| s.0.clone()).collect(),
         left_out: run.outside.clone(),
@@ -274,14 +471,61 @@ pub fn write_dispersion_run(
     Ok(summary)
 }
 
-/// `stations.parquet`: one row per (station, output time, pollutant).
-pub fn write_station_series(
+/// Population-weighted time-mean ground-level concentration per district (and `province`) and
+/// band: each district's 2019 population spread evenly over its land cells in the grid.
+fn exposure(
+    run: &ResolvedDispersion,
+    bands: &Bands,
+    land: &[bool],
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, f64>> {
+    let g = &run.problem.grid;
+    let utm = &run.dataset.projection;
+    let mut out = std::collections::BTreeMap::new();
+    let mut province = vec![0.0f64; bands.names.len()];
+    let mut people = 0.0;
+    for d in &run.dataset.province.districts {
+        let Some(pop) = d.population_2019 else {
+            continue;
+        };
+        let shape = project(utm, &Geometry::MultiPolygon(d.geometry.clone()));
+        let inside = map::land_mask(g, &[shape]);
+        let cells: Vec<usize> = (0..g.cells()).filter(|&c| inside[c] && land[c]).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        let mut per = std::collections::BTreeMap::new();
+        for (b, name) in bands.names.iter().enumerate() {
+            let m = cells
+                .iter()
+                .map(|&c| f64::from(bands.mean[b][c]))
+                .sum::<f64>()
+                / cells.len() as f64;
+            province[b] += pop * m;
+            per.insert(name.clone(), m);
+        }
+        people += pop;
+        out.insert(d.meta.id.clone(), per);
+    }
+    if people > 0.0 {
+        out.insert(
+            "province".to_string(),
+            bands
+                .names
+                .iter()
+                .zip(&province)
+                .map(|(n, v)| (n.clone(), v / people))
+                .collect(),
+        );
+    }
+    out
+}
+
+/// `stations.parquet`: one row per (station, output time after the spin-up, band).
+fn write_station_series(
     path: &Path,
     run: &ResolvedDispersion,
-    result: &DispersionRun,
+    bands: &Bands,
 ) -> Result<(), OutputError> {
-    let ns = run.problem.stations.len();
-    let np = run.problem.pollutants.len();
     // each station's point, as WKB in lon/lat
     let p = &run.dataset.province;
     let station_wkb: Vec<Vec<u8>> = run
@@ -301,35 +545,86 @@ pub fn write_station_series(
     let mut times = Vec::new();
     let mut pols = Vec::new();
     let mut vals = Vec::new();
-    let start_ms = run.start.timestamp_millis();
-    let mut t_s = 0.0;
-    for (slot, interval) in run.problem.intervals.iter().enumerate() {
-        t_s += interval.duration_s;
+    let ends = interval_ends_ms(run);
+    for slot in counted_intervals(run) {
         for (s, (id, _)) in run.problem.stations.iter().enumerate() {
-            for (p, pol) in run.problem.pollutants.iter().enumerate() {
+            for (b, name) in bands.names.iter().enumerate() {
                 geometry.push(station_wkb[s].clone());
                 ids.push(id.clone());
-                times.push(start_ms + (t_s * 1000.0).round() as i64);
-                pols.push(pol.as_str().to_string());
-                vals.push(result.samples[(slot * ns + s) * np + p]);
+                times.push(ends[slot]);
+                pols.push(name.clone());
+                vals.push(bands.stations[b][slot][s]);
             }
         }
     }
     let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
-    let time = Series::new("time".into(), times)
-        .cast(&DataType::Datetime(
-            TimeUnit::Milliseconds,
-            Some(TimeZone::UTC),
-        ))
-        .map_err(enc)?;
     let df = DataFrame::new_infer_height(vec![
         Column::new("station_id".into(), ids),
-        time.into_column(),
+        utc_time_column("time", times).map_err(enc)?,
         Column::new("pollutant".into(), pols),
         Column::new("concentration_ug_m3".into(), vals),
     ])
     .map_err(enc)?;
     geoparquet::write_geoparquet(path, df, "Point", geometry)
+}
+
+/// `receptors.parquet`: one row per (receptor, output time after the spin-up, band).
+fn write_receptors(
+    path: &Path,
+    run: &ResolvedDispersion,
+    bands: &Bands,
+) -> Result<(), OutputError> {
+    let mut geometry = Vec::new();
+    let (mut names, mut lons, mut lats, mut hs, mut ds, mut dirs) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    let (mut times, mut pols, mut vals) = (Vec::new(), Vec::new(), Vec::new());
+    let ends = interval_ends_ms(run);
+    for slot in counted_intervals(run) {
+        for (r, m) in run.receptors.iter().enumerate() {
+            for (b, name) in bands.names.iter().enumerate() {
+                geometry.push(geoparquet::wkb_point(m.lon, m.lat));
+                names.push(m.name.clone());
+                lons.push(m.lon);
+                lats.push(m.lat);
+                hs.push(m.height_m);
+                ds.push(m.distance_m);
+                dirs.push(m.direction_deg);
+                times.push(ends[slot]);
+                pols.push(name.clone());
+                vals.push(bands.receptors[b][slot][r]);
+            }
+        }
+    }
+    let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
+    let df = DataFrame::new_infer_height(vec![
+        Column::new("receptor".into(), names),
+        Column::new("lon".into(), lons),
+        Column::new("lat".into(), lats),
+        Column::new("height_m".into(), hs),
+        Column::new("distance_m".into(), ds),
+        Column::new("direction_deg".into(), dirs),
+        utc_time_column("time", times).map_err(enc)?,
+        Column::new("pollutant".into(), pols),
+        Column::new("concentration_ug_m3".into(), vals),
+    ])
+    .map_err(enc)?;
+    geoparquet::write_geoparquet(path, df, "Point", geometry)
+}
+
+/// Epoch milliseconds as a UTC-tagged datetime column.
+fn utc_time_column(name: &str, ms: Vec<i64>) -> PolarsResult<Column> {
+    Ok(Series::new(name.into(), ms)
+        .cast(&DataType::Datetime(
+            TimeUnit::Milliseconds,
+            Some(TimeZone::UTC),
+        ))?
+        .into_column())
 }
 
 /// The one rule for time in written tables: every instant is written as a UTC-tagged

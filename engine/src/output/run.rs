@@ -23,7 +23,7 @@ use crate::traffic::emissions::EmissionModel;
 
 /// Version of the run-directory format this engine writes and reads. Raise it when a summary
 /// field or an output file changes meaning; readers refuse other versions by name.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Name of the summary file in every run directory.
 pub const SUMMARY_FILE: &str = "summary.json";
@@ -74,12 +74,31 @@ pub struct DispersionSummary {
     pub adapter: Option<AdapterReport>,
     /// The grid of every raster.
     pub grid: Grid,
-    /// Pollutants in band order.
+    /// Bands in order: the carried pollutants, then derived ones (NO₂ by the OLM).
     pub pollutants: Vec<String>,
-    /// Mixed-layer depth, m.
-    pub mixing_height_m: f64,
+    /// Mixed-layer depth of each output interval, m.
+    pub mixing_height_m: Vec<f64>,
     /// Horizontal diffusivity of each output interval, m²/s.
     pub diffusivity_m2_s: Vec<f64>,
+    /// Stability class of each output interval (empty entries: none given).
+    pub stability: Vec<String>,
+    /// Output intervals whose wind was below the calm threshold (raised to it).
+    pub calm_intervals: usize,
+    /// The calm threshold, m/s.
+    pub calm_threshold_m_s: f64,
+    /// Hours excluded from time means and tables.
+    pub spin_up_h: f64,
+    /// The near field (plume-in-grid).
+    pub near_field: NearFieldSummary,
+    /// Each stack's largest Briggs rise over the run.
+    pub plume_rise: Vec<PlumeRiseSummary>,
+    /// Background per pollutant, as applied (what was added to every ground-level output).
+    pub background: BTreeMap<String, String>,
+    /// NO₂ by the ozone limiting method, when derived.
+    pub no2: Option<String>,
+    /// Population-weighted time-mean ground-level concentration per district and pollutant,
+    /// µg/m³ (2019 census population spread evenly over the district's land cells).
+    pub exposure: BTreeMap<String, BTreeMap<String, f64>>,
     /// Time steps taken.
     pub steps: u64,
     /// Cell updates (cells × steps × pollutants).
@@ -96,6 +115,38 @@ pub struct DispersionSummary {
     pub left_out: Vec<String>,
     /// Output file → what it holds.
     pub outputs: BTreeMap<String, String>,
+}
+
+/// The near field of a dispersion run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearFieldSummary {
+    /// Whether plumes were modelled near their sources.
+    pub enabled: bool,
+    /// Longest travel before hand-over, m.
+    pub max_travel_m: f64,
+    /// Fade start, as a fraction of the hand-over distance.
+    pub fade_start_fraction: f64,
+    /// Raster receptor height, m.
+    pub receptor_height_m: f64,
+    /// Emitters (stacks, area and road pieces).
+    pub emitters: usize,
+    /// Receptor-plume evaluations.
+    pub evaluations: u64,
+    /// Wall time spent in the near field, s.
+    pub wall_s: f64,
+}
+
+/// A stack's plume rise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlumeRiseSummary {
+    /// Source name.
+    pub source: String,
+    /// Stack height, m.
+    pub stack_height_m: f64,
+    /// Largest final rise of any interval, m.
+    pub max_final_rise_m: f64,
 }
 
 /// How a scenario's named feature was placed on the road network.

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::{DispersionProblem, StationPoint};
+use super::{DispersionProblem, NearField, StationPoint};
 use crate::dataset::Dataset;
 use crate::geodesy::Utm;
 use crate::grid::Grid;
@@ -22,6 +22,9 @@ use crate::scenario::{
 use sources::{SourceBook, collect_sources, pollutant_names};
 pub use spec::*;
 pub use wind::{diffusivity_from_stability, wind_components};
+
+/// Most receptors a scenario may name (points plus every polar distance × bearing).
+pub const MAX_RECEPTORS: usize = 100_000;
 
 /// A scenario resolved against its dataset: the problem, plus what the outputs need to know.
 #[derive(Debug, Clone)]
@@ -40,6 +43,35 @@ pub struct ResolvedDispersion {
     pub outside: Vec<String>,
     /// Diffusivity of each interval, m²/s.
     pub kdiff: Vec<f64>,
+    /// Each receptor of `problem.receptors`, as written.
+    pub receptors: Vec<ReceptorMeta>,
+    /// Background per pollutant (in `pollutants` order) and interval, µg/m³ (zeros: none).
+    pub background: Vec<Vec<f64>>,
+    /// NO₂ by the ozone limiting method: (in-stack ratio, background O₃ µg/m³, NOx plane).
+    pub no2: Option<(f64, f64, usize)>,
+}
+
+/// A receptor as the scenario gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceptorMeta {
+    /// The `[[receptors.point]]` or `[[receptors.polar]]` name.
+    pub name: String,
+    /// Degrees east.
+    pub lon: f64,
+    /// Degrees north.
+    pub lat: f64,
+    /// Height above ground, m.
+    pub height_m: f64,
+    /// Distance from the polar centre, m (polar receptors).
+    pub distance_m: Option<f64>,
+    /// Compass bearing from the polar centre, degrees (polar receptors).
+    pub direction_deg: Option<f64>,
+}
+
+/// The OLM's NO₂ from NOx (Cole & Summerhays 1979): ISR·NOx + min((1 − ISR)·NOx, (46/48)·O₃),
+/// µg/m³.
+pub fn olm_no2(nox: f64, in_stack_ratio: f64, ozone: f64) -> f64 {
+    in_stack_ratio * nox + ((1.0 - in_stack_ratio) * nox).min(46.0 / 48.0 * ozone)
 }
 
 impl Scenario {
@@ -126,20 +158,46 @@ impl Scenario {
         }
         let intervals = self.build_intervals(&grid, &utm).map_err(bad)?;
         let kdiff = intervals.iter().map(|i| i.kdiff).collect();
+        let near_field = NearField {
+            enabled: self.near_field.enabled,
+            max_travel_m: self.near_field.max_travel_m.unwrap_or(20_000.0),
+            fade_start_fraction: self.near_field.fade_start_fraction.unwrap_or(0.5),
+            raster_height_m: 1.5,
+            ambient_k: self.wind.ambient_temperature_k.unwrap_or(288.15),
+            sigma_y_from_k: self.wind.diffusivity_m2_s.is_some(),
+        };
+        if near_field.enabled && intervals.iter().any(|i| i.stability.is_none()) {
+            return Err(bad("key `wind.stability`: the near field needs a Pasquill–Gifford class (A–F) for its σy and σz; give one, or set `[near_field] enabled = false`".into()));
+        }
 
         // sources
         let SourceBook {
-            sources,
+            emitters,
             source_list,
             mut outside,
-        } = collect_sources(
-            &self.sources,
-            path,
-            &dataset,
-            &grid,
-            &pollutants,
-            self.mixing_height_m,
-        )?;
+        } = collect_sources(&self.sources, path, &dataset, &grid, &pollutants)?;
+        let (receptors, receptor_meta) = self.build_receptors(&grid, &utm, &mut outside);
+        let background = self
+            .build_background(&pollutants, intervals.len())
+            .map_err(bad)?;
+        let no2 = match &self.no2 {
+            None => None,
+            Some(n) => {
+                let k = pollutants
+                    .iter()
+                    .position(|p| *p == Pollutant::Nox)
+                    .ok_or_else(|| {
+                        bad(
+                            "key `no2`: the ozone limiting method needs NOx among `pollutants`"
+                                .into(),
+                        )
+                    })?;
+                if pollutants.contains(&Pollutant::No2) {
+                    return Err(bad("keys `no2` and `pollutants`: NO₂ is derived from NOx by `[no2]`; do not carry it as well".into()));
+                }
+                Some((n.in_stack_ratio.unwrap_or(0.1), n.ozone_ug_m3, k))
+            }
+        };
 
         // air stations on the grid
         let mut stations = Vec::new();
@@ -160,19 +218,20 @@ impl Scenario {
                 StationPoint {
                     fx: fx as f32,
                     fy: fy as f32,
-                    _pad: [0.0; 2],
                 },
             ));
         }
         let problem = DispersionProblem {
             grid,
             pollutants,
-            mixing_height_m: self.mixing_height_m,
             decay_per_s: decay,
             deposition_m_s: deposition,
-            sources,
+            emitters,
+            near_field,
             stations,
+            receptors,
             intervals,
+            spin_up_s: self.spin_up_h * 3600.0,
             cfl,
         };
         // sub-steps follow from the wind, the diffusivity and the grid: bounded before a run
@@ -204,7 +263,114 @@ impl Scenario {
             source_list,
             outside,
             kdiff,
+            receptors: receptor_meta,
+            background,
+            no2,
         })
+    }
+
+    /// Point and polar receptors in the grid's CRS; those outside the grid are listed in
+    /// `outside` and left out (the grid part of their value would be an edge cell's).
+    fn build_receptors(
+        &self,
+        grid: &Grid,
+        utm: &Utm,
+        outside: &mut Vec<String>,
+    ) -> (Vec<super::ReceptorPoint>, Vec<ReceptorMeta>) {
+        let mut pts = Vec::new();
+        let mut meta = Vec::new();
+        let mut push = |m: ReceptorMeta, label: String| {
+            let (x, y) = utm.forward(m.lon, m.lat);
+            if grid.cell_of(x, y).is_none() {
+                outside.push(format!("receptor {label} (outside the grid)"));
+                return;
+            }
+            pts.push(super::ReceptorPoint {
+                name: label,
+                x_m: x,
+                y_m: y,
+                z_m: m.height_m,
+            });
+            meta.push(m);
+        };
+        for r in &self.receptors.point {
+            let h = r.height_m.unwrap_or(1.5);
+            push(
+                ReceptorMeta {
+                    name: r.name.clone(),
+                    lon: r.lon,
+                    lat: r.lat,
+                    height_m: h,
+                    distance_m: None,
+                    direction_deg: None,
+                },
+                r.name.clone(),
+            );
+        }
+        for r in &self.receptors.polar {
+            let h = r.height_m.unwrap_or(1.5);
+            let (cx, cy) = utm.forward(r.lon, r.lat);
+            for &d in &r.distances_m {
+                for &dir in &r.directions_deg {
+                    // a bearing is clockwise from grid north here: the UTM convergence in the
+                    // province is under 1°, and the point goes back to lon/lat exactly
+                    let t = dir.to_radians();
+                    let (lon, lat) = utm.inverse(cx + d * t.sin(), cy + d * t.cos());
+                    push(
+                        ReceptorMeta {
+                            name: r.name.clone(),
+                            lon,
+                            lat,
+                            height_m: h,
+                            distance_m: Some(d),
+                            direction_deg: Some(dir),
+                        },
+                        format!("{} {d} m {dir}°", r.name),
+                    );
+                }
+            }
+        }
+        (pts, meta)
+    }
+
+    /// Background per pollutant and interval, µg/m³.
+    fn build_background(
+        &self,
+        pollutants: &[Pollutant],
+        n: usize,
+    ) -> Result<Vec<Vec<f64>>, String> {
+        let mut out = vec![vec![0.0; n]; pollutants.len()];
+        let interval_h = self.output_interval_min / 60.0;
+        for (name, b) in &self.background {
+            let key = format!("background.\"{name}\"");
+            let k = Pollutant::parse(name)
+                .and_then(|p| pollutants.iter().position(|q| *q == p))
+                .ok_or_else(|| {
+                    format!("key `{key}`: {name:?} is not one of this run's pollutants")
+                })?;
+            match (b.ug_m3, &b.hourly_ug_m3) {
+                (Some(v), None) => out[k].fill(v),
+                (None, Some(series)) => {
+                    let hours = self.duration_h.ceil() as usize;
+                    if series.len() < hours {
+                        return Err(format!(
+                            "key `{key}.hourly_ug_m3`: {} values do not cover the run's {hours} hours",
+                            series.len()
+                        ));
+                    }
+                    for (i, v) in out[k].iter_mut().enumerate() {
+                        let hour = ((i as f64 * interval_h) + 1e-9).floor() as usize;
+                        *v = series[hour.min(series.len() - 1)];
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "key `{key}`: give `ug_m3` (a constant) or `hourly_ug_m3` (one value per hour), not both or neither"
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every number of the scenario finite and in its physical range, and the number of
@@ -226,6 +392,112 @@ impl Scenario {
             ));
         }
         check_range("mixing_height_m", self.mixing_height_m, 10.0, 5000.0, "m")?;
+        for (i, m) in self.mixing_height.iter().enumerate() {
+            check_range(
+                &format!("mixing_height[{i}].hour"),
+                m.hour,
+                0.0,
+                24.0 * 366.0,
+                "h",
+            )?;
+            check_range(
+                &format!("mixing_height[{i}].mixing_height_m"),
+                m.mixing_height_m,
+                10.0,
+                5000.0,
+                "m",
+            )?;
+        }
+        check_range("spin_up_h", self.spin_up_h, 0.0, self.duration_h, "h")?;
+        if self.spin_up_h >= self.duration_h {
+            return Err(format!(
+                "key `spin_up_h`: {} h leaves nothing of a {} h run to average",
+                self.spin_up_h, self.duration_h
+            ));
+        }
+        if let Some(v) = self.near_field.max_travel_m {
+            check_range("near_field.max_travel_m", v, 100.0, 200_000.0, "m")?;
+        }
+        if let Some(v) = self.near_field.fade_start_fraction {
+            check_range("near_field.fade_start_fraction", v, 0.0, 0.95, "")?;
+        }
+        for (i, r) in self.receptors.point.iter().enumerate() {
+            check_lon_lat(&format!("receptors.point[{i}]"), r.lon, r.lat)?;
+            if let Some(h) = r.height_m {
+                check_range(
+                    &format!("receptors.point[{i}].height_m"),
+                    h,
+                    0.0,
+                    500.0,
+                    "m",
+                )?;
+            }
+        }
+        let mut polar_count = 0usize;
+        for (i, r) in self.receptors.polar.iter().enumerate() {
+            check_lon_lat(&format!("receptors.polar[{i}]"), r.lon, r.lat)?;
+            if let Some(h) = r.height_m {
+                check_range(
+                    &format!("receptors.polar[{i}].height_m"),
+                    h,
+                    0.0,
+                    500.0,
+                    "m",
+                )?;
+            }
+            for (k, d) in r.distances_m.iter().enumerate() {
+                check_range(
+                    &format!("receptors.polar[{i}].distances_m[{k}]"),
+                    *d,
+                    1.0,
+                    200_000.0,
+                    "m",
+                )?;
+            }
+            for (k, d) in r.directions_deg.iter().enumerate() {
+                check_range(
+                    &format!("receptors.polar[{i}].directions_deg[{k}]"),
+                    *d,
+                    -360.0,
+                    360.0,
+                    "°",
+                )?;
+            }
+            polar_count = polar_count
+                .saturating_add(r.distances_m.len().saturating_mul(r.directions_deg.len()));
+        }
+        if polar_count + self.receptors.point.len() > MAX_RECEPTORS {
+            return Err(format!(
+                "key `receptors`: {} receptors; at most {MAX_RECEPTORS} (use the rasters for dense fields)",
+                polar_count + self.receptors.point.len()
+            ));
+        }
+        for (name, b) in &self.background {
+            if let Some(v) = b.ug_m3 {
+                check_range(
+                    &format!("background.\"{name}\".ug_m3"),
+                    v,
+                    0.0,
+                    1e5,
+                    "µg/m³",
+                )?;
+            }
+            for (k, v) in b.hourly_ug_m3.iter().flatten().enumerate() {
+                check_range(
+                    &format!("background.\"{name}\".hourly_ug_m3[{k}]"),
+                    *v,
+                    0.0,
+                    1e5,
+                    "µg/m³",
+                )?;
+            }
+        }
+        if let Some(n) = &self.no2 {
+            check_range("no2.ozone_ug_m3", n.ozone_ug_m3, 0.0, 1000.0, "µg/m³")?;
+            if let Some(r) = n.in_stack_ratio {
+                check_range("no2.in_stack_ratio", r, 0.0, 1.0, "")?;
+            }
+        }
         if let Some(c) = self.cfl {
             check_range("cfl", c, 0.01, 0.5, "")?;
         }
@@ -276,6 +548,12 @@ impl Scenario {
         if let Some(v) = w.idw_power {
             check_range("wind.idw_power", v, 0.5, 8.0, "")?;
         }
+        if let Some(v) = w.ambient_temperature_k {
+            check_range("wind.ambient_temperature_k", v, 220.0, 330.0, "K")?;
+        }
+        if let Some(v) = w.calm_m_s {
+            check_range("wind.calm_m_s", v, 0.1, 2.0, "m/s")?;
+        }
         for (i, s) in w.series.iter().enumerate() {
             check_range(
                 &format!("wind.series[{i}].hour"),
@@ -286,6 +564,15 @@ impl Scenario {
             )?;
             speed(&format!("wind.series[{i}].speed_m_s"), s.speed_m_s)?;
             dir(&format!("wind.series[{i}].from_deg"), s.from_deg)?;
+            if let Some(h) = s.mixing_height_m {
+                check_range(
+                    &format!("wind.series[{i}].mixing_height_m"),
+                    h,
+                    10.0,
+                    5000.0,
+                    "m",
+                )?;
+            }
         }
         for (i, s) in w.stations.iter().enumerate() {
             check_lon_lat(&format!("wind.stations[{i}]"), s.lon, s.lat)?;
@@ -313,6 +600,19 @@ impl Scenario {
         };
         for (i, p) in src.point.iter().enumerate() {
             check_lon_lat(&format!("sources.point[{i}]"), p.lon, p.lat)?;
+            let k = |f: &str| format!("sources.point[{i}].{f}");
+            if let Some(v) = p.stack_height_m {
+                check_range(&k("stack_height_m"), v, 0.0, 500.0, "m")?;
+            }
+            if let Some(v) = p.stack_diameter_m {
+                check_range(&k("stack_diameter_m"), v, 0.05, 30.0, "m")?;
+            }
+            if let Some(v) = p.exit_velocity_m_s {
+                check_range(&k("exit_velocity_m_s"), v, 0.01, 100.0, "m/s")?;
+            }
+            if let Some(v) = p.exit_temperature_k {
+                check_range(&k("exit_temperature_k"), v, 200.0, 2000.0, "K")?;
+            }
             rates(&format!("sources.point[{i}]"), &p.emissions)?;
         }
         for (i, a) in src.area.iter().enumerate() {

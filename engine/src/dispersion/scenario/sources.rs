@@ -1,137 +1,192 @@
-//! Emission sources of a dispersion scenario on the grid: the dataset's plants and open-pit
-//! mines, and the scenario's point, area, line and traffic-run sources, each turned into
-//! (pollutant, cell) rates; what falls outside the grid is listed, never dropped silently.
+//! Emission sources of a dispersion scenario as near-field emitters: the dataset's plants and
+//! open-pit mines, and the scenario's point, area, line and traffic-run sources. A stack is one
+//! emitter with its exit conditions; an area is split into at most [`MAX_AREA_PIECES`] pieces,
+//! each a volume source with σy₀ = side/4.3, and a road into pieces of [`ROAD_PIECE_M`], each a
+//! volume source with σy₀ = length/2.15 and the vehicle wake σz₀ = [`ROAD_SIGMA_Z0_M`] (the
+//! US EPA's guidance for modelling areas and haul roads as volume sources, AERMOD User's Guide
+//! 2004 §3.3.2 and Haul Road Workgroup 2012). Emitters outside the grid are kept (their plumes
+//! still reach receptors inside it) and listed.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use geo::{Contains, Coord, Geometry, Point};
+use geo::{Area, Contains, Coord, Geometry, Point};
 
 use super::spec::{EmissionSpec, SourcesSpec};
 use crate::dataset::Dataset;
-use crate::dispersion::SourceCell;
+use crate::dispersion::{Emitter, StackExit};
 use crate::grid::Grid;
 use crate::model::{EMISSION_UNITS, FeatureKind, MineGeometry, MiningMethod, Pollutant};
 use crate::output::run::RunDir;
 use crate::scenario::{ScenarioError, invalid, relative_to};
 use crate::spatial::project;
 
-/// The sources of a scenario on its grid.
+/// Most pieces an area source is split into.
+pub const MAX_AREA_PIECES: usize = 64;
+/// Length of a road piece, m.
+pub const ROAD_PIECE_M: f64 = 50.0;
+/// Initial vertical spread of road emissions (vehicle wake), m.
+pub const ROAD_SIGMA_Z0_M: f64 = 1.7;
+/// Initial vertical spread of open-pit and stockpile dust, m (a 10 m release depth / 2.15).
+pub const AREA_SIGMA_Z0_M: f64 = 4.65;
+/// Side of the nominal pit a mine given as a point stands for, m.
+pub const POINT_MINE_SIDE_M: f64 = 500.0;
+
+/// PM10 emitted per tonne of coal mined at open pits, kg/t: the one value the dispersion model
+/// and the telemetry generator share.
+pub const MINE_PM10_KG_PER_T: f64 = 0.2;
+/// PM2.5 as a fraction of open-pit PM10.
+pub const MINE_PM25_FRACTION: f64 = 0.15;
+
+/// The sources of a scenario as emitters.
 #[derive(Debug, Clone, Default)]
 pub(super) struct SourceBook {
-    /// Cell sources, µg/m³/s into the mixed layer of their cell.
-    pub sources: Vec<SourceCell>,
+    /// Emitters, g/s.
+    pub emitters: Vec<Emitter>,
     /// Every emitting source by name, kind and position (NaN for lines).
     pub source_list: Vec<(String, FeatureKind, f64, f64)>,
-    /// What was left out, with why.
+    /// What lies outside the grid (kept for the near field) or was left out, with why.
     pub outside: Vec<String>,
 }
 
-/// Collects every source of `spec` onto `grid` for `pollutants` (in band order); rates are
-/// spread through the mixed layer of depth `mixing_height_m`.
+/// Collects every source of `spec` as emitters for `pollutants` (in band order).
 pub(super) fn collect_sources(
     spec: &SourcesSpec,
     path: &Path,
     dataset: &Dataset,
     grid: &Grid,
     pollutants: &[Pollutant],
-    mixing_height_m: f64,
 ) -> Result<SourceBook, ScenarioError> {
     let bad = |m: String| invalid(path, m);
     let utm = &dataset.projection;
-    let volume = grid.cell_m * grid.cell_m * mixing_height_m;
-    let mut cells: BTreeMap<(u32, u32), f64> = BTreeMap::new(); // (pollutant, cell) → g/s
-    let mut source_list = Vec::new();
-    let mut outside = Vec::new();
+    let mut book = SourceBook::default();
     let plane_of = |p: Pollutant| pollutants.iter().position(|q| *q == p);
     let p = &dataset.province;
+    let note_outside = |book: &mut SourceBook, what: String, x: f64, y: f64| {
+        if grid.cell_of(x, y).is_none() {
+            book.outside
+                .push(format!("{what} (outside the grid: near field only)"));
+        }
+    };
     if spec.plants {
         for plant in &p.plants {
             let (x, y) = utm.forward(plant.location.x(), plant.location.y());
-            let Some((i, j)) = grid.cell_of(x, y) else {
-                outside.push(format!("plant {}", plant.meta.id));
+            let rates: Vec<(u32, f64)> = plant
+                .emissions
+                .iter()
+                .filter_map(|e| plane_of(e.pollutant).map(|k| (k as u32, e.grams_per_second)))
+                .filter(|(_, r)| *r > 0.0)
+                .collect();
+            if rates.is_empty() {
                 continue;
+            }
+            note_outside(&mut book, format!("plant {}", plant.meta.id), x, y);
+            let exit = match (plant.exit_velocity_m_s, plant.exit_temperature_k) {
+                (Some(v), Some(t)) => Some(StackExit {
+                    diameter_m: plant.stack_diameter_m,
+                    velocity_m_s: v,
+                    temperature_k: t,
+                }),
+                _ => None,
             };
-            let mut total = 0.0;
-            for e in &plant.emissions {
-                if let Some(k) = plane_of(e.pollutant) {
-                    *cells
-                        .entry((k as u32, (j * grid.nx + i) as u32))
-                        .or_default() += e.grams_per_second;
-                    total += e.grams_per_second;
-                }
-            }
-            if total > 0.0 {
-                source_list.push((
-                    plant.meta.id.clone(),
-                    FeatureKind::Plant,
-                    plant.location.x(),
-                    plant.location.y(),
-                ));
-            }
+            book.emitters.push(Emitter {
+                x_m: x,
+                y_m: y,
+                height_m: plant.stack_height_m,
+                exit,
+                sigma_y0_m: 0.0,
+                sigma_z0_m: 0.0,
+                rates,
+                source: book.source_list.len(),
+            });
+            book.source_list.push((
+                plant.meta.id.clone(),
+                FeatureKind::Plant,
+                plant.location.x(),
+                plant.location.y(),
+            ));
         }
     }
     if spec.open_pit_mines {
-        let pm10_kg_t = spec.mine_pm10_kg_per_t.unwrap_or(0.2);
-        let pm25_frac = spec.mine_pm25_fraction.unwrap_or(0.15);
-        if pm10_kg_t.is_nan() || pm10_kg_t < 0.0 || !(0.0..=1.0).contains(&pm25_frac) {
-            return Err(bad("key `sources.mine_pm10_kg_per_t` must be >= 0 and `sources.mine_pm25_fraction` in [0, 1]".into()));
-        }
+        let pm10_kg_t = spec.mine_pm10_kg_per_t.unwrap_or(MINE_PM10_KG_PER_T);
+        let pm25_frac = spec.mine_pm25_fraction.unwrap_or(MINE_PM25_FRACTION);
         for mine in p.mines.iter().filter(|m| m.method == MiningMethod::OpenPit) {
             let pm10_g_s = mine.output_t_per_year * pm10_kg_t * 1000.0 / (365.0 * 86400.0);
+            let rates: Vec<(u32, f64)> = [
+                (Pollutant::Pm10, pm10_g_s),
+                (Pollutant::Pm25, pm25_frac * pm10_g_s),
+            ]
+            .into_iter()
+            .filter_map(|(pol, r)| plane_of(pol).map(|k| (k as u32, r)))
+            .filter(|(_, r)| *r > 0.0)
+            .collect();
+            if rates.is_empty() {
+                continue;
+            }
             let geom: Geometry<f64> = match &mine.geometry {
                 MineGeometry::Point(pt) => (*pt).into(),
                 MineGeometry::Area(a) => a.clone().into(),
             };
-            let footprint = area_cells(grid, &project(utm, &geom));
-            if footprint.is_empty() {
-                outside.push(format!("mine {}", mine.meta.id));
-                continue;
-            }
-            for (pol, rate) in [
-                (Pollutant::Pm10, pm10_g_s),
-                (Pollutant::Pm25, pm25_frac * pm10_g_s),
-            ] {
-                if let Some(k) = plane_of(pol) {
-                    for c in &footprint {
-                        *cells.entry((k as u32, *c)).or_default() += rate / footprint.len() as f64;
-                    }
-                }
-            }
+            let projected = project(utm, &geom);
             let c = geo::Centroid::centroid(&geom).unwrap_or(Point::new(0.0, 0.0));
-            source_list.push((mine.meta.id.clone(), FeatureKind::Mine, c.x(), c.y()));
+            let (cx, cy) = utm.forward(c.x(), c.y());
+            note_outside(&mut book, format!("mine {}", mine.meta.id), cx, cy);
+            let source = book.source_list.len();
+            book.emitters
+                .extend(area_emitters(&projected, &rates, AREA_SIGMA_Z0_M, source));
+            book.source_list
+                .push((mine.meta.id.clone(), FeatureKind::Mine, c.x(), c.y()));
         }
     }
     for (n, s) in spec.point.iter().enumerate() {
         let key = format!("sources.point[{n}]");
-        let rates = emission_rates(&s.emissions, &key, false).map_err(&bad)?;
+        let rates = planes(
+            emission_rates(&s.emissions, &key, false).map_err(&bad)?,
+            &key,
+            &plane_of,
+        )
+        .map_err(&bad)?;
         let (x, y) = utm.forward(s.lon, s.lat);
-        let Some((i, j)) = grid.cell_of(x, y) else {
-            return Err(bad(format!(
-                "key `{key}`: source {:?} at ({}, {}) is outside the grid",
-                s.name, s.lon, s.lat
-            )));
+        note_outside(&mut book, format!("source {:?}", s.name), x, y);
+        let exit = match (
+            s.stack_diameter_m,
+            s.exit_velocity_m_s,
+            s.exit_temperature_k,
+        ) {
+            (Some(d), Some(v), Some(t)) => Some(StackExit {
+                diameter_m: d,
+                velocity_m_s: v,
+                temperature_k: t,
+            }),
+            (None, None, None) => None,
+            _ => {
+                return Err(bad(format!(
+                    "key `{key}`: buoyant rise needs all of `stack_diameter_m`, `exit_velocity_m_s` and `exit_temperature_k` (or none)"
+                )));
+            }
         };
-        for (pol, g_s) in rates {
-            let k = plane_of(pol).ok_or_else(|| {
-                bad(format!(
-                    "key `{key}.emissions`: {} is not one of this run's pollutants",
-                    pol.as_str()
-                ))
-            })?;
-            *cells
-                .entry((k as u32, (j * grid.nx + i) as u32))
-                .or_default() += g_s;
-        }
-        source_list.push((s.name.clone(), FeatureKind::Plant, s.lon, s.lat));
+        book.emitters.push(Emitter {
+            x_m: x,
+            y_m: y,
+            height_m: s.stack_height_m.unwrap_or(0.0),
+            exit,
+            sigma_y0_m: 0.0,
+            sigma_z0_m: 0.0,
+            rates,
+            source: book.source_list.len(),
+        });
+        book.source_list
+            .push((s.name.clone(), FeatureKind::Plant, s.lon, s.lat));
     }
     for (n, s) in spec.area.iter().enumerate() {
         let key = format!("sources.area[{n}]");
-        let rates = emission_rates(&s.emissions, &key, false).map_err(&bad)?;
-        if s.radius_m.is_nan() || s.radius_m <= 0.0 {
-            return Err(bad(format!("key `{key}.radius_m`: must be > 0")));
-        }
+        let rates = planes(
+            emission_rates(&s.emissions, &key, false).map_err(&bad)?,
+            &key,
+            &plane_of,
+        )
+        .map_err(&bad)?;
         let (x, y) = utm.forward(s.lon, s.lat);
+        note_outside(&mut book, format!("area {:?}", s.name), x, y);
         let disc: Geometry<f64> = geo::Polygon::new(
             (0..=32)
                 .map(|k| {
@@ -145,29 +200,20 @@ pub(super) fn collect_sources(
             vec![],
         )
         .into();
-        let footprint = area_cells(grid, &disc);
-        if footprint.is_empty() {
-            return Err(bad(format!(
-                "key `{key}`: area {:?} is outside the grid",
-                s.name
-            )));
-        }
-        for (pol, g_s) in rates {
-            let k = plane_of(pol).ok_or_else(|| {
-                bad(format!(
-                    "key `{key}.emissions`: {} is not one of this run's pollutants",
-                    pol.as_str()
-                ))
-            })?;
-            for c in &footprint {
-                *cells.entry((k as u32, *c)).or_default() += g_s / footprint.len() as f64;
-            }
-        }
-        source_list.push((s.name.clone(), FeatureKind::Mine, s.lon, s.lat));
+        let source = book.source_list.len();
+        book.emitters
+            .extend(area_emitters(&disc, &rates, AREA_SIGMA_Z0_M, source));
+        book.source_list
+            .push((s.name.clone(), FeatureKind::Mine, s.lon, s.lat));
     }
     for (n, s) in spec.line.iter().enumerate() {
         let key = format!("sources.line[{n}]");
-        let rates = emission_rates(&s.emissions, &key, true).map_err(&bad)?;
+        let rates = planes(
+            emission_rates(&s.emissions, &key, true).map_err(&bad)?,
+            &key,
+            &plane_of,
+        )
+        .map_err(&bad)?;
         let links: Vec<usize> = (0..p.road_links.len())
             .filter(|&i| {
                 p.road_links[i].meta.id == s.road
@@ -180,6 +226,7 @@ pub(super) fn collect_sources(
                 s.road
             )));
         }
+        let source = book.source_list.len();
         for l in links {
             let line = project(
                 utm,
@@ -188,22 +235,11 @@ pub(super) fn collect_sources(
                     index: l,
                 }),
             );
-            let Geometry::LineString(ls) = line else {
-                continue;
-            };
-            let mut planes = Vec::with_capacity(rates.len());
-            for (pol, g_s_km) in &rates {
-                let kk = plane_of(*pol).ok_or_else(|| {
-                    bad(format!(
-                        "key `{key}.emissions`: {} is not one of this run's pollutants",
-                        pol.as_str()
-                    ))
-                })?;
-                planes.push((kk as u32, *g_s_km));
+            if let Geometry::LineString(ls) = line {
+                book.emitters.extend(line_emitters(&ls, &rates, source));
             }
-            deposit_along(grid, &ls, &planes, &mut cells);
         }
-        source_list.push((
+        book.source_list.push((
             format!("road {}", s.road),
             FeatureKind::Road,
             f64::NAN,
@@ -230,6 +266,7 @@ pub(super) fn collect_sources(
         };
         let mut skipped = std::collections::BTreeSet::new();
         let mut used = 0usize;
+        let source = book.source_list.len();
         for (road_id, rates) in &per_road {
             let Some(road) = roads.iter().find(|r| r.meta.id == *road_id) else {
                 return Err(bad(format!(
@@ -251,43 +288,49 @@ pub(super) fn collect_sources(
             if km <= 0.0 {
                 continue;
             }
-            let mut planes = Vec::new();
+            let mut per_km = Vec::new();
             for (pol, g_s) in rates {
                 match plane_of(*pol) {
-                    Some(k) => planes.push((k as u32, g_s / km)),
+                    Some(k) => per_km.push((k as u32, g_s / km)),
                     None => {
                         skipped.insert(pol.as_str());
                     }
                 }
             }
             used += 1;
-            deposit_along(grid, &ls, &planes, &mut cells);
+            book.emitters.extend(line_emitters(&ls, &per_km, source));
         }
         for pol in skipped {
-            outside.push(format!("traffic {pol} (not carried by this run)"));
+            book.outside
+                .push(format!("traffic {pol} (not carried by this run)"));
         }
-        source_list.push((
+        book.source_list.push((
             format!("traffic {} ({used} roads)", t.emissions.display()),
             FeatureKind::Road,
             f64::NAN,
             f64::NAN,
         ));
     }
-    let sources: Vec<SourceCell> = cells
+    Ok(book)
+}
+
+/// Rates by pollutant to rates by plane, refusing a pollutant the run does not carry.
+fn planes(
+    rates: Vec<(Pollutant, f64)>,
+    key: &str,
+    plane_of: &dyn Fn(Pollutant) -> Option<usize>,
+) -> Result<Vec<(u32, f64)>, String> {
+    rates
         .into_iter()
-        .filter(|(_, g_s)| *g_s > 0.0)
-        .map(|((pollutant, cell), g_s)| SourceCell {
-            cell,
-            pollutant,
-            rate: (g_s * 1e6 / volume) as f32,
-            _pad: 0.0,
+        .map(|(pol, r)| {
+            plane_of(pol).map(|k| (k as u32, r)).ok_or_else(|| {
+                format!(
+                    "key `{key}.emissions`: {} is not one of this run's pollutants",
+                    pol.as_str()
+                )
+            })
         })
-        .collect();
-    Ok(SourceBook {
-        sources,
-        source_list,
-        outside,
-    })
+        .collect()
 }
 
 pub(super) fn pollutant_names() -> String {
@@ -348,73 +391,108 @@ fn emission_rates(
     Ok(out)
 }
 
-/// Cells whose centres lie in a projected area (or the one cell under a point / a small area).
-fn area_cells(grid: &Grid, g: &Geometry<f64>) -> Vec<u32> {
+/// An area (projected) as at most [`MAX_AREA_PIECES`] volume emitters on a square lattice of
+/// side s (σy₀ = s/4.3), sharing `rates` (g/s) equally; a point stands for a nominal square of
+/// [`POINT_MINE_SIDE_M`].
+fn area_emitters(
+    g: &Geometry<f64>,
+    rates: &[(u32, f64)],
+    sigma_z0: f64,
+    source: usize,
+) -> Vec<Emitter> {
     use geo::BoundingRect;
-    let Some(r) = g.bounding_rect() else {
-        return Vec::new();
+    let one = |x: f64, y: f64, side: f64| Emitter {
+        x_m: x,
+        y_m: y,
+        height_m: 0.0,
+        exit: None,
+        sigma_y0_m: side / 4.3,
+        sigma_z0_m: sigma_z0,
+        rates: rates.to_vec(),
+        source,
     };
-    let mut out = Vec::new();
-    let i0 = ((r.min().x - grid.x0) / grid.cell_m).floor().max(0.0) as usize;
-    let j0 = ((r.min().y - grid.y0) / grid.cell_m).floor().max(0.0) as usize;
-    let i1 = (((r.max().x - grid.x0) / grid.cell_m).ceil().max(0.0) as usize).min(grid.nx);
-    let j1 = (((r.max().y - grid.y0) / grid.cell_m).ceil().max(0.0) as usize).min(grid.ny);
-    for j in j0..j1 {
-        for i in i0..i1 {
-            let (x, y) = grid.centre(i, j);
-            if g.contains(&Point::new(x, y)) {
-                out.push((j * grid.nx + i) as u32);
+    let area = g.unsigned_area();
+    let (Some(r), true) = (g.bounding_rect(), area > 0.0) else {
+        let c = geo::Centroid::centroid(g).unwrap_or(Point::new(0.0, 0.0));
+        return vec![one(c.x(), c.y(), POINT_MINE_SIDE_M)];
+    };
+    // the lattice spacing that puts about MAX_AREA_PIECES·0.75 points inside; shrink until
+    // at least one lies inside
+    let mut side = (area / (0.75 * MAX_AREA_PIECES as f64)).sqrt();
+    let mut pts = Vec::new();
+    for _ in 0..8 {
+        pts.clear();
+        let nx = ((r.width() / side).ceil() as usize).max(1);
+        let ny = ((r.height() / side).ceil() as usize).max(1);
+        for j in 0..ny {
+            for i in 0..nx {
+                let (x, y) = (
+                    r.min().x + (i as f64 + 0.5) * side,
+                    r.min().y + (j as f64 + 0.5) * side,
+                );
+                if g.contains(&Point::new(x, y)) {
+                    pts.push((x, y));
+                }
             }
         }
+        if pts.len() > MAX_AREA_PIECES {
+            side *= 1.25;
+        } else if pts.is_empty() {
+            side *= 0.5;
+        } else {
+            break;
+        }
     }
-    if out.is_empty() {
-        let c = geo::Centroid::centroid(g);
-        if let Some((i, j)) = c.and_then(|c| grid.cell_of(c.x(), c.y())) {
-            out.push((j * grid.nx + i) as u32);
+    if pts.is_empty() || pts.len() > MAX_AREA_PIECES {
+        let c = geo::Centroid::centroid(g).unwrap_or(Point::new(0.0, 0.0));
+        return vec![one(c.x(), c.y(), area.sqrt())];
+    }
+    let share = 1.0 / pts.len() as f64;
+    pts.into_iter()
+        .map(|(x, y)| {
+            let mut e = one(x, y, side);
+            for r in &mut e.rates {
+                r.1 *= share;
+            }
+            e
+        })
+        .collect()
+}
+
+/// A projected line as volume emitters of about [`ROAD_PIECE_M`] each, at their midpoints, with
+/// per-km rates (g/s/km) turned into each piece's g/s.
+fn line_emitters(ls: &geo::LineString<f64>, per_km: &[(u32, f64)], source: usize) -> Vec<Emitter> {
+    let mut out = Vec::new();
+    for seg in ls.lines() {
+        let len = seg.dx().hypot(seg.dy());
+        if len <= 0.0 {
+            continue;
+        }
+        let n = (len / ROAD_PIECE_M).ceil().max(1.0) as usize;
+        let piece = len / n as f64;
+        for k in 0..n {
+            let t = (k as f64 + 0.5) / n as f64;
+            out.push(Emitter {
+                x_m: seg.start.x + t * seg.dx(),
+                y_m: seg.start.y + t * seg.dy(),
+                height_m: 0.0,
+                exit: None,
+                sigma_y0_m: piece / 2.15,
+                sigma_z0_m: ROAD_SIGMA_Z0_M,
+                rates: per_km
+                    .iter()
+                    .map(|(p, r)| (*p, r * piece / 1000.0))
+                    .collect(),
+                source,
+            });
         }
     }
     out
 }
 
-/// Adds per-km rates `(pollutant plane, g/s per km)` along a projected line to the grid cells it
-/// crosses, walking it in steps of a quarter cell.
-fn deposit_along(
-    grid: &Grid,
-    ls: &geo::LineString<f64>,
-    planes: &[(u32, f64)],
-    cells: &mut BTreeMap<(u32, u32), f64>,
-) {
-    for seg in ls.lines() {
-        let len = seg.dx().hypot(seg.dy());
-        let n_steps = ((len / (grid.cell_m / 4.0)).ceil() as usize).max(1);
-        let piece_km = len / n_steps as f64 / 1000.0;
-        for k in 0..n_steps {
-            let t = (k as f64 + 0.5) / n_steps as f64;
-            let (x, y) = (seg.start.x + t * seg.dx(), seg.start.y + t * seg.dy());
-            if let Some((i, j)) = grid.cell_of(x, y) {
-                for (plane, g_s_km) in planes {
-                    *cells.entry((*plane, (j * grid.nx + i) as u32)).or_default() +=
-                        g_s_km * piece_km;
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn grid() -> Grid {
-        Grid {
-            nx: 10,
-            ny: 10,
-            cell_m: 100.0,
-            x0: 0.0,
-            y0: 0.0,
-            epsg: 32648,
-        }
-    }
 
     fn spec(pollutant: &str, rate: f64, unit: &str) -> EmissionSpec {
         EmissionSpec {
@@ -440,33 +518,36 @@ mod tests {
     }
 
     #[test]
-    fn a_line_deposits_its_whole_rate_along_its_cells() {
-        let g = grid();
+    fn a_line_keeps_its_whole_rate_in_pieces() {
         let line = geo::LineString::from(vec![(50.0, 50.0), (850.0, 650.0)]); // 1 km long
-        let mut cells = BTreeMap::new();
-        deposit_along(&g, &line, &[(0, 2.0)], &mut cells);
-        let total: f64 = cells.values().sum();
+        let e = line_emitters(&line, &[(0, 2.0)], 3);
+        let total: f64 = e.iter().map(|e| e.rates[0].1).sum();
         assert!(
-            (total - 2.0).abs() < 1e-9,
+            (total - 2.0).abs() < 1e-12,
             "{total} g/s for 1 km at 2 g/s/km"
         );
-        // the first and last cells are the ends' cells
-        assert!(cells.contains_key(&(0, 0)) && cells.contains_key(&(0, 6 * 10 + 8)));
+        assert_eq!(e.len(), 20, "50 m pieces");
+        assert!(
+            e.iter()
+                .all(|e| e.source == 3 && e.sigma_z0_m == ROAD_SIGMA_Z0_M)
+        );
+        assert!((e[0].sigma_y0_m - 50.0 / 2.15).abs() < 1e-9);
     }
 
     #[test]
-    fn an_area_covers_the_cells_whose_centres_it_holds() {
-        let g = grid();
-        let square: Geometry<f64> = geo::Rect::new((100.0, 100.0), (400.0, 300.0))
+    fn an_area_is_split_into_pieces_inside_it_that_keep_its_rate() {
+        let square: Geometry<f64> = geo::Rect::new((100.0, 100.0), (1100.0, 900.0))
             .to_polygon()
             .into();
-        let mut c = area_cells(&g, &square);
-        c.sort_unstable();
-        assert_eq!(c, vec![11, 12, 13, 21, 22, 23]);
-        // smaller than a cell: its centroid's cell
-        let tiny: Geometry<f64> = geo::Rect::new((510.0, 510.0), (520.0, 520.0))
-            .to_polygon()
-            .into();
-        assert_eq!(area_cells(&g, &tiny), vec![55]);
+        let e = area_emitters(&square, &[(1, 8.0)], 4.0, 0);
+        assert!(!e.is_empty() && e.len() <= MAX_AREA_PIECES, "{}", e.len());
+        let total: f64 = e.iter().map(|e| e.rates[0].1).sum();
+        assert!((total - 8.0).abs() < 1e-12);
+        assert!(e.iter().all(|e| square.contains(&Point::new(e.x_m, e.y_m))));
+        // a point: one emitter for the nominal pit
+        let pt: Geometry<f64> = Point::new(5.0, 6.0).into();
+        let e = area_emitters(&pt, &[(0, 1.0)], 4.0, 0);
+        assert_eq!(e.len(), 1);
+        assert!((e[0].sigma_y0_m - POINT_MINE_SIDE_M / 4.3).abs() < 1e-9);
     }
 }

@@ -26,8 +26,16 @@ pub struct Scenario {
     pub output_interval_min: f64,
     /// Pollutants to carry, by name (`PM2.5`, `PM10`, `SO2`, `NOx`, …), at most 8.
     pub pollutants: Vec<String>,
-    /// Depth of the mixed layer, m.
+    /// Depth of the mixed layer, m (every hour unless `[[mixing_height]]` or a wind series entry
+    /// says otherwise).
     pub mixing_height_m: f64,
+    /// Hourly mixing heights: each entry holds from its `hour` until the next.
+    #[serde(default)]
+    pub mixing_height: Vec<MixingHeightSample>,
+    /// Hours from the start excluded from time means and outputs (the field spinning up from
+    /// zero; default 0).
+    #[serde(default)]
+    pub spin_up_h: f64,
     /// Stability safety factor for the explicit scheme (default 0.5).
     pub cfl: Option<f64>,
     /// The grid.
@@ -40,6 +48,119 @@ pub struct Scenario {
     /// Sources.
     #[serde(default)]
     pub sources: SourcesSpec,
+    /// The near field (plume-in-grid).
+    #[serde(default)]
+    pub near_field: NearFieldSpec,
+    /// Receptors.
+    #[serde(default)]
+    pub receptors: ReceptorsSpec,
+    /// Background concentration per pollutant, added to every ground-level output.
+    #[serde(default)]
+    pub background: BTreeMap<String, BackgroundSpec>,
+    /// NO₂ from NOx by the ozone limiting method (needs NOx among the pollutants).
+    pub no2: Option<No2Spec>,
+}
+
+/// A mixing height valid from `hour` (since start) until the next entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixingHeightSample {
+    /// Hours since start.
+    pub hour: f64,
+    /// m.
+    pub mixing_height_m: f64,
+}
+
+/// `[near_field]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NearFieldSpec {
+    /// On by default; off runs the grid alone (every source into its cell).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Longest travel before the plume's mass is all in the grid, m (default 20,000).
+    pub max_travel_m: Option<f64>,
+    /// Where the fade to the grid starts, as a fraction of the hand-over distance (default 0.5).
+    pub fade_start_fraction: Option<f64>,
+}
+
+impl Default for NearFieldSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_travel_m: None,
+            fade_start_fraction: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[receptors]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceptorsSpec {
+    /// Single points.
+    #[serde(default)]
+    pub point: Vec<PointReceptorSpec>,
+    /// Polar grids around a centre.
+    #[serde(default)]
+    pub polar: Vec<PolarReceptorSpec>,
+}
+
+/// A receptor point.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointReceptorSpec {
+    /// Name.
+    pub name: String,
+    /// Degrees east.
+    pub lon: f64,
+    /// Degrees north.
+    pub lat: f64,
+    /// Height above ground, m (default 1.5, breathing height).
+    pub height_m: Option<f64>,
+}
+
+/// A polar receptor grid: every distance on every bearing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolarReceptorSpec {
+    /// Name.
+    pub name: String,
+    /// Centre, degrees east.
+    pub lon: f64,
+    /// Centre, degrees north.
+    pub lat: f64,
+    /// Distances from the centre, m.
+    pub distances_m: Vec<f64>,
+    /// Compass bearings from the centre, degrees clockwise from north.
+    pub directions_deg: Vec<f64>,
+    /// Height above ground, m (default 1.5).
+    pub height_m: Option<f64>,
+}
+
+/// Background of one pollutant: a constant or an hourly series (one value per hour from the
+/// start, covering the run).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackgroundSpec {
+    /// Constant, µg/m³.
+    pub ug_m3: Option<f64>,
+    /// Hourly values from the start, µg/m³.
+    pub hourly_ug_m3: Option<Vec<f64>>,
+}
+
+/// `[no2]`: the ozone limiting method (Cole & Summerhays 1979).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct No2Spec {
+    /// NO₂/NOx at the stack (default 0.1).
+    pub in_stack_ratio: Option<f64>,
+    /// Background ozone, µg/m³.
+    pub ozone_ug_m3: f64,
 }
 
 fn default_interval() -> f64 {
@@ -80,6 +201,10 @@ pub struct WindSpec {
     pub stations: Vec<WindStation>,
     /// Inverse-distance power for `stations` (default 2).
     pub idw_power: Option<f64>,
+    /// Ambient air temperature for plume rise, K (default 288.15).
+    pub ambient_temperature_k: Option<f64>,
+    /// Winds below this are calm and raised to it, m/s (default 0.5).
+    pub calm_m_s: Option<f64>,
 }
 
 /// One entry of a wind series, valid from `hour` (since start) until the next entry.
@@ -94,6 +219,8 @@ pub struct WindSample {
     pub from_deg: f64,
     /// Stability class for this period (default: the wind section's).
     pub stability: Option<String>,
+    /// Mixing height for this period, m (default: `[[mixing_height]]`, else the scenario's).
+    pub mixing_height_m: Option<f64>,
 }
 
 /// A wind observation at a point.
@@ -186,6 +313,14 @@ pub struct PointSourceSpec {
     pub lat: f64,
     /// Rates.
     pub emissions: Vec<EmissionSpec>,
+    /// Release height above ground, m (default: at the ground).
+    pub stack_height_m: Option<f64>,
+    /// Stack inner diameter, m (with exit velocity and temperature: buoyant rise).
+    pub stack_diameter_m: Option<f64>,
+    /// Exit velocity, m/s.
+    pub exit_velocity_m_s: Option<f64>,
+    /// Exit temperature, K.
+    pub exit_temperature_k: Option<f64>,
 }
 
 /// A disc-shaped area source.

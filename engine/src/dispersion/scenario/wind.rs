@@ -3,7 +3,7 @@
 //! output interval (uniform, an hourly series, or interpolated from stations).
 
 use super::spec::Scenario;
-use crate::dispersion::{FaceWind, Interval};
+use crate::dispersion::{FaceWind, Interval, Stability};
 use crate::geodesy::Utm;
 use crate::grid::Grid;
 
@@ -60,6 +60,29 @@ impl Scenario {
                 }
             }
         };
+        let class_of = |class: Option<&String>| {
+            class
+                .or(w.stability.as_ref())
+                .and_then(|c| Stability::parse(c))
+        };
+        let calm = w.calm_m_s.unwrap_or(0.5);
+        // the lid of each interval: a series entry's, else [[mixing_height]]'s, else the scenario's
+        let lid_at = |t_h: f64, entry: Option<f64>| {
+            entry.unwrap_or_else(|| {
+                self.mixing_height
+                    .iter()
+                    .rev()
+                    .find(|m| m.hour <= t_h + 1e-9)
+                    .map_or(self.mixing_height_m, |m| m.mixing_height_m)
+            })
+        };
+        for (i, m) in self.mixing_height.iter().enumerate() {
+            if i > 0 && m.hour <= self.mixing_height[i - 1].hour {
+                return Err(format!(
+                    "key `mixing_height[{i}].hour`: hours must increase"
+                ));
+            }
+        }
         // every speed, direction and diffusivity was range-checked by `Scenario::check_values`
         let mut out = Vec::with_capacity(n);
         match w.mode.as_str() {
@@ -70,13 +93,18 @@ impl Scenario {
                 let from = w
                     .from_deg
                     .ok_or("key `wind.from_deg`: missing for mode \"uniform\"")?;
+                let is_calm = speed < calm;
+                let speed = speed.max(calm);
                 let (u, v) = wind_components(speed, from);
                 let k = k_of(None, speed, "wind.stability")?;
                 let wind = std::sync::Arc::new(FaceWind::uniform(grid, u, v));
-                out.extend((0..n).map(|_| Interval {
+                out.extend((0..n).map(|k_i| Interval {
                     duration_s: interval_s,
                     wind: wind.clone(),
                     kdiff: k,
+                    stability: class_of(None),
+                    mixing_height_m: lid_at(k_i as f64 * interval_s / 3600.0, None),
+                    calm: is_calm,
                 }));
             }
             "series" => {
@@ -112,10 +140,11 @@ impl Scenario {
                         .rev()
                         .find(|(_, s)| s.hour <= t_h + 1e-9)
                         .unwrap_or((0, &w.series[0]));
-                    let (u, v) = wind_components(s.speed_m_s, s.from_deg);
+                    let speed = s.speed_m_s.max(calm);
+                    let (u, v) = wind_components(speed, s.from_deg);
                     let kd = k_of(
                         s.stability.as_ref(),
-                        s.speed_m_s,
+                        speed,
                         &format!("wind.series[{idx}].stability"),
                     )?;
                     let wind = fields
@@ -126,6 +155,9 @@ impl Scenario {
                         duration_s: interval_s,
                         wind,
                         kdiff: kd,
+                        stability: class_of(s.stability.as_ref()),
+                        mixing_height_m: lid_at(t_h, s.mixing_height_m),
+                        calm: s.speed_m_s < calm,
                     });
                 }
             }
@@ -139,7 +171,7 @@ impl Scenario {
                     .iter()
                     .map(|s| {
                         let (x, y) = utm.forward(s.lon, s.lat);
-                        let (u, v) = wind_components(s.speed_m_s, s.from_deg);
+                        let (u, v) = wind_components(s.speed_m_s.max(calm), s.from_deg);
                         (x, y, u, v)
                     })
                     .collect();
@@ -160,14 +192,22 @@ impl Scenario {
                         vc[j * grid.nx + i] = sv / sw;
                     }
                 }
-                let mean_speed =
-                    w.stations.iter().map(|s| s.speed_m_s).sum::<f64>() / w.stations.len() as f64;
+                let mean_speed = w
+                    .stations
+                    .iter()
+                    .map(|s| s.speed_m_s.max(calm))
+                    .sum::<f64>()
+                    / w.stations.len() as f64;
+                let is_calm = w.stations.iter().any(|s| s.speed_m_s < calm);
                 let k = k_of(None, mean_speed, "wind.stability")?;
                 let wind = std::sync::Arc::new(FaceWind::from_cells(grid, &uc, &vc));
-                out.extend((0..n).map(|_| Interval {
+                out.extend((0..n).map(|k_i| Interval {
                     duration_s: interval_s,
                     wind: wind.clone(),
                     kdiff: k,
+                    stability: class_of(None),
+                    mixing_height_m: lid_at(k_i as f64 * interval_s / 3600.0, None),
+                    calm: is_calm,
                 }));
             }
             other => {
