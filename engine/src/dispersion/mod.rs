@@ -416,15 +416,15 @@ impl DispersionProblem {
                     }
                     continue;
                 };
-                // the emitter's reservoir follows its plume's travel time to the hand-over
-                let (inflow, target) = if ip.above_lid[ei] {
+                // a plume at or above the lid stays there; what an earlier interval's plume
+                // still carries waits for the next plume below the lid
+                if ip.above_lid[ei] {
                     book.above[p] += q * d;
-                    (0.0, 0.0)
-                } else {
-                    (q * d, q * ip.travel_s[ei])
-                };
-                let level = transit[ei][p] + inflow;
-                let out = (level - target).max(0.0);
+                    continue;
+                }
+                // the emitter's reservoir follows its plume's travel time to the hand-over
+                let level = transit[ei][p] + q * d;
+                let out = (level - q * ip.travel_s[ei]).max(0.0);
                 transit[ei][p] = level - out;
                 if out > 0.0 {
                     book.outside[p] += out * ip.outside[ei];

@@ -30,6 +30,9 @@ use geo::Centroid;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use crate::dispersion::StackExit;
+use crate::dispersion::plume::{PlumeRise, Stability, gaussian_plume, wind_at_height};
+use crate::dispersion::scenario::{AREA_SIGMA_Z0_M, MINE_PM10_KG_PER_T, POINT_MINE_SIDE_M};
 use crate::model::{Medium, MethaneClass, MineGeometry, MiningMethod, Pollutant, Province};
 
 const MINUTE_MS: i64 = 60_000;
@@ -194,8 +197,12 @@ pub struct Site {
 #[derive(Debug, Clone, PartialEq)]
 struct Source {
     lon_lat: (f64, f64),
-    /// Effective height, m.
+    /// Release height, m.
     height_m: f64,
+    /// Stack exit conditions (Briggs rise), if known.
+    exit: Option<StackExit>,
+    /// Initial σy, σz, m.
+    sigma0: (f64, f64),
     /// g/s of PM (as PM10), SO₂, NOₓ.
     pm_g_s: f64,
     so2_g_s: f64,
@@ -323,8 +330,18 @@ fn sources(province: &Province) -> Vec<Source> {
         };
         v.push(Source {
             lon_lat: (p.location.x(), p.location.y()),
-            // stack plus a typical buoyant rise of half the stack again
-            height_m: 1.5 * p.stack_height_m,
+            // the stack, risen by Briggs' formula from its exit conditions (as the dispersion
+            // model's near field does)
+            height_m: p.stack_height_m,
+            exit: match (p.exit_velocity_m_s, p.exit_temperature_k) {
+                (Some(v), Some(t)) => Some(StackExit {
+                    diameter_m: p.stack_diameter_m,
+                    velocity_m_s: v,
+                    temperature_k: t,
+                }),
+                _ => None,
+            },
+            sigma0: (0.0, 0.0),
             pm_g_s: rate(Pollutant::Pm10) + rate(Pollutant::Tsp) * 0.5 + rate(Pollutant::Pm25),
             so2_g_s: rate(Pollutant::So2),
             nox_g_s: rate(Pollutant::Nox) + rate(Pollutant::No2),
@@ -332,15 +349,19 @@ fn sources(province: &Province) -> Vec<Source> {
         });
     }
     for m in &province.mines {
-        // coal dust: 0.04 kg PM10 per tonne mined in open pits (blasting, haul roads, dumps),
-        // 0.01 kg/t from underground mines' surface handling
+        // coal dust: the dispersion model's open-pit factor (kg PM10 per tonne mined: blasting,
+        // haul roads, dumps), 0.01 kg/t from underground mines' surface handling (which the
+        // dispersion model does not carry); a mine is a ground-level volume source of the
+        // dispersion model's nominal pit
         let kg_per_t = match m.method {
-            MiningMethod::OpenPit => 0.04,
+            MiningMethod::OpenPit => MINE_PM10_KG_PER_T,
             MiningMethod::Underground => 0.01,
         };
         v.push(Source {
             lon_lat: mine_point(&m.geometry),
-            height_m: 5.0,
+            height_m: 0.0,
+            exit: None,
+            sigma0: (POINT_MINE_SIDE_M / 4.3, AREA_SIGMA_Z0_M),
             pm_g_s: m.output_t_per_year * kg_per_t * 1000.0 / (365.0 * 86_400.0),
             so2_g_s: 0.0,
             nox_g_s: 0.0,
@@ -350,15 +371,29 @@ fn sources(province: &Province) -> Vec<Source> {
     v
 }
 
-/// Ground-level concentration per g/s of a Gaussian plume with reflection (µg/m³ per g/s),
-/// Briggs open-country class D, at `dx` m downwind and `dy` m crosswind.
-fn plume_per_g_s(dx: f64, dy: f64, u: f64, h: f64) -> f64 {
+/// Concentration at 1.5 m per g/s (µg/m³ per g/s) of a source's steady Gaussian plume, class D,
+/// at `dx` m downwind and `dy` m crosswind: the dispersion model's plume (Briggs rise with the
+/// wind at the release height, Briggs σ, ground reflection; no lid). Nothing within 100 m.
+fn plume_per_g_s(s: &Source, dx: f64, dy: f64, u10: f64, ambient_k: f64) -> f64 {
     if dx < 100.0 {
         return 0.0;
     }
-    let sy = 0.08 * dx / (1.0 + 0.0001 * dx).sqrt();
-    let sz = 0.06 * dx / (1.0 + 0.0015 * dx).sqrt();
-    1e6 / (PI * u * sy * sz) * (-dy * dy / (2.0 * sy * sy)).exp() * (-h * h / (2.0 * sz * sz)).exp()
+    let us = wind_at_height(u10, s.height_m, Stability::D);
+    let rise = match s.exit {
+        Some(e) => PlumeRise::briggs(e.buoyancy_flux(ambient_k), us, Stability::D, ambient_k),
+        None => PlumeRise::none(us),
+    };
+    gaussian_plume(
+        1.0,
+        us,
+        dx,
+        dy,
+        1.5,
+        s.height_m + rise.at(dx),
+        Stability::D,
+        s.sigma0,
+        f64::INFINITY,
+    )
 }
 
 /// Plume contributions (µg/m³ of PM, SO₂, NOₓ; the share of it that is mine dust) at a site.
@@ -376,8 +411,7 @@ fn plumes(srcs: &[Source], site: (f64, f64), w: &Weather) -> [f64; 4] {
         if dx > 30_000.0 {
             continue;
         }
-        let u = (w.wind_speed * if s.height_m > 50.0 { 1.6 } else { 1.0 }).max(0.5);
-        let k = plume_per_g_s(dx, dy, u, s.height_m);
+        let k = plume_per_g_s(s, dx, dy, w.wind_speed.max(0.5), w.temperature + 273.15);
         if k == 0.0 {
             continue;
         }
@@ -942,15 +976,44 @@ mod tests {
 
     #[test]
     fn plume_is_downwind_only_and_decays_off_axis() {
-        let on = plume_per_g_s(2000.0, 0.0, 3.0, 0.0);
-        let off = plume_per_g_s(2000.0, 300.0, 3.0, 0.0);
+        let ground = Source {
+            lon_lat: (0.0, 0.0),
+            height_m: 0.0,
+            exit: None,
+            sigma0: (0.0, 0.0),
+            pm_g_s: 1.0,
+            so2_g_s: 0.0,
+            nox_g_s: 0.0,
+            mine: false,
+        };
+        let on = plume_per_g_s(&ground, 2000.0, 0.0, 3.0, 288.15);
+        let off = plume_per_g_s(&ground, 2000.0, 300.0, 3.0, 288.15);
         assert!(on > 0.0 && off < on);
-        assert_eq!(plume_per_g_s(-2000.0, 0.0, 3.0, 0.0), 0.0);
-        // ground source, class D at 2 km: σy = 153.3 m, σz = 65.5 m → Q/(π u σy σz)
+        assert_eq!(plume_per_g_s(&ground, -2000.0, 0.0, 3.0, 288.15), 0.0);
+        // ground source, class D at 2 km: σy = 153.3 m, σz = 60 m → 2Q/(2π u σy σz)·e^(−z²/2σz²)
         let sy = 0.08 * 2000.0 / (1.2f64).sqrt();
         let sz = 0.06 * 2000.0 / (4.0f64).sqrt();
-        let want = 1e6 / (PI * 3.0 * sy * sz);
-        assert!((on - want).abs() < 1e-9 * want);
+        let want = 1e6 / (PI * 3.0 * sy * sz) * (-1.5f64 * 1.5 / (2.0 * sz * sz)).exp();
+        assert!((on - want).abs() < 1e-9 * want, "{on} vs {want}");
+        // a buoyant stack rises: less at the ground near it than the same stack without rise
+        let stack = Source {
+            height_m: 200.0,
+            exit: Some(StackExit {
+                diameter_m: 8.0,
+                velocity_m_s: 20.0,
+                temperature_k: 420.0,
+            }),
+            ..ground.clone()
+        };
+        let cold = Source {
+            exit: None,
+            ..stack.clone()
+        };
+        let (hot, flat) = (
+            plume_per_g_s(&stack, 3000.0, 0.0, 4.0, 288.15),
+            plume_per_g_s(&cold, 3000.0, 0.0, 4.0, 288.15),
+        );
+        assert!(hot < flat, "{hot} vs {flat}");
     }
 
     #[test]

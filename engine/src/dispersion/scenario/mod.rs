@@ -19,6 +19,10 @@ use crate::model::{FeatureKind, Medium, Pollutant};
 use crate::scenario::{
     ScenarioError, check_lon_lat, check_range, invalid, load_dataset, parse_start, read_toml,
 };
+pub use sources::{
+    AREA_SIGMA_Z0_M, MAX_AREA_PIECES, MINE_PM10_KG_PER_T, MINE_PM25_FRACTION, POINT_MINE_SIDE_M,
+    ROAD_PIECE_M, ROAD_SIGMA_Z0_M,
+};
 use sources::{SourceBook, collect_sources, pollutant_names};
 pub use spec::*;
 pub use wind::{diffusivity_from_stability, wind_components};
