@@ -94,7 +94,8 @@ fn tall_buoyant_stack_peaks_kilometres_downwind_at_the_gaussian_value() {
         .enumerate()
         .fold((0, 0.0), |a, (i, c)| if *c > a.1 { (i, *c) } else { a });
     let x_max = (imax - 20) as f64 * 100.0;
-    // the same plume by the formula: rise with the stack-top wind, Briggs σ for C
+    // the same plume by the formula: rise with the stack-top wind, Briggs σ for C, carried by
+    // the wind at its height
     let us = wind_at_height(u10, 200.0, Stability::C);
     let f = StackExit {
         diameter_m: 6.0,
@@ -106,7 +107,7 @@ fn tall_buoyant_stack_peaks_kilometres_downwind_at_the_gaussian_value() {
     let exact = |x: f64| {
         gaussian_plume(
             1000.0,
-            us,
+            u10,
             x,
             0.0,
             1.5,

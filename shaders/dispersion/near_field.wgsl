@@ -20,7 +20,8 @@ struct NearPlume {
     y: f32,
     cx: f32,
     cy: f32,
-    u: f32,
+    // wind at 10 m; the transport wind at the plume's height follows from the power law
+    u10: f32,
     hs: f32,
     rise_k: f32,
     rise_max: f32,
@@ -32,6 +33,10 @@ struct NearPlume {
     ky: f32,
     stab: u32,
     rate0: u32,
+    p: f32,
+    _pad0: f32,
+    _pad1: f32,
+    _pad2: f32,
 }
 
 struct NearReceptor {
@@ -99,6 +104,9 @@ fn plume_factor(p: NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
     let szb = sigma_z(p.stab, xd);
     let sz = sqrt(szb * szb + p.sz0 * p.sz0);
     let he = p.hs + min(p.rise_k * pow(xd, 2.0 / 3.0), p.rise_max);
+    // the wind at the plume's height (its centre, or σz·√(2/π) near the ground, ≥ 2 m)
+    let zt = max(max(he, 0.7978846 * sz), 2.0);
+    let u = p.u10 * pow(zt / 10.0, p.p);
     let n = min(i32(ceil((7.5 * sz) / (2.0 * p.lid))) + 1, MAX_IMAGES);
     let inv2 = 1.0 / (2.0 * sz * sz);
     var v = 0.0;
@@ -112,7 +120,7 @@ fn plume_factor(p: NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
     if (xd > p.x_fade) {
         w = (p.x_end - xd) / (p.x_end - p.x_fade);
     }
-    return w * exp(-yc * yc / (2.0 * sy * sy)) * v / (TAU * p.u * sy * sz);
+    return w * exp(-yc * yc / (2.0 * sy * sy)) * v / (TAU * u * sy * sz);
 }
 
 fn add_plume(r: NearReceptor, k: u32, base: u32) {

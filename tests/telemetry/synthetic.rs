@@ -538,7 +538,7 @@ fn streaming_by_day_equals_one_pass_over_the_lake() {
 /// Golden hash of one generated day (seed 3, an air station, a water station and a mine): every
 /// row's station, parameter, time, value bits, unit and status. Re-mint only when the generator
 /// changes on purpose, and say why in the commit.
-const GOLDEN_TELEMETRY_DAY_HASH: u64 = 0xd0be_f227_7bd0_9224;
+const GOLDEN_TELEMETRY_DAY_HASH: u64 = 0xc9a5_3247_ebee_e660;
 
 #[test]
 fn generated_day_golden_hash() {

@@ -116,8 +116,8 @@ pub struct NearPlume {
     pub cx: f32,
     /// Downwind unit vector, y.
     pub cy: f32,
-    /// Transport speed (wind at release height), m/s.
-    pub u: f32,
+    /// Wind at 10 m, m/s (the kernel takes the transport wind at the plume's height from it).
+    pub u10: f32,
     /// Release height, m.
     pub hs: f32,
     /// Gradual-rise factor 1.6·F^⅓/u_s, m^⅓.
@@ -140,6 +140,10 @@ pub struct NearPlume {
     pub stab: u32,
     /// Offset of this plume's rates (µg/s, one per pollutant) in the rates buffer.
     pub rate0: u32,
+    /// Power-law exponent of the wind profile.
+    pub p: f32,
+    /// Padding.
+    pub _pad: [f32; 3],
 }
 
 /// Uniform of stage `near_field`.
@@ -219,6 +223,9 @@ pub fn plume_factor(p: &NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
     let szb = sigma_z32(p.stab, xd);
     let sz = (szb * szb + p.sz0 * p.sz0).sqrt();
     let he = p.hs + (p.rise_k * xd.powf(2.0 / 3.0)).min(p.rise_max);
+    // the wind at the plume's height carries it (`plume::transport_height`)
+    let zt = he.max(0.797_884_6 * sz).max(2.0);
+    let u = p.u10 * (zt / 10.0).powf(p.p);
     let n = (((7.5 * sz) / (2.0 * p.lid)).ceil() as i32 + 1).min(MAX_IMAGES);
     let inv2 = 1.0 / (2.0 * sz * sz);
     let mut v = 0.0f32;
@@ -232,7 +239,7 @@ pub fn plume_factor(p: &NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
     if xd > p.x_fade {
         w = (p.x_end - xd) / (p.x_end - p.x_fade);
     }
-    w * (-yc * yc / (2.0 * sy * sy)).exp() * v / (std::f32::consts::TAU * p.u * sy * sz)
+    w * (-yc * yc / (2.0 * sy * sy)).exp() * v / (std::f32::consts::TAU * u * sy * sz)
 }
 
 /// Stage `near_field` (`shaders/dispersion/near_field.wgsl`): the near-field concentration at
@@ -407,7 +414,7 @@ pub fn interval_plumes(
             y: (e.y_m - grid.y0) as f32,
             cx: cx as f32,
             cy: cy as f32,
-            u: us as f32,
+            u10: speed10.max(0.1) as f32,
             hs: e.height_m as f32,
             rise_k: rise.gradual_factor() as f32,
             rise_max: rise.final_m as f32,
@@ -419,6 +426,8 @@ pub fn interval_plumes(
             ky: ky as f32,
             stab: class.index() as u32,
             rate0,
+            p: class.wind_exponent() as f32,
+            _pad: [0.0; 3],
         });
     }
     out
@@ -516,7 +525,7 @@ mod tests {
             y: 2000.0,
             cx: 0.6,
             cy: 0.8,
-            u: 5.0,
+            u10: 5.0,
             hs: 50.0,
             rise_k: 0.0,
             rise_max: 0.0,
@@ -528,6 +537,8 @@ mod tests {
             ky: 0.0,
             stab: 3,
             rate0: 0,
+            p: 0.15,
+            _pad: [0.0; 3],
         };
         for (xd, yc, z) in [
             (500.0, 10.0, 1.5),

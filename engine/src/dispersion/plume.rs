@@ -124,6 +124,20 @@ pub fn wind_at_height(u10: f64, z: f64, class: Stability) -> f64 {
     u10 * (z.max(10.0) / 10.0).powf(class.wind_exponent())
 }
 
+/// Height whose wind carries a plume: its centre `he`, or for a plume near the ground its mean
+/// height σz·√(2/π) (a ground-reflected Gaussian), at least 2 m. The wind there dilutes it
+/// (AERMOD likewise takes the wind at the plume's height, not at 10 m, for near-surface plumes).
+pub fn transport_height(he: f64, sigma_z: f64) -> f64 {
+    he.max(sigma_z * (2.0 / std::f64::consts::PI).sqrt())
+        .max(2.0)
+}
+
+/// The transport wind at a plume's [`transport_height`] from the 10 m wind by the class's power
+/// law (used below 10 m too, down to 2 m).
+pub fn transport_wind(u10: f64, he: f64, sigma_z: f64, class: Stability) -> f64 {
+    u10 * (transport_height(he, sigma_z) / 10.0).powf(class.wind_exponent())
+}
+
 /// A stack's exit conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StackExit {
@@ -230,13 +244,14 @@ pub fn vertical_term(z: f64, he: f64, sigma_z: f64, h: f64) -> f64 {
     s
 }
 
-/// Ground-level concentration (µg/m³) of a steady Gaussian plume of `q_g_s` g/s at downwind `x`,
-/// crosswind `y`, height `z`, with effective height `he`, wind `u`, σ from `class` plus initial
-/// `sigma0 = (σy₀, σz₀)` in quadrature, reflected at the ground and the lid `h`.
+/// Concentration (µg/m³) of a steady Gaussian plume of `q_g_s` g/s at downwind `x`, crosswind
+/// `y`, height `z`, with effective height `he`, σ from `class` plus initial `sigma0 = (σy₀, σz₀)`
+/// in quadrature, reflected at the ground and the lid `h`, carried by the [`transport_wind`] of
+/// the 10 m wind `u10`.
 #[allow(clippy::too_many_arguments)]
 pub fn gaussian_plume(
     q_g_s: f64,
-    u: f64,
+    u10: f64,
     x: f64,
     y: f64,
     z: f64,
@@ -250,6 +265,7 @@ pub fn gaussian_plume(
     }
     let sy = (class.sigma_y(x).powi(2) + sigma0.0 * sigma0.0).sqrt();
     let sz = (class.sigma_z(x).powi(2) + sigma0.1 * sigma0.1).sqrt();
+    let u = transport_wind(u10, he, sz, class);
     q_g_s * 1e6 / (2.0 * std::f64::consts::PI * u * sy * sz)
         * (-y * y / (2.0 * sy * sy)).exp()
         * vertical_term(z, he, sz, h)

@@ -276,8 +276,8 @@ mod tests {
             "NearPlume",
             NearPlume,
             [
-                x, y, cx, cy, u, hs, rise_k, rise_max, sy0, sz0, lid, x_fade, x_end, ky, stab,
-                rate0
+                x, y, cx, cy, u10, hs, rise_k, rise_max, sy0, sz0, lid, x_fade, x_end, ky, stab,
+                rate0, p
             ]
         );
         twin!(

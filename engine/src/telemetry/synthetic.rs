@@ -385,7 +385,7 @@ fn plume_per_g_s(s: &Source, dx: f64, dy: f64, u10: f64, ambient_k: f64) -> f64 
     };
     gaussian_plume(
         1.0,
-        us,
+        u10,
         dx,
         dy,
         1.5,
@@ -991,9 +991,11 @@ mod tests {
         assert!(on > 0.0 && off < on);
         assert_eq!(plume_per_g_s(&ground, -2000.0, 0.0, 3.0, 288.15), 0.0);
         // ground source, class D at 2 km: σy = 153.3 m, σz = 60 m → 2Q/(2π u σy σz)·e^(−z²/2σz²)
+        // with u the wind at the plume's mean height σz·√(2/π) = 47.9 m: 3·4.787^0.15 m/s
         let sy = 0.08 * 2000.0 / (1.2f64).sqrt();
         let sz = 0.06 * 2000.0 / (4.0f64).sqrt();
-        let want = 1e6 / (PI * 3.0 * sy * sz) * (-1.5f64 * 1.5 / (2.0 * sz * sz)).exp();
+        let u = 3.0 * (sz * (2.0 / PI).sqrt() / 10.0).powf(0.15);
+        let want = 1e6 / (PI * u * sy * sz) * (-1.5f64 * 1.5 / (2.0 * sz * sz)).exp();
         assert!((on - want).abs() < 1e-9 * want, "{on} vs {want}");
         // a buoyant stack rises: less at the ground near it than the same stack without rise
         let stack = Source {
