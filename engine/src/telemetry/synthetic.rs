@@ -12,8 +12,10 @@
 //!   2.2) and rain days in summer (PM × 0.55, TSS up).
 //! - **Air stations** (every 60 s): a regional background with a night-time boundary-layer
 //!   maximum, rush-hour traffic peaks (weekends lighter) for NO₂/CO/PM, photochemical O₃ by
-//!   day, plus Gaussian plumes (Briggs open-country class D σ) from every plant stack (its
-//!   dataset emission rates) and every mine (coal dust from its output) that is upwind now.
+//!   day, plus the dispersion model's steady Gaussian plume (class D; Briggs rise from each
+//!   stack's exit conditions, Briggs σ, the wind at the plume's height) from every plant stack
+//!   (its dataset emission rates) and every mine (coal dust from its output at the dispersion
+//!   model's open-pit factor) that is upwind now.
 //! - **Water stations** (every 300 s): tide, photosynthesis (pH, DO by day), rain-driven TSS
 //!   and COD; coastal stations (those that report salinity) with sea-water conductivity.
 //! - **Underground mines** (every 60 s, station id = mine id): CH₄ by methane class and the
