@@ -305,3 +305,82 @@ fn gpu_and_cpu_near_field_agree() {
         );
     }
 }
+
+/// Background: a constant, an hourly series, and the hourly means one station observed (a
+/// calibrating reading ignored, an hour without readings taking the nearest hour's mean); the
+/// outputs add it; a station without readings is an error naming the key.
+#[test]
+fn background_comes_from_a_constant_a_series_or_a_station() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = dir.path();
+    let obs = dir.join("obs.csv");
+    let mut f = std::fs::File::create(&obs).expect("create");
+    writeln!(f, "station_id,parameter,time,value,unit,status").expect("write");
+    for (t, v, status) in [
+        ("2026-01-15T00:10:00+07:00", 30.0, "measuring"),
+        ("2026-01-15T00:40:00+07:00", 50.0, "measuring"),
+        ("2026-01-15T00:50:00+07:00", 900.0, "calibrating"),
+        ("2026-01-15T02:30:00+07:00", 70.0, "measuring"),
+    ] {
+        writeln!(f, "bg-1,PM10,{t},{v},µg/m³,{status}").expect("write");
+    }
+    writeln!(f, "bg-2,PM10,2026-01-15T00:30:00+07:00,5,µg/m³,measuring").expect("write");
+    drop(f);
+    let base =
+        std::fs::read_to_string(crate::bundled().join("scenarios/analytic-point-source.toml"))
+            .expect("read")
+            .replace("pollutants = [\"SO2\"]", "pollutants = [\"SO2\", \"PM10\"]")
+            .replace("duration_h = 6", "duration_h = 3")
+            .replace(
+                "name = \"analytic-point-source\"",
+                "name = \"bg\"\ndataset = \"DATASET\"",
+            )
+            .replace("DATASET", &crate::bundled().display().to_string());
+    let case = |extra: &str| {
+        let p = dir.join("bg.toml");
+        std::fs::write(&p, format!("{base}\n{extra}")).expect("write");
+        twin_engine::dispersion::scenario::Scenario::load(&p, None)
+    };
+    let r = case("[background]\nSO2 = { ug_m3 = 7 }\nPM10 = { hourly_ug_m3 = [1, 2, 3] }")
+        .expect("valid");
+    assert_eq!(r.background, vec![vec![7.0; 3], vec![1.0, 2.0, 3.0]]);
+    let r = case("[background]\nPM10 = { station = \"bg-1\", observations = \"obs.csv\" }")
+        .expect("valid");
+    // hour 0: (30 + 50)/2; hour 1: none, nearest is hour 0 (ties to the earlier); hour 2: 70
+    assert_eq!(r.background[1], vec![40.0, 40.0, 70.0]);
+    assert_eq!(r.background[0], vec![0.0; 3]);
+    let e = case("[background]\nPM10 = { station = \"nobody\", observations = \"obs.csv\" }")
+        .expect_err("no readings")
+        .to_string();
+    assert!(
+        e.contains("background.\"PM10\"") && e.contains("nobody"),
+        "{e}"
+    );
+    let e = case("[background]\nPM10 = { ug_m3 = 3, hourly_ug_m3 = [1, 2, 3] }")
+        .expect_err("two kinds")
+        .to_string();
+    assert!(e.contains("background.\"PM10\""), "{e}");
+    // a run adds it to the station series
+    let r = case("[background]\nPM10 = { ug_m3 = 12.5 }").expect("valid");
+    let result = r.problem.run(None).expect("cpu run");
+    let out = dir.join("run");
+    twin_engine::output::write_dispersion_run(&out, &r, &result).expect("written");
+    let st = twin_engine::output::run::RunDir::open(&out)
+        .expect("run dir")
+        .stations()
+        .expect("stations");
+    let pols = twin_engine::columns::strings(&st, "pollutant").expect("pollutant");
+    let vals = twin_engine::columns::f64s(&st, "concentration_ug_m3").expect("values");
+    let pm10: Vec<Option<f64>> = pols
+        .iter()
+        .zip(vals)
+        .filter(|(p, _)| p.as_str() == "PM10")
+        .map(|(_, v)| v)
+        .collect();
+    // PM10 has no source here: the background only
+    assert!(
+        !pm10.is_empty() && pm10.iter().all(|x| *x == Some(12.5)),
+        "{pm10:?}"
+    );
+}

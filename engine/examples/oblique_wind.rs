@@ -72,7 +72,9 @@ fn run(
 
 fn main() {
     let (u, k, h, q) = (2.0, 50.0, 500.0, 100.0);
-    println!("exact K0 case, 100 m cells, u = {u} m/s, K = {k} m²/s: centreline error from 10 cells downwind to 12 km");
+    println!(
+        "exact K0 case, 100 m cells, u = {u} m/s, K = {k} m²/s: centreline error from 10 cells downwind to 12 km"
+    );
     for angle in [0.0f64, 30.0, 45.0] {
         let (g, c) = run(260, 100.0, 20, u, angle, k, h, q, 8);
         let t = angle.to_radians();
@@ -104,10 +106,7 @@ fn main() {
         let dy = 25.0;
         let mut y = -6000.0;
         while y <= 6000.0 {
-            let (fx, fy) = (
-                cx - y / 250.0 / 2f64.sqrt(),
-                cy + y / 250.0 / 2f64.sqrt(),
-            );
+            let (fx, fy) = (cx - y / 250.0 / 2f64.sqrt(), cy + y / 250.0 / 2f64.sqrt());
             let v = bilinear(&g, &c, fx, fy);
             m0 += v * dy;
             m2 += v * y * y * dy;

@@ -395,9 +395,15 @@ pub fn write_dispersion_run(
         .background
         .iter()
         .map(|(k, b)| {
-            let what = match (b.ug_m3, &b.hourly_ug_m3) {
-                (Some(v), _) => format!("{v} µg/m³, constant"),
-                (_, Some(s)) => format!("hourly series of {} values", s.len()),
+            let what = match (b.ug_m3, &b.hourly_ug_m3, &b.station) {
+                (Some(v), _, _) => format!("{v} µg/m³, constant"),
+                (_, Some(s), _) => format!("hourly series of {} values", s.len()),
+                (_, _, Some(st)) => format!(
+                    "hourly means observed at station {st} ({})",
+                    b.observations
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string())
+                ),
                 _ => String::new(),
             };
             (k.clone(), what)

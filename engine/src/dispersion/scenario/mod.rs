@@ -74,6 +74,78 @@ pub struct ReceptorMeta {
     pub direction_deg: Option<f64>,
 }
 
+/// Hourly means (µg/m³) of `parameter` at `station` for `hours` hours from `start_ms`, read from
+/// a lake (only the local days the run touches) or an observation file; readings with a status
+/// other than `measuring` are ignored. An hour without readings takes the nearest hour that has
+/// some; none at all is an error.
+fn observed_background(
+    file: &Path,
+    station: &str,
+    parameter: &str,
+    start_ms: i64,
+    hours: usize,
+) -> Result<Vec<f64>, String> {
+    use crate::columns::{f64s, i64s, strings};
+    use crate::telemetry::time::{HOUR_MS, local_day};
+    let end_ms = start_ms + hours as i64 * HOUR_MS;
+    let frames = if file.is_dir() {
+        let mut v = Vec::new();
+        for day in local_day(start_ms)..=local_day(end_ms - 1) {
+            let lf = crate::telemetry::lake::read_day(file, day).map_err(|e| e.to_string())?;
+            v.push(lf.frame);
+        }
+        v
+    } else {
+        vec![
+            crate::telemetry::read_any(file)
+                .map_err(|e| e.to_string())?
+                .frame,
+        ]
+    };
+    let mut sum = vec![0.0; hours];
+    let mut count = vec![0usize; hours];
+    for df in &frames {
+        let col = |e: polars::prelude::PolarsError| format!("{}: {e}", file.display());
+        let (st, par, t, v, status) = (
+            strings(df, "station_id").map_err(col)?,
+            strings(df, "parameter").map_err(col)?,
+            i64s(df, "time_ms").map_err(col)?,
+            f64s(df, "value").map_err(col)?,
+            strings(df, "status").map_err(col)?,
+        );
+        for i in 0..df.height() {
+            let (Some(t), Some(v)) = (t[i], v[i]) else {
+                continue;
+            };
+            if st[i] != station || par[i] != parameter || status[i] != "measuring" {
+                continue;
+            }
+            if t >= start_ms && t < end_ms {
+                let h = ((t - start_ms) / HOUR_MS) as usize;
+                sum[h] += v;
+                count[h] += 1;
+            }
+        }
+    }
+    let have: Vec<usize> = (0..hours).filter(|h| count[*h] > 0).collect();
+    if have.is_empty() {
+        return Err(format!(
+            "{}: station {station:?} has no {parameter} readings in the run's {hours} hours",
+            file.display()
+        ));
+    }
+    Ok((0..hours)
+        .map(|h| {
+            let nearest = have
+                .iter()
+                .min_by_key(|k| k.abs_diff(h))
+                .copied()
+                .unwrap_or(h);
+            sum[nearest] / count[nearest] as f64
+        })
+        .collect())
+}
+
 /// The OLM's NO₂ from NOx (Cole & Summerhays 1979): ISR·NOx + min((1 − ISR)·NOx, (46/48)·O₃),
 /// µg/m³.
 pub fn olm_no2(nox: f64, in_stack_ratio: f64, ozone: f64) -> f64 {
@@ -184,7 +256,7 @@ impl Scenario {
         } = collect_sources(&self.sources, path, &dataset, &grid, &pollutants)?;
         let (receptors, receptor_meta) = self.build_receptors(&grid, &utm, &mut outside);
         let background = self
-            .build_background(&pollutants, intervals.len())
+            .build_background(path, start.timestamp_millis(), &pollutants, intervals.len())
             .map_err(bad)?;
         let no2 = match &self.no2 {
             None => None,
@@ -342,11 +414,14 @@ impl Scenario {
     /// Background per pollutant and interval, µg/m³.
     fn build_background(
         &self,
+        path: &Path,
+        start_ms: i64,
         pollutants: &[Pollutant],
         n: usize,
     ) -> Result<Vec<Vec<f64>>, String> {
         let mut out = vec![vec![0.0; n]; pollutants.len()];
         let interval_h = self.output_interval_min / 60.0;
+        let hours = self.duration_h.ceil() as usize;
         for (name, b) in &self.background {
             let key = format!("background.\"{name}\"");
             let k = Pollutant::parse(name)
@@ -354,26 +429,31 @@ impl Scenario {
                 .ok_or_else(|| {
                     format!("key `{key}`: {name:?} is not one of this run's pollutants")
                 })?;
-            match (b.ug_m3, &b.hourly_ug_m3) {
-                (Some(v), None) => out[k].fill(v),
-                (None, Some(series)) => {
-                    let hours = self.duration_h.ceil() as usize;
+            let hourly: Vec<f64> = match (b.ug_m3, &b.hourly_ug_m3, &b.station, &b.observations) {
+                (Some(v), None, None, None) => vec![v; hours.max(1)],
+                (None, Some(series), None, None) => {
                     if series.len() < hours {
                         return Err(format!(
                             "key `{key}.hourly_ug_m3`: {} values do not cover the run's {hours} hours",
                             series.len()
                         ));
                     }
-                    for (i, v) in out[k].iter_mut().enumerate() {
-                        let hour = ((i as f64 * interval_h) + 1e-9).floor() as usize;
-                        *v = series[hour.min(series.len() - 1)];
-                    }
+                    series.clone()
+                }
+                (None, None, Some(station), Some(obs)) => {
+                    let file = crate::scenario::relative_to(path, obs);
+                    observed_background(&file, station, name, start_ms, hours)
+                        .map_err(|e| format!("key `{key}`: {e}"))?
                 }
                 _ => {
                     return Err(format!(
-                        "key `{key}`: give `ug_m3` (a constant) or `hourly_ug_m3` (one value per hour), not both or neither"
+                        "key `{key}`: give one of `ug_m3` (a constant), `hourly_ug_m3` (one value per hour) or `station` with `observations` (a lake or file)"
                     ));
                 }
+            };
+            for (i, v) in out[k].iter_mut().enumerate() {
+                let hour = ((i as f64 * interval_h) + 1e-9).floor() as usize;
+                *v = hourly[hour.min(hourly.len() - 1)];
             }
         }
         Ok(out)
@@ -487,6 +567,11 @@ impl Scenario {
                     1e5,
                     "µg/m³",
                 )?;
+            }
+            if let Some(st) = &b.station
+                && st.trim().is_empty()
+            {
+                return Err(format!("key `background.\"{name}\".station`: empty"));
             }
             for (k, v) in b.hourly_ug_m3.iter().flatten().enumerate() {
                 check_range(

@@ -142,8 +142,9 @@ pub struct PolarReceptorSpec {
     pub height_m: Option<f64>,
 }
 
-/// Background of one pollutant: a constant or an hourly series (one value per hour from the
-/// start, covering the run).
+/// Background of one pollutant: a constant, an hourly series (one value per hour from the
+/// start, covering the run), or the hourly means one station observed (from a lake or an
+/// observation file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackgroundSpec {
@@ -151,6 +152,10 @@ pub struct BackgroundSpec {
     pub ug_m3: Option<f64>,
     /// Hourly values from the start, µg/m³.
     pub hourly_ug_m3: Option<Vec<f64>>,
+    /// A station id whose observations of this pollutant are the background.
+    pub station: Option<String>,
+    /// The lake (or CSV/Parquet file) holding them, relative to the scenario file.
+    pub observations: Option<PathBuf>,
 }
 
 /// `[no2]`: the ozone limiting method (Cole & Summerhays 1979).
