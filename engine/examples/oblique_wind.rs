@@ -19,6 +19,7 @@ use twin_engine::model::Pollutant;
 
 /// A square grid of `n` cells of `cell` m, the source at cell (`s`, `s`), the wind `u` at
 /// `angle` degrees from +x, constant K, lid `h`, `hours` one-hour intervals; the final field.
+#[allow(clippy::too_many_arguments)]
 fn run(
     n: usize,
     cell: f64,
