@@ -16,10 +16,10 @@ use twin_engine::dispersion::{
 use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
 
-/// Bytes the transport stage must move per cell-update with perfect stencil reuse: read the
-/// double-single state (8), write it (8), read+write the compensated time integral (16), read
-/// one x-face and one y-face velocity (8).
-const BYTES_PER_CELL_UPDATE: f64 = 40.0;
+/// Bytes a step's two transport sweeps must move per cell-update with perfect stencil reuse:
+/// each sweep reads and writes the double-single state (2 × 16) and one face velocity
+/// (2 × 4); the last also reads and writes the compensated time integral (16).
+const BYTES_PER_CELL_UPDATE: f64 = 56.0;
 const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 /// Steps per timed iteration.
 const STEPS: u64 = 4;

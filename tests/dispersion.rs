@@ -163,14 +163,14 @@ fn province_scenario_conserves_mass_to_1e_5() {
 
 #[test]
 fn budget_holds_over_long_output_intervals() {
-    // one 24 h interval (about 600 steps at 1 km): the time integral that carries decay and
+    // one 24 h interval (about 330 steps at 1 km): the time integral that carries decay and
     // deposition is summed on the device for the whole interval before the host folds it in
     let run = province_run(|s| {
         s.grid.resolution_m = 1000.0;
         s.output_interval_min = 1440.0;
     });
     let r = run.problem.run(None).expect("cpu run");
-    assert!(r.steps > 500, "{}", r.steps);
+    assert!(r.steps > 300, "{}", r.steps);
     for (p, b) in run.problem.pollutants.iter().zip(&r.budget) {
         assert!(b.relative_error <= 1e-6, "{}: {b:?}", p.as_str());
     }
@@ -334,7 +334,7 @@ fn gpu_and_cpu_agree_on_the_province_day() {
 
 /// Golden hash of the CPU twin's final field for `random_problem(7)` run through the public
 /// API. Re-mint only when the numerics change on purpose, and say why in the commit.
-const GOLDEN_CPU_HASH: u64 = 0xcfb3_5c18_df0e_73b2;
+const GOLDEN_CPU_HASH: u64 = 0x2ff7_ddbc_f0b6_b06b;
 
 #[test]
 fn cpu_twin_is_deterministic_golden_hash() {
@@ -608,7 +608,9 @@ fn series_wind_fields_are_shared_per_entry_and_bounded_before_they_are_built() {
 
 /// Station winds that converge (a sea breeze meeting a land wind) are made divergence-free
 /// before the run (Sherman 1978): a uniform field stays uniform away from the inflow edges,
-/// where the raw inverse-distance field piles mass up.
+/// where the raw inverse-distance field piles mass up. Not to rounding: each directional sweep
+/// alone sees a divergent wind, and the splitting leaves a second-order error (0.3 % after
+/// 30 min of this strong convergence, against 71 % with the raw winds).
 #[test]
 fn mass_consistent_station_winds_keep_a_uniform_field_uniform() {
     use twin_engine::dispersion::scenario::make_mass_consistent;
@@ -674,5 +676,110 @@ fn mass_consistent_station_winds_keep_a_uniform_field_uniform() {
         "largest departure from uniform in the middle: raw {before:.3e}, adjusted {after:.3e}"
     );
     assert!(before > 0.05, "the raw field must pile mass up: {before}");
-    assert!(after < 1e-4, "{after}");
+    assert!(after < 1e-2 && after < before / 100.0, "{after}");
+}
+
+/// A square grid of `n` cells of `cell` m with the source at cell (`s`, `s`), the wind `u` at
+/// `angle`° from +x, constant K, lid 500 m, Q = 100 g/s, the grid alone; the final field.
+#[allow(clippy::too_many_arguments)]
+fn oblique_run(
+    n: usize,
+    cell: f64,
+    s: usize,
+    u: f64,
+    angle: f64,
+    k: f64,
+    hours: usize,
+) -> (Grid, Vec<f64>) {
+    let grid = Grid {
+        nx: n,
+        ny: n,
+        cell_m: cell,
+        x0: 600_000.0,
+        y0: 2_300_000.0,
+        epsg: 32648,
+    };
+    let t = angle.to_radians();
+    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u * t.cos(), u * t.sin()));
+    let (sx, sy) = grid.centre(s, s);
+    let p = DispersionProblem {
+        emitters: vec![Emitter::ground(sx, sy, vec![(0, 100.0)])],
+        grid: grid.clone(),
+        pollutants: vec![Pollutant::So2],
+        decay_per_s: vec![0.0],
+        deposition_m_s: vec![0.0],
+        near_field: NearField {
+            enabled: false,
+            ..NearField::default()
+        },
+        stations: vec![],
+        receptors: vec![],
+        intervals: (0..hours)
+            .map(|_| Interval {
+                duration_s: 3600.0,
+                wind: wind.clone(),
+                kdiff: k,
+                stability: Some(Stability::D),
+                mixing_height_m: 500.0,
+                calm: false,
+            })
+            .collect(),
+        spin_up_s: 0.0,
+        cfl: 0.5,
+    };
+    let r = p.run(None).expect("cpu run");
+    assert!(r.budget[0].relative_error < 1e-6, "{:?}", r.budget[0]);
+    (grid, r.grid_final.iter().map(|v| f64::from(*v)).collect())
+}
+
+/// The exact constant-K case with the wind at 30° and 45° to the grid (100 m cells, u = 2 m/s,
+/// K = 50 m²/s): the centreline within 10 % of the exact solution from 10 cells downwind to
+/// 12 km. Before the split sweeps and superbee: 14.3 % and 16.6 % worst.
+#[test]
+fn rotated_point_source_matches_the_exact_solution() {
+    for angle in [30.0f64, 45.0] {
+        let (g, c) = oblique_run(260, 100.0, 20, 2.0, angle, 50.0, 8);
+        let t = angle.to_radians();
+        let mut worst: f64 = 0.0;
+        let mut x = 1000.0;
+        while x <= 12_000.0 {
+            let (fx, fy) = (20.0 + x * t.cos() / 100.0, 20.0 + x * t.sin() / 100.0);
+            let num = twin_engine::dispersion::bilinear(&g, &c, fx, fy);
+            let exact = steady_point_source(100.0 * 1e6, 2.0, 50.0, 500.0, x, 0.0);
+            worst = worst.max((num - exact).abs() / exact);
+            x += 100.0;
+        }
+        eprintln!("{angle}°: worst centreline error {:.1} %", worst * 100.0);
+        assert!(worst <= 0.10, "{angle}°: {worst}");
+    }
+}
+
+/// 250 m cells, K = 10 m²/s, u = 4 m/s at 45°: the plume's crosswind second moment at 40, 60
+/// and 80 km within 15 % of √(2Kx/u + Δ²/12) and the crosswind integral within 2 % of Q/(u h).
+/// Before the split sweeps and superbee: 3.2× the physical width.
+#[test]
+fn an_oblique_plume_keeps_its_physical_width() {
+    let (g, c) = oblique_run(300, 250.0, 10, 4.0, 45.0, 10.0, 10);
+    let r = 0.5f64.sqrt();
+    for x in [40_000.0f64, 60_000.0, 80_000.0] {
+        let (cx, cy) = (10.0 + x * r / 250.0, 10.0 + x * r / 250.0);
+        let (mut m0, mut m2) = (0.0, 0.0);
+        let mut y = -6000.0;
+        while y <= 6000.0 {
+            let v =
+                twin_engine::dispersion::bilinear(&g, &c, cx - y * r / 250.0, cy + y * r / 250.0);
+            m0 += v * 25.0;
+            m2 += v * y * y * 25.0;
+            y += 25.0;
+        }
+        let sigma = (m2 / m0).sqrt();
+        let phys = (2.0 * 10.0 * x / 4.0 + 250.0f64.powi(2) / 12.0).sqrt();
+        let integral = m0 * 1e-6 * 4.0 * 500.0 / 100.0;
+        eprintln!("{x} m: σ {sigma:.0} m vs {phys:.0} m; integral ratio {integral:.4}");
+        assert!(
+            (sigma / phys - 1.0).abs() <= 0.15,
+            "{x} m: {sigma} vs {phys}"
+        );
+        assert!((integral - 1.0).abs() <= 0.02, "{x} m: {integral}");
+    }
 }

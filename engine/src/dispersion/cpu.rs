@@ -40,14 +40,16 @@ pub fn emit(params: &EmitParams, sources: &[SourceCell], state: &mut [[f32; 2]])
     }
 }
 
-/// Value carried through a face (as `face_value` in the shader): van Leer in harmonic form.
+/// Value carried through a face (as `face_value` in the shader): the Lax–Wendroff slope limited
+/// by Roe's (1985) superbee, φ(r) = max(min(2r, 1), min(r, 2)) with r = d1/d.
 #[inline]
 fn face_value(c_far: f32, c_up: f32, c_down: f32, courant: f32) -> f32 {
     let d = c_down - c_up;
     let d1 = c_up - c_far;
     let mut corr = 0.0;
     if d * d1 > 0.0 {
-        corr = 2.0 * d1 * d / (d1 + d);
+        let r = d1 / d;
+        corr = d * (2.0 * r).min(1.0).max(r.min(2.0));
     }
     c_up + 0.5 * (1.0 - courant) * corr
 }
@@ -92,12 +94,12 @@ fn add_outflow(sum: &mut [f32], comp: &mut [f32], k: usize, value: f32) {
     sum[k] = t;
 }
 
-/// Stage `transport` (`shaders/dispersion/transport.wgsl`).
+/// Stage `transport` (`shaders/dispersion/transport.wgsl`): one sweep along the axis in
+/// `p.pass_flags` (bit 0), with removal and the time integral on the step's last sweep (bit 1).
 ///
 /// The shader evaluates every face twice, once from each side; here each face is evaluated once
-/// (same inputs, same operations, so the same bits) in two passes: the y-faces of the whole
-/// plane, then row by row the x-faces and the cell updates. Neighbour reads use rows with two
-/// edge-replicated ghost cells on each side, which is what the shader's clamped reads give.
+/// (same inputs, same operations, so the same bits). Neighbour reads use edge-replicated ghost
+/// cells, which is what the shader's clamped reads give.
 #[allow(clippy::too_many_arguments)]
 pub fn transport(
     p: &TransportParams,
@@ -111,85 +113,104 @@ pub fn transport(
 ) {
     let (nx, ny) = (p.nx as usize, p.ny as usize);
     let plane = nx * ny;
-    let mut qy = vec![0.0f32; nx * (ny + 1)];
+    let axis_y = p.pass_flags & 1 == 1;
+    let last = p.pass_flags & 2 == 2;
+    let mut qy = if axis_y {
+        vec![0.0f32; nx * (ny + 1)]
+    } else {
+        Vec::new()
+    };
     for pol in 0..p.np as usize {
         let keep = p.keep[pol];
         let sin = &state_in[pol * plane..(pol + 1) * plane];
         let hi = |j: usize, i: usize| sin[j * nx + i][0];
-        // pass 1: y-face f lies between rows f-1 and f
-        qy.par_chunks_mut(nx).enumerate().for_each(|(f, out)| {
-            let r = |j: isize| j.clamp(0, ny as isize - 1) as usize;
-            let fi = f as isize;
-            let (r_aa, r_a, r_b, r_bb) = (r(fi - 2), r(fi - 1), r(fi), r(fi + 1));
-            for (i, q) in out.iter_mut().enumerate() {
-                *q = face_transfer(
-                    p,
-                    hi(r_aa, i),
-                    hi(r_a, i),
-                    hi(r_b, i),
-                    hi(r_bb, i),
-                    v_face[f * nx + i],
-                    p.inv_dy,
-                    f > 0,
-                    f < ny,
-                );
-            }
-        });
-        // pass 2: per row, x-faces once each, then the cell updates
+        if axis_y {
+            // y-face f lies between rows f-1 and f
+            qy.par_chunks_mut(nx).enumerate().for_each(|(f, out)| {
+                let r = |j: isize| j.clamp(0, ny as isize - 1) as usize;
+                let fi = f as isize;
+                let (r_aa, r_a, r_b, r_bb) = (r(fi - 2), r(fi - 1), r(fi), r(fi + 1));
+                for (i, q) in out.iter_mut().enumerate() {
+                    *q = face_transfer(
+                        p,
+                        hi(r_aa, i),
+                        hi(r_a, i),
+                        hi(r_b, i),
+                        hi(r_bb, i),
+                        v_face[f * nx + i],
+                        p.inv_dy,
+                        f > 0,
+                        f < ny,
+                    );
+                }
+            });
+        }
         let qy = &qy;
         let rows: Vec<(f32, f32)> = state_out[pol * plane..(pol + 1) * plane]
             .par_chunks_mut(nx)
             .zip(integral[pol * plane..(pol + 1) * plane].par_chunks_mut(nx))
             .enumerate()
             .map(|(j, (out_row, int_row))| {
-                let mut ghost = Vec::with_capacity(nx + 4);
-                ghost.push(hi(j, 0));
-                ghost.push(hi(j, 0));
-                ghost.extend((0..nx).map(|i| hi(j, i)));
-                ghost.push(hi(j, nx - 1));
-                ghost.push(hi(j, nx - 1));
-                // x-face f lies between cells f-1 and f; ghost[k] holds cell k-2
-                let qx: Vec<f32> = (0..=nx)
-                    .map(|f| {
-                        face_transfer(
-                            p,
-                            ghost[f],
-                            ghost[f + 1],
-                            ghost[f + 2],
-                            ghost[f + 3],
-                            u_face[j * (nx + 1) + f],
-                            p.inv_dx,
-                            f > 0,
-                            f < nx,
-                        )
-                    })
-                    .collect();
+                // the transfers into and out of each cell of the row along the sweep
+                let (q_in, q_out): (Vec<f32>, Vec<f32>) = if axis_y {
+                    (
+                        qy[j * nx..(j + 1) * nx].to_vec(),
+                        qy[(j + 1) * nx..(j + 2) * nx].to_vec(),
+                    )
+                } else {
+                    let mut ghost = Vec::with_capacity(nx + 4);
+                    ghost.push(hi(j, 0));
+                    ghost.push(hi(j, 0));
+                    ghost.extend((0..nx).map(|i| hi(j, i)));
+                    ghost.push(hi(j, nx - 1));
+                    ghost.push(hi(j, nx - 1));
+                    // x-face f lies between cells f-1 and f; ghost[k] holds cell k-2
+                    let qx: Vec<f32> = (0..=nx)
+                        .map(|f| {
+                            face_transfer(
+                                p,
+                                ghost[f],
+                                ghost[f + 1],
+                                ghost[f + 2],
+                                ghost[f + 3],
+                                u_face[j * (nx + 1) + f],
+                                p.inv_dx,
+                                f > 0,
+                                f < nx,
+                            )
+                        })
+                        .collect();
+                    (qx[..nx].to_vec(), qx[1..].to_vec())
+                };
                 for i in 0..nx {
-                    let mut y = ds_add(sin[j * nx + i], qx[i]);
-                    y = ds_add(y, -qx[i + 1]);
-                    y = ds_add(y, qy[j * nx + i]);
-                    y = ds_add(y, -qy[(j + 1) * nx + i]);
-                    y = ds_mul(y, keep);
+                    let mut y = ds_add(sin[j * nx + i], q_in[i]);
+                    y = ds_add(y, -q_out[i]);
+                    if last {
+                        y = ds_mul(y, keep);
+                        // Kahan: (sum, compensation), as in the shader
+                        let acc = int_row[i];
+                        let add = p.dt * (y[0] + y[1]) - acc[1];
+                        let total = acc[0] + add;
+                        int_row[i] = [total, (total - acc[0]) - add];
+                    }
                     out_row[i] = y;
-                    // Kahan: (sum, compensation), as in the shader
-                    let acc = int_row[i];
-                    let add = p.dt * (y[0] + y[1]) - acc[1];
-                    let total = acc[0] + add;
-                    int_row[i] = [total, (total - acc[0]) - add];
                 }
-                (-qx[0], qx[nx])
+                (-q_in[0], q_out[nx - 1])
             })
             .collect();
         let nb = pol * 2 * (nx + ny);
-        for (j, (west, east)) in rows.iter().enumerate() {
-            add_outflow(outflow, outflow_comp, nb + j, *west);
-            add_outflow(outflow, outflow_comp, nb + ny + j, *east);
-        }
-        for (i, q) in qy[..nx].iter().enumerate() {
-            add_outflow(outflow, outflow_comp, nb + 2 * ny + i, -q);
-        }
-        for (i, q) in qy[ny * nx..].iter().enumerate() {
-            add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, *q);
+        if axis_y {
+            for (i, q) in qy[..nx].iter().enumerate() {
+                add_outflow(outflow, outflow_comp, nb + 2 * ny + i, -q);
+            }
+            for (i, q) in qy[ny * nx..].iter().enumerate() {
+                add_outflow(outflow, outflow_comp, nb + 2 * ny + nx + i, *q);
+            }
+        } else {
+            for (j, (west, east)) in rows.iter().enumerate() {
+                add_outflow(outflow, outflow_comp, nb + j, *west);
+                add_outflow(outflow, outflow_comp, nb + ny + j, *east);
+            }
         }
     }
 }

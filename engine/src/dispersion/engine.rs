@@ -95,6 +95,7 @@ pub struct CpuEngine {
     ep: Option<EmitParams>,
     grid: crate::grid::Grid,
     np: usize,
+    step: u64,
 }
 
 impl CpuEngine {
@@ -117,6 +118,7 @@ impl CpuEngine {
             ep: None,
             grid: g.clone(),
             np: problem.pollutants.len(),
+            step: 0,
         }
     }
 
@@ -151,17 +153,20 @@ impl StepEngine for CpuEngine {
         };
         for _ in 0..n {
             cpu::emit(&ep, &self.sources, &mut self.state);
-            cpu::transport(
-                &tp,
-                &self.wind.u,
-                &self.wind.v,
-                &self.state,
-                &mut self.next,
-                &mut self.integral,
-                &mut self.outflow,
-                &mut self.outflow_comp,
-            );
-            std::mem::swap(&mut self.state, &mut self.next);
+            for sweep in tp.sweeps(self.step) {
+                cpu::transport(
+                    &sweep,
+                    &self.wind.u,
+                    &self.wind.v,
+                    &self.state,
+                    &mut self.next,
+                    &mut self.integral,
+                    &mut self.outflow,
+                    &mut self.outflow_comp,
+                );
+                std::mem::swap(&mut self.state, &mut self.next);
+            }
+            self.step += 1;
         }
         Ok(())
     }
@@ -272,14 +277,15 @@ pub struct GpuEngine<'a> {
     outflow_comp: wgpu::Buffer,
     u_face: wgpu::Buffer,
     v_face: wgpu::Buffer,
-    tp_buf: wgpu::Buffer,
+    tp_buf: [wgpu::Buffer; 4],
     ep_buf: wgpu::Buffer,
     sources_buf: wgpu::Buffer,
     sources_cap: usize,
     emit_bg: [wgpu::BindGroup; 2],
-    transport_bg: [wgpu::BindGroup; 2],
+    transport_bg: [[wgpu::BindGroup; 2]; 4],
     grid_receptors: Option<wgpu::Buffer>,
     current: usize,
+    step: u64,
     n_sources: usize,
     dims: [u32; 3],
     grid: crate::grid::Grid,
@@ -331,29 +337,34 @@ impl<'a> GpuEngine<'a> {
         let v_face = ctx.storage_zeroed::<f32>("v-face", g.nx * (g.ny + 1));
         let sources_cap = 1024;
         let sources_buf = ctx.storage_zeroed::<SourceCell>("sources", sources_cap);
-        let tp_buf = ctx.uniform(
-            "transport-params",
-            &<TransportParams as bytemuck::Zeroable>::zeroed(),
-        );
+        // one uniform per sweep kind (`pass_flags` 0..=3: axis, last sweep of the step)
+        let tp_buf = [0, 1, 2, 3].map(|_| {
+            ctx.uniform(
+                "transport-params",
+                &<TransportParams as bytemuck::Zeroable>::zeroed(),
+            )
+        });
         let ep_buf = ctx.uniform("emit-params", &<EmitParams as bytemuck::Zeroable>::zeroed());
         let emit = ctx.kernel(&gpu::shaders::DISPERSION_EMIT);
         let transport = ctx.kernel(&gpu::shaders::DISPERSION_TRANSPORT);
         let near = ctx.kernel(&gpu::shaders::DISPERSION_NEAR_FIELD);
         let emit_bg = [0, 1].map(|k| ctx.bind(&emit, &[&ep_buf, &sources_buf, &conc[k]]));
-        let transport_bg = [0, 1].map(|k| {
-            ctx.bind(
-                &transport,
-                &[
-                    &tp_buf,
-                    &u_face,
-                    &v_face,
-                    &conc[k],
-                    &conc[1 - k],
-                    &integral,
-                    &outflow,
-                    &outflow_comp,
-                ],
-            )
+        let transport_bg = [0, 1, 2, 3].map(|kind| {
+            [0, 1].map(|k| {
+                ctx.bind(
+                    &transport,
+                    &[
+                        &tp_buf[kind],
+                        &u_face,
+                        &v_face,
+                        &conc[k],
+                        &conc[1 - k],
+                        &integral,
+                        &outflow,
+                        &outflow_comp,
+                    ],
+                )
+            })
         });
         Ok(Self {
             ctx,
@@ -374,6 +385,7 @@ impl<'a> GpuEngine<'a> {
             transport_bg,
             grid_receptors: None,
             current: 0,
+            step: 0,
             n_sources: 0,
             dims: [g.nx as u32, g.ny as u32, np as u32],
             grid: g.clone(),
@@ -471,7 +483,14 @@ impl StepEngine for GpuEngine<'_> {
         self.n_sources = sources.len();
         self.ctx.write(&self.u_face, &wind.u);
         self.ctx.write(&self.v_face, &wind.v);
-        self.ctx.write(&self.tp_buf, std::slice::from_ref(tp));
+        for kind in 0..4u32 {
+            let sweep = TransportParams {
+                pass_flags: kind,
+                ..*tp
+            };
+            self.ctx
+                .write(&self.tp_buf[kind as usize], std::slice::from_ref(&sweep));
+        }
         self.ctx.write(&self.ep_buf, std::slice::from_ref(ep));
         Ok(())
     }
@@ -491,12 +510,21 @@ impl StepEngine for GpuEngine<'_> {
                         gpu::groups_2d(self.n_sources, 64),
                     );
                 }
-                self.transport.dispatch(
-                    &mut enc,
-                    &self.transport_bg[k],
-                    [nx.div_ceil(16), ny.div_ceil(16), np],
-                );
-                self.current = 1 - k;
+                // x then y on even steps, y then x on odd ones (`TransportParams::sweeps`);
+                // two sweeps bring the state back to buffer k
+                let (first, second) = if self.step.is_multiple_of(2) {
+                    (0, 3)
+                } else {
+                    (1, 2)
+                };
+                for (kind, from) in [(first, k), (second, 1 - k)] {
+                    self.transport.dispatch(
+                        &mut enc,
+                        &self.transport_bg[kind][from],
+                        [nx.div_ceil(16), ny.div_ceil(16), np],
+                    );
+                }
+                self.step += 1;
             }
             self.ctx.submit(enc);
             left -= batch;

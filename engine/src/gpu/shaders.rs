@@ -251,7 +251,7 @@ mod tests {
             DISPERSION_TRANSPORT,
             "TransportParams",
             TransportParams,
-            [nx, ny, np, dt, inv_dx, inv_dy, kdiff, keep]
+            [nx, ny, np, pass_flags, dt, inv_dx, inv_dy, kdiff, keep]
         );
         twin!(
             DISPERSION_EMIT,
@@ -331,7 +331,7 @@ mod tests {
             nx: u32,
             ny: u32,
             np: u32,
-            _pad0: u32,
+            pass_flags: u32,
             kdiff: f32,
             inv_dx: f32,
             inv_dy: f32,
@@ -343,7 +343,7 @@ mod tests {
                 DISPERSION_TRANSPORT,
                 "TransportParams",
                 Swapped,
-                [nx, ny, np, dt, inv_dx, inv_dy, kdiff, keep]
+                [nx, ny, np, pass_flags, dt, inv_dx, inv_dy, kdiff, keep]
             );
         });
         assert!(caught.is_err(), "a swapped field went unnoticed");
