@@ -384,3 +384,23 @@ fn background_comes_from_a_constant_a_series_or_a_station() {
         "{pm10:?}"
     );
 }
+
+/// The near field's work is bounded before a run: a year at 6-minute intervals with every
+/// plant, mine piece and QL18 road piece is refused with the limit named.
+#[test]
+fn near_field_work_is_bounded_before_a_run() {
+    let path = crate::bundled().join("scenarios/winter-ne-monsoon.toml");
+    let mut s = twin_engine::dispersion::scenario::Scenario::read(&path).expect("valid");
+    s.grid.resolution_m = 4000.0;
+    s.duration_h = 8784.0;
+    s.output_interval_min = 6.0;
+    let dataset = twin_engine::dataset::Dataset::load(&crate::bundled()).expect("dataset");
+    let e = s
+        .resolve(&path, dataset)
+        .expect_err("too much near-field work")
+        .to_string();
+    assert!(
+        e.contains("key `sources`") && e.contains("emitter-intervals"),
+        "{e}"
+    );
+}

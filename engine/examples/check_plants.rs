@@ -32,7 +32,9 @@ fn main() {
         col("longitude"),
         col("fuel1"),
     ) else {
-        eprintln!("check_plants: {path}: missing one of name, capacity_mw, latitude, longitude, fuel1");
+        eprintln!(
+            "check_plants: {path}: missing one of name, capacity_mw, latitude, longitude, fuel1"
+        );
         std::process::exit(2);
     };
     let mut wri = Vec::new();
@@ -47,7 +49,10 @@ fn main() {
                 lon,
                 lat,
             )),
-            _ => eprintln!("{path}: row {}: capacity or position missing, skipped", k + 2),
+            _ => eprintln!(
+                "{path}: row {}: capacity or position missing, skipped",
+                k + 2
+            ),
         }
     }
     let ds = match twin_engine::dataset::resolve_dir(None, None).and_then(|d| Dataset::load(&d)) {
@@ -59,7 +64,9 @@ fn main() {
     };
     let mut used = vec![false; wri.len()];
     let mut bad = 0;
-    println!("dataset plant          MW     WRI units within 5 km (MW, km)                      WRI MW   diff");
+    println!(
+        "dataset plant          MW     WRI units within 5 km (MW, km)                      WRI MW   diff"
+    );
     for p in ds
         .province
         .plants
@@ -82,7 +89,7 @@ fn main() {
         } else {
             f64::NAN
         };
-        if !(diff.abs() <= 0.15) {
+        if diff.is_nan() || diff.abs() > 0.15 {
             bad += 1;
         }
         println!(

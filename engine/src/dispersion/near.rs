@@ -31,6 +31,12 @@ use crate::grid::Grid;
 
 /// Cells per side of a tile: the unit whose plume list the near-field stage reads.
 pub const TILE: usize = 16;
+/// Most near-field emitters a run may have (each plume is listed for every tile its footprint
+/// touches: about 600 tiles at 50 m cells, so 100,000 emitters stay within a few hundred MB).
+pub const MAX_EMITTERS: usize = 100_000;
+/// Most emitter-intervals a run may ask for (each builds its plume and hand-over, up to 10⁴
+/// samples, every interval).
+pub const MAX_EMITTER_INTERVALS: f64 = 2e8;
 /// Most image pairs the vertical term sums on either side (σz ≤ 1.6·h needs 7).
 pub const MAX_IMAGES: i32 = 16;
 

@@ -254,6 +254,21 @@ impl Scenario {
             source_list,
             mut outside,
         } = collect_sources(&self.sources, path, &dataset, &grid, &pollutants)?;
+        if near_field.enabled {
+            let work = emitters.len() as f64 * intervals.len() as f64;
+            if emitters.len() > super::near::MAX_EMITTERS
+                || work > super::near::MAX_EMITTER_INTERVALS
+            {
+                return Err(bad(format!(
+                    "key `sources`: {} near-field emitters (stacks, area pieces, {} m road pieces) over {} intervals; at most {} emitters and {:.0e} emitter-intervals (fewer or shorter roads, a longer output interval, or `[near_field] enabled = false`)",
+                    emitters.len(),
+                    sources::ROAD_PIECE_M,
+                    intervals.len(),
+                    super::near::MAX_EMITTERS,
+                    super::near::MAX_EMITTER_INTERVALS
+                )));
+            }
+        }
         let (receptors, receptor_meta) = self.build_receptors(&grid, &utm, &mut outside);
         let background = self
             .build_background(path, start.timestamp_millis(), &pollutants, intervals.len())
