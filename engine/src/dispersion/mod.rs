@@ -66,7 +66,7 @@ pub struct TransportParams {
     /// Pollutants (planes).
     pub np: u32,
     /// Bit 0: this sweep's axis (0 = x, 1 = y); bit 1: the step's last sweep (removal and the
-    /// time integral). Set per sweep by the engines ([`TransportParams::sweep`]).
+    /// time integral). Set per sweep by the engines ([`TransportParams::sweeps`]).
     pub pass_flags: u32,
     /// Time step, s.
     pub dt: f32,
