@@ -34,9 +34,10 @@ struct NearPlume {
     stab: u32,
     rate0: u32,
     p: f32,
+    // random (meander) fraction, 0 in winds above about 2 m/s
+    fr: f32,
     _pad0: f32,
     _pad1: f32,
-    _pad2: f32,
 }
 
 struct NearReceptor {
@@ -84,27 +85,23 @@ fn sigma_z(stab: u32, x: f32) -> f32 {
     }
 }
 
-// concentration per unit emission rate, s/m³
-fn plume_factor(p: NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
-    let dx = rx - p.x;
-    let dy = ry - p.y;
-    let xd = dx * p.cx + dy * p.cy;
-    if (xd <= 0.0 || xd >= p.x_end) {
-        return 0.0;
-    }
-    let yc = dy * p.cx - dx * p.cy;
-    var syb = sigma_y(p.stab, xd);
-    if (p.ky > 0.0) {
-        syb = sqrt(p.ky * xd);
-    }
-    let sy = sqrt(syb * syb + p.sy0 * p.sy0);
-    if (abs(yc) > 5.0 * sy) {
-        return 0.0;
-    }
-    let szb = sigma_z(p.stab, xd);
+// lateral turbulence for the meander share, m/s (AERMOD's minimum)
+const SIGMA_V: f32 = 0.2;
+
+struct Distance {
+    sz: f32,
+    u: f32,
+    v: f32,
+    w: f32,
+}
+
+// what depends on distance only: σz with σz0, the risen height, the transport wind at the
+// plume's height (its centre, or σz·√(2/π) near the ground, ≥ 2 m), the reflected vertical
+// term at height rz, and the fade weight
+fn at_distance(p: NearPlume, x: f32, rz: f32) -> Distance {
+    let szb = sigma_z(p.stab, x);
     let sz = sqrt(szb * szb + p.sz0 * p.sz0);
-    let he = p.hs + min(p.rise_k * pow(xd, 2.0 / 3.0), p.rise_max);
-    // the wind at the plume's height (its centre, or σz·√(2/π) near the ground, ≥ 2 m)
+    let he = p.hs + min(p.rise_k * pow(x, 2.0 / 3.0), p.rise_max);
     let zt = max(max(he, 0.7978846 * sz), 2.0);
     let u = p.u10 * pow(zt / 10.0, p.p);
     let n = min(i32(ceil((7.5 * sz) / (2.0 * p.lid))) + 1, MAX_IMAGES);
@@ -117,10 +114,41 @@ fn plume_factor(p: NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
         v += exp(-a * a * inv2) + exp(-b * b * inv2);
     }
     var w = 1.0;
-    if (xd > p.x_fade) {
-        w = (p.x_end - xd) / (p.x_end - p.x_fade);
+    if (x > p.x_fade) {
+        w = (p.x_end - x) / (p.x_end - p.x_fade);
     }
-    return w * exp(-yc * yc / (2.0 * sy * sy)) * v / (TAU * u * sy * sz);
+    return Distance(sz, u, v, w);
+}
+
+// concentration per unit emission rate, s/m³: the coherent plume weighted 1 - fr, plus in
+// light winds AERMOD's random (meander) plume spread evenly round the source, weighted fr and
+// carried by sqrt(u² + 2σv²) (Cimorelli et al. 2005)
+fn plume_factor(p: NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
+    let dx = rx - p.x;
+    let dy = ry - p.y;
+    var f = 0.0;
+    let xd = dx * p.cx + dy * p.cy;
+    if (xd > 0.0 && xd < p.x_end) {
+        let yc = dy * p.cx - dx * p.cy;
+        var syb = sigma_y(p.stab, xd);
+        if (p.ky > 0.0) {
+            syb = sqrt(p.ky * xd);
+        }
+        let sy = sqrt(syb * syb + p.sy0 * p.sy0);
+        if (abs(yc) <= 5.0 * sy) {
+            let d = at_distance(p, xd, rz);
+            f = (1.0 - p.fr) * d.w * exp(-yc * yc / (2.0 * sy * sy)) * d.v / (TAU * d.u * sy * d.sz);
+        }
+    }
+    if (p.fr > 0.0) {
+        let r = sqrt(dx * dx + dy * dy);
+        if (r > 1.0 && r < p.x_end) {
+            let d = at_distance(p, r, rz);
+            let ur = sqrt(d.u * d.u + 2.0 * SIGMA_V * SIGMA_V);
+            f += p.fr * d.w * d.v / (TAU * r * ur * sqrt(TAU) * d.sz);
+        }
+    }
+    return f;
 }
 
 fn add_plume(r: NearReceptor, k: u32, base: u32) {

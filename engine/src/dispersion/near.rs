@@ -148,8 +148,10 @@ pub struct NearPlume {
     pub rate0: u32,
     /// Power-law exponent of the wind profile.
     pub p: f32,
+    /// Random (meander) fraction f_r, 0 in winds above about 2 m/s.
+    pub fr: f32,
     /// Padding.
-    pub _pad: [f32; 3],
+    pub _pad: [f32; 2],
 }
 
 /// Uniform of stage `near_field`.
@@ -207,29 +209,20 @@ pub fn sigma_z32(class: u32, x: f32) -> f32 {
     }
 }
 
-/// Concentration per unit emission rate (s/m³) of plume `p` at a receptor (as `plume_factor` in
-/// the shader).
+/// Lateral turbulence σv for the meander share, m/s (AERMOD's minimum).
+pub const SIGMA_V_M_S: f32 = 0.2;
+/// Below this random-plume fraction the meander share is left out (a wind above about 2 m/s).
+pub const MIN_RANDOM_FRACTION: f64 = 0.02;
+
+/// The part of the plume that depends on distance only, at distance `x` (as `at_distance` in
+/// the shader): σz with σz₀, the risen height, the transport wind at the plume's height
+/// (`plume::transport_height`), the reflected vertical term at `rz`, and the fade weight.
+/// Returns (σz, u, vertical term, weight).
 #[inline]
-pub fn plume_factor(p: &NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
-    let dx = rx - p.x;
-    let dy = ry - p.y;
-    let xd = dx * p.cx + dy * p.cy;
-    if xd <= 0.0 || xd >= p.x_end {
-        return 0.0;
-    }
-    let yc = dy * p.cx - dx * p.cy;
-    let mut syb = sigma_y32(p.stab, xd);
-    if p.ky > 0.0 {
-        syb = (p.ky * xd).sqrt();
-    }
-    let sy = (syb * syb + p.sy0 * p.sy0).sqrt();
-    if yc.abs() > 5.0 * sy {
-        return 0.0;
-    }
-    let szb = sigma_z32(p.stab, xd);
+fn at_distance(p: &NearPlume, x: f32, rz: f32) -> (f32, f32, f32, f32) {
+    let szb = sigma_z32(p.stab, x);
     let sz = (szb * szb + p.sz0 * p.sz0).sqrt();
-    let he = p.hs + (p.rise_k * xd.powf(2.0 / 3.0)).min(p.rise_max);
-    // the wind at the plume's height carries it (`plume::transport_height`)
+    let he = p.hs + (p.rise_k * x.powf(2.0 / 3.0)).min(p.rise_max);
     let zt = he.max(0.797_884_6 * sz).max(2.0);
     let u = p.u10 * (zt / 10.0).powf(p.p);
     let n = (((7.5 * sz) / (2.0 * p.lid)).ceil() as i32 + 1).min(MAX_IMAGES);
@@ -242,10 +235,45 @@ pub fn plume_factor(p: &NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
         v += (-a * a * inv2).exp() + (-b * b * inv2).exp();
     }
     let mut w = 1.0f32;
-    if xd > p.x_fade {
-        w = (p.x_end - xd) / (p.x_end - p.x_fade);
+    if x > p.x_fade {
+        w = (p.x_end - x) / (p.x_end - p.x_fade);
     }
-    w * (-yc * yc / (2.0 * sy * sy)).exp() * v / (std::f32::consts::TAU * u * sy * sz)
+    (sz, u, v, w)
+}
+
+/// Concentration per unit emission rate (s/m³) of plume `p` at a receptor (as `plume_factor` in
+/// the shader): the coherent plume, weighted 1 − f_r, plus — in light winds — AERMOD's random
+/// (meander) plume spread evenly round the source, weighted f_r = 2σv²/(u² + 2σv²), carried by
+/// √(u² + 2σv²) (Cimorelli et al. 2005).
+#[inline]
+pub fn plume_factor(p: &NearPlume, rx: f32, ry: f32, rz: f32) -> f32 {
+    let dx = rx - p.x;
+    let dy = ry - p.y;
+    let mut f = 0.0f32;
+    let xd = dx * p.cx + dy * p.cy;
+    if xd > 0.0 && xd < p.x_end {
+        let yc = dy * p.cx - dx * p.cy;
+        let mut syb = sigma_y32(p.stab, xd);
+        if p.ky > 0.0 {
+            syb = (p.ky * xd).sqrt();
+        }
+        let sy = (syb * syb + p.sy0 * p.sy0).sqrt();
+        if yc.abs() <= 5.0 * sy {
+            let (sz, u, v, w) = at_distance(p, xd, rz);
+            f = (1.0 - p.fr) * w * (-yc * yc / (2.0 * sy * sy)).exp() * v
+                / (std::f32::consts::TAU * u * sy * sz);
+        }
+    }
+    if p.fr > 0.0 {
+        let r = (dx * dx + dy * dy).sqrt();
+        if r > 1.0 && r < p.x_end {
+            let (sz, u, v, w) = at_distance(p, r, rz);
+            let ur = (u * u + 2.0 * SIGMA_V_M_S * SIGMA_V_M_S).sqrt();
+            f +=
+                p.fr * w * v / (std::f32::consts::TAU * r * ur * std::f32::consts::TAU.sqrt() * sz);
+        }
+    }
+    f
 }
 
 /// Stage `near_field` (`shaders/dispersion/near_field.wgsl`): the near-field concentration at
@@ -374,6 +402,12 @@ pub fn interval_plumes(
         };
         let x_end = x_mixed.unwrap_or(nf.max_travel_m).max(2.0 * grid.cell_m);
         let x_fade = nf.fade_start_fraction * x_end;
+        // AERMOD's meander share in light winds (Cimorelli et al. 2005)
+        let sv2 = 2.0 * f64::from(SIGMA_V_M_S).powi(2);
+        let mut fr = sv2 / (speed10 * speed10 + sv2);
+        if fr < MIN_RANDOM_FRACTION {
+            fr = 0.0;
+        }
         let ky = if nf.sigma_y_from_k {
             2.0 * interval.kdiff / us
         } else {
@@ -392,16 +426,34 @@ pub fn interval_plumes(
         let slices = (((x_end - x_fade) / (0.5 * grid.cell_m)).ceil() as usize).clamp(1, 400);
         let mut cells: std::collections::BTreeMap<u32, f64> = std::collections::BTreeMap::new();
         let mut outside = 0.0;
+        let mut put = |px: f64, py: f64, frac: f64| match grid.cell_of(px, py) {
+            Some((i, j)) => *cells.entry((j * grid.nx + i) as u32).or_default() += frac,
+            None => outside += frac,
+        };
+        // the random share on rings, at most half a cell apart round each
+        let ring_points = |r: f64| {
+            ((std::f64::consts::TAU * r / (0.5 * grid.cell_m)).ceil() as usize).clamp(16, 2048)
+        };
         for k in 0..slices {
             let xs = x_fade + (k as f64 + 0.5) * (x_end - x_fade) / slices as f64;
             let sy = sy_at(xs);
             for (t, w) in &cross {
                 let yc = t * sy;
-                let (px, py) = (e.x_m + xs * cx - yc * cy, e.y_m + xs * cy + yc * cx);
-                let frac = w / slices as f64;
-                match grid.cell_of(px, py) {
-                    Some((i, j)) => *cells.entry((j * grid.nx + i) as u32).or_default() += frac,
-                    None => outside += frac,
+                put(
+                    e.x_m + xs * cx - yc * cy,
+                    e.y_m + xs * cy + yc * cx,
+                    (1.0 - fr) * w / slices as f64,
+                );
+            }
+            if fr > 0.0 {
+                let m = ring_points(xs);
+                for a in 0..m {
+                    let t = std::f64::consts::TAU * (a as f64 + 0.5) / m as f64;
+                    put(
+                        e.x_m + xs * t.cos(),
+                        e.y_m + xs * t.sin(),
+                        fr / (slices * m) as f64,
+                    );
                 }
             }
         }
@@ -433,7 +485,8 @@ pub fn interval_plumes(
             stab: class.index() as u32,
             rate0,
             p: class.wind_exponent() as f32,
-            _pad: [0.0; 3],
+            fr: fr as f32,
+            _pad: [0.0; 2],
         });
     }
     out
@@ -460,6 +513,23 @@ pub fn tile_lists(grid: &Grid, plumes: &[NearPlume]) -> (Vec<u32>, Vec<u32>, usi
         } else {
             class.sigma_y(xe)
         };
+        if p.fr > 0.0 {
+            // the random share reaches every direction: the disc of the hand-over radius
+            let (x0, x1, y0, y1) = (x - xe, x + xe, y - xe, y + xe);
+            if x1 < 0.0 || y1 < 0.0 || x0 > tx as f64 * tile_m || y0 > ty as f64 * tile_m {
+                continue;
+            }
+            let i0 = (x0 / tile_m).floor().max(0.0) as usize;
+            let i1 = ((x1 / tile_m).floor().max(0.0) as usize).min(tx - 1);
+            let j0 = (y0 / tile_m).floor().max(0.0) as usize;
+            let j1 = ((y1 / tile_m).floor().max(0.0) as usize).min(ty - 1);
+            for tj in j0..=j1 {
+                for ti in i0..=i1 {
+                    lists[tj * tx + ti].push(k as u32);
+                }
+            }
+            continue;
+        }
         let w0 = 5.0 * f64::from(p.sy0) + 1.0;
         let w1 = 5.0 * (sy_end * sy_end + f64::from(p.sy0).powi(2)).sqrt() + 1.0;
         let pts = [
@@ -544,7 +614,8 @@ mod tests {
             stab: 3,
             rate0: 0,
             p: 0.15,
-            _pad: [0.0; 3],
+            fr: 0.0,
+            _pad: [0.0; 2],
         };
         for (xd, yc, z) in [
             (500.0, 10.0, 1.5),

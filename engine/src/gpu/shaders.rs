@@ -277,7 +277,7 @@ mod tests {
             NearPlume,
             [
                 x, y, cx, cy, u10, hs, rise_k, rise_max, sy0, sz0, lid, x_fade, x_end, ky, stab,
-                rate0, p
+                rate0, p, fr
             ]
         );
         twin!(
