@@ -67,13 +67,13 @@ impl Scenario {
         };
         let calm = w.calm_m_s.unwrap_or(0.5);
         // the lid of each interval: a series entry's, else [[mixing_height]]'s, else the scenario's
+        // (the hours are checked to increase below, before any interval asks)
         let lid_at = |t_h: f64, entry: Option<f64>| {
             entry.unwrap_or_else(|| {
-                self.mixing_height
-                    .iter()
-                    .rev()
-                    .find(|m| m.hour <= t_h + 1e-9)
-                    .map_or(self.mixing_height_m, |m| m.mixing_height_m)
+                match self.mixing_height.partition_point(|m| m.hour <= t_h + 1e-9) {
+                    0 => self.mixing_height_m,
+                    k => self.mixing_height[k - 1].mixing_height_m,
+                }
             })
         };
         for (i, m) in self.mixing_height.iter().enumerate() {
