@@ -30,33 +30,20 @@ fn analytic_problem() -> (DispersionProblem, (usize, usize), f64, f64, f64, f64)
     };
     let (u, k, h, q) = (2.0, 50.0, 500.0, 100.0);
     let src = (30usize, 50usize);
-    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u, 0.0));
     let (sx, sy) = grid.centre(src.0, src.1);
-    let problem = DispersionProblem {
-        emitters: vec![Emitter::ground(sx, sy, vec![(0, q)])],
+    let problem = DispersionProblem::single_source(
         grid,
-        pollutants: vec![Pollutant::So2],
-        decay_per_s: vec![0.0],
-        deposition_m_s: vec![0.0],
-        near_field: NearField {
+        Emitter::ground(sx, sy, vec![(0, q)]),
+        (u, 0.0),
+        k,
+        Stability::D,
+        h,
+        6,
+        NearField {
             enabled: false,
             ..NearField::default()
         },
-        stations: vec![],
-        receptors: vec![],
-        intervals: (0..6)
-            .map(|_| Interval {
-                duration_s: 3600.0,
-                wind: wind.clone(),
-                kdiff: k,
-                stability: Some(Stability::D),
-                mixing_height_m: h,
-                calm: false,
-            })
-            .collect(),
-        spin_up_s: 0.0,
-        cfl: 0.5,
-    };
+    );
     (problem, src, u, k, h, q)
 }
 
@@ -700,33 +687,20 @@ fn oblique_run(
         epsg: 32648,
     };
     let t = angle.to_radians();
-    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u * t.cos(), u * t.sin()));
     let (sx, sy) = grid.centre(s, s);
-    let p = DispersionProblem {
-        emitters: vec![Emitter::ground(sx, sy, vec![(0, 100.0)])],
-        grid: grid.clone(),
-        pollutants: vec![Pollutant::So2],
-        decay_per_s: vec![0.0],
-        deposition_m_s: vec![0.0],
-        near_field: NearField {
+    let p = DispersionProblem::single_source(
+        grid.clone(),
+        Emitter::ground(sx, sy, vec![(0, 100.0)]),
+        (u * t.cos(), u * t.sin()),
+        k,
+        Stability::D,
+        500.0,
+        hours,
+        NearField {
             enabled: false,
             ..NearField::default()
         },
-        stations: vec![],
-        receptors: vec![],
-        intervals: (0..hours)
-            .map(|_| Interval {
-                duration_s: 3600.0,
-                wind: wind.clone(),
-                kdiff: k,
-                stability: Some(Stability::D),
-                mixing_height_m: 500.0,
-                calm: false,
-            })
-            .collect(),
-        spin_up_s: 0.0,
-        cfl: 0.5,
-    };
+    );
     let r = p.run(None).expect("cpu run");
     assert!(r.budget[0].relative_error < 1e-6, "{:?}", r.budget[0]);
     (grid, r.grid_final.iter().map(|v| f64::from(*v)).collect())

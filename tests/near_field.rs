@@ -8,11 +8,9 @@ use twin_engine::dispersion::analytic::steady_point_source;
 use twin_engine::dispersion::near::{self, NearReceptor};
 use twin_engine::dispersion::plume::{PlumeRise, gaussian_plume, wind_at_height};
 use twin_engine::dispersion::{
-    CpuEngine, DispersionProblem, Emitter, FaceWind, GpuEngine, Interval, NearField, Stability,
-    StackExit, StepEngine,
+    CpuEngine, DispersionProblem, Emitter, GpuEngine, NearField, Stability, StackExit, StepEngine,
 };
 use twin_engine::grid::Grid;
-use twin_engine::model::Pollutant;
 
 /// A grid of `nx` × `ny` cells of `cell` m, a uniform wind `u` along +x, `hours` one-hour
 /// intervals, and one emitter at the centre of cell (`si`, ny/2).
@@ -37,33 +35,18 @@ fn plume_problem(
         epsg: 32648,
     };
     let (sx, sy) = grid.centre(si, ny / 2);
-    let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u, 0.0));
-    DispersionProblem {
-        emitters: vec![emitter(sx, sy)],
+    let k = twin_engine::dispersion::scenario::diffusivity_from_stability(class.as_str(), u)
+        .expect("class");
+    DispersionProblem::single_source(
         grid,
-        pollutants: vec![Pollutant::So2],
-        decay_per_s: vec![0.0],
-        deposition_m_s: vec![0.0],
-        near_field: NearField::default(),
-        stations: vec![],
-        receptors: vec![],
-        intervals: (0..hours)
-            .map(|_| Interval {
-                duration_s: 3600.0,
-                wind: wind.clone(),
-                kdiff: twin_engine::dispersion::scenario::diffusivity_from_stability(
-                    class.as_str(),
-                    u,
-                )
-                .expect("class"),
-                stability: Some(class),
-                mixing_height_m: lid,
-                calm: false,
-            })
-            .collect(),
-        spin_up_s: 0.0,
-        cfl: 0.5,
-    }
+        emitter(sx, sy),
+        (u, 0.0),
+        k,
+        class,
+        lid,
+        hours,
+        NearField::default(),
+    )
 }
 
 fn tall_stack(x: f64, y: f64) -> Emitter {

@@ -8,14 +8,9 @@
 //!
 //! Run: `cargo run --release --example oblique_wind`.
 
-use std::sync::Arc;
-
 use twin_engine::dispersion::analytic::steady_point_source;
-use twin_engine::dispersion::{
-    DispersionProblem, Emitter, FaceWind, Interval, NearField, Stability, bilinear,
-};
+use twin_engine::dispersion::{DispersionProblem, Emitter, NearField, Stability, bilinear};
 use twin_engine::grid::Grid;
-use twin_engine::model::Pollutant;
 
 /// A square grid of `n` cells of `cell` m, the source at cell (`s`, `s`), the wind `u` at
 /// `angle` degrees from +x, constant K, lid `h`, `hours` one-hour intervals; the final field.
@@ -40,33 +35,20 @@ fn run(
         epsg: 32648,
     };
     let t = angle.to_radians();
-    let wind = Arc::new(FaceWind::uniform(&grid, u * t.cos(), u * t.sin()));
     let (sx, sy) = grid.centre(s, s);
-    let p = DispersionProblem {
-        emitters: vec![Emitter::ground(sx, sy, vec![(0, q)])],
-        grid: grid.clone(),
-        pollutants: vec![Pollutant::So2],
-        decay_per_s: vec![0.0],
-        deposition_m_s: vec![0.0],
-        near_field: NearField {
+    let p = DispersionProblem::single_source(
+        grid.clone(),
+        Emitter::ground(sx, sy, vec![(0, q)]),
+        (u * t.cos(), u * t.sin()),
+        k,
+        Stability::D,
+        h,
+        hours,
+        NearField {
             enabled: false,
             ..NearField::default()
         },
-        stations: vec![],
-        receptors: vec![],
-        intervals: (0..hours)
-            .map(|_| Interval {
-                duration_s: 3600.0,
-                wind: wind.clone(),
-                kdiff: k,
-                stability: Some(Stability::D),
-                mixing_height_m: h,
-                calm: false,
-            })
-            .collect(),
-        spin_up_s: 0.0,
-        cfl: 0.5,
-    };
+    );
     let r = p.run(None).expect("cpu run");
     (grid, r.grid_final.iter().map(|v| f64::from(*v)).collect())
 }

@@ -19,15 +19,11 @@
 //! Run: `cargo run --release --example prairie_grass [-- PATH/prairie-grass-even-runs.csv]`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use twin_engine::dispersion::plume::Stability;
 use twin_engine::dispersion::scenario::diffusivity_from_stability;
-use twin_engine::dispersion::{
-    DispersionProblem, Emitter, FaceWind, Interval, NearField, ReceptorPoint,
-};
+use twin_engine::dispersion::{DispersionProblem, Emitter, NearField, ReceptorPoint};
 use twin_engine::grid::Grid;
-use twin_engine::model::Pollutant;
 
 const Z0_M: f64 = 0.006;
 
@@ -133,7 +129,6 @@ fn model_run(arcs: &[&Arc1]) -> Result<Vec<(f64, f64)>, String> {
         y0: -1000.0,
         epsg: 32614,
     };
-    let wind = Arc::new(FaceWind::uniform(&grid, u10, 0.0));
     let mut receptors = Vec::new();
     for a in arcs {
         for k in -120..=120 {
@@ -146,29 +141,22 @@ fn model_run(arcs: &[&Arc1]) -> Result<Vec<(f64, f64)>, String> {
             });
         }
     }
-    let problem = DispersionProblem {
-        emitters: vec![Emitter {
+    let mut problem = DispersionProblem::single_source(
+        grid,
+        Emitter {
             height_m: a0.release_m,
             ..Emitter::ground(0.0, 0.0, vec![(0, 1.0)])
-        }],
-        grid,
-        pollutants: vec![Pollutant::So2],
-        decay_per_s: vec![0.0],
-        deposition_m_s: vec![0.0],
-        near_field: NearField::default(),
-        stations: vec![],
-        receptors,
-        intervals: vec![Interval {
-            duration_s: 600.0,
-            wind,
-            kdiff: diffusivity_from_stability(class.as_str(), u10).unwrap_or(1.0),
-            stability: Some(class),
-            mixing_height_m: lid,
-            calm: false,
-        }],
-        spin_up_s: 0.0,
-        cfl: 0.5,
-    };
+        },
+        (u10, 0.0),
+        diffusivity_from_stability(class.as_str(), u10).unwrap_or(1.0),
+        class,
+        lid,
+        1,
+        NearField::default(),
+    );
+    // one 10-minute release
+    problem.intervals[0].duration_s = 600.0;
+    problem.receptors = receptors;
     let r = problem.run(None).map_err(|e| e.to_string())?;
     // per arc: the maximum, and the integral along the arc (µg/m³ → g/m³, 0.5° spacing)
     Ok(arcs

@@ -314,6 +314,45 @@ pub struct DispersionRun {
 }
 
 impl DispersionProblem {
+    /// The shape of every validation case: one pollutant (SO₂) from one emitter, `hours`
+    /// one-hour intervals of the same uniform wind (`u`, `v`), diffusivity, class and lid, no
+    /// removal, no stations or receptors, no spin-up, `cfl` 0.5.
+    #[allow(clippy::too_many_arguments)]
+    pub fn single_source(
+        grid: Grid,
+        emitter: Emitter,
+        (u, v): (f64, f64),
+        kdiff: f64,
+        stability: Stability,
+        mixing_height_m: f64,
+        hours: usize,
+        near_field: NearField,
+    ) -> Self {
+        let wind = std::sync::Arc::new(FaceWind::uniform(&grid, u, v));
+        Self {
+            grid,
+            pollutants: vec![Pollutant::So2],
+            decay_per_s: vec![0.0],
+            deposition_m_s: vec![0.0],
+            emitters: vec![emitter],
+            near_field,
+            stations: vec![],
+            receptors: vec![],
+            intervals: (0..hours)
+                .map(|_| Interval {
+                    duration_s: 3600.0,
+                    wind: wind.clone(),
+                    kdiff,
+                    stability: Some(stability),
+                    mixing_height_m,
+                    calm: false,
+                })
+                .collect(),
+            spin_up_s: 0.0,
+            cfl: 0.5,
+        }
+    }
+
     /// Number of sub-steps and their length for an interval: the explicit limit of each
     /// directional sweep, dt·(max(|u|/dx, |v|/dy) + 2K/dx²) ≤ cfl.
     pub fn substeps(&self, interval: &Interval) -> (u64, f64) {

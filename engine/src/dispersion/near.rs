@@ -507,48 +507,35 @@ pub fn tile_lists(grid: &Grid, plumes: &[NearPlume]) -> (Vec<u32>, Vec<u32>, usi
             f64::from(p.cy),
         );
         let xe = f64::from(p.x_end);
-        let class = Stability::ALL[(p.stab as usize).min(5)];
-        let sy_end = if p.ky > 0.0 {
-            (f64::from(p.ky) * xe).sqrt()
+        // the footprint's bounding box: with a meander share, the disc of the hand-over radius
+        // (it reaches every direction); else the wedge from the source to the hand-over, ±5σy
+        let (x0, x1, y0, y1) = if p.fr > 0.0 {
+            (x - xe, x + xe, y - xe, y + xe)
         } else {
-            class.sigma_y(xe)
+            let class = Stability::ALL[(p.stab as usize).min(5)];
+            let sy_end = if p.ky > 0.0 {
+                (f64::from(p.ky) * xe).sqrt()
+            } else {
+                class.sigma_y(xe)
+            };
+            let w0 = 5.0 * f64::from(p.sy0) + 1.0;
+            let w1 = 5.0 * (sy_end * sy_end + f64::from(p.sy0).powi(2)).sqrt() + 1.0;
+            let pts = [
+                (x - w0 * cy, y + w0 * cx),
+                (x + w0 * cy, y - w0 * cx),
+                (x + xe * cx - w1 * cy, y + xe * cy + w1 * cx),
+                (x + xe * cx + w1 * cy, y + xe * cy - w1 * cx),
+            ];
+            let fold = |f: fn(f64, f64) -> f64, init: f64, sel: fn(&(f64, f64)) -> f64| {
+                pts.iter().map(sel).fold(init, f)
+            };
+            (
+                fold(f64::min, f64::MAX, |p| p.0),
+                fold(f64::max, f64::MIN, |p| p.0),
+                fold(f64::min, f64::MAX, |p| p.1),
+                fold(f64::max, f64::MIN, |p| p.1),
+            )
         };
-        if p.fr > 0.0 {
-            // the random share reaches every direction: the disc of the hand-over radius
-            let (x0, x1, y0, y1) = (x - xe, x + xe, y - xe, y + xe);
-            if x1 < 0.0 || y1 < 0.0 || x0 > tx as f64 * tile_m || y0 > ty as f64 * tile_m {
-                continue;
-            }
-            let i0 = (x0 / tile_m).floor().max(0.0) as usize;
-            let i1 = ((x1 / tile_m).floor().max(0.0) as usize).min(tx - 1);
-            let j0 = (y0 / tile_m).floor().max(0.0) as usize;
-            let j1 = ((y1 / tile_m).floor().max(0.0) as usize).min(ty - 1);
-            for tj in j0..=j1 {
-                for ti in i0..=i1 {
-                    lists[tj * tx + ti].push(k as u32);
-                }
-            }
-            continue;
-        }
-        let w0 = 5.0 * f64::from(p.sy0) + 1.0;
-        let w1 = 5.0 * (sy_end * sy_end + f64::from(p.sy0).powi(2)).sqrt() + 1.0;
-        let pts = [
-            (x - w0 * cy, y + w0 * cx),
-            (x + w0 * cy, y - w0 * cx),
-            (x + xe * cx - w1 * cy, y + xe * cy + w1 * cx),
-            (x + xe * cx + w1 * cy, y + xe * cy - w1 * cx),
-        ];
-        let fold = |f: fn(f64, f64) -> f64, init: f64, sel: fn(&(f64, f64)) -> f64| {
-            pts.iter().map(sel).fold(init, f)
-        };
-        let (x0, x1) = (
-            fold(f64::min, f64::MAX, |p| p.0),
-            fold(f64::max, f64::MIN, |p| p.0),
-        );
-        let (y0, y1) = (
-            fold(f64::min, f64::MAX, |p| p.1),
-            fold(f64::max, f64::MIN, |p| p.1),
-        );
         if x1 < 0.0 || y1 < 0.0 || x0 > tx as f64 * tile_m || y0 > ty as f64 * tile_m {
             continue;
         }
