@@ -103,6 +103,9 @@ pub fn dispersion_toml(rng: &mut StdRng) -> Vec<u8> {
     if rng.random_bool(0.3) {
         t += &format!("cfl = {}\n", num(rng, 0.05, 0.5));
     }
+    if rng.random_bool(0.3) {
+        t += &format!("spin_up_h = {}\n", num(rng, 0.0, 6.0));
+    }
     t += "[grid]\n";
     t += &maybe(rng, |rng| {
         format!("resolution_m = {}\n", num(rng, 250.0, 5000.0))
@@ -141,6 +144,12 @@ pub fn dispersion_toml(rng: &mut StdRng) -> Vec<u8> {
     if rng.random_bool(0.2) {
         t += &format!("idw_power = {}\n", num(rng, 1.0, 3.0));
     }
+    if rng.random_bool(0.3) {
+        t += &format!("ambient_temperature_k = {}\n", num(rng, 200.0, 340.0));
+    }
+    if rng.random_bool(0.3) {
+        t += &format!("calm_m_s = {}\n", num(rng, 0.0, 3.0));
+    }
     for _ in 0..rng.random_range(0..4) {
         t += &format!(
             "[[wind.series]]\nhour = {}\nspeed_m_s = {}\nfrom_deg = {}\n",
@@ -148,6 +157,12 @@ pub fn dispersion_toml(rng: &mut StdRng) -> Vec<u8> {
             num(rng, 0.0, 15.0),
             num(rng, 0.0, 360.0)
         );
+        if rng.random_bool(0.4) {
+            t += &format!("mixing_height_m = {}\n", num(rng, 5.0, 3000.0));
+        }
+        if rng.random_bool(0.4) {
+            t += &format!("stability = \"{}\"\n", word(rng, CLASSES));
+        }
     }
     for _ in 0..rng.random_range(0..3) {
         t += &format!(
@@ -181,6 +196,17 @@ pub fn dispersion_toml(rng: &mut StdRng) -> Vec<u8> {
             num(rng, 0.0, 500.0),
             word(rng, UNITS)
         );
+        if rng.random_bool(0.5) {
+            t += &format!("stack_height_m = {}\n", num(rng, 0.0, 400.0));
+        }
+        if rng.random_bool(0.4) {
+            t += &format!(
+                "stack_diameter_m = {}\nexit_velocity_m_s = {}\nexit_temperature_k = {}\n",
+                num(rng, 0.1, 12.0),
+                num(rng, 0.0, 40.0),
+                num(rng, 250.0, 600.0)
+            );
+        }
     }
     for _ in 0..rng.random_range(0..2) {
         t += &format!(
@@ -200,6 +226,70 @@ pub fn dispersion_toml(rng: &mut StdRng) -> Vec<u8> {
             word(rng, POLLUTANTS),
             num(rng, 0.0, 50.0),
             word(rng, UNITS)
+        );
+    }
+    // the near field, receptors, background, NO2 and hourly lids (tables after the sources)
+    if rng.random_bool(0.5) {
+        t += &format!("[near_field]\nenabled = {}\n", rng.random_bool(0.7));
+        t += &maybe(rng, |rng| {
+            format!("max_travel_m = {}\n", num(rng, 50.0, 50_000.0))
+        });
+        t += &maybe(rng, |rng| {
+            format!("fade_start_fraction = {}\n", num(rng, 0.0, 1.0))
+        });
+    }
+    for _ in 0..rng.random_range(0..3) {
+        t += &format!(
+            "[[receptors.point]]\nname = \"r\"\nlon = {}\nlat = {}\n",
+            num(rng, 107.0, 107.4),
+            num(rng, 20.9, 21.2)
+        );
+        t += &maybe(rng, |rng| format!("height_m = {}\n", num(rng, 0.0, 600.0)));
+    }
+    for _ in 0..rng.random_range(0..2) {
+        let list = |rng: &mut StdRng, lo: f64, hi: f64| {
+            (0..rng.random_range(0..5))
+                .map(|_| num(rng, lo, hi))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (d, a) = (list(rng, 0.0, 30_000.0), list(rng, -400.0, 400.0));
+        t += &format!(
+            "[[receptors.polar]]\nname = \"ring\"\nlon = {}\nlat = {}\ndistances_m = [{d}]\ndirections_deg = [{a}]\n",
+            num(rng, 107.0, 107.4),
+            num(rng, 20.9, 21.2)
+        );
+    }
+    if rng.random_bool(0.4) {
+        t += "[background]\n";
+        for _ in 0..rng.random_range(1..3) {
+            let p = word(rng, POLLUTANTS);
+            t += &match rng.random_range(0..4) {
+                0 => format!("\"{p}\" = {{ ug_m3 = {} }}\n", num(rng, 0.0, 100.0)),
+                1 => format!(
+                    "\"{p}\" = {{ hourly_ug_m3 = [{}, {}] }}\n",
+                    num(rng, 0.0, 100.0),
+                    num(rng, 0.0, 100.0)
+                ),
+                2 => format!(
+                    "\"{p}\" = {{ station = \"st\", observations = \"{}\" }}\n",
+                    word(rng, &["missing.csv", ".", "lake"])
+                ),
+                _ => format!("\"{p}\" = {{ }}\n"),
+            };
+        }
+    }
+    if rng.random_bool(0.3) {
+        t += &format!("[no2]\nozone_ug_m3 = {}\n", num(rng, 0.0, 200.0));
+        t += &maybe(rng, |rng| {
+            format!("in_stack_ratio = {}\n", num(rng, 0.0, 1.0))
+        });
+    }
+    for _ in 0..rng.random_range(0..3) {
+        t += &format!(
+            "[[mixing_height]]\nhour = {}\nmixing_height_m = {}\n",
+            num(rng, 0.0, 24.0),
+            num(rng, 5.0, 3000.0)
         );
     }
     t.into_bytes()

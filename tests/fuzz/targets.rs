@@ -59,9 +59,20 @@ pub fn dispersion_scenario() -> Target {
         run: Box::new(move |p: &Path| {
             let s =
                 twin_engine::dispersion::scenario::Scenario::read(p).map_err(|e| e.to_string())?;
-            s.resolve(p, (*ds).clone())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let r = s.resolve(p, (*ds).clone()).map_err(|e| e.to_string())?;
+            // a small problem also runs (plume rise, near field, hand-over, lid changes, the
+            // budget) on the CPU twin: every number it was given must run or be refused
+            let pr = &r.problem;
+            if pr.grid.cells() * pr.intervals.len() <= 100_000 && pr.emitters.len() <= 5_000 {
+                let run = pr.run(None).map_err(|e| e.to_string())?;
+                // a budget that does not close is a finding, not a refusal
+                assert!(
+                    run.budget.iter().all(|b| b.relative_error <= 1e-3),
+                    "budget does not close: {:?}",
+                    run.budget
+                );
+            }
+            Ok(())
         }),
     }
 }
