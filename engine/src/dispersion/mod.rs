@@ -353,6 +353,18 @@ impl DispersionProblem {
         }
     }
 
+    /// For each interval, whether it ends after the spin-up (counts in time means and tables).
+    pub fn after_spin_up(&self) -> Vec<bool> {
+        let mut t = 0.0;
+        self.intervals
+            .iter()
+            .map(|iv| {
+                t += iv.duration_s;
+                t > self.spin_up_s + 1e-9
+            })
+            .collect()
+    }
+
     /// Number of sub-steps and their length for an interval: the explicit limit of each
     /// directional sweep, dt·(max(|u|/dx, |v|/dy) + 2K/dx²) ≤ cfl.
     pub fn substeps(&self, interval: &Interval) -> (u64, f64) {
@@ -548,7 +560,8 @@ impl DispersionProblem {
         let mut near_cells = vec![0.0f32; plane * np];
         let mut near_points = vec![0.0f32; points.len() * np];
         let mut counted_s = 0.0;
-        let mut t_end = 0.0;
+        let counted = self.after_spin_up();
+        let cells_of_points = self.point_cells();
         let mut prev_lid = self.intervals.first().map_or(1.0, |i| i.mixing_height_m);
         for (slot, interval) in self.intervals.iter().enumerate() {
             let lid = interval.mixing_height_m;
@@ -607,10 +620,9 @@ impl DispersionProblem {
                 outflow[p] = 0.0;
             }
             steps += n;
-            t_end += interval.duration_s;
             let d = interval.duration_s;
             // interval means at stations and receptors: the grid's mean there plus the plume
-            if t_end > self.spin_up_s + 1e-9 {
+            if counted[slot] {
                 counted_s += d;
                 for (a, b) in grid_int.iter_mut().zip(&interval_int) {
                     *a += b;
@@ -621,7 +633,7 @@ impl DispersionProblem {
                     }
                 }
             }
-            for (k, (fx, fy)) in self.point_cells().into_iter().enumerate() {
+            for (k, &(fx, fy)) in cells_of_points.iter().enumerate() {
                 for p in 0..np {
                     let gm = bilinear(g, &interval_int[p * plane..(p + 1) * plane], fx, fy) / d;
                     let nf = if plumes.is_some() {

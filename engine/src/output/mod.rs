@@ -167,15 +167,8 @@ fn ground_bands(run: &ResolvedDispersion, result: &DispersionRun) -> Bands {
 
 /// Indices of the output intervals after the spin-up.
 fn counted_intervals(run: &ResolvedDispersion) -> Vec<usize> {
-    let mut t = 0.0;
-    let mut out = Vec::new();
-    for (i, iv) in run.problem.intervals.iter().enumerate() {
-        t += iv.duration_s;
-        if t > run.problem.spin_up_s + 1e-9 {
-            out.push(i);
-        }
-    }
-    out
+    let after = run.problem.after_spin_up();
+    (0..after.len()).filter(|i| after[*i]).collect()
 }
 
 /// End time of each output interval, ms since the epoch.
@@ -566,7 +559,7 @@ fn write_station_series(
     let enc = |e: PolarsError| OutputError::encode(path, e.to_string());
     let df = DataFrame::new_infer_height(vec![
         Column::new("station_id".into(), ids),
-        utc_time_column("time", times).map_err(enc)?,
+        Column::new("time_ms".into(), times),
         Column::new("pollutant".into(), pols),
         Column::new("concentration_ug_m3".into(), vals),
     ])
@@ -615,22 +608,12 @@ fn write_receptors(
         Column::new("height_m".into(), hs),
         Column::new("distance_m".into(), ds),
         Column::new("direction_deg".into(), dirs),
-        utc_time_column("time", times).map_err(enc)?,
+        Column::new("time_ms".into(), times),
         Column::new("pollutant".into(), pols),
         Column::new("concentration_ug_m3".into(), vals),
     ])
     .map_err(enc)?;
     geoparquet::write_geoparquet(path, df, "Point", geometry)
-}
-
-/// Epoch milliseconds as a UTC-tagged datetime column.
-fn utc_time_column(name: &str, ms: Vec<i64>) -> PolarsResult<Column> {
-    Ok(Series::new(name.into(), ms)
-        .cast(&DataType::Datetime(
-            TimeUnit::Milliseconds,
-            Some(TimeZone::UTC),
-        ))?
-        .into_column())
 }
 
 /// The one rule for time in written tables: every instant is written as a UTC-tagged
