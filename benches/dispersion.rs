@@ -17,8 +17,8 @@ use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
 
 /// Bytes a step's two transport sweeps must move per cell-update with perfect stencil reuse:
-/// each sweep reads and writes the double-single state (2 × 16) and one face velocity
-/// (2 × 4); the last also reads and writes the compensated time integral (16).
+/// each sweep reads and writes the 8-byte fixed-point state (2 × 16) and reads one face
+/// Courant number (2 × 4); the last also reads and writes the 8-byte time integral (16).
 const BYTES_PER_CELL_UPDATE: f64 = 56.0;
 const SIZES: [usize; 4] = [512, 1024, 2048, 4096];
 /// Steps per timed iteration.
@@ -91,7 +91,6 @@ fn bench_sources(p: &DispersionProblem) -> Vec<SourceCell> {
             cell: ((k * 7919) % p.grid.cells()) as u32,
             pollutant: 0,
             rate: 10.0,
-            _pad: 0.0,
         })
         .collect()
 }
@@ -105,13 +104,13 @@ fn main() {
     for n in SIZES {
         let p = problem(n);
         let sources = bench_sources(&p);
-        let (_, tp, ep) = p.step_params(&p.intervals[0], sources.len());
+        let (_, dt, tp, ep) = p.step_params(&p.intervals[0], sources.len());
         let mut g = c.benchmark_group(format!("dispersion_{n}x{n}"));
         g.sample_size(10);
         g.throughput(Throughput::Elements(STEPS * (n * n) as u64));
         let mut cpu_engine = CpuEngine::new(&p);
         cpu_engine
-            .set_interval(&p.intervals[0].wind, &tp, &ep, &sources)
+            .set_interval(&p.intervals[0].wind, dt, &tp, &ep, &sources)
             .expect("cpu");
         let name = format!("cpu/{n}");
         g.bench_function("cpu", |b| {
@@ -128,7 +127,7 @@ fn main() {
         if let Some(ctx) = &gpu {
             match GpuEngine::new(ctx, &p) {
                 Ok(mut e) => {
-                    e.set_interval(&p.intervals[0].wind, &tp, &ep, &sources)
+                    e.set_interval(&p.intervals[0].wind, dt, &tp, &ep, &sources)
                         .expect("gpu");
                     let name = format!("gpu/{n}");
                     g.bench_function("gpu", |b| {

@@ -8,7 +8,7 @@ use twin_engine::dispersion::analytic::steady_point_source;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::dispersion::{
     CpuEngine, DispersionProblem, Emitter, FaceWind, GpuEngine, Interval, NearField, SourceCell,
-    Stability, StepEngine, field_hash,
+    Stability, StepEngine, field_hash, from_fixed,
 };
 use twin_engine::grid::Grid;
 use twin_engine::model::Pollutant;
@@ -181,13 +181,13 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>, Vec<SourceCell>) {
         v: (0..grid.nx * (grid.ny + 1))
             .map(|_| rng.random_range(-6.0..6.0))
             .collect(),
+        divergent: false,
     };
     let sources: Vec<SourceCell> = (0..40)
         .map(|_| SourceCell {
             cell: rng.random_range(0..grid.cells() as u32),
             pollutant: rng.random_range(0..np as u32),
             rate: rng.random_range(0.0..5.0),
-            _pad: 0.0,
         })
         .collect();
     let initial: Vec<f32> = (0..grid.cells() * np)
@@ -222,59 +222,59 @@ fn random_problem(seed: u64) -> (DispersionProblem, Vec<f32>, Vec<SourceCell>) {
     (problem, initial, sources)
 }
 
-fn run_engine<E: StepEngine>(
+/// The engine's final fixed-point state after one interval.
+fn run_engine_raw<E: StepEngine>(
     mut e: E,
     problem: &DispersionProblem,
     sources: &[SourceCell],
-) -> Vec<f32> {
-    let (n, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
-    e.set_interval(&problem.intervals[0].wind, &tp, &ep, sources)
+) -> Vec<i64> {
+    let (n, dt, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
+    e.set_interval(&problem.intervals[0].wind, dt, &tp, &ep, sources)
         .expect("set");
     e.steps(n).expect("steps");
-    e.finish()
-        .expect("finish")
-        .state
-        .iter()
-        .map(|x| x[0] + x[1])
+    e.finish().expect("finish").state
+}
+
+fn run_engine<E: StepEngine>(
+    e: E,
+    problem: &DispersionProblem,
+    sources: &[SourceCell],
+) -> Vec<f32> {
+    run_engine_raw(e, problem, sources)
+        .into_iter()
+        .map(|x| from_fixed(x) as f32)
         .collect()
 }
 
+/// The transport state is fixed point and every stage integer arithmetic, so the GPU and the
+/// CPU twin end bit for bit the same on random winds, sources and removal.
 #[test]
-fn gpu_and_cpu_transport_agree_within_1e_4_of_peak() {
+fn gpu_and_cpu_transport_states_are_bit_identical() {
     let Some(ctx) = gpu() else { return };
     eprintln!("adapter: {:?}", ctx.report);
     for seed in [1, 2, 3] {
         let (problem, initial, sources) = random_problem(seed);
-        let cpu = run_engine(
+        let cpu = run_engine_raw(
             CpuEngine::new(&problem).with_initial(&initial),
             &problem,
             &sources,
         );
-        let gpu = run_engine(
+        let gpu = run_engine_raw(
             GpuEngine::with_initial(&ctx, &problem, Some(&initial)).expect("gpu engine"),
             &problem,
             &sources,
         );
-        let peak = cpu.iter().fold(0.0f32, |a, b| a.max(b.abs()));
-        let max_diff = cpu
-            .iter()
-            .zip(&gpu)
-            .fold(0.0f32, |a, (x, y)| a.max((x - y).abs()));
-        eprintln!(
-            "seed {seed}: peak {peak:.3}, max |gpu - cpu| {max_diff:.3e} ({:.2e} of peak)",
-            max_diff / peak
-        );
-        assert!(peak > 0.0);
-        assert!(
-            max_diff <= 1e-4 * peak,
-            "seed {seed}: max diff {max_diff} vs peak {peak}"
-        );
+        let differ = cpu.iter().zip(&gpu).filter(|(a, b)| a != b).count();
+        eprintln!("seed {seed}: {differ} of {} cells differ", cpu.len());
+        assert!(cpu.iter().any(|x| *x > 0));
+        assert_eq!(differ, 0, "seed {seed}");
     }
 }
 
 /// The whole province day (every source, the near field, 24 hourly winds) at 1 km on the GPU
-/// and on the CPU twin: time-mean and final ground-level fields, the grid's final state and the
-/// station series of every pollutant within 1e-4 of each one's peak.
+/// and on the CPU twin: the grid's state (final and time-mean) bit for bit the same; the
+/// ground-level fields and station series, which add the near-field plumes (a float stage
+/// evaluated afresh each interval, not carried state), within 1e-4 of each one's peak.
 #[test]
 fn gpu_and_cpu_agree_on_the_province_day() {
     let Some(ctx) = gpu() else { return };
@@ -287,6 +287,21 @@ fn gpu_and_cpu_agree_on_the_province_day() {
     for b in &g.budget {
         assert!(b.relative_error <= 1e-6, "{b:?}");
     }
+    assert!(g.grid_final.iter().any(|x| *x > 0.0));
+    assert!(
+        g.grid_final
+            .iter()
+            .zip(&c.grid_final)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "grid final state differs"
+    );
+    assert!(
+        g.grid_mean
+            .iter()
+            .zip(&c.grid_mean)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "grid time-mean differs"
+    );
     let plane = run.problem.grid.cells();
     let np = run.problem.pollutants.len();
     let ns = run.problem.stations.len();
@@ -321,7 +336,7 @@ fn gpu_and_cpu_agree_on_the_province_day() {
 
 /// Golden hash of the CPU twin's final field for `random_problem(7)` run through the public
 /// API. Re-mint only when the numerics change on purpose, and say why in the commit.
-const GOLDEN_CPU_HASH: u64 = 0x2ff7_ddbc_f0b6_b06b;
+const GOLDEN_CPU_HASH: u64 = 0xfa52_6aba_a0d8_dd19;
 
 #[test]
 fn cpu_twin_is_deterministic_golden_hash() {
@@ -488,8 +503,7 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
         .map(|c| SourceCell {
             cell: c,
             pollutant: 0,
-            rate: 1.0 + (c % 7) as f32,
-            _pad: 0.0,
+            rate: 1.0 + f64::from(c % 7),
         })
         .collect();
     let problem = DispersionProblem {
@@ -513,21 +527,21 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
         cfl: 0.5,
     };
     let one_step = |mut e: Box<dyn FnMut() -> Vec<f32>>| e();
-    let (_, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
+    let (_, dt, tp, ep) = problem.step_params(&problem.intervals[0], sources.len());
     let gpu_field = one_step(Box::new(|| {
         let mut e = GpuEngine::new(&ctx, &problem).expect("gpu engine");
-        e.set_interval(&problem.intervals[0].wind, &tp, &ep, &sources)
+        e.set_interval(&problem.intervals[0].wind, dt, &tp, &ep, &sources)
             .expect("set");
         e.steps(1).expect("step");
         e.finish()
             .expect("finish")
             .state
             .iter()
-            .map(|x| x[0] + x[1])
+            .map(|x| from_fixed(*x) as f32)
             .collect()
     }));
     let mut e = CpuEngine::new(&problem);
-    e.set_interval(&problem.intervals[0].wind, &tp, &ep, &sources)
+    e.set_interval(&problem.intervals[0].wind, dt, &tp, &ep, &sources)
         .expect("set");
     e.steps(1).expect("step");
     let cpu_field: Vec<f32> = e
@@ -535,7 +549,7 @@ fn gpu_emit_covers_more_source_cells_than_one_dispatch_dimension() {
         .expect("finish")
         .state
         .iter()
-        .map(|x| x[0] + x[1])
+        .map(|x| from_fixed(*x) as f32)
         .collect();
     let peak = cpu_field.iter().fold(0.0f32, |a, b| a.max(*b));
     let diff = cpu_field
@@ -600,7 +614,7 @@ fn series_wind_fields_are_shared_per_entry_and_bounded_before_they_are_built() {
 /// 30 min of this strong convergence, against 71 % with the raw winds).
 #[test]
 fn mass_consistent_station_winds_keep_a_uniform_field_uniform() {
-    use twin_engine::dispersion::scenario::make_mass_consistent;
+    use twin_engine::dispersion::projection::make_mass_consistent;
     let grid = Grid {
         nx: 80,
         ny: 60,
@@ -619,9 +633,9 @@ fn mass_consistent_station_winds_keep_a_uniform_field_uniform() {
         }
     }
     let raw = FaceWind::from_cells(&grid, &uc, &vc);
-    let mut fixed = raw.clone();
-    let m = make_mass_consistent(&grid, &mut fixed);
+    let (fixed, m) = make_mass_consistent(&grid, &raw);
     eprintln!("{m:?}");
+    assert!(m.after_m_s < 1e-5 && m.before_m_s > 0.07, "{m:?}");
     let run = |w: FaceWind| {
         let problem = DispersionProblem {
             emitters: vec![],
@@ -756,4 +770,97 @@ fn an_oblique_plume_keeps_its_physical_width() {
         );
         assert!((integral - 1.0).abs() <= 0.02, "{x} m: {integral}");
     }
+}
+
+/// An emission no real source has (10⁹ kg/s into one 100 m cell) would carry the fixed-point
+/// state past its range: the run stops with the interval, pollutant and cell instead of
+/// writing wrapped numbers. (A slower pile-up is caught from each interval's mean.)
+#[test]
+fn an_emission_beyond_the_fixed_point_range_is_refused_by_name() {
+    let grid = Grid {
+        nx: 20,
+        ny: 20,
+        cell_m: 100.0,
+        x0: 0.0,
+        y0: 0.0,
+        epsg: 32648,
+    };
+    let (sx, sy) = grid.centre(10, 10);
+    let p = DispersionProblem::single_source(
+        grid,
+        Emitter::ground(sx, sy, vec![(0, 1e12)]),
+        (0.5, 0.0),
+        1.0,
+        Stability::D,
+        100.0,
+        2,
+        NearField {
+            enabled: false,
+            ..NearField::default()
+        },
+    );
+    let e = p.run(None).expect_err("out of range").to_string();
+    assert!(
+        e.contains("output interval 1: the SO2 emission into cell (10, 10) adds")
+            && e.contains("fixed-point"),
+        "{e}"
+    );
+}
+
+/// Stage `poisson` on the GPU and on the CPU twin: a run whose wind is flagged divergent (as the
+/// stations mode flags its interpolated field) is made mass-consistent on its own backend, with
+/// the same multigrid cycles, the same corrected wind and so the same state bit for bit; the
+/// divergence falls from metres per second to f32 rounding.
+#[test]
+fn stage_poisson_gives_the_same_mass_consistent_wind_on_gpu_and_cpu() {
+    let grid = Grid {
+        nx: 90,
+        ny: 70,
+        cell_m: 250.0,
+        x0: 0.0,
+        y0: 0.0,
+        epsg: 32648,
+    };
+    // a sea breeze meeting a land wind, with a cross flow
+    let mut uc = vec![0.0; grid.cells()];
+    let mut vc = vec![0.0; grid.cells()];
+    for j in 0..grid.ny {
+        for i in 0..grid.nx {
+            uc[j * grid.nx + i] = if i < 40 { 3.0 } else { -2.0 };
+            vc[j * grid.nx + i] = 1.0 + j as f64 / 35.0;
+        }
+    }
+    let mut wind = FaceWind::from_cells(&grid, &uc, &vc);
+    wind.divergent = true;
+    let (sx, sy) = grid.centre(20, 20);
+    let mut p = DispersionProblem::single_source(
+        grid,
+        Emitter::ground(sx, sy, vec![(0, 50.0)]),
+        (0.0, 0.0),
+        20.0,
+        Stability::D,
+        600.0,
+        2,
+        NearField::default(),
+    );
+    let wind = std::sync::Arc::new(wind);
+    for iv in &mut p.intervals {
+        iv.wind = wind.clone();
+    }
+    let c = p.run(None).expect("cpu run");
+    assert_eq!(c.wind_projections.len(), 1, "one field, projected once");
+    let m = c.wind_projections[0];
+    eprintln!("cpu: {m:?}");
+    assert!(m.before_m_s > 2.0 && m.after_m_s < 1e-5, "{m:?}");
+    assert!(c.budget[0].relative_error < 1e-6, "{:?}", c.budget[0]);
+    let Some(ctx) = gpu() else { return };
+    let g = p.run(Some(&ctx)).expect("gpu run");
+    assert_eq!(g.wind_projections, c.wind_projections);
+    assert!(
+        g.grid_final
+            .iter()
+            .zip(&c.grid_final)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "grid state differs"
+    );
 }

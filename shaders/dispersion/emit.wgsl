@@ -2,34 +2,29 @@
 // One invocation per (source cell, pollutant). The dispatch folds beyond 65,535 workgroups into
 // a second dimension (gpu::groups_2d): the flat index is gid.y · groups.x · 64 + gid.x.
 //
-// The concentration state is double-single: (hi, lo) with value hi + lo, so that the small
-// increments of a step are not rounded away against a large concentration (see transport.wgsl).
-// `ds_add` comes from common/double_single.wgsl, prepended when the stage is embedded.
+// The concentration state is fixed point, value · 2^-32 µg/m³ (see transport.wgsl); the host
+// rounds each source's step amount to that unit once per interval, so the add is exact.
+// `i64_add` comes from common/fixed64.wgsl, prepended when the stage is embedded.
+// The CPU twin is `dispersion::cpu::emit`.
 
 struct EmitParams {
     nx: u32,
     ny: u32,
     np: u32,
     n_sources: u32,
-    dt: f32,
-    _pad0: f32,
-    _pad1: f32,
-    _pad2: f32,
 }
 
 struct Source {
     // linear cell index (j * nx + i)
     cell: u32,
     pollutant: u32,
-    // concentration rate, µg/m³/s
-    rate: f32,
-    _pad: f32,
+    // amount added per step, units of 2^-32 µg/m³, (lo, hi)
+    amount: vec2<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: EmitParams;
 @group(0) @binding(1) var<storage, read> sources: array<Source>;
-@group(0) @binding(2) var<storage, read_write> state: array<vec2<f32>>;
-
+@group(0) @binding(2) var<storage, read_write> state: array<vec2<u32>>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
@@ -40,5 +35,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     let s = sources[k];
     let idx = s.pollutant * params.nx * params.ny + s.cell;
-    state[idx] = ds_add(state[idx], params.dt * s.rate);
+    state[idx] = i64_add(state[idx], s.amount);
 }

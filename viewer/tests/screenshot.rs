@@ -195,6 +195,7 @@ fn synthetic_runs_sized(
         cell_updates: 0,
         wall_s: 0.0,
         cell_updates_per_s: 0.0,
+        wind_projection: vec![],
         mass_budget: BTreeMap::new(),
         sources: vec![],
         left_out: vec![],

@@ -3,17 +3,21 @@
 
 use std::sync::Arc;
 
+use super::projection::{self, PoissonOp, PoissonParams};
 use super::{
-    DispersionProblem, EmitParams, FaceWind, RawState, SourceCell, TransportParams, cpu, near,
+    DispersionProblem, EmitCell, EmitParams, FaceWind, INTEGRAL_ONE, RawState, STATE_ONE,
+    SourceCell, TransportParams, cpu, emit_cells, face_courant, join_i64, near, split_i64,
+    to_fixed,
 };
 use crate::gpu::{self, GpuContext, GpuError, Kernel};
 
 /// A backend that advances the dispersion state.
 pub trait StepEngine {
-    /// Sets the wind, parameters and source cells for the next steps.
+    /// Sets the wind, step length (s), parameters and source cells for the next steps.
     fn set_interval(
         &mut self,
         wind: &Arc<FaceWind>,
+        dt: f64,
         tp: &TransportParams,
         ep: &EmitParams,
         sources: &[SourceCell],
@@ -39,6 +43,15 @@ pub trait StepEngine {
         cells: &mut [f32],
         points: &mut [f32],
     ) -> Result<u64, GpuError>;
+    /// `cycles` multigrid V-cycles of stage `poisson` (the dispatches `ops`) from the fine
+    /// level's ψ (in/out) and right-hand side `rhs` ([`super::projection`]).
+    fn poisson(
+        &mut self,
+        ops: &[PoissonOp],
+        psi: &mut [i64],
+        rhs: &[i64],
+        cycles: usize,
+    ) -> Result<(), GpuError>;
     /// Reads the final state back.
     fn finish(self) -> Result<RawState, GpuError>;
 }
@@ -84,13 +97,14 @@ fn to_planes(by_cell: &[f32], np: usize, cells: &mut [f32]) {
 
 /// The CPU twin: plain vectors, stages from [`cpu`].
 pub struct CpuEngine {
-    state: Vec<[f32; 2]>,
-    next: Vec<[f32; 2]>,
-    integral: Vec<[f32; 2]>,
-    outflow: Vec<f32>,
-    outflow_comp: Vec<f32>,
-    sources: Vec<SourceCell>,
-    wind: Arc<FaceWind>,
+    state: Vec<i64>,
+    next: Vec<i64>,
+    integral: Vec<i64>,
+    outflow: Vec<i64>,
+    sources: Vec<EmitCell>,
+    cour_x: Vec<i32>,
+    cour_y: Vec<i32>,
+    dt: f64,
     tp: Option<TransportParams>,
     ep: Option<EmitParams>,
     grid: crate::grid::Grid,
@@ -104,16 +118,14 @@ impl CpuEngine {
         let g = &problem.grid;
         let n = g.cells() * problem.pollutants.len();
         Self {
-            state: vec![[0.0; 2]; n],
-            next: vec![[0.0; 2]; n],
-            integral: vec![[0.0; 2]; n],
-            outflow: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
-            outflow_comp: vec![0.0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
+            state: vec![0; n],
+            next: vec![0; n],
+            integral: vec![0; n],
+            outflow: vec![0; 2 * (g.nx + g.ny) * problem.pollutants.len()],
             sources: Vec::new(),
-            wind: Arc::new(FaceWind {
-                u: Vec::new(),
-                v: Vec::new(),
-            }),
+            cour_x: Vec::new(),
+            cour_y: Vec::new(),
+            dt: 0.0,
             tp: None,
             ep: None,
             grid: g.clone(),
@@ -125,7 +137,7 @@ impl CpuEngine {
     /// Starts from a given concentration field (for parity tests).
     pub fn with_initial(mut self, conc: &[f32]) -> Self {
         for (s, c) in self.state.iter_mut().zip(conc) {
-            *s = [*c, 0.0];
+            *s = to_fixed(f64::from(*c));
         }
         self
     }
@@ -135,15 +147,16 @@ impl StepEngine for CpuEngine {
     fn set_interval(
         &mut self,
         wind: &Arc<FaceWind>,
+        dt: f64,
         tp: &TransportParams,
         ep: &EmitParams,
         sources: &[SourceCell],
     ) -> Result<(), GpuError> {
-        self.wind = Arc::clone(wind);
+        (self.cour_x, self.cour_y) = face_courant(&self.grid, wind, dt);
+        self.dt = dt;
         self.tp = Some(*tp);
         self.ep = Some(*ep);
-        self.sources.clear();
-        self.sources.extend_from_slice(sources);
+        self.sources = emit_cells(sources, dt);
         Ok(())
     }
 
@@ -156,13 +169,12 @@ impl StepEngine for CpuEngine {
             for sweep in tp.sweeps(self.step) {
                 cpu::transport(
                     &sweep,
-                    &self.wind.u,
-                    &self.wind.v,
+                    &self.cour_x,
+                    &self.cour_y,
                     &self.state,
                     &mut self.next,
                     &mut self.integral,
                     &mut self.outflow,
-                    &mut self.outflow_comp,
                 );
                 std::mem::swap(&mut self.state, &mut self.next);
             }
@@ -172,9 +184,10 @@ impl StepEngine for CpuEngine {
     }
 
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
+        let scale = self.dt / INTEGRAL_ONE;
         for (acc, v) in into.iter_mut().zip(self.integral.iter_mut()) {
-            *acc += f64::from(v[0]) - f64::from(v[1]);
-            *v = [0.0; 2];
+            *acc += *v as f64 * scale;
+            *v = 0;
         }
         Ok(())
     }
@@ -182,13 +195,9 @@ impl StepEngine for CpuEngine {
     fn take_outflow(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
         let faces = 2 * (self.grid.nx + self.grid.ny);
         for (p, acc) in into.iter_mut().enumerate() {
-            *acc += self.outflow[p * faces..(p + 1) * faces]
-                .iter()
-                .map(|x| f64::from(*x))
-                .sum::<f64>();
+            *acc += outflow_sum(&self.outflow[p * faces..(p + 1) * faces]);
         }
-        self.outflow.fill(0.0);
-        self.outflow_comp.fill(0.0);
+        self.outflow.fill(0);
         Ok(())
     }
 
@@ -240,26 +249,46 @@ impl StepEngine for CpuEngine {
         Ok(inputs.evaluations)
     }
 
+    fn poisson(
+        &mut self,
+        ops: &[PoissonOp],
+        psi: &mut [i64],
+        rhs: &[i64],
+        cycles: usize,
+    ) -> Result<(), GpuError> {
+        let n = projection::level_cells(self.grid.nx, self.grid.ny);
+        let (mut psi_all, mut rhs_all) = (vec![0i64; n], vec![0i64; n]);
+        cpu::poisson_cycles(ops, &mut psi_all, &mut rhs_all, psi, rhs, cycles);
+        Ok(())
+    }
+
     fn finish(self) -> Result<RawState, GpuError> {
         Ok(RawState { state: self.state })
     }
 }
 
-/// Each pollutant's sum of the state (hi + lo, f64), then the state times `factor` (as
-/// `cpu::ds_mul`): the lid rose. Both engines use this one function (the GPU's state makes the
-/// round trip through the host), so the result does not depend on the device.
-fn rescale_state(state: &mut [[f32; 2]], np: usize, factor: f32) -> Vec<f64> {
+/// Each pollutant's sum of the state (µg/m³ over cells), then the state times `factor` (the lid
+/// rose), rounded to the fixed-point unit. Both engines use this one function (the GPU's state
+/// makes the round trip through the host), so the result does not depend on the device.
+fn rescale_state(state: &mut [i64], np: usize, factor: f32) -> Vec<f64> {
     let plane = state.len() / np.max(1);
     let mut sums = vec![0.0f64; np];
     for (p, sum) in sums.iter_mut().enumerate() {
+        let mut total = 0i128;
         for x in &mut state[p * plane..(p + 1) * plane] {
-            *sum += f64::from(x[0]) + f64::from(x[1]);
+            total += i128::from(*x);
             if factor != 1.0 {
-                *x = cpu::ds_mul(*x, factor);
+                *x = (*x as f64 * f64::from(factor)).round() as i64;
             }
         }
+        *sum = total as f64 / STATE_ONE;
     }
     sums
+}
+
+/// The boundary transfers of one pollutant in µg/m³ of the boundary cells.
+fn outflow_sum(faces: &[i64]) -> f64 {
+    faces.iter().map(|x| i128::from(*x)).sum::<i128>() as f64 / STATE_ONE
 }
 
 /// Steps per submission: enough to amortise submission, few enough to keep command buffers small.
@@ -274,9 +303,9 @@ pub struct GpuEngine<'a> {
     conc: [wgpu::Buffer; 2],
     integral: wgpu::Buffer,
     outflow: wgpu::Buffer,
-    outflow_comp: wgpu::Buffer,
-    u_face: wgpu::Buffer,
-    v_face: wgpu::Buffer,
+    cour_x: wgpu::Buffer,
+    cour_y: wgpu::Buffer,
+    dt: f64,
     tp_buf: [wgpu::Buffer; 4],
     ep_buf: wgpu::Buffer,
     sources_buf: wgpu::Buffer,
@@ -322,21 +351,23 @@ impl<'a> GpuEngine<'a> {
                 g.nx, g.ny
             )));
         }
-        let init: Vec<[f32; 2]> = match initial {
-            Some(c) => c.iter().map(|v| [*v, 0.0]).collect(),
-            None => vec![[0.0; 2]; n],
+        let init: Vec<[u32; 2]> = match initial {
+            Some(c) => c
+                .iter()
+                .map(|v| split_i64(to_fixed(f64::from(*v))))
+                .collect(),
+            None => vec![[0; 2]; n],
         };
         let conc = [
             ctx.storage("state-a", &init),
-            ctx.storage_zeroed::<[f32; 2]>("state-b", n),
+            ctx.storage_zeroed::<[u32; 2]>("state-b", n),
         ];
-        let integral = ctx.storage_zeroed::<[f32; 2]>("integral", n);
-        let outflow = ctx.storage_zeroed::<f32>("outflow", 2 * (g.nx + g.ny) * np);
-        let outflow_comp = ctx.storage_zeroed::<f32>("outflow-comp", 2 * (g.nx + g.ny) * np);
-        let u_face = ctx.storage_zeroed::<f32>("u-face", (g.nx + 1) * g.ny);
-        let v_face = ctx.storage_zeroed::<f32>("v-face", g.nx * (g.ny + 1));
+        let integral = ctx.storage_zeroed::<[u32; 2]>("integral", n);
+        let outflow = ctx.storage_zeroed::<[u32; 2]>("outflow", 2 * (g.nx + g.ny) * np);
+        let cour_x = ctx.storage_zeroed::<i32>("courant-x", (g.nx + 1) * g.ny);
+        let cour_y = ctx.storage_zeroed::<i32>("courant-y", g.nx * (g.ny + 1));
         let sources_cap = 1024;
-        let sources_buf = ctx.storage_zeroed::<SourceCell>("sources", sources_cap);
+        let sources_buf = ctx.storage_zeroed::<EmitCell>("sources", sources_cap);
         // one uniform per sweep kind (`pass_flags` 0..=3: axis, last sweep of the step)
         let tp_buf = [0, 1, 2, 3].map(|_| {
             ctx.uniform(
@@ -355,13 +386,12 @@ impl<'a> GpuEngine<'a> {
                     &transport,
                     &[
                         &tp_buf[kind],
-                        &u_face,
-                        &v_face,
+                        &cour_x,
+                        &cour_y,
                         &conc[k],
                         &conc[1 - k],
                         &integral,
                         &outflow,
-                        &outflow_comp,
                     ],
                 )
             })
@@ -374,9 +404,9 @@ impl<'a> GpuEngine<'a> {
             conc,
             integral,
             outflow,
-            outflow_comp,
-            u_face,
-            v_face,
+            cour_x,
+            cour_y,
+            dt: 0.0,
             tp_buf,
             ep_buf,
             sources_buf,
@@ -456,10 +486,13 @@ impl StepEngine for GpuEngine<'_> {
     fn set_interval(
         &mut self,
         wind: &Arc<FaceWind>,
+        dt: f64,
         tp: &TransportParams,
         ep: &EmitParams,
         sources: &[SourceCell],
     ) -> Result<(), GpuError> {
+        let sources = emit_cells(sources, dt);
+        let sources = sources.as_slice();
         let bytes = std::mem::size_of_val(sources) as u64;
         if bytes > self.ctx.limits.max_storage_buffer_binding_size {
             return Err(GpuError::TooLarge(format!(
@@ -472,7 +505,7 @@ impl StepEngine for GpuEngine<'_> {
             self.sources_cap = sources.len().next_power_of_two();
             self.sources_buf = self
                 .ctx
-                .storage_zeroed::<SourceCell>("sources", self.sources_cap);
+                .storage_zeroed::<EmitCell>("sources", self.sources_cap);
             let (ctx, emit, ep_buf, sources_buf) =
                 (self.ctx, &self.emit, &self.ep_buf, &self.sources_buf);
             self.emit_bg = [0, 1].map(|k| ctx.bind(emit, &[ep_buf, sources_buf, &self.conc[k]]));
@@ -481,8 +514,10 @@ impl StepEngine for GpuEngine<'_> {
             self.ctx.write(&self.sources_buf, sources);
         }
         self.n_sources = sources.len();
-        self.ctx.write(&self.u_face, &wind.u);
-        self.ctx.write(&self.v_face, &wind.v);
+        let (cx, cy) = face_courant(&self.grid, wind, dt);
+        self.ctx.write(&self.cour_x, &cx);
+        self.ctx.write(&self.cour_y, &cy);
+        self.dt = dt;
         for kind in 0..4u32 {
             let sweep = TransportParams {
                 pass_flags: kind,
@@ -533,9 +568,10 @@ impl StepEngine for GpuEngine<'_> {
     }
 
     fn take_integral(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
-        let v = self.ctx.read::<[f32; 2]>(&self.integral)?;
+        let v = self.ctx.read::<[u32; 2]>(&self.integral)?;
+        let scale = self.dt / INTEGRAL_ONE;
         for (acc, x) in into.iter_mut().zip(&v) {
-            *acc += f64::from(x[0]) - f64::from(x[1]);
+            *acc += join_i64(*x) as f64 * scale;
         }
         let mut enc = self.ctx.encoder();
         enc.clear_buffer(&self.integral, 0, None);
@@ -544,26 +580,33 @@ impl StepEngine for GpuEngine<'_> {
     }
 
     fn take_outflow(&mut self, into: &mut [f64]) -> Result<(), GpuError> {
-        let v = self.ctx.read::<f32>(&self.outflow)?;
+        let v: Vec<i64> = self
+            .ctx
+            .read::<[u32; 2]>(&self.outflow)?
+            .into_iter()
+            .map(join_i64)
+            .collect();
         let faces = 2 * (self.grid.nx + self.grid.ny);
         for (p, acc) in into.iter_mut().enumerate() {
-            *acc += v[p * faces..(p + 1) * faces]
-                .iter()
-                .map(|x| f64::from(*x))
-                .sum::<f64>();
+            *acc += outflow_sum(&v[p * faces..(p + 1) * faces]);
         }
         let mut enc = self.ctx.encoder();
         enc.clear_buffer(&self.outflow, 0, None);
-        enc.clear_buffer(&self.outflow_comp, 0, None);
         self.ctx.submit(enc);
         Ok(())
     }
 
     fn rescale(&mut self, factor: f32) -> Result<Vec<f64>, GpuError> {
-        let mut state = self.ctx.read::<[f32; 2]>(&self.conc[self.current])?;
+        let mut state: Vec<i64> = self
+            .ctx
+            .read::<[u32; 2]>(&self.conc[self.current])?
+            .into_iter()
+            .map(join_i64)
+            .collect();
         let sums = rescale_state(&mut state, self.dims[2] as usize, factor);
         if factor != 1.0 {
-            self.ctx.write(&self.conc[self.current], &state);
+            let back: Vec<[u32; 2]> = state.into_iter().map(split_i64).collect();
+            self.ctx.write(&self.conc[self.current], &back);
         }
         Ok(sums)
     }
@@ -616,8 +659,74 @@ impl StepEngine for GpuEngine<'_> {
         Ok(inputs.evaluations)
     }
 
+    fn poisson(
+        &mut self,
+        ops: &[PoissonOp],
+        psi: &mut [i64],
+        rhs: &[i64],
+        cycles: usize,
+    ) -> Result<(), GpuError> {
+        let ctx = self.ctx;
+        let n = projection::level_cells(self.grid.nx, self.grid.ny);
+        let fixed = |v: &[i64]| -> Vec<[u32; 2]> {
+            let mut out: Vec<[u32; 2]> = v.iter().map(|x| split_i64(*x)).collect();
+            out.resize(n, [0; 2]);
+            out
+        };
+        let psi_buf = ctx.storage("poisson-psi", &fixed(psi));
+        let rhs_buf = ctx.storage("poisson-rhs", &fixed(rhs));
+        let kernels = [
+            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_SMOOTH),
+            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_RESTRICT),
+            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_PROLONG),
+        ];
+        // one uniform and bind group per dispatch of the cycle, reused by every cycle
+        let steps: Vec<(usize, wgpu::BindGroup, [u32; 3])> = ops
+            .iter()
+            .map(|op| {
+                let p: &PoissonParams = op.params();
+                let (k, dims) = match op {
+                    PoissonOp::Smooth(_) | PoissonOp::Prolong(_) => (
+                        if matches!(op, PoissonOp::Smooth(_)) {
+                            0
+                        } else {
+                            2
+                        },
+                        [p.nx, p.ny],
+                    ),
+                    PoissonOp::Restrict(_) => (1, [p.nx_c, p.ny_c]),
+                };
+                let u = ctx.uniform("poisson-params", p);
+                // prolongation reads no right-hand side (the layout is inferred from use)
+                let bg = if k == 2 {
+                    ctx.bind(&kernels[k], &[&u, &psi_buf])
+                } else {
+                    ctx.bind(&kernels[k], &[&u, &psi_buf, &rhs_buf])
+                };
+                (k, bg, [dims[0].div_ceil(16), dims[1].div_ceil(16), 1])
+            })
+            .collect();
+        for _ in 0..cycles {
+            let mut enc = ctx.encoder();
+            for (k, bg, groups) in &steps {
+                kernels[*k].dispatch(&mut enc, bg, *groups);
+            }
+            ctx.submit(enc);
+        }
+        let out = ctx.read::<[u32; 2]>(&psi_buf)?;
+        for (p, x) in psi.iter_mut().zip(out) {
+            *p = join_i64(x);
+        }
+        Ok(())
+    }
+
     fn finish(self) -> Result<RawState, GpuError> {
-        let state = self.ctx.read::<[f32; 2]>(&self.conc[self.current])?;
+        let state = self
+            .ctx
+            .read::<[u32; 2]>(&self.conc[self.current])?
+            .into_iter()
+            .map(join_i64)
+            .collect();
         Ok(RawState { state })
     }
 }

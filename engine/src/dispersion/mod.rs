@@ -21,6 +21,7 @@ pub mod cpu;
 mod engine;
 pub mod near;
 pub mod plume;
+pub mod projection;
 pub mod scenario;
 
 use bytemuck::{Pod, Zeroable};
@@ -48,12 +49,39 @@ pub const MAX_CELL_UPDATES: f64 = 1e13;
 /// Most bytes of distinct wind fields a run may hold (series and station modes).
 pub const MAX_WIND_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
 
-/// Device limits the dispersion stages need (`transport` binds 7 storage buffers; WebGPU's
+/// Device limits the dispersion stages need (`transport` binds 6 storage buffers; WebGPU's
 /// downlevel default is 4).
 pub const GPU_LIMITS: crate::gpu::shaders::StageLimits = crate::gpu::shaders::StageLimits {
-    max_storage_buffers_per_shader_stage: 7,
+    max_storage_buffers_per_shader_stage: 6,
     max_uniform_buffers_per_shader_stage: 1,
 };
+
+/// Units of the fixed-point concentration state per µg/m³ (the state is `i64`, value · 2^-32
+/// µg/m³: integer arithmetic gives the same bits on every device, see
+/// `shaders/dispersion/transport.wgsl`). The range is ±2^31 µg/m³.
+pub const STATE_ONE: f64 = 4_294_967_296.0;
+/// Units of a fixed-point fraction (Courant, diffusion and removal numbers) per 1.
+pub const FRAC_ONE: f64 = 1_073_741_824.0;
+/// Units of the time integral (sum over steps of the state, rounded to 2^-24 µg/m³) per µg/m³.
+pub const INTEGRAL_ONE: f64 = 16_777_216.0;
+/// Most concentration a cell may reach in a run, µg/m³ (a quarter of the fixed-point range:
+/// the limiter doubles differences). Checked from the emission before the run.
+pub const MAX_CONCENTRATION_UG_M3: f64 = 5e8;
+
+/// A concentration in µg/m³ as fixed point (rounded to nearest).
+pub fn to_fixed(ug_m3: f64) -> i64 {
+    (ug_m3 * STATE_ONE).round() as i64
+}
+
+/// A fixed-point concentration in µg/m³.
+pub fn from_fixed(x: i64) -> f64 {
+    x as f64 / STATE_ONE
+}
+
+/// A fraction in [0, 1] as fixed point (units of 2^-30, rounded to nearest).
+pub fn frac_fixed(f: f64) -> u32 {
+    (f.clamp(0.0, 1.0) * FRAC_ONE).round() as u32
+}
 
 /// Uniform of stage `transport`. Layout matches `TransportParams` in `transport.wgsl`.
 #[repr(C)]
@@ -68,16 +96,15 @@ pub struct TransportParams {
     /// Bit 0: this sweep's axis (0 = x, 1 = y); bit 1: the step's last sweep (removal and the
     /// time integral). Set per sweep by the engines ([`TransportParams::sweeps`]).
     pub pass_flags: u32,
-    /// Time step, s.
-    pub dt: f32,
-    /// 1 / cell width, 1/m.
-    pub inv_dx: f32,
-    /// 1 / cell height, 1/m.
-    pub inv_dy: f32,
-    /// Horizontal eddy diffusivity, m²/s.
-    pub kdiff: f32,
-    /// 1 / (1 + (λ + v_d/h)·dt) per pollutant: implicit first-order removal.
-    pub keep: [f32; MAX_POLLUTANTS],
+    /// K·dt/dx², units of 2^-30.
+    pub kappa_x: u32,
+    /// K·dt/dy², units of 2^-30.
+    pub kappa_y: u32,
+    /// Padding.
+    pub _pad: [u32; 2],
+    /// Removal fraction per step (λ + v_d/h)·dt / (1 + (λ + v_d/h)·dt) per pollutant, units of
+    /// 2^-30: implicit first-order removal, c ← c − c·r = c / (1 + (λ + v_d/h)·dt).
+    pub removal: [u32; MAX_POLLUTANTS],
 }
 
 impl TransportParams {
@@ -100,6 +127,18 @@ impl TransportParams {
             },
         ]
     }
+
+    /// The removal rate the fixed-point fraction of pollutant `p` actually applies, 1/s: with
+    /// r the fraction, c·r = c_after·r/(1 − r), so the rate on the time integral of the state
+    /// after removal is r / ((1 − r)·dt).
+    pub fn applied_removal_per_s(&self, p: usize, dt: f64) -> f64 {
+        let r = f64::from(self.removal[p]) / FRAC_ONE;
+        if r >= 1.0 {
+            f64::INFINITY
+        } else {
+            r / ((1.0 - r) * dt)
+        }
+    }
 }
 
 /// Uniform of stage `emit`.
@@ -114,24 +153,66 @@ pub struct EmitParams {
     pub np: u32,
     /// Number of source cells.
     pub n_sources: u32,
-    /// Time step, s.
-    pub dt: f32,
-    /// Padding.
-    pub _pad: [f32; 3],
 }
 
-/// One emitting cell of one pollutant.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+/// One emitting cell of one pollutant, as a rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SourceCell {
     /// Linear cell index, `j * nx + i`.
     pub cell: u32,
     /// Pollutant plane.
     pub pollutant: u32,
     /// Concentration rate in the cell, µg/m³/s (emission ÷ cell volume).
-    pub rate: f32,
-    /// Padding.
-    pub _pad: f32,
+    pub rate: f64,
+}
+
+/// One emitting cell as stage `emit` adds it: the amount of one step in fixed point. Layout
+/// matches `Source` in `emit.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct EmitCell {
+    /// Linear cell index, `j * nx + i`.
+    pub cell: u32,
+    /// Pollutant plane.
+    pub pollutant: u32,
+    /// Amount added per step, units of 2^-32 µg/m³, as (lo, hi) of an `i64`.
+    pub amount: [u32; 2],
+}
+
+/// The fixed-point step amounts of `sources` for a step of `dt` seconds (both engines use this
+/// one function, so the device adds exactly what the twin adds).
+pub fn emit_cells(sources: &[SourceCell], dt: f64) -> Vec<EmitCell> {
+    sources
+        .iter()
+        .map(|s| EmitCell {
+            cell: s.cell,
+            pollutant: s.pollutant,
+            amount: split_i64(to_fixed(s.rate * dt)),
+        })
+        .collect()
+}
+
+/// An `i64` as the (lo, hi) `u32` pair the shaders hold.
+pub fn split_i64(x: i64) -> [u32; 2] {
+    let u = x as u64;
+    [u as u32, (u >> 32) as u32]
+}
+
+/// The `i64` of a (lo, hi) `u32` pair.
+pub fn join_i64(x: [u32; 2]) -> i64 {
+    ((u64::from(x[1]) << 32) | u64::from(x[0])) as i64
+}
+
+/// Signed face Courant numbers u·dt/dx (x-faces) and v·dt/dy (y-faces) in units of 2^-30, the
+/// only form in which stage `transport` sees the wind (one host function for both engines).
+pub fn face_courant(grid: &Grid, wind: &FaceWind, dt: f64) -> (Vec<i32>, Vec<i32>) {
+    let s = dt / grid.cell_m * FRAC_ONE;
+    let c = |w: &[f32]| -> Vec<i32> {
+        w.iter()
+            .map(|u| (f64::from(*u) * s).round().clamp(-FRAC_ONE, FRAC_ONE) as i32)
+            .collect()
+    };
+    (c(&wind.u), c(&wind.v))
 }
 
 /// A station's position in continuous cell coordinates (cell (i, j) centre at (i, j)).
@@ -150,6 +231,9 @@ pub struct FaceWind {
     pub u: Vec<f32>,
     /// y-velocity on y-faces, `nx * (ny + 1)`, m/s.
     pub v: Vec<f32>,
+    /// Interpolated, not yet mass-consistent: the run removes its divergence (stage `poisson`,
+    /// [`projection`]) on its own backend before the first step.
+    pub divergent: bool,
 }
 
 impl FaceWind {
@@ -158,6 +242,7 @@ impl FaceWind {
         Self {
             u: vec![u as f32; (grid.nx + 1) * grid.ny],
             v: vec![v as f32; grid.nx * (grid.ny + 1)],
+            divergent: false,
         }
     }
 
@@ -181,7 +266,11 @@ impl FaceWind {
                 v[f * nx + i] = (0.5 * (a + b)) as f32;
             }
         }
-        Self { u, v }
+        Self {
+            u,
+            v,
+            divergent: false,
+        }
     }
 
     /// Largest |u| and |v| on any face.
@@ -311,6 +400,9 @@ pub struct DispersionRun {
     pub near_wall_s: f64,
     /// `None` for the CPU twin.
     pub adapter: Option<AdapterReport>,
+    /// What stage `poisson` did to each distinct interpolated wind (stations mode), in order
+    /// of first use.
+    pub wind_projections: Vec<projection::MassConsistency>,
 }
 
 impl DispersionProblem {
@@ -380,40 +472,38 @@ impl DispersionProblem {
         (n, interval.duration_s / n as f64)
     }
 
-    /// Number of sub-steps of an interval and the uniforms of its `transport` and `emit` stages
-    /// (`n_sources` source cells).
+    /// Number of sub-steps of an interval, their length (s) and the uniforms of its `transport`
+    /// and `emit` stages (`n_sources` source cells).
     pub fn step_params(
         &self,
         interval: &Interval,
         n_sources: usize,
-    ) -> (u64, TransportParams, EmitParams) {
+    ) -> (u64, f64, TransportParams, EmitParams) {
         let g = &self.grid;
         let np = self.pollutants.len() as u32;
         let (n, dt) = self.substeps(interval);
-        let mut keep = [1.0f32; MAX_POLLUTANTS];
-        for (k, r) in keep.iter_mut().zip(self.removal_per_s(interval)) {
-            *k = (1.0 / (1.0 + r * dt)) as f32;
+        let mut removal = [0u32; MAX_POLLUTANTS];
+        for (k, r) in removal.iter_mut().zip(self.removal_per_s(interval)) {
+            *k = frac_fixed(r * dt / (1.0 + r * dt));
         }
+        let kappa = frac_fixed(interval.kdiff * dt / (g.cell_m * g.cell_m));
         let tp = TransportParams {
             nx: g.nx as u32,
             ny: g.ny as u32,
             np,
             pass_flags: 0,
-            dt: dt as f32,
-            inv_dx: (1.0 / g.cell_m) as f32,
-            inv_dy: (1.0 / g.cell_m) as f32,
-            kdiff: interval.kdiff as f32,
-            keep,
+            kappa_x: kappa,
+            kappa_y: kappa,
+            _pad: [0; 2],
+            removal,
         };
         let ep = EmitParams {
             nx: tp.nx,
             ny: tp.ny,
             np,
             n_sources: n_sources as u32,
-            dt: tp.dt,
-            _pad: [0.0; 3],
         };
-        (n, tp, ep)
+        (n, dt, tp, ep)
     }
 
     /// Removal rate λ + v_d/h per pollutant in an interval, 1/s.
@@ -518,8 +608,7 @@ impl DispersionProblem {
             .map(|((pollutant, cell), ug_s)| SourceCell {
                 cell,
                 pollutant,
-                rate: (ug_s / volume) as f32,
-                _pad: 0.0,
+                rate: ug_s / volume,
             })
             .collect()
     }
@@ -562,8 +651,27 @@ impl DispersionProblem {
         let mut counted_s = 0.0;
         let counted = self.after_spin_up();
         let cells_of_points = self.point_cells();
-        let mut prev_lid = self.intervals.first().map_or(1.0, |i| i.mixing_height_m);
-        for (slot, interval) in self.intervals.iter().enumerate() {
+        // interpolated winds become mass-consistent on this run's backend, each distinct field
+        // once (intervals share fields)
+        let mut wind_projections = Vec::new();
+        let mut projected: Vec<(*const FaceWind, std::sync::Arc<FaceWind>)> = Vec::new();
+        let mut intervals = self.intervals.clone();
+        for iv in intervals.iter_mut().filter(|iv| iv.wind.divergent) {
+            let key = std::sync::Arc::as_ptr(&iv.wind);
+            if let Some((_, w)) = projected.iter().find(|(k, _)| *k == key) {
+                iv.wind = w.clone();
+                continue;
+            }
+            let ops = projection::v_cycle(g.nx, g.ny);
+            let (w, m) =
+                projection::project(g, &iv.wind, |psi, rhs, n| engine.poisson(&ops, psi, rhs, n))?;
+            wind_projections.push(m);
+            let w = std::sync::Arc::new(w);
+            projected.push((key, w.clone()));
+            iv.wind = w;
+        }
+        let mut prev_lid = intervals.first().map_or(1.0, |i| i.mixing_height_m);
+        for (slot, interval) in intervals.iter().enumerate() {
             let lid = interval.mixing_height_m;
             let volume = area * lid;
             // the lid moves: a rising lid dilutes the layer (mass kept), a falling one leaves
@@ -597,18 +705,53 @@ impl DispersionProblem {
                 None
             };
             let sources = self.interval_sources(interval, plumes.as_ref(), &mut transit, &mut book);
-            let (n, tp, ep) = self.step_params(interval, sources.len());
-            engine.set_interval(&interval.wind, &tp, &ep, &sources)?;
+            let (n, dt, tp, ep) = self.step_params(interval, sources.len());
+            // what one interval adds to a cell must stay well inside the fixed-point range
+            if let Some(s) = sources.iter().find(|s| {
+                (s.rate * interval.duration_s).is_nan()
+                    || s.rate * interval.duration_s > MAX_CONCENTRATION_UG_M3
+            }) {
+                return Err(GpuError::TooLarge(format!(
+                    "output interval {}: the {} emission into cell ({}, {}) adds {:.3e} µg/m³, \
+                     beyond the {MAX_CONCENTRATION_UG_M3:e} µg/m³ the model's fixed-point state \
+                     holds; check the emission rates",
+                    slot + 1,
+                    self.pollutants[s.pollutant as usize].as_str(),
+                    s.cell as usize % g.nx,
+                    s.cell as usize / g.nx,
+                    s.rate * interval.duration_s
+                )));
+            }
+            engine.set_interval(&interval.wind, dt, &tp, &ep, &sources)?;
             engine.steps(n)?;
             interval_int.fill(0.0);
             engine.take_integral(&mut interval_int)?;
+            // the fixed-point state holds ±2^31 µg/m³: a mean beyond MAX_CONCENTRATION_UG_M3
+            // (0.5 kg/m³, no physical air) means an emission far outside any real one, and the
+            // state may have wrapped; stop rather than write wrapped numbers
+            let limit = MAX_CONCENTRATION_UG_M3 * interval.duration_s;
+            if let Some(k) = interval_int
+                .iter()
+                .position(|x| x.is_nan() || x.abs() > limit)
+            {
+                let p = k / plane;
+                return Err(GpuError::TooLarge(format!(
+                    "output interval {}: the {} mean concentration in cell ({}, {}) reached {:.3e} \
+                     µg/m³, beyond the {MAX_CONCENTRATION_UG_M3:e} µg/m³ the model's fixed-point \
+                     state holds; check the emission rates",
+                    slot + 1,
+                    self.pollutants[p].as_str(),
+                    (k % plane) % g.nx,
+                    (k % plane) / g.nx,
+                    interval_int[k] / interval.duration_s
+                )));
+            }
             engine.take_outflow(&mut outflow)?;
             let removal = self.removal_per_s(interval);
             for p in 0..np {
                 let total: f64 = interval_int[p * plane..(p + 1) * plane].iter().sum();
-                // what the f32 removal factor `keep` actually took: (1/keep − 1)/dt of the
-                // time integral
-                let rate = (1.0 / f64::from(tp.keep[p]) - 1.0) / f64::from(tp.dt);
+                // what the fixed-point removal fraction actually took from the time integral
+                let rate = tp.applied_removal_per_s(p, dt);
                 let removed = rate * total * volume;
                 let (lam, dep) = (self.decay_per_s[p], removal[p] - self.decay_per_s[p]);
                 if lam + dep > 0.0 {
@@ -661,8 +804,9 @@ impl DispersionProblem {
             .map(|p| {
                 let in_grid = raw.state[p * plane..(p + 1) * plane]
                     .iter()
-                    .map(|x| f64::from(x[0]) + f64::from(x[1]))
-                    .sum::<f64>()
+                    .map(|x| *x as i128)
+                    .sum::<i128>() as f64
+                    / STATE_ONE
                     * last_volume;
                 let in_transit: f64 = transit.iter().map(|t| t[p]).sum();
                 let emitted = book.emitted[p];
@@ -706,7 +850,7 @@ impl DispersionProblem {
             .zip(&near_int)
             .map(|(a, b)| a + mean(b))
             .collect();
-        let grid_final: Vec<f32> = raw.state.iter().map(|x| x[0] + x[1]).collect();
+        let grid_final: Vec<f32> = raw.state.iter().map(|x| from_fixed(*x) as f32).collect();
         let final_conc = grid_final
             .iter()
             .zip(&near_last)
@@ -726,6 +870,7 @@ impl DispersionProblem {
             near_evaluations: near_evals,
             wall_s,
             near_wall_s: near_wall,
+            wind_projections,
             adapter,
         })
     }
@@ -805,8 +950,8 @@ pub fn bilinear(grid: &Grid, plane: &[f64], fx: f64, fy: f64) -> f64 {
 /// Raw buffers at the end of a run.
 #[derive(Debug, Clone)]
 pub struct RawState {
-    /// Double-single concentration state `[hi, lo]`, value hi + lo.
-    pub state: Vec<[f32; 2]>,
+    /// Fixed-point concentration state, value · 2^-32 µg/m³ ([`from_fixed`]).
+    pub state: Vec<i64>,
 }
 
 /// FNV-1a 64-bit hash of f32 bit patterns: the golden hash of a deterministic field.

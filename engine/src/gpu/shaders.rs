@@ -31,15 +31,37 @@ macro_rules! shader {
 }
 
 /// Library files: functions only, prepended to the stages that use them.
-pub const LIBRARIES: &[Shader] = &[shader!("common/double_single"), shader!("traffic/common")];
+pub const LIBRARIES: &[Shader] = &[
+    shader!("common/fixed64"),
+    // validated with what it uses prepended
+    shader!("dispersion/poisson_common", uses "common/fixed64"),
+    shader!("traffic/common"),
+];
 
 /// Dispersion: add source emissions for one step.
-pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/double_single");
+pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/fixed64");
 /// Dispersion: advection, diffusion and removal for one step.
-pub const DISPERSION_TRANSPORT: Shader =
-    shader!("dispersion/transport", uses "common/double_single");
+pub const DISPERSION_TRANSPORT: Shader = shader!("dispersion/transport", uses "common/fixed64");
 /// Dispersion: near-field Gaussian plumes at receptors.
 pub const DISPERSION_NEAR_FIELD: Shader = shader!("dispersion/near_field");
+/// Dispersion: multigrid Poisson solve for mass-consistent winds, Gauss–Seidel half-sweep.
+pub const DISPERSION_POISSON_SMOOTH: Shader = shader!(
+    "dispersion/poisson_smooth",
+    uses "common/fixed64",
+    "dispersion/poisson_common"
+);
+/// Dispersion: multigrid Poisson solve, residual restriction.
+pub const DISPERSION_POISSON_RESTRICT: Shader = shader!(
+    "dispersion/poisson_restrict",
+    uses "common/fixed64",
+    "dispersion/poisson_common"
+);
+/// Dispersion: multigrid Poisson solve, bilinear prolongation.
+pub const DISPERSION_POISSON_PROLONG: Shader = shader!(
+    "dispersion/poisson_prolong",
+    uses "common/fixed64",
+    "dispersion/poisson_common"
+);
 /// Common: a straight copy, for measuring memory bandwidth.
 pub const COMMON_COPY: Shader = shader!("common/copy");
 
@@ -73,6 +95,9 @@ pub const STAGE_LIMITS: &[(Shader, StageLimits)] = &[
     (DISPERSION_EMIT, crate::dispersion::GPU_LIMITS),
     (DISPERSION_TRANSPORT, crate::dispersion::GPU_LIMITS),
     (DISPERSION_NEAR_FIELD, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_POISSON_SMOOTH, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_POISSON_RESTRICT, crate::dispersion::GPU_LIMITS),
+    (DISPERSION_POISSON_PROLONG, crate::dispersion::GPU_LIMITS),
     (COMMON_COPY, COPY_LIMITS),
     (TRAFFIC_SENDING_RECEIVING, crate::traffic::GPU_LIMITS),
     (TRAFFIC_NODE_FLOWS, crate::traffic::GPU_LIMITS),
@@ -84,6 +109,9 @@ pub const ALL: &[Shader] = &[
     DISPERSION_EMIT,
     DISPERSION_TRANSPORT,
     DISPERSION_NEAR_FIELD,
+    DISPERSION_POISSON_SMOOTH,
+    DISPERSION_POISSON_RESTRICT,
+    DISPERSION_POISSON_PROLONG,
     COMMON_COPY,
     TRAFFIC_SENDING_RECEIVING,
     TRAFFIC_NODE_FLOWS,
@@ -245,25 +273,25 @@ mod tests {
     #[test]
     fn every_wgsl_struct_matches_its_rust_twin() {
         use crate::dispersion::near::{NearParams, NearPlume, NearReceptor};
-        use crate::dispersion::{EmitParams, SourceCell, TransportParams};
+        use crate::dispersion::{EmitCell, EmitParams, TransportParams};
         use crate::traffic::{LinkData, NodeData, PhaseData, SignalData, StepParams};
         twin!(
             DISPERSION_TRANSPORT,
             "TransportParams",
             TransportParams,
-            [nx, ny, np, pass_flags, dt, inv_dx, inv_dy, kdiff, keep]
+            [nx, ny, np, pass_flags, kappa_x, kappa_y, removal]
         );
         twin!(
             DISPERSION_EMIT,
             "EmitParams",
             EmitParams,
-            [nx, ny, np, n_sources, dt]
+            [nx, ny, np, n_sources]
         );
         twin!(
             DISPERSION_EMIT,
             "Source",
-            SourceCell,
-            [cell, pollutant, rate]
+            EmitCell,
+            [cell, pollutant, amount]
         );
         twin!(
             DISPERSION_NEAR_FIELD,
@@ -324,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_reordered_rust_field_is_caught() {
-        // the same fields as TransportParams with `dt` and `kdiff` swapped
+        // the same fields as TransportParams with `kappa_x` and `kappa_y` swapped
         #[repr(C)]
         #[allow(dead_code)]
         struct Swapped {
@@ -332,18 +360,17 @@ mod tests {
             ny: u32,
             np: u32,
             pass_flags: u32,
-            kdiff: f32,
-            inv_dx: f32,
-            inv_dy: f32,
-            dt: f32,
-            keep: [f32; crate::dispersion::MAX_POLLUTANTS],
+            kappa_y: u32,
+            kappa_x: u32,
+            _pad: [u32; 2],
+            removal: [u32; crate::dispersion::MAX_POLLUTANTS],
         }
         let caught = std::panic::catch_unwind(|| {
             twin!(
                 DISPERSION_TRANSPORT,
                 "TransportParams",
                 Swapped,
-                [nx, ny, np, pass_flags, dt, inv_dx, inv_dy, kdiff, keep]
+                [nx, ny, np, pass_flags, kappa_x, kappa_y, removal]
             );
         });
         assert!(caught.is_err(), "a swapped field went unnoticed");

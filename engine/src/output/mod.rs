@@ -451,6 +451,7 @@ pub fn write_dispersion_run(
         cell_updates: result.cell_updates,
         wall_s: result.wall_s,
         cell_updates_per_s: result.cell_updates as f64 / result.wall_s.max(1e-9),
+        wind_projection: result.wind_projections.clone(),
         mass_budget: run
             .problem
             .pollutants

@@ -107,6 +107,10 @@ pub struct DispersionSummary {
     pub wall_s: f64,
     /// Cell updates per wall second.
     pub cell_updates_per_s: f64,
+    /// What the mass-consistency solve (stage `poisson`) did to each interpolated wind field
+    /// (stations mode; empty otherwise).
+    #[serde(default)]
+    pub wind_projection: Vec<crate::dispersion::projection::MassConsistency>,
     /// Mass budget per pollutant.
     pub mass_budget: BTreeMap<String, MassBudget>,
     /// Every emitting source by name.

@@ -25,9 +25,7 @@ pub use sources::{
 };
 use sources::{SourceBook, collect_sources, pollutant_names};
 pub use spec::*;
-pub use wind::{
-    MassConsistency, diffusivity_from_stability, make_mass_consistent, wind_components,
-};
+pub use wind::{diffusivity_from_stability, wind_components};
 
 /// Most receptors a scenario may name (points plus every polar distance × bearing).
 pub const MAX_RECEPTORS: usize = 100_000;

@@ -202,8 +202,9 @@ impl Scenario {
                 let k = k_of(None, mean_speed, "wind.stability")?;
                 let mut field = FaceWind::from_cells(grid, &uc, &vc);
                 // inverse-distance weights are not mass-consistent: where they converge, a
-                // flux-form scheme piles mass up; remove the divergence first
-                make_mass_consistent(grid, &mut field);
+                // flux-form scheme piles mass up; the run removes the divergence first (stage
+                // `poisson`, dispersion::projection)
+                field.divergent = true;
                 let wind = std::sync::Arc::new(field);
                 out.extend((0..n).map(|k_i| Interval {
                     duration_s: interval_s,
@@ -221,110 +222,6 @@ impl Scenario {
             }
         }
         Ok(out)
-    }
-}
-
-/// What [`make_mass_consistent`] did.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MassConsistency {
-    /// Largest |divergence| × cell before, m/s.
-    pub before_m_s: f64,
-    /// The same after.
-    pub after_m_s: f64,
-    /// Conjugate-gradient iterations.
-    pub iterations: usize,
-}
-
-/// Makes face winds discretely divergence-free with the smallest change in the least-squares
-/// sense (Sherman 1978's variational adjustment with equal horizontal weights): solve the
-/// 5-point Poisson equation ∇²φ = ∇·u on the cells, with φ = 0 outside the grid (the boundary
-/// faces may change, so the net inflow can adjust), by conjugate gradients in f64, then
-/// u −= ∂φ/∂x, v −= ∂φ/∂y on every face. Afterwards each cell's net flux of a uniform
-/// concentration is zero, so a uniform field stays uniform.
-pub fn make_mass_consistent(grid: &Grid, wind: &mut FaceWind) -> MassConsistency {
-    let (nx, ny) = (grid.nx, grid.ny);
-    let n = nx * ny;
-    // divergence × h (m/s) per cell
-    let div = |w: &FaceWind| -> Vec<f64> {
-        let mut d = vec![0.0; n];
-        for j in 0..ny {
-            for i in 0..nx {
-                d[j * nx + i] = f64::from(w.u[j * (nx + 1) + i + 1])
-                    - f64::from(w.u[j * (nx + 1) + i])
-                    + f64::from(w.v[(j + 1) * nx + i])
-                    - f64::from(w.v[j * nx + i]);
-            }
-        }
-        d
-    };
-    let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-    let b = div(wind);
-    let before = max_abs(&b);
-    // A φ = −(L φ)·h² with L the Dirichlet 5-point Laplacian: A is symmetric positive definite;
-    // solve A ψ = −b·h (ψ = φ/h in m/s units), so the face correction is the ψ difference
-    let apply = |x: &[f64], out: &mut [f64]| {
-        for j in 0..ny {
-            for i in 0..nx {
-                let c = x[j * nx + i];
-                let w = if i > 0 { x[j * nx + i - 1] } else { 0.0 };
-                let e = if i + 1 < nx { x[j * nx + i + 1] } else { 0.0 };
-                let s = if j > 0 { x[(j - 1) * nx + i] } else { 0.0 };
-                let nn = if j + 1 < ny { x[(j + 1) * nx + i] } else { 0.0 };
-                out[j * nx + i] = 4.0 * c - w - e - s - nn;
-            }
-        }
-    };
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let rhs: Vec<f64> = b.iter().map(|d| -d).collect();
-    let mut x = vec![0.0; n];
-    let mut r = rhs.clone();
-    let mut p = r.clone();
-    let mut ap = vec![0.0; n];
-    let mut rr = dot(&r, &r);
-    let stop = 1e-24 * dot(&rhs, &rhs).max(1e-300);
-    let mut iterations = 0;
-    while rr > stop && iterations < 20 * (nx + ny) + 100 {
-        apply(&p, &mut ap);
-        let alpha = rr / dot(&p, &ap);
-        for k in 0..n {
-            x[k] += alpha * p[k];
-            r[k] -= alpha * ap[k];
-        }
-        let rr_new = dot(&r, &r);
-        let beta = rr_new / rr;
-        for k in 0..n {
-            p[k] = r[k] + beta * p[k];
-        }
-        rr = rr_new;
-        iterations += 1;
-    }
-    // faces: u_f += ψ(east cell) − ψ(west cell), ψ = 0 outside; A ψ = −b makes the new
-    // divergence b + (−A ψ)… = 0
-    let psi = |i: isize, j: isize| -> f64 {
-        if i < 0 || j < 0 || i >= nx as isize || j >= ny as isize {
-            0.0
-        } else {
-            x[j as usize * nx + i as usize]
-        }
-    };
-    for j in 0..ny {
-        for f in 0..=nx {
-            let (a, bb) = (psi(f as isize - 1, j as isize), psi(f as isize, j as isize));
-            let k = j * (nx + 1) + f;
-            wind.u[k] = (f64::from(wind.u[k]) - (bb - a)) as f32;
-        }
-    }
-    for f in 0..=ny {
-        for i in 0..nx {
-            let (a, bb) = (psi(i as isize, f as isize - 1), psi(i as isize, f as isize));
-            let k = f * nx + i;
-            wind.v[k] = (f64::from(wind.v[k]) - (bb - a)) as f32;
-        }
-    }
-    MassConsistency {
-        before_m_s: before,
-        after_m_s: max_abs(&div(wind)),
-        iterations,
     }
 }
 
@@ -376,8 +273,8 @@ mod tests {
                 vc[j * grid.nx + i] = 0.5 * (j as f64 / 40.0);
             }
         }
-        let mut w = FaceWind::from_cells(&grid, &uc, &vc);
-        let m = make_mass_consistent(&grid, &mut w);
+        let w = FaceWind::from_cells(&grid, &uc, &vc);
+        let (_, m) = crate::dispersion::projection::make_mass_consistent(&grid, &w);
         assert!(m.before_m_s > 2.9, "{m:?}");
         assert!(m.after_m_s < 1e-5, "{m:?}");
     }
