@@ -150,6 +150,7 @@ fn main() {
         g.finish();
     }
     near_field_group(&mut c, gpu.as_ref());
+    poisson_group(&mut c, gpu.as_ref());
     c.final_summary();
 
     if !common::benchmarking() {
@@ -244,6 +245,80 @@ fn near_field_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext
                     "near field {dev}: {:.3e} receptor-plume evaluations/s ({evaluations} per pass, {:.3} s)",
                     evaluations as f64 / t,
                     t
+                );
+            }
+        }
+    }
+}
+
+/// Stage `poisson`: V-cycles of the mass-consistency multigrid on the province's 250 m grid
+/// (713 × 454) with a converging wind; per cycle, and the fine-level cell-sweeps per second
+/// (a cycle costs about 8 fine-level passes: 2 + 2 smoothing sweeps of two colours, the
+/// restriction and prolongation, and a third of that again on the coarser levels).
+fn poisson_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext>) {
+    use twin_engine::dispersion::projection::{PSI_ONE, divergence, v_cycle};
+    let (nx, ny) = (713, 454);
+    let mut p = problem(16);
+    p.grid.nx = nx;
+    p.grid.ny = ny;
+    let mut uc = vec![0.0; nx * ny];
+    let mut vc = vec![0.0; nx * ny];
+    for j in 0..ny {
+        for i in 0..nx {
+            uc[j * nx + i] = 3.0 * (i as f64 / nx as f64 * 3.0).sin();
+            vc[j * nx + i] = 1.0 + j as f64 / ny as f64;
+        }
+    }
+    let w = FaceWind::from_cells(&p.grid, &uc, &vc);
+    let rhs: Vec<i64> = divergence(&p.grid, &w)
+        .iter()
+        .map(|d| (-d * PSI_ONE).round() as i64)
+        .collect();
+    let ops = v_cycle(nx, ny);
+    let mut psi = vec![0i64; nx * ny];
+    let mut g = c.benchmark_group("poisson_713x454");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((nx * ny) as u64));
+    let mut cpu_engine = CpuEngine::new(&p);
+    g.bench_function("cpu", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                cpu_engine.poisson(&ops, &mut psi, &rhs, 1).expect("cycle");
+            }
+            let d = t.elapsed();
+            record("poisson/cpu", iters, d);
+            d
+        })
+    });
+    if let Some(ctx) = gpu {
+        match GpuEngine::new(ctx, &p) {
+            Ok(mut e) => {
+                g.bench_function("gpu", |b| {
+                    b.iter_custom(|iters| {
+                        let t = Instant::now();
+                        for _ in 0..iters {
+                            // one cycle per call, with its upload and readback, as a run does
+                            // every two cycles
+                            e.poisson(&ops, &mut psi, &rhs, 1).expect("cycle");
+                        }
+                        let d = t.elapsed();
+                        record("poisson/gpu", iters, d);
+                        d
+                    })
+                });
+            }
+            Err(e) => eprintln!("poisson skipped on the GPU: {e}"),
+        }
+    }
+    g.finish();
+    if common::benchmarking() {
+        for dev in ["cpu", "gpu"] {
+            if let Some(t) = per_iter(&format!("poisson/{dev}")) {
+                println!(
+                    "poisson {dev}: {:.1} ms per V-cycle on 713 x 454 ({:.1} M fine cells/s)",
+                    t * 1e3,
+                    (nx * ny) as f64 / t / 1e6
                 );
             }
         }

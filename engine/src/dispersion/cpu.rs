@@ -200,35 +200,45 @@ pub fn poisson_smooth(p: &PoissonParams, psi: &mut [i64], rhs: &[i64]) {
     }
 }
 
-/// ψ of a level's cell; outside, 0 or (`mirror`) −ψ of the nearest edge cell (as `psi_at`).
+/// w·ψ with w a signed weight in 2^-30 (as `weigh`).
+#[inline]
+fn weigh(x: i64, w: i32) -> i64 {
+    let m = mul_frac(x, w.unsigned_abs());
+    if w < 0 { m.wrapping_neg() } else { m }
+}
+
+/// ψ of a level's cell; outside, the nearest edge cell's ψ times the side's ghost weight, both
+/// weights at a corner (as `psi_at`).
 #[inline]
 fn level_at(
     psi: &[i64],
-    nx: usize,
-    ny: usize,
-    off: usize,
+    (nx, ny, off): (usize, usize, usize),
     i: isize,
     j: isize,
-    mirror: bool,
+    ghost: [i32; 4],
 ) -> i64 {
-    if i >= 0 && j >= 0 && i < nx as isize && j < ny as isize {
-        psi[off + j as usize * nx + i as usize]
-    } else if mirror {
-        let ci = i.clamp(0, nx as isize - 1) as usize;
-        let cj = j.clamp(0, ny as isize - 1) as usize;
-        psi[off + cj * nx + ci].wrapping_neg()
-    } else {
-        0
+    let ci = i.clamp(0, nx as isize - 1) as usize;
+    let cj = j.clamp(0, ny as isize - 1) as usize;
+    let mut v = psi[off + cj * nx + ci];
+    if i < 0 {
+        v = weigh(v, ghost[0]);
+    } else if i >= nx as isize {
+        v = weigh(v, ghost[1]);
     }
+    if j < 0 {
+        v = weigh(v, ghost[2]);
+    } else if j >= ny as isize {
+        v = weigh(v, ghost[3]);
+    }
+    v
 }
 
 /// b − Aψ at a cell of the level `p` describes (as `residual`, same order of adds).
 #[inline]
 fn level_residual(p: &PoissonParams, psi: &[i64], rhs: &[i64], i: usize, j: usize) -> i64 {
     let (nx, ny, off) = (p.nx as usize, p.ny as usize, p.off as usize);
-    let m = p.mirror == 1;
     let (ii, jj) = (i as isize, j as isize);
-    let at = |a, b| level_at(psi, nx, ny, off, a, b, m);
+    let at = |a, b| level_at(psi, (nx, ny, off), a, b, p.ghost);
     let nb = (at(ii - 1, jj).wrapping_add(at(ii + 1, jj)))
         .wrapping_add(at(ii, jj - 1).wrapping_add(at(ii, jj + 1)));
     let k = off + j * nx + i;
@@ -263,10 +273,14 @@ pub fn poisson_prolong(p: &PoissonParams, psi: &mut [i64]) {
     let (nxc, nyc, offc) = (p.nx_c as usize, p.ny_c as usize, p.off_c as usize);
     for j in 0..ny {
         for i in 0..nx {
+            // an odd last row or column has no parent: no correction
+            if i / 2 >= nxc || j / 2 >= nyc {
+                continue;
+            }
             let (ci, cj) = ((i / 2) as isize, (j / 2) as isize);
             let si = if i & 1 == 1 { 1 } else { -1 };
             let sj = if j & 1 == 1 { 1 } else { -1 };
-            let at = |a, b| level_at(psi, nxc, nyc, offc, a, b, true);
+            let at = |a, b| level_at(psi, (nxc, nyc, offc), a, b, p.ghost_c);
             let (a, b, c, d) = (
                 at(ci, cj),
                 at(ci + si, cj),

@@ -313,6 +313,8 @@ pub struct GpuEngine<'a> {
     emit_bg: [wgpu::BindGroup; 2],
     transport_bg: [[wgpu::BindGroup; 2]; 4],
     grid_receptors: Option<wgpu::Buffer>,
+    /// Stage `poisson`'s three kernels, compiled at first use.
+    poisson_kernels: Option<[Kernel; 3]>,
     current: usize,
     step: u64,
     n_sources: usize,
@@ -414,6 +416,7 @@ impl<'a> GpuEngine<'a> {
             emit_bg,
             transport_bg,
             grid_receptors: None,
+            poisson_kernels: None,
             current: 0,
             step: 0,
             n_sources: 0,
@@ -675,11 +678,13 @@ impl StepEngine for GpuEngine<'_> {
         };
         let psi_buf = ctx.storage("poisson-psi", &fixed(psi));
         let rhs_buf = ctx.storage("poisson-rhs", &fixed(rhs));
-        let kernels = [
-            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_SMOOTH),
-            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_RESTRICT),
-            ctx.kernel(&gpu::shaders::DISPERSION_POISSON_PROLONG),
-        ];
+        let kernels = self.poisson_kernels.get_or_insert_with(|| {
+            [
+                ctx.kernel(&gpu::shaders::DISPERSION_POISSON_SMOOTH),
+                ctx.kernel(&gpu::shaders::DISPERSION_POISSON_RESTRICT),
+                ctx.kernel(&gpu::shaders::DISPERSION_POISSON_PROLONG),
+            ]
+        });
         // one uniform and bind group per dispatch of the cycle, reused by every cycle
         let steps: Vec<(usize, wgpu::BindGroup, [u32; 3])> = ops
             .iter()

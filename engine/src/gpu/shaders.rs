@@ -309,6 +309,12 @@ mod tests {
             ]
         );
         twin!(
+            DISPERSION_POISSON_SMOOTH,
+            "PoissonParams",
+            crate::dispersion::projection::PoissonParams,
+            [nx, ny, off, colour, nx_c, ny_c, off_c, ghost, ghost_c]
+        );
+        twin!(
             DISPERSION_NEAR_FIELD,
             "NearReceptor",
             NearReceptor,
