@@ -256,7 +256,7 @@ fn near_field_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext
 /// (a cycle costs about 8 fine-level passes: 2 + 2 smoothing sweeps of two colours, the
 /// restriction and prolongation, and a third of that again on the coarser levels).
 fn poisson_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext>) {
-    use twin_engine::dispersion::projection::{PSI_ONE, divergence, v_cycle};
+    use twin_engine::dispersion::projection::{divergence, poisson_rhs, v_cycle};
     let (nx, ny) = (713, 454);
     let mut p = problem(16);
     p.grid.nx = nx;
@@ -270,10 +270,7 @@ fn poisson_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext>) 
         }
     }
     let w = FaceWind::from_cells(&p.grid, &uc, &vc);
-    let rhs: Vec<i64> = divergence(&p.grid, &w)
-        .iter()
-        .map(|d| (-d * PSI_ONE).round() as i64)
-        .collect();
+    let rhs = poisson_rhs(&divergence(&p.grid, &w));
     let ops = v_cycle(nx, ny);
     let mut psi = vec![0i64; nx * ny];
     let mut g = c.benchmark_group("poisson_713x454");

@@ -187,6 +187,31 @@ pub fn divergence(grid: &Grid, w: &FaceWind) -> Vec<f64> {
     d
 }
 
+/// The right-hand side b = −(∇·u)·h of stage `poisson` in fixed point, from the divergence.
+pub fn poisson_rhs(div: &[f64]) -> Vec<i64> {
+    div.iter().map(|d| (-d * PSI_ONE).round() as i64).collect()
+}
+
+/// The largest |b − Aψ| over the fine level (ψ = 0 outside), in fixed-point units, computed in
+/// f64 from the integers: the convergence check between batches of cycles.
+pub fn max_residual(nx: usize, ny: usize, psi: &[i64], rhs: &[i64]) -> f64 {
+    let at = |i: isize, j: isize| -> f64 {
+        if i < 0 || j < 0 || i >= nx as isize || j >= ny as isize {
+            0.0
+        } else {
+            psi[j as usize * nx + i as usize] as f64
+        }
+    };
+    let mut m = 0.0f64;
+    for j in 0..ny as isize {
+        for i in 0..nx as isize {
+            let a = 4.0 * at(i, j) - at(i - 1, j) - at(i + 1, j) - at(i, j - 1) - at(i, j + 1);
+            m = m.max((rhs[j as usize * nx + i as usize] as f64 - a).abs());
+        }
+    }
+    m
+}
+
 fn max_abs(v: &[f64]) -> f64 {
     v.iter().fold(0.0f64, |m, x| m.max(x.abs()))
 }
@@ -202,34 +227,16 @@ pub fn project<E>(
     let (nx, ny) = (grid.nx, grid.ny);
     let div = divergence(grid, wind);
     let before = max_abs(&div);
-    let rhs: Vec<i64> = div.iter().map(|d| (-d * PSI_ONE).round() as i64).collect();
+    let rhs = poisson_rhs(&div);
     let b_max = rhs.iter().map(|b| b.unsigned_abs()).max().unwrap_or(0) as f64;
     let mut psi = vec![0i64; nx * ny];
     let mut done = 0;
     let mut last_res = f64::INFINITY;
-    // the largest |b − Aψ| in f64 from the integers
-    let residual = |psi: &[i64]| -> f64 {
-        let at = |i: isize, j: isize| -> f64 {
-            if i < 0 || j < 0 || i >= nx as isize || j >= ny as isize {
-                0.0
-            } else {
-                psi[j as usize * nx + i as usize] as f64
-            }
-        };
-        let mut m = 0.0f64;
-        for j in 0..ny as isize {
-            for i in 0..nx as isize {
-                let a = 4.0 * at(i, j) - at(i - 1, j) - at(i + 1, j) - at(i, j - 1) - at(i, j + 1);
-                m = m.max((rhs[j as usize * nx + i as usize] as f64 - a).abs());
-            }
-        }
-        m
-    };
     if b_max > 0.0 {
         while done < MAX_CYCLES {
             cycles(&mut psi, &rhs, CYCLES_PER_CHECK)?;
             done += CYCLES_PER_CHECK;
-            let res = residual(&psi);
+            let res = max_residual(nx, ny, &psi, &rhs);
             if res <= TOLERANCE * b_max || res >= 0.9 * last_res {
                 break;
             }
@@ -355,33 +362,13 @@ mod tests {
             let ops = v_cycle(nx, ny);
             let n = level_cells(nx, ny);
             let (mut pa, mut ra) = (vec![0i64; n], vec![0i64; n]);
-            let rhs: Vec<i64> = divergence(&grid, &w)
-                .iter()
-                .map(|d| (-d * PSI_ONE).round() as i64)
-                .collect();
+            let rhs = poisson_rhs(&divergence(&grid, &w));
             let b_max = rhs.iter().map(|b| b.unsigned_abs()).max().unwrap_or(0) as f64;
             let mut psi = vec![0i64; nx * ny];
             let mut res = Vec::new();
             for _ in 0..12 {
                 crate::dispersion::cpu::poisson_cycles(&ops, &mut pa, &mut ra, &mut psi, &rhs, 1);
-                let at = |i: isize, j: isize| {
-                    if i < 0 || j < 0 || i >= nx as isize || j >= ny as isize {
-                        0.0
-                    } else {
-                        psi[j as usize * nx + i as usize] as f64
-                    }
-                };
-                let mut m = 0.0f64;
-                for j in 0..ny as isize {
-                    for i in 0..nx as isize {
-                        let a = 4.0 * at(i, j)
-                            - at(i - 1, j)
-                            - at(i + 1, j)
-                            - at(i, j - 1)
-                            - at(i, j + 1);
-                        m = m.max((rhs[j as usize * nx + i as usize] as f64 - a).abs());
-                    }
-                }
+                let m = max_residual(nx, ny, &psi, &rhs);
                 res.push(m / b_max);
             }
             eprintln!(
