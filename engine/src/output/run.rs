@@ -23,7 +23,7 @@ use crate::traffic::emissions::EmissionModel;
 
 /// Version of the run-directory format this engine writes and reads. Raise it when a summary
 /// field or an output file changes meaning; readers refuse other versions by name.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Name of the summary file in every run directory.
 pub const SUMMARY_FILE: &str = "summary.json";
