@@ -671,6 +671,13 @@ impl StepEngine for GpuEngine<'_> {
     ) -> Result<(), GpuError> {
         let ctx = self.ctx;
         let n = projection::level_cells(self.grid.nx, self.grid.ny);
+        let bytes = (n * 8) as u64;
+        if bytes > ctx.limits.max_storage_buffer_binding_size {
+            return Err(GpuError::TooLarge(format!(
+                "the wind's multigrid levels on a {}x{} grid need {bytes} bytes; the adapter binds at most {}",
+                self.grid.nx, self.grid.ny, ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
         let fixed = |v: &[i64]| -> Vec<[u32; 2]> {
             let mut out: Vec<[u32; 2]> = v.iter().map(|x| split_i64(*x)).collect();
             out.resize(n, [0; 2]);
