@@ -1,8 +1,10 @@
 // Traffic stage 2, per node: signal state, origin demand, then the node model: every incoming
-// row (links, and the origin queue as the last row) sends what it can; the demand on each
-// outgoing link is Σ_i β_ij S_i, and a link that cannot take it all admits the share R_j/D_j
-// of each (proportional merge); each row moves at the tightest share among the links it feeds
-// (first-in-first-out diverge). The sink column takes everything. Entered and exited vehicles
+// row (links, and the origin queue as the last row) sends what it can (nothing on red); the
+// Tampère et al. (2011) generic node model with capacity-proportional priorities gives each row
+// the fraction that crosses — the most restrictive outgoing link holds the rows feeding it
+// unless their whole demand fits, and supply left over goes to the others (flow-maximising,
+// invariant); each row moves that fraction to every column it feeds (FIFO). The sink column
+// takes everything. Entered and exited vehicles
 // are counted exactly in 64-bit fixed point (integer adds survive any compiler). CPU twin: traffic::cpu::node_flows.
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -144,40 +146,89 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     send[n_in] = min(pce(q, pt), cap);
 
-    var want: array<f32, MAX_DEG>;
-    for (var j = 0u; j < cols; j = j + 1u) {
-        want[j] = 0.0;
-    }
-    for (var a = 0u; a <= n_in; a = a + 1u) {
+    // node model (Tampère et al. 2011, capacity-proportional priorities; the CPU twin
+    // `traffic::cpu::node_model` explains the algorithm): PCE turning fractions, priorities
+    // (in-link capacity; the origin row the largest outgoing one), supplies
+    var beta: array<array<f32, MAX_DEG>, MAX_DEG>;
+    var prio: array<f32, MAX_DEG>;
+    var phi_of: array<f32, MAX_DEG>;
+    var fixed: array<bool, MAX_DEG>;
+    var done: array<bool, MAX_DEG>;
+    var left_s: array<f32, MAX_DEG>;
+    let n_rows = n_in + 1u;
+    for (var a = 0u; a < n_rows; a = a + 1u) {
         for (var j = 0u; j < cols; j = j + 1u) {
             let b = turns[node.turn_off + a * cols + j];
-            let beta = mix[a].x * b.x + pt * mix[a].y * b.y;
-            want[j] = want[j] + beta * send[a];
+            beta[a][j] = mix[a].x * b.x + pt * mix[a].y * b.y;
         }
-    }
-    var ratio: array<f32, MAX_DEG>;
-    for (var j = 0u; j < cols; j = j + 1u) {
-        ratio[j] = 1.0;
+        if (a < n_in) {
+            prio[a] = links[in_links[node.in_off + a]].q_step;
+        } else {
+            prio[a] = cap;
+        }
+        phi_of[a] = 1.0;
+        fixed[a] = send[a] <= 0.0;
     }
     for (var j = 0u; j < n_out; j = j + 1u) {
-        let l = links[out_links[node.out_off + j]];
-        let r = sr[l.first_cell].y;
-        if (want[j] > r) {
-            ratio[j] = r / want[j];
+        left_s[j] = sr[links[out_links[node.out_off + j]].first_cell].y;
+        done[j] = false;
+    }
+    for (var it = 0u; it < n_rows + n_out; it = it + 1u) {
+        var best = MAX_DEG;
+        var best_a = 0.0;
+        for (var j = 0u; j < n_out; j = j + 1u) {
+            if (done[j]) {
+                continue;
+            }
+            var w = 0.0;
+            for (var a = 0u; a < n_rows; a = a + 1u) {
+                if (!fixed[a]) {
+                    w = w + prio[a] * beta[a][j];
+                }
+            }
+            if (w > 0.0) {
+                let r = max(left_s[j], 0.0) / w;
+                if (best == MAX_DEG || r < best_a) {
+                    best_a = r;
+                    best = j;
+                }
+            }
         }
+        if (best == MAX_DEG) {
+            break;
+        }
+        var some_whole = false;
+        for (var a = 0u; a < n_rows; a = a + 1u) {
+            if (!fixed[a] && beta[a][best] > 0.0 && send[a] <= best_a * prio[a]) {
+                fixed[a] = true;
+                some_whole = true;
+                for (var j = 0u; j < n_out; j = j + 1u) {
+                    left_s[j] = left_s[j] - beta[a][j] * send[a];
+                }
+            }
+        }
+        if (some_whole) {
+            continue;
+        }
+        for (var a = 0u; a < n_rows; a = a + 1u) {
+            if (!fixed[a] && beta[a][best] > 0.0) {
+                let qa = best_a * prio[a];
+                phi_of[a] = min(qa / send[a], 1.0);
+                fixed[a] = true;
+                for (var j = 0u; j < n_out; j = j + 1u) {
+                    left_s[j] = left_s[j] - beta[a][j] * qa;
+                }
+            }
+        }
+        done[best] = true;
     }
     var into: array<vec2<f32>, MAX_DEG>;
     for (var j = 0u; j < cols; j = j + 1u) {
         into[j] = vec2<f32>(0.0, 0.0);
     }
+    // FIFO per row: the same fraction to every column it feeds
     for (var a = 0u; a <= n_in; a = a + 1u) {
-        var phi = 1.0;
-        for (var j = 0u; j < cols; j = j + 1u) {
-            let b = turns[node.turn_off + a * cols + j];
-            if (b.x > 0.0 || b.y > 0.0) {
-                phi = min(phi, ratio[j]);
-            }
-        }
+        let phi = phi_of[a];
         let y = phi * send[a];
         var left = vec2<f32>(0.0, 0.0);
         for (var j = 0u; j < cols; j = j + 1u) {

@@ -191,6 +191,96 @@ fn signal_mask(inp: &NodeInputs<'_>, node: &NodeData, clock: u32, st: &mut [u32;
     mask
 }
 
+const MAX_ROWS: usize = super::network::MAX_DEGREE + 1;
+
+/// The node model (inlined in `shaders/traffic/node_flows.wgsl`, same order of operations): Tampère, Corthout,
+/// Cattrysse & Immers (2011), "A generic class of first order node models for dynamic macroscopic
+/// simulation of traffic flows" (TR-B 45), with priorities in proportion to capacity. Rows `a`
+/// (incoming links, then the origin) send `send[a]` (PCE this step) split by `beta[a][j]` over
+/// the `n_out` outgoing links (a further column, the sink, never constrains); `supply[j]` is what
+/// outgoing link j can receive. Returns, per row, the fraction of its sending flow that crosses
+/// (FIFO: the same fraction to every column).
+///
+/// The algorithm: among the outgoing links still constraining, find the most restrictive one, j*,
+/// with the smallest remaining supply per unit of the priorities still feeding it
+/// (a_j = R̃_j / Σ_a p_a·β_aj). Any row feeding j* whose whole demand fits (send ≤ a_j*·p_a) is
+/// demand-constrained: it crosses whole, its flows are taken from every supply, and j* is
+/// looked for again. Otherwise every row feeding j* is held by j* at a_j*·p_a, its flows are
+/// taken from the supplies, and j* is done. Rows left when no outgoing link constrains cross
+/// whole. This maximises flow (every row is either whole or held by the supply of one outgoing
+/// link), conserves turning fractions, and obeys the invariance principle: a supply-held row
+/// crosses a_j*·p_a whatever its demand above that.
+#[allow(clippy::needless_range_loop)]
+pub fn node_model(
+    n_rows: usize,
+    n_out: usize,
+    send: &[f32; MAX_ROWS],
+    prio: &[f32; MAX_ROWS],
+    beta: &[[f32; MAX_ROWS]; MAX_ROWS],
+    supply: &[f32; MAX_ROWS],
+) -> [f32; MAX_ROWS] {
+    let mut phi = [1.0f32; MAX_ROWS];
+    let mut fixed = [false; MAX_ROWS];
+    let mut done = [false; MAX_ROWS];
+    let mut left = *supply;
+    for a in 0..n_rows {
+        fixed[a] = send[a] <= 0.0;
+    }
+    for _ in 0..(n_rows + n_out) {
+        // the most restrictive outgoing link
+        let mut best = MAX_ROWS;
+        let mut best_a = f32::INFINITY;
+        for j in 0..n_out {
+            if done[j] {
+                continue;
+            }
+            let mut w = 0.0f32;
+            for a in 0..n_rows {
+                if !fixed[a] {
+                    w += prio[a] * beta[a][j];
+                }
+            }
+            if w > 0.0 {
+                let r = left[j].max(0.0) / w;
+                if r < best_a {
+                    best_a = r;
+                    best = j;
+                }
+            }
+        }
+        if best == MAX_ROWS {
+            break;
+        }
+        // rows feeding it whose whole demand fits cross whole
+        let mut some_whole = false;
+        for a in 0..n_rows {
+            if !fixed[a] && beta[a][best] > 0.0 && send[a] <= best_a * prio[a] {
+                fixed[a] = true;
+                some_whole = true;
+                for j in 0..n_out {
+                    left[j] -= beta[a][j] * send[a];
+                }
+            }
+        }
+        if some_whole {
+            continue;
+        }
+        // the others are held by it
+        for a in 0..n_rows {
+            if !fixed[a] && beta[a][best] > 0.0 {
+                let q = best_a * prio[a];
+                phi[a] = (q / send[a]).min(1.0);
+                fixed[a] = true;
+                for j in 0..n_out {
+                    left[j] -= beta[a][j] * q;
+                }
+            }
+        }
+        done[best] = true;
+    }
+    phi
+}
+
 /// One node: merge/diverge of everything that wants to cross it this step.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 fn node_flow(
@@ -203,7 +293,7 @@ fn node_flow(
     counters: &mut [[u32; 4]],
     st: &mut [u32; 2],
 ) {
-    const MAX: usize = super::network::MAX_DEGREE + 1;
+    const MAX: usize = MAX_ROWS;
     let p = inp.params;
     let pt = p.truck_pce;
     let node = &inp.nodes[n];
@@ -240,33 +330,33 @@ fn node_flow(
     }
     send[n_in] = pce(q, pt).min(cap);
 
-    // demand on each outgoing link, and the share of it each can take
-    let mut want = [0.0f32; MAX];
+    // the PCE-weighted turning fraction of each row to each column, each row's priority (its
+    // capacity: the in-link's, or for the origin row the largest outgoing one), each
+    // outgoing link's supply; the node model gives each row the fraction of its sending flow
+    // that crosses
+    let mut beta = [[0.0f32; MAX]; MAX];
+    let mut prio = [0.0f32; MAX];
     for a in 0..=n_in {
-        for (j, w) in want.iter_mut().enumerate().take(cols) {
+        for (j, bt) in beta[a].iter_mut().enumerate().take(cols) {
             let b = inp.turns[node.turn_off as usize + a * cols + j];
-            let beta = mix[a][0] * b[0] + pt * mix[a][1] * b[1];
-            *w += beta * send[a];
+            *bt = mix[a][0] * b[0] + pt * mix[a][1] * b[1];
         }
+        prio[a] = if a < n_in {
+            inp.links[inp.in_links[node.in_off as usize + a] as usize].q_step
+        } else {
+            cap
+        };
     }
-    let mut ratio = [1.0f32; MAX];
-    for j in 0..n_out {
+    let mut supply = [0.0f32; MAX];
+    for (j, r) in supply.iter_mut().enumerate().take(n_out) {
         let l = &inp.links[inp.out_links[node.out_off as usize + j] as usize];
-        let r = inp.sr[l.first_cell as usize][1];
-        if want[j] > r {
-            ratio[j] = r / want[j];
-        }
+        *r = inp.sr[l.first_cell as usize][1];
     }
-    // FIFO: each row moves at the tightest ratio among the links it feeds
+    let phi_of = node_model(n_in + 1, n_out, &send, &prio, &beta, &supply);
+    // FIFO per row: a row moves the same fraction to every column it feeds
     let mut into = [[0.0f32; 2]; MAX];
     for a in 0..=n_in {
-        let mut phi = 1.0f32;
-        for j in 0..cols {
-            let b = inp.turns[node.turn_off as usize + a * cols + j];
-            if b[0] > 0.0 || b[1] > 0.0 {
-                phi = phi.min(ratio[j]);
-            }
-        }
+        let phi = phi_of[a];
         let y = phi * send[a];
         let mut left = [0.0f32; 2];
         for (j, dst) in into.iter_mut().enumerate().take(cols) {
@@ -296,7 +386,7 @@ fn node_flow(
 }
 
 /// Stage `node_flows` (`shaders/traffic/node_flows.wgsl`): per node, signals, origin demand,
-/// the proportional merge and the FIFO diverge.
+/// the node model ([`node_model`]) and the FIFO split.
 pub fn node_flows(inp: &NodeInputs<'_>, out: NodeOutputs<'_>, clock: u32) {
     let outs = split_by(out.out_flow, inp.nodes.iter().map(|n| n.n_in as usize));
     let ins = split_by(out.in_flow, inp.nodes.iter().map(|n| n.n_out as usize));
@@ -357,4 +447,135 @@ pub fn update_cells(
             acc[2] += outflow[0] * l.cell_len;
             acc[3] += outflow[1] * l.cell_len;
         });
+}
+
+#[cfg(test)]
+mod node_model_tests {
+    use super::*;
+
+    /// Runs [`node_model`] on plain vectors: returns each row's crossing fraction.
+    fn run(send: &[f32], prio: &[f32], beta: &[&[f32]], supply: &[f32]) -> Vec<f32> {
+        let mut s = [0.0f32; MAX_ROWS];
+        let mut p = [0.0f32; MAX_ROWS];
+        let mut b = [[0.0f32; MAX_ROWS]; MAX_ROWS];
+        let mut r = [0.0f32; MAX_ROWS];
+        s[..send.len()].copy_from_slice(send);
+        p[..prio.len()].copy_from_slice(prio);
+        for (a, row) in beta.iter().enumerate() {
+            b[a][..row.len()].copy_from_slice(row);
+        }
+        r[..supply.len()].copy_from_slice(supply);
+        node_model(send.len(), supply.len(), &s, &p, &b, &r)[..send.len()].to_vec()
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 1e-4 * b.abs().max(1.0)
+    }
+
+    /// `../shared/reference/domain.md` §5: A sends 1,000 split 50/50 to X and Y, B 1,000 all to
+    /// Y, equal capacities, supplies X = 100, Y = 1,000: A is held by X at 200, B takes the
+    /// remaining 900 of Y — 1,100 in all (the former ratio-per-link model passed 867).
+    #[test]
+    fn worked_example_passes_1100() {
+        let phi = run(
+            &[1000.0, 1000.0],
+            &[2000.0, 2000.0],
+            &[&[0.5, 0.5], &[0.0, 1.0]],
+            &[100.0, 1000.0],
+        );
+        let total = 1000.0 * phi[0] + 1000.0 * phi[1];
+        assert!(
+            close(1000.0 * phi[0], 200.0) && close(1000.0 * phi[1], 900.0),
+            "{phi:?}"
+        );
+        assert!(close(total, 1100.0), "{total}");
+    }
+
+    /// The invariance principle: A is held by X's supply; raising A's demand changes nothing.
+    #[test]
+    fn a_supply_held_row_ignores_more_demand() {
+        let base = run(
+            &[1000.0, 1000.0],
+            &[2000.0, 2000.0],
+            &[&[0.5, 0.5], &[0.0, 1.0]],
+            &[100.0, 1000.0],
+        );
+        let more = run(
+            &[1800.0, 1000.0],
+            &[2000.0, 2000.0],
+            &[&[0.5, 0.5], &[0.0, 1.0]],
+            &[100.0, 1000.0],
+        );
+        assert!(
+            close(1000.0 * base[0], 1800.0 * more[0]),
+            "{base:?} {more:?}"
+        );
+        assert!(close(base[1], more[1]), "{base:?} {more:?}");
+    }
+
+    /// Daganzo's diverge with a blocked exit: one incoming link, 30 % to the exit whose supply
+    /// is 60: the link passes R_exit/β_exit = 200, of which 140 go through.
+    #[test]
+    fn diverge_with_a_blocked_exit_holds_the_whole_link() {
+        let phi = run(&[1000.0], &[2000.0], &[&[0.3, 0.7]], &[60.0, 5000.0]);
+        assert!(close(1000.0 * phi[0], 200.0), "{phi:?}");
+        assert!(close(1000.0 * phi[0] * 0.7, 140.0), "{phi:?}");
+    }
+
+    /// Tampère et al. (2011), the 4-in/4-out unsignalised example (veh/h; priorities = in-link
+    /// capacities), as encoded in `../shared/data/validation/node-model/tampere2011_example.json`:
+    /// acceptance factors 1, 0.68483412, 1, 0.80568720 and its turn flows.
+    #[test]
+    fn tampere_four_by_four_example() {
+        let f: [&[f32]; 4] = [
+            &[0.0, 0.1, 0.3, 0.6],
+            &[0.05, 0.0, 0.15, 0.8],
+            &[0.125, 0.125, 0.0, 0.75],
+            &[0.058_823_53, 0.470_588_24, 0.470_588_24, 0.0],
+        ];
+        let send = [500.0, 2000.0, 800.0, 1700.0];
+        let phi = run(
+            &send,
+            &[1000.0, 2000.0, 1000.0, 2000.0],
+            &f,
+            &[1000.0, 2000.0, 1000.0, 2000.0],
+        );
+        let expected = [1.0, 0.684_834_1, 1.0, 0.805_687_2];
+        for (p, e) in phi.iter().zip(expected) {
+            assert!(close(*p, e), "{phi:?}");
+        }
+        // turn flows of in-link 2 (index 1) and 4 (index 3)
+        let t = |a: usize, j: usize| send[a] * phi[a] * f[a][j];
+        assert!(
+            close(t(1, 3), 1095.735) && close(t(3, 1), 644.550),
+            "{phi:?}"
+        );
+        // out-link 3 (index 2) is full
+        let into2: f32 = (0..4).map(|a| t(a, 2)).sum();
+        assert!(close(into2, 1000.0), "{into2}");
+    }
+
+    /// PLANit's simple case from the same file: two rows to one outgoing link of supply 100,
+    /// capacities 100 and 200: accepted 1/3 and 2/3; with half of row 2 turned to a second
+    /// link, both accept 1/2.
+    #[test]
+    fn capacity_proportional_priorities() {
+        let phi = run(
+            &[100.0, 100.0],
+            &[100.0, 200.0],
+            &[&[0.0, 0.0, 0.0, 1.0], &[0.0, 0.0, 0.0, 1.0]],
+            &[100.0, 200.0, 100.0, 100.0],
+        );
+        assert!(
+            close(phi[0], 1.0 / 3.0) && close(phi[1], 2.0 / 3.0),
+            "{phi:?}"
+        );
+        let phi = run(
+            &[100.0, 200.0],
+            &[100.0, 200.0],
+            &[&[0.0, 0.0, 0.0, 1.0], &[0.0, 0.0, 0.5, 0.5]],
+            &[100.0, 200.0, 100.0, 100.0],
+        );
+        assert!(close(phi[0], 0.5) && close(phi[1], 0.5), "{phi:?}");
+    }
 }
