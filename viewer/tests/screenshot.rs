@@ -279,6 +279,7 @@ fn synthetic_runs_sized(
         },
         emissions_kg: BTreeMap::new(),
         emission_model: Default::default(),
+        webster_plans: Default::default(),
         outputs: BTreeMap::new(),
     }));
     write_summary(&traffic, &summary).expect("traffic summary");

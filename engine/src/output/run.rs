@@ -245,6 +245,9 @@ pub struct TrafficSummary {
     pub emissions_kg: BTreeMap<String, f64>,
     /// The emission factors used.
     pub emission_model: EmissionModel,
+    /// Fixed-time plans timed by Webster (1958) from the assigned flows: node id → plan.
+    #[serde(default)]
+    pub webster_plans: BTreeMap<String, crate::traffic::webster::WebsterPlan>,
     /// Output file → what it holds.
     pub outputs: BTreeMap<String, String>,
 }

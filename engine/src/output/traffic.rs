@@ -279,6 +279,7 @@ pub fn write_traffic_run(
             .map(|(p, kg)| ((*p).to_string(), kg))
             .collect(),
         emission_model: problem.emissions.clone(),
+        webster_plans: problem.webster_plans.iter().cloned().collect(),
         outputs: outputs
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))

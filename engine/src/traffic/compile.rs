@@ -313,6 +313,7 @@ impl TrafficSetup {
         let mut signals = Vec::new();
         let mut phases = Vec::new();
         let to_steps = |s: f64| (s / dt).round().max(0.0) as u32;
+        let mut webster_plans = Vec::new();
         for plan in &self.signals {
             let node_id = net.nodes[plan.node].id.clone();
             let err = |message: String| SetupError::Signal {
@@ -322,6 +323,38 @@ impl TrafficSetup {
             if plan.phases.is_empty() {
                 return Err(err("no phases".into()));
             }
+            let greens: Vec<f64> = match plan.timing {
+                Timing::Given => plan.phases.iter().map(|p| p.green_s).collect(),
+                Timing::Webster { cycle_s } => {
+                    // each phase's critical flow ratio: its most loaded approach's assigned
+                    // flow (PCE/h, the routed mean rates) over the approach's capacity
+                    let node_volumes = &volumes[plan.node];
+                    let cols = net.outgoing[plan.node].len() + 1;
+                    let y: Vec<f64> = plan
+                        .phases
+                        .iter()
+                        .map(|ph| {
+                            ph.approaches
+                                .iter()
+                                .map(|&a| {
+                                    let row = net.incoming[plan.node].iter().position(|&x| x == a);
+                                    let q: f64 = row.map_or(0.0, |r| {
+                                        (0..cols)
+                                            .filter_map(|j| node_volumes.get(&(r, j)))
+                                            .map(|v| v[0] + self.truck_pce * v[1])
+                                            .sum()
+                                    });
+                                    q / net.links[a].capacity_veh_h.max(1e-9)
+                                })
+                                .fold(0.0, f64::max)
+                        })
+                        .collect();
+                    let w = webster::plan(&y, plan.lost_s, cycle_s);
+                    let greens = w.greens_s.clone();
+                    webster_plans.push((node_id.clone(), w));
+                    greens
+                }
+            };
             if nodes[plan.node].signal != NONE {
                 return Err(err("signalised twice".into()));
             }
@@ -337,7 +370,7 @@ impl TrafficSetup {
                     };
                     mask |= 1 << pos;
                 }
-                let green = to_steps(ph.green_s);
+                let green = to_steps(greens[p]);
                 if self.control == Control::FixedTime && green == 0 {
                     return Err(err(format!("phase {p}: green shorter than one time step")));
                 }
@@ -373,6 +406,7 @@ impl TrafficSetup {
             _pad: [0; 2],
         };
         Ok(TrafficProblem {
+            webster_plans,
             network: net,
             dt_s: dt,
             dt_reason,

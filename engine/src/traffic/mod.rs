@@ -23,6 +23,7 @@ pub mod network;
 pub mod osm;
 pub mod scenario;
 pub mod synthetic;
+pub mod webster;
 
 use std::collections::HashMap;
 
@@ -217,6 +218,19 @@ pub struct Phase {
     pub approaches: Vec<usize>,
 }
 
+/// How a fixed-time plan's greens are set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timing {
+    /// The phases' `green_s` as given.
+    Given,
+    /// Webster (1958) from the flows of the free-flow assignment of the demand, at compile
+    /// ([`webster::plan`]); `cycle_s` fixes the cycle, else Webster's optimum.
+    Webster {
+        /// The cycle, s, when fixed.
+        cycle_s: Option<f64>,
+    },
+}
+
 /// A signalised node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalPlan {
@@ -230,6 +244,8 @@ pub struct SignalPlan {
     pub min_green_s: f64,
     /// Phases in order.
     pub phases: Vec<Phase>,
+    /// How the greens are set.
+    pub timing: Timing,
 }
 
 impl SignalPlan {
@@ -335,6 +351,8 @@ pub struct TrafficProblem {
     /// Demand that could not enter any route (unreachable destinations are errors, so this
     /// is the total requested, for the report), vehicles per class.
     pub demand_total: [f64; 2],
+    /// The Webster plans computed at compile: (node id, plan).
+    pub webster_plans: Vec<(String, webster::WebsterPlan)>,
 }
 
 impl TrafficProblem {

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::emissions::{ClassFactors, EmissionModel};
 use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
-use super::{Control, OdDemand, Phase, SignalPlan, TrafficSetup, VehicleClass};
+use super::webster::MAX_CYCLE_S;
+use super::{Control, OdDemand, Phase, SignalPlan, Timing, TrafficSetup, VehicleClass};
 use crate::dataset::{Dataset, read_road_layer};
 use crate::scenario::{
     ScenarioError, check_range, invalid, load_dataset, parse_start, read_toml, relative_to,
@@ -132,12 +133,13 @@ pub struct SignalsSpec {
 pub struct SignalSpec {
     /// Node id or dataset feature id.
     pub node: String,
-    /// Cycle, s, for automatic phases (default 90).
+    /// Cycle, s, for automatic phases (default: Webster's optimum from the assigned flows).
     pub cycle_s: Option<f64>,
     /// Offset, s.
     #[serde(default)]
     pub offset_s: f64,
-    /// Phases; absent: two phases grouping the approaches by axis, equal greens.
+    /// Phases; absent: two phases grouping the approaches by axis, greens by Webster (1958)
+    /// from the free-flow assignment's flows (`cycle_s` fixes the cycle, else Webster's optimum).
     pub phases: Option<Vec<PhaseSpec>>,
 }
 
@@ -386,6 +388,7 @@ impl TrafficScenario {
         for (k, s) in self.signals.node.iter().enumerate() {
             let key = format!("signals.node[{k}]");
             let node = place(format!("{key}.node"), &s.node)?;
+            let mut timing = Timing::Given;
             let phases = match &s.phases {
                 Some(list) => {
                     let mut out = Vec::new();
@@ -421,18 +424,21 @@ impl TrafficScenario {
                     out
                 }
                 None => {
-                    let cycle = range(
-                        &format!("{key}.cycle_s"),
-                        s.cycle_s.unwrap_or(90.0),
-                        10.0,
-                        600.0,
-                        "s",
-                    )?;
-                    auto_phases(&network, node, cycle, lost_s).ok_or_else(|| {
-                        bad(format!(
-                            "key `{key}.cycle_s`: {cycle} s leaves no green after the lost times"
-                        ))
-                    })?
+                    // phases by approach axis; their greens come from Webster at compile,
+                    // with the cycle given or Webster's optimum
+                    let cycle = match s.cycle_s {
+                        Some(c) => Some(range(&format!("{key}.cycle_s"), c, 10.0, 600.0, "s")?),
+                        None => None,
+                    };
+                    let phases = auto_phases(&network, node, cycle.unwrap_or(MAX_CYCLE_S), lost_s)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "key `{key}.cycle_s`: {} s leaves no green after the lost times",
+                                cycle.unwrap_or(MAX_CYCLE_S)
+                            ))
+                        })?;
+                    timing = Timing::Webster { cycle_s: cycle };
+                    phases
                 }
             };
             range(&format!("{key}.offset_s"), s.offset_s, 0.0, 3600.0, "s")?;
@@ -442,6 +448,7 @@ impl TrafficScenario {
                 lost_s,
                 min_green_s,
                 phases,
+                timing,
             });
         }
 

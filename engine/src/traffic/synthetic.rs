@@ -209,6 +209,7 @@ pub fn grid_setup(
                 lost_s: 4.0,
                 min_green_s: 10.0,
                 phases,
+                timing: super::Timing::Given,
             });
         }
     }
