@@ -142,13 +142,28 @@ pub fn write_traffic_run(
     let (mut id, mut road, mut time, mut pol, mut rate) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut total_kg = [0.0f64; 3];
+    // each link's daily traffic for the AP-42 silt baseline: the vehicles that crossed it in
+    // the run (vehicle-metres over its length), scaled from the run's hours to 24 h
+    let run_h: f64 = run.intervals.iter().map(|iv| iv.seconds).sum::<f64>() / 3600.0;
+    let per_day: Vec<f64> = links
+        .iter()
+        .enumerate()
+        .map(|(li, l)| {
+            let veh: f64 = run
+                .intervals
+                .iter()
+                .map(|iv| (iv.vehicle_m[li][0] + iv.vehicle_m[li][1]) / l.length_m.max(1e-9))
+                .sum();
+            veh * 24.0 / run_h.max(1e-9)
+        })
+        .collect();
     for iv in &run.intervals {
         let t = start_ms + ((iv.start_s + iv.seconds) * 1000.0).round() as i64;
         for (li, l) in links.iter().enumerate() {
             let vkt = [iv.vehicle_m[li][0] / 1000.0, iv.vehicle_m[li][1] / 1000.0];
             let silt = problem
                 .emissions
-                .silt_for(&l.road_id, l.road_ref.as_deref());
+                .silt_for(&l.road_id, l.road_ref.as_deref(), per_day[li]);
             let r = problem.emissions.rates_g_s(vkt, iv.seconds, silt);
             for (p, name) in POLLUTANTS.iter().enumerate() {
                 geometry.push(link_wkb[li].clone());

@@ -40,8 +40,9 @@ pub struct EmissionModel {
     pub car: ClassFactors,
     /// Heavy (coal) trucks.
     pub truck: ClassFactors,
-    /// Silt loading used where no override applies, g/m².
-    pub silt_loading_g_m2: f64,
+    /// Silt loading used where no override applies, g/m²; `None`: AP-42's ubiquitous
+    /// baseline for each link's daily traffic ([`ap42_baseline_silt_g_m2`]).
+    pub silt_loading_g_m2: Option<f64>,
     /// Silt loading overrides: (road id or route ref, g/m²).
     pub silt_overrides: Vec<(String, f64)>,
 }
@@ -63,21 +64,40 @@ impl Default for EmissionModel {
                 nox_g_km: 7.0,
                 weight_t: 20.0,
             },
-            // AP-42's baseline for roads with 500–5,000 vehicles a day
-            silt_loading_g_m2: 0.6,
+            // AP-42's baseline by each link's daily traffic
+            silt_loading_g_m2: None,
             silt_overrides: Vec::new(),
         }
     }
 }
 
+/// AP-42 §13.2.1 (2011) Table 13.2.1-2, the ubiquitous baseline silt loading of public paved
+/// roads by average daily traffic, g/m²: fewer than 500 vehicles a day 0.6; 500–5,000 0.2;
+/// 5,000–10,000 0.06; more than 10,000 0.03. (Limited-access roads, 0.015, are not told apart:
+/// the network has no access-control attribute.)
+pub fn ap42_baseline_silt_g_m2(vehicles_per_day: f64) -> f64 {
+    if vehicles_per_day < 500.0 {
+        0.6
+    } else if vehicles_per_day < 5000.0 {
+        0.2
+    } else if vehicles_per_day <= 10_000.0 {
+        0.06
+    } else {
+        0.03
+    }
+}
+
 impl EmissionModel {
-    /// Silt loading on a road (by id, then by route ref), g/m².
-    pub fn silt_for(&self, road_id: &str, road_ref: Option<&str>) -> f64 {
+    /// Silt loading on a road (by id, then by route ref; else the scenario's default; else the
+    /// AP-42 baseline for `vehicles_per_day`), g/m².
+    pub fn silt_for(&self, road_id: &str, road_ref: Option<&str>, vehicles_per_day: f64) -> f64 {
         self.silt_overrides
             .iter()
             .find(|(k, _)| k == road_id)
             .or_else(|| road_ref.and_then(|r| self.silt_overrides.iter().find(|(k, _)| k == r)))
-            .map_or(self.silt_loading_g_m2, |(_, v)| *v)
+            .map(|(_, v)| *v)
+            .or(self.silt_loading_g_m2)
+            .unwrap_or_else(|| ap42_baseline_silt_g_m2(vehicles_per_day))
     }
 
     /// Road dust factors (PM10, PM2.5), g/VKT, for a silt loading and mean weight in tonnes.
@@ -132,5 +152,19 @@ mod tests {
         let c = m.rates_g_s([1000.0, 1000.0], 3600.0, 0.6);
         assert!(c[0] > 2.0 * a[0]);
         assert_eq!(m.rates_g_s([0.0, 0.0], 3600.0, 0.6), [0.0; 3]);
+    }
+
+    #[test]
+    fn silt_follows_the_ap42_baseline_table_unless_set() {
+        let m = EmissionModel::default();
+        assert_eq!(m.silt_for("r", None, 300.0), 0.6);
+        assert_eq!(m.silt_for("r", None, 3000.0), 0.2);
+        assert_eq!(m.silt_for("r", None, 8000.0), 0.06);
+        assert_eq!(m.silt_for("r", None, 30_000.0), 0.03);
+        let mut set = m.clone();
+        set.silt_loading_g_m2 = Some(1.0);
+        set.silt_overrides.push(("QL18".into(), 3.0));
+        assert_eq!(set.silt_for("r", None, 30_000.0), 1.0);
+        assert_eq!(set.silt_for("r", Some("QL18"), 30_000.0), 3.0);
     }
 }

@@ -157,7 +157,7 @@ pub struct PhaseSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmissionsSpec {
-    /// Silt loading where no override applies, g/m² (default 0.6).
+    /// Silt loading where no override applies, g/m² (default: AP-42's baseline by each link's daily traffic).
     pub silt_loading_g_m2: Option<f64>,
     /// Silt loading by road id or route ref, g/m².
     #[serde(default)]
@@ -455,7 +455,7 @@ impl TrafficScenario {
         let mut em = EmissionModel::default();
         if let Some(s) = self.emissions.silt_loading_g_m2 {
             range("emissions.silt_loading_g_m2", s, 0.0, 1000.0, "g/m²")?;
-            em.silt_loading_g_m2 = s;
+            em.silt_loading_g_m2 = Some(s);
         }
         for (road, &v) in &self.emissions.silt_loading_by_road {
             range(
