@@ -12,8 +12,12 @@ struct Params {
     steps_per_period: u32,
     truck_pce: f32,
     dt: f32,
-    pad0: u32,
-    pad1: u32,
+    n_comm: u32,
+    truck_mask: u32,
+    n_slices: u32,
+    steps_per_slice: u32,
+    n_turn_entries: u32,
+    pad: u32,
 }
 
 struct Link {
@@ -28,7 +32,7 @@ struct Link {
     cell_len: f32,
     in_slot: u32,
     out_slot: u32,
-    pad: u32,
+    truck_send_ratio: f32,
 }
 
 struct Node {
@@ -58,18 +62,27 @@ struct Phase {
     mask: u32,
 }
 
-// occupancy in PCE of (car, truck)
-fn pce(n: vec2<f32>, truck_pce: f32) -> f32 {
-    return max(n.x + truck_pce * n.y, 0.0);
+const MAX_COMM: u32 = 32u; // traffic::MAX_COMMODITIES
+
+// PCE of commodity k (traffic::cpu::comm_pce)
+fn comm_pce(p: Params, k: u32) -> f32 {
+    if ((p.truck_mask & (1u << k)) != 0u) {
+        return p.truck_pce;
+    }
+    return 1.0;
 }
 
-// vehicles per PCE of each class; all car when empty
-fn per_pce(n: vec2<f32>, truck_pce: f32) -> vec2<f32> {
-    let t = pce(n, truck_pce);
-    if (t > 0.0) {
-        return vec2<f32>(max(n.x, 0.0) / t, max(n.y, 0.0) / t);
+// send ratio of commodity k's class on link l
+fn class_ratio(p: Params, l: Link, k: u32) -> f32 {
+    if ((p.truck_mask & (1u << k)) != 0u) {
+        return l.truck_send_ratio;
     }
-    return vec2<f32>(1.0, 0.0);
+    return l.send_ratio;
+}
+
+// 0 car, 1 truck
+fn class_of(p: Params, k: u32) -> u32 {
+    return select(0u, 1u, (p.truck_mask & (1u << k)) != 0u);
 }
 
 // adds v ≥ 0 vehicles to a (lo, hi) 64-bit counter in units of 2^-24 vehicle

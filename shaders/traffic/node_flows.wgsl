@@ -3,40 +3,77 @@
 // Tampère et al. (2011) generic node model with capacity-proportional priorities gives each row
 // the fraction that crosses — the most restrictive outgoing link holds the rows feeding it
 // unless their whole demand fits, and supply left over goes to the others (flow-maximising,
-// invariant); each row moves that fraction to every column it feeds (FIFO). The sink column
-// takes everything. Entered and exited vehicles
-// are counted exactly in 64-bit fixed point (integer adds survive any compiler). CPU twin: traffic::cpu::node_flows.
+// invariant); each row moves that fraction to every column it feeds (FIFO), each commodity
+// (class × destination) by its share of the row's sending flow and its own turning fraction of
+// the current routing slice. The sink column takes everything. Entered and exited vehicles
+// are counted exactly in 64-bit fixed point (integer adds survive any compiler). CPU twin:
+// traffic::cpu::node_flows.
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> links: array<Link>;
 @group(0) @binding(2) var<storage, read> nodes: array<Node>;
 @group(0) @binding(3) var<storage, read> in_links: array<u32>;
 @group(0) @binding(4) var<storage, read> out_links: array<u32>;
-@group(0) @binding(5) var<storage, read> turns: array<vec2<f32>>;
-@group(0) @binding(6) var<storage, read> demand: array<vec2<f32>>;
+@group(0) @binding(5) var<storage, read> turns: array<f32>;
+@group(0) @binding(6) var<storage, read> demand: array<f32>;
 @group(0) @binding(7) var<storage, read> signals: array<Signal>;
 @group(0) @binding(8) var<storage, read> phases: array<Phase>;
 @group(0) @binding(9) var<storage, read> sr: array<vec2<f32>>;
-@group(0) @binding(10) var<storage, read> state: array<vec2<f32>>;
-@group(0) @binding(11) var<storage, read_write> out_flow: array<vec2<f32>>;
-@group(0) @binding(12) var<storage, read_write> in_flow: array<vec2<f32>>;
-@group(0) @binding(13) var<storage, read_write> queue: array<vec2<f32>>;
+@group(0) @binding(10) var<storage, read> state: array<f32>;
+@group(0) @binding(11) var<storage, read_write> out_flow: array<f32>;
+@group(0) @binding(12) var<storage, read_write> in_flow: array<f32>;
+@group(0) @binding(13) var<storage, read_write> queue: array<f32>;
 @group(0) @binding(14) var<storage, read_write> counters: array<vec4<u32>>;
 @group(0) @binding(15) var<storage, read_write> signal_state: array<vec2<u32>>;
 @group(0) @binding(16) var<storage, read> clock: array<u32>;
+
+fn cell_pce(c: u32) -> f32 {
+    var t = 0.0;
+    for (var k = 0u; k < P.n_comm; k = k + 1u) {
+        t = t + comm_pce(P, k) * state[c * P.n_comm + k];
+    }
+    return max(t, 0.0);
+}
 
 fn occupancy(li: u32) -> f32 {
     let l = links[li];
     var x = 0.0;
     for (var c = l.first_cell; c < l.first_cell + l.n_cells; c = c + 1u) {
-        x = x + pce(state[c], P.truck_pce);
+        x = x + cell_pce(c);
     }
     return x;
 }
 
-// Σ over the phase's approaches a of Q_a·(x_a − Σ_j β_aj x_j)
-fn pressure(node: Node, mask: u32) -> f32 {
-    let pt = P.truck_pce;
+fn storage_of(l: Link) -> f32 {
+    return max(l.jam_cell * f32(l.n_cells), 1e-6);
+}
+
+// Σ_k r_k·pce_k·max(n_k, 0) of cell c of link l (traffic::cpu::send_potential)
+fn cell_total(l: Link, c: u32) -> f32 {
+    var t = 0.0;
+    for (var k = 0u; k < P.n_comm; k = k + 1u) {
+        t = t + class_ratio(P, l, k) * comm_pce(P, k) * max(state[c * P.n_comm + k], 0.0);
+    }
+    return t;
+}
+
+// PCE turning fraction of a link row (its last cell c, total t) to table entry e
+fn cell_beta(l: Link, c: u32, t: f32, e: u32) -> f32 {
+    var b = 0.0;
+    for (var k = 0u; k < P.n_comm; k = k + 1u) {
+        var s = 0.0;
+        if (t > 0.0) {
+            s = class_ratio(P, l, k) * max(state[c * P.n_comm + k], 0.0) / t;
+        }
+        if (s > 0.0) {
+            b = b + s * comm_pce(P, k) * turns[e * P.n_comm + k];
+        }
+    }
+    return b;
+}
+
+// Σ over the phase's approaches a of Q_a·(x_a/N_a − Σ_j β_aj x_j/N_j) (storage-normalised)
+fn pressure(node: Node, mask: u32, turn0: u32) -> f32 {
     let cols = node.n_out + 1u;
     var total = 0.0;
     for (var a = 0u; a < node.n_in; a = a + 1u) {
@@ -45,22 +82,23 @@ fn pressure(node: Node, mask: u32) -> f32 {
         }
         let li = in_links[node.in_off + a];
         let l = links[li];
-        let share = per_pce(state[l.first_cell + l.n_cells - 1u], pt);
+        let last = l.first_cell + l.n_cells - 1u;
+        let t = cell_total(l, last);
         var down = 0.0;
         for (var j = 0u; j < node.n_out; j = j + 1u) {
-            let b = turns[node.turn_off + a * cols + j];
-            let beta = share.x * b.x + pt * share.y * b.y;
+            let beta = cell_beta(l, last, t, turn0 + node.turn_off + a * cols + j);
             if (beta > 0.0) {
-                down = down + beta * occupancy(out_links[node.out_off + j]);
+                let lj = out_links[node.out_off + j];
+                down = down + beta * occupancy(lj) / storage_of(links[lj]);
             }
         }
-        total = total + l.q_step * (occupancy(li) - down);
+        total = total + l.q_step * (occupancy(li) / storage_of(l) - down);
     }
     return total;
 }
 
 // approaches with green this step; advances the signal state
-fn signal_mask(n: u32, node: Node, t_clock: u32) -> u32 {
+fn signal_mask(n: u32, node: Node, t_clock: u32, turn0: u32) -> u32 {
     if (node.signal == NONE) {
         return 0xffffffffu;
     }
@@ -83,9 +121,9 @@ fn signal_mask(n: u32, node: Node, t_clock: u32) -> u32 {
     var st = signal_state[n];
     if (st.y >= sig.lost + sig.min_green) {
         var best = st.x;
-        var best_p = pressure(node, phases[sig.phase_off + st.x].mask);
+        var best_p = pressure(node, phases[sig.phase_off + st.x].mask, turn0);
         for (var p = 0u; p < sig.n_phases; p = p + 1u) {
-            let pr = pressure(node, phases[sig.phase_off + p].mask);
+            let pr = pressure(node, phases[sig.phase_off + p].mask, turn0);
             if (pr > best_p) {
                 best = p;
                 best_p = pr;
@@ -113,38 +151,52 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     if (n >= P.n_nodes) {
         return;
     }
-    let pt = P.truck_pce;
+    let kk = P.n_comm;
     let node = nodes[n];
     let n_in = node.n_in;
     let n_out = node.n_out;
     let cols = n_out + 1u;
-    let mask = signal_mask(n, node, clock[0]);
+    let slice = min(clock[0] / max(P.steps_per_slice, 1u), max(P.n_slices, 1u) - 1u);
+    let turn0 = slice * P.n_turn_entries;
+    let mask = signal_mask(n, node, clock[0], turn0);
 
-    var q = queue[n];
+    // origin queue (with this step's demand) in private memory
+    var q0: array<f32, MAX_COMM>;
+    let qb = n * kk;
+    for (var k = 0u; k < kk; k = k + 1u) {
+        q0[k] = queue[qb + k];
+    }
     if (node.origin != NONE) {
         let period = clock[0] / max(P.steps_per_period, 1u);
         if (period < P.n_periods) {
-            q = q + demand[node.origin * P.n_periods + period];
+            let d0 = (node.origin * P.n_periods + period) * kk;
+            for (var k = 0u; k < kk; k = k + 1u) {
+                q0[k] = q0[k] + demand[d0 + k];
+            }
         }
     }
+    var q_pce = 0.0;
+    for (var k = 0u; k < kk; k = k + 1u) {
+        q_pce = q_pce + comm_pce(P, k) * q0[k];
+    }
+    q_pce = max(q_pce, 0.0);
+
     var send: array<f32, MAX_DEG>;
-    var mix: array<vec2<f32>, MAX_DEG>;
+    var total: array<f32, MAX_DEG>;
     for (var a = 0u; a < n_in; a = a + 1u) {
         let l = links[in_links[node.in_off + a]];
         let last = l.first_cell + l.n_cells - 1u;
-        mix[a] = per_pce(state[last], pt);
         if ((mask & (1u << a)) != 0u) {
             send[a] = sr[last].x;
         } else {
             send[a] = 0.0;
         }
     }
-    mix[n_in] = per_pce(q, pt);
     var cap = 0.0;
     for (var j = 0u; j < n_out; j = j + 1u) {
         cap = max(cap, links[out_links[node.out_off + j]].q_step);
     }
-    send[n_in] = min(pce(q, pt), cap);
+    send[n_in] = min(q_pce, cap);
 
     // node model (Tampère et al. 2011, capacity-proportional priorities; the CPU twin
     // `traffic::cpu::node_model` explains the algorithm): PCE turning fractions, priorities
@@ -157,13 +209,30 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     var left_s: array<f32, MAX_DEG>;
     let n_rows = n_in + 1u;
     for (var a = 0u; a < n_rows; a = a + 1u) {
-        for (var j = 0u; j < cols; j = j + 1u) {
-            let b = turns[node.turn_off + a * cols + j];
-            beta[a][j] = mix[a].x * b.x + pt * mix[a].y * b.y;
-        }
         if (a < n_in) {
-            prio[a] = links[in_links[node.in_off + a]].q_step;
+            let l = links[in_links[node.in_off + a]];
+            let last = l.first_cell + l.n_cells - 1u;
+            total[a] = cell_total(l, last);
+            for (var j = 0u; j < cols; j = j + 1u) {
+                beta[a][j] = cell_beta(l, last, total[a], turn0 + node.turn_off + a * cols + j);
+            }
+            prio[a] = l.q_step;
         } else {
+            total[a] = q_pce;
+            for (var j = 0u; j < cols; j = j + 1u) {
+                let e = turn0 + node.turn_off + a * cols + j;
+                var b = 0.0;
+                for (var k = 0u; k < kk; k = k + 1u) {
+                    var s = 0.0;
+                    if (q_pce > 0.0) {
+                        s = max(q0[k], 0.0) / q_pce;
+                    }
+                    if (s > 0.0) {
+                        b = b + s * comm_pce(P, k) * turns[e * kk + k];
+                    }
+                }
+                beta[a][j] = b;
+            }
             prio[a] = cap;
         }
         phi_of[a] = 1.0;
@@ -222,33 +291,53 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         }
         done[best] = true;
     }
-    var into: array<vec2<f32>, MAX_DEG>;
-    for (var j = 0u; j < cols; j = j + 1u) {
-        into[j] = vec2<f32>(0.0, 0.0);
-    }
-    // FIFO per row: the same fraction to every column it feeds
-    for (var a = 0u; a <= n_in; a = a + 1u) {
-        let phi = phi_of[a];
-        let y = phi * send[a];
-        var left = vec2<f32>(0.0, 0.0);
-        for (var j = 0u; j < cols; j = j + 1u) {
-            let b = turns[node.turn_off + a * cols + j];
-            let m = vec2<f32>(y * mix[a].x * b.x, y * mix[a].y * b.y);
-            into[j] = into[j] + m;
-            left = left + m;
-        }
-        if (a < n_in) {
-            out_flow[node.in_off + a] = left;
-        } else {
-            q = q - left;
-            let e = counters[2u * n];
-            counters[2u * n] = vec4<u32>(count(e.xy, left.x), count(e.zw, left.y));
-        }
-    }
     for (var j = 0u; j < n_out; j = j + 1u) {
-        in_flow[node.out_off + j] = into[j];
+        for (var k = 0u; k < kk; k = k + 1u) {
+            in_flow[(node.out_off + j) * kk + k] = 0.0;
+        }
     }
+    // FIFO per row: the same fraction to every column it feeds, each commodity by its share
+    var entered = vec2<f32>(0.0, 0.0);
+    var exited = vec2<f32>(0.0, 0.0);
+    for (var a = 0u; a <= n_in; a = a + 1u) {
+        let y = phi_of[a] * send[a];
+        var l: Link;
+        var last = 0u;
+        if (a < n_in) {
+            l = links[in_links[node.in_off + a]];
+            last = l.first_cell + l.n_cells - 1u;
+        }
+        for (var k = 0u; k < kk; k = k + 1u) {
+            var sh = 0.0;
+            if (total[a] > 0.0) {
+                if (a < n_in) {
+                    sh = class_ratio(P, l, k) * max(state[last * kk + k], 0.0) / total[a];
+                } else {
+                    sh = max(q0[k], 0.0) / total[a];
+                }
+            }
+            var left = 0.0;
+            for (var j = 0u; j < cols; j = j + 1u) {
+                let b = turns[(turn0 + node.turn_off + a * cols + j) * kk + k];
+                let m = y * sh * b;
+                if (j < n_out) {
+                    let at = (node.out_off + j) * kk + k;
+                    in_flow[at] = in_flow[at] + m;
+                } else {
+                    exited[class_of(P, k)] = exited[class_of(P, k)] + m;
+                }
+                left = left + m;
+            }
+            if (a < n_in) {
+                out_flow[(node.in_off + a) * kk + k] = left;
+            } else {
+                entered[class_of(P, k)] = entered[class_of(P, k)] + left;
+                queue[qb + k] = q0[k] - left;
+            }
+        }
+    }
+    let e = counters[2u * n];
+    counters[2u * n] = vec4<u32>(count(e.xy, entered.x), count(e.zw, entered.y));
     let x = counters[2u * n + 1u];
-    counters[2u * n + 1u] = vec4<u32>(count(x.xy, into[n_out].x), count(x.zw, into[n_out].y));
-    queue[n] = q;
+    counters[2u * n + 1u] = vec4<u32>(count(x.xy, exited.x), count(x.zw, exited.y));
 }

@@ -280,6 +280,9 @@ fn synthetic_runs_sized(
         emissions_kg: BTreeMap::new(),
         emission_model: Default::default(),
         webster_plans: Default::default(),
+        equilibrium: None,
+        truck_speed_km_h: 70.0,
+        closed_roads: Vec::new(),
         outputs: BTreeMap::new(),
     }));
     write_summary(&traffic, &summary).expect("traffic summary");

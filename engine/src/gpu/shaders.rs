@@ -329,15 +329,37 @@ mod tests {
                 stage,
                 "Params",
                 StepParams,
-                [n_cells, n_nodes, n_periods, steps_per_period, truck_pce, dt]
+                [
+                    n_cells,
+                    n_nodes,
+                    n_periods,
+                    steps_per_period,
+                    truck_pce,
+                    dt,
+                    n_comm,
+                    truck_mask,
+                    n_slices,
+                    steps_per_slice,
+                    n_turn_entries
+                ]
             );
             twin!(
                 stage,
                 "Link",
                 LinkData,
                 [
-                    first_cell, n_cells, from_node, to_node, send_ratio, recv_ratio, q_step,
-                    jam_cell, cell_len, in_slot, out_slot
+                    first_cell,
+                    n_cells,
+                    from_node,
+                    to_node,
+                    send_ratio,
+                    recv_ratio,
+                    q_step,
+                    jam_cell,
+                    cell_len,
+                    in_slot,
+                    out_slot,
+                    truck_send_ratio
                 ]
             );
             twin!(

@@ -248,6 +248,15 @@ pub struct TrafficSummary {
     /// Fixed-time plans timed by Webster (1958) from the assigned flows: node id → plan.
     #[serde(default)]
     pub webster_plans: BTreeMap<String, crate::traffic::webster::WebsterPlan>,
+    /// Destination routing: the dynamic user equilibrium's relative gap per iteration.
+    #[serde(default)]
+    pub equilibrium: Option<crate::traffic::routing::Equilibrium>,
+    /// Trucks' highest free-flow speed, km/h.
+    #[serde(default)]
+    pub truck_speed_km_h: f64,
+    /// Road ids closed for the run.
+    #[serde(default)]
+    pub closed_roads: Vec<String>,
     /// Output file → what it holds.
     pub outputs: BTreeMap<String, String>,
 }

@@ -28,6 +28,8 @@ pub struct TrafficRunInfo {
     pub land: Vec<Geometry<f64>>,
     /// How named features were placed on nodes: (feature id, node id, distance m).
     pub placements: Vec<(String, String, f64)>,
+    /// Road ids closed for the run.
+    pub closed_roads: Vec<String>,
 }
 
 fn time_column(name: &str, ms: Vec<i64>, path: &Path) -> Result<Column, OutputError> {
@@ -295,6 +297,9 @@ pub fn write_traffic_run(
             .collect(),
         emission_model: problem.emissions.clone(),
         webster_plans: problem.webster_plans.iter().cloned().collect(),
+        equilibrium: problem.equilibrium.clone(),
+        closed_roads: info.closed_roads.clone(),
+        truck_speed_km_h: problem.truck_speed_km_h,
         outputs: outputs
             .iter()
             .map(|(k, v)| ((*k).to_string(), (*v).to_string()))

@@ -1,13 +1,16 @@
-//! [`TrafficSetup::compile`]: routing of the OD demand into per-class turning ratios
-//! (free-flow fastest paths, all-or-nothing, weighted by each OD's mean rate), links cut into
-//! cells of at least v_f·Δt, signals and demand laid out as the flat `#[repr(C)]` arrays the CPU
-//! twin and the WGSL stages share.
+//! [`TrafficSetup::compile`]: the demand split into commodities (class × destination), their
+//! first routes (free-flow fastest paths to each destination, [`super::routing`]), links cut
+//! into cells of at least v_f·Δt, signals and demand laid out as the flat `#[repr(C)]` arrays
+//! the CPU twin and the WGSL stages share.
 
 use super::*;
 
 impl TrafficSetup {
-    /// Routes the demand into turning ratios (free-flow fastest paths, all-or-nothing, weighted
-    /// by each OD's mean rate), cuts links into cells and lays everything out for the kernels.
+    /// Splits the demand into commodities (class × destination; up to [`MAX_COMMODITIES`],
+    /// the busiest destinations first, the rest sharing one per class routed by the mean
+    /// turning fractions of their free-flow paths), routes each along its free-flow fastest
+    /// paths, cuts links into cells and lays everything out for the kernels. Equilibrium
+    /// routes come from [`TrafficProblem::equilibrate`].
     pub fn compile(self) -> Result<TrafficProblem, SetupError> {
         let net = self.network;
         if !(self.duration_s.is_finite()
@@ -72,6 +75,23 @@ impl TrafficSetup {
         if net.links.is_empty() {
             return Err(SetupError::Time("the road network has no links".into()));
         }
+        if !(self.truck_speed_km_h.is_finite() && self.truck_speed_km_h > 0.0) {
+            return Err(SetupError::Time(format!(
+                "truck speed {} km/h must be finite and positive",
+                self.truck_speed_km_h
+            )));
+        }
+        let r = self.routing;
+        if !(r.slice_s.is_finite()
+            && r.slice_s > 0.0
+            && r.target_gap.is_finite()
+            && r.target_gap >= 0.0)
+        {
+            return Err(SetupError::Time(format!(
+                "routing slice {} s must be positive and the target gap {} finite and ≥ 0",
+                r.slice_s, r.target_gap
+            )));
+        }
         let dt = self.dt_s;
         let short: Vec<usize> = (0..net.links.len())
             .filter(|&i| net.links[i].length_m < net.links[i].free_flow_m_s * dt)
@@ -115,7 +135,8 @@ impl TrafficSetup {
                 cell_len: len as f32,
                 in_slot: 0,
                 out_slot: 0,
-                _pad: 0,
+                truck_send_ratio: (l.free_flow_m_s.min(self.truck_speed_km_h / 3.6) * dt / store)
+                    .min(1.0) as f32,
             });
             cell_link.extend(std::iter::repeat_n(i as u32, n as usize));
         }
@@ -171,37 +192,112 @@ impl TrafficSetup {
             });
         }
         let np = n_periods as usize;
-        let mut demand = vec![[0.0f32; 2]; origins.len() * np];
-        let mut demand_acc = vec![[0.0f64; 2]; origins.len() * np];
-        let mut demand_total = [0.0f64; 2];
+
+        // commodities: one per (class, destination), the busiest first when there are more
+        // than MAX_COMMODITIES; the rest, and demand without a destination, share one per class
+        let mut pair_total: std::collections::BTreeMap<(usize, usize), f64> = Default::default();
+        let mut no_dest = [false; 2];
+        for d in &self.demand {
+            let vehicles: f64 = d.veh_h.iter().sum::<f64>() * d.period_s / 3600.0;
+            match d.dest {
+                Some(dest) => *pair_total.entry((d.class.index(), dest)).or_default() += vehicles,
+                None => no_dest[d.class.index()] = true,
+            }
+        }
+        let mut pairs: Vec<((usize, usize), f64)> = pair_total.into_iter().collect();
+        pairs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut keep = pairs.len();
+        let shared = loop {
+            let mut shared = no_dest;
+            for ((c, _), _) in &pairs[keep..] {
+                shared[*c] = true;
+            }
+            let n_shared = shared.iter().filter(|s| **s).count();
+            if keep + n_shared <= MAX_COMMODITIES {
+                break shared;
+            }
+            keep = MAX_COMMODITIES - n_shared;
+        };
+        let all_dest: f64 = pairs.iter().map(|p| p.1).sum();
+        let overflow: f64 = pairs[keep..].iter().map(|p| p.1).sum();
+        let shared_destination_share = if all_dest > 0.0 {
+            (overflow / all_dest).max(0.0)
+        } else {
+            0.0
+        };
+        let mut own: Vec<(usize, usize)> = pairs[..keep].iter().map(|p| p.0).collect();
+        own.sort_unstable();
+        let mut commodities: Vec<Commodity> = own
+            .iter()
+            .map(|&(c, d)| Commodity {
+                class: VehicleClass::ALL[c],
+                dest: Some(d),
+            })
+            .collect();
+        for c in VehicleClass::ALL {
+            if shared[c.index()] || (commodities.is_empty() && c == VehicleClass::Car) {
+                commodities.push(Commodity {
+                    class: c,
+                    dest: None,
+                });
+            }
+        }
+        let kk = commodities.len();
+        let comm_of = |class: VehicleClass, dest: Option<usize>| -> usize {
+            dest.and_then(|d| {
+                commodities
+                    .iter()
+                    .position(|m| m.class == class && m.dest == Some(d))
+            })
+            .or_else(|| {
+                commodities
+                    .iter()
+                    .position(|m| m.class == class && m.dest.is_none())
+            })
+            .unwrap_or(0)
+        };
+        let truck_mask = commodities
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.class == VehicleClass::Truck)
+            .fold(0u32, |acc, (k, _)| acc | (1 << k));
+
+        // demand per origin slot, period and commodity
+        let mut demand_acc = vec![0.0f64; origins.len() * np * kk];
         for d in &self.demand {
             let slot = origin_slot[&d.origin];
+            let k = comm_of(d.class, d.dest);
             let ratio = (d.period_s / period_s).round() as usize;
             for (p, &v) in d.veh_h.iter().enumerate() {
                 for sub in 0..ratio {
                     let period = p * ratio + sub;
                     if period < np {
-                        demand_acc[slot * np + period][d.class.index()] += v / 3600.0 * dt;
+                        demand_acc[(slot * np + period) * kk + k] += v / 3600.0 * dt;
                     }
                 }
             }
         }
         let horizon_periods = steps.div_ceil(steps_per_period) as usize;
+        let mut demand = vec![0.0f32; demand_acc.len()];
+        let mut demand_total = [0.0f64; 2];
         for (i, acc) in demand_acc.iter().enumerate() {
-            for c in 0..2 {
-                demand[i][c] = acc[c] as f32;
-                let period = i % np;
-                if period < horizon_periods {
-                    let in_horizon =
-                        (steps - (period as u64 * steps_per_period)).min(steps_per_period) as f64;
-                    demand_total[c] += f64::from(demand[i][c]) * in_horizon;
-                }
+            demand[i] = *acc as f32;
+            let period = (i / kk) % np;
+            if period < horizon_periods {
+                let in_horizon =
+                    (steps - (period as u64 * steps_per_period)).min(steps_per_period) as f64;
+                demand_total[commodities[i % kk].class.index()] +=
+                    f64::from(demand[i]) * in_horizon;
             }
         }
 
-        // routing → movement volumes per node: (in row, out col) → [car, truck]
+        // free-flow routing of every demand with a destination → movement volumes per node,
+        // (in row, out col) → [car, truck]: for Webster's plans (all of it) and for the shared
+        // commodities' mean turning fractions (what they carry)
         let n_nodes = net.nodes.len();
         let mut volumes: Vec<HashMap<(usize, usize), [f64; 2]>> = vec![HashMap::new(); n_nodes];
+        let mut shared_volumes: Vec<HashMap<(usize, usize), [f64; 2]>> =
+            vec![HashMap::new(); n_nodes];
         let local_in = |n: usize, l: usize| net.incoming[n].iter().position(|&x| x == l);
         let local_out = |n: usize, l: usize| net.outgoing[n].iter().position(|&x| x == l);
         let mut trees: HashMap<usize, Vec<Option<usize>>> = HashMap::new();
@@ -231,38 +327,43 @@ impl TrafficSetup {
                 });
             };
             let c = d.class.index();
+            let is_shared = commodities[comm_of(d.class, d.dest)].dest.is_none();
+            let mut add = |n: usize, key: (usize, usize)| {
+                volumes[n].entry(key).or_insert([0.0; 2])[c] += weight;
+                if is_shared {
+                    shared_volumes[n].entry(key).or_insert([0.0; 2])[c] += weight;
+                }
+            };
             let o = d.origin;
             let row_o = net.incoming[o].len();
             let first = local_out(o, path[0]).unwrap_or(0);
-            volumes[o].entry((row_o, first)).or_insert([0.0; 2])[c] += weight;
+            add(o, (row_o, first));
             for w in path.windows(2) {
                 let n = net.links[w[0]].to;
-                let (i, j) = (local_in(n, w[0]), local_out(n, w[1]));
-                if let (Some(i), Some(j)) = (i, j) {
-                    volumes[n].entry((i, j)).or_insert([0.0; 2])[c] += weight;
+                if let (Some(i), Some(j)) = (local_in(n, w[0]), local_out(n, w[1])) {
+                    add(n, (i, j));
                 }
             }
             let last = path[path.len() - 1];
             let n = net.links[last].to;
             if let Some(i) = local_in(n, last) {
-                let sink = net.outgoing[n].len();
-                volumes[n].entry((i, sink)).or_insert([0.0; 2])[c] += weight;
+                add(n, (i, net.outgoing[n].len()));
             }
         }
 
-        // nodes, turning tables
+        // nodes, and the first slice's turning table
         let mut nodes = Vec::with_capacity(n_nodes);
         let mut in_links = Vec::new();
         let mut out_links = Vec::new();
-        let mut turns = Vec::new();
-        for (n, node_volumes) in volumes.iter().enumerate() {
+        let mut n_entries = 0usize;
+        for n in 0..n_nodes {
             let (ins, outs) = (&net.incoming[n], &net.outgoing[n]);
             nodes.push(NodeData {
                 in_off: in_links.len() as u32,
                 n_in: ins.len() as u32,
                 out_off: out_links.len() as u32,
                 n_out: outs.len() as u32,
-                turn_off: turns.len() as u32,
+                turn_off: n_entries as u32,
                 origin: origin_slot.get(&n).map_or(NONE, |&s| s as u32),
                 signal: NONE,
                 _pad: 0,
@@ -275,39 +376,42 @@ impl TrafficSetup {
                 links[l].out_slot = out_links.len() as u32;
                 out_links.push(l as u32);
             }
-            let cols = outs.len() + 1;
-            for row in 0..=ins.len() {
-                let mut fractions = [vec![0.0f64; cols], vec![0.0f64; cols]];
-                let mut have = [false; 2];
-                for c in 0..2 {
+            n_entries += (ins.len() + 1) * (outs.len() + 1);
+        }
+        let steps_per_slice = ((r.slice_s / dt).round() as u64).clamp(1, steps);
+        let n_slices = steps.div_ceil(steps_per_slice);
+        let turn_values = n_slices as f64 * n_entries as f64 * kk as f64;
+        if turn_values > MAX_TURN_VALUES {
+            return Err(SetupError::Time(format!(
+                "{n_slices} routing slices × {n_entries} movements × {kk} commodities is {turn_values:.3e} turning fractions; at most {MAX_TURN_VALUES:.0e} (a longer routing slice)"
+            )));
+        }
+        let mut turns = vec![0.0f32; n_entries * kk];
+        for (n, node_volumes) in shared_volumes.iter().enumerate() {
+            let cols = net.outgoing[n].len() + 1;
+            let off = nodes[n].turn_off as usize;
+            for row in 0..=net.incoming[n].len() {
+                let default = default_turns(&net, n, row);
+                for (k, m) in commodities.iter().enumerate() {
+                    if m.dest.is_some() {
+                        continue;
+                    }
+                    let c = m.class.index();
                     let total: f64 = (0..cols)
                         .map(|j| node_volumes.get(&(row, j)).map_or(0.0, |v| v[c]))
                         .sum();
-                    if total > 0.0 {
-                        for (j, f) in fractions[c].iter_mut().enumerate() {
-                            *f = node_volumes.get(&(row, j)).map_or(0.0, |v| v[c]) / total;
-                        }
-                        have[c] = true;
-                    }
-                }
-                let default = default_turns(&net, n, row);
-                for c in 0..2 {
-                    if !have[c] {
-                        fractions[c] = if have[1 - c] {
-                            fractions[1 - c].clone()
+                    for j in 0..cols {
+                        let f = if total > 0.0 {
+                            node_volumes.get(&(row, j)).map_or(0.0, |v| v[c]) / total
                         } else {
-                            default.clone()
+                            default[j]
                         };
+                        turns[(off + row * cols + j) * kk + k] = f as f32;
                     }
                 }
-                turns.extend(
-                    fractions[0]
-                        .iter()
-                        .zip(&fractions[1])
-                        .map(|(car, truck)| [*car as f32, *truck as f32]),
-                );
             }
         }
+        let turns = turns.repeat(n_slices as usize);
 
         // signals
         let mut signals = Vec::new();
@@ -403,9 +507,14 @@ impl TrafficSetup {
             steps_per_period: steps_per_period as u32,
             truck_pce: self.truck_pce as f32,
             dt: dt as f32,
-            _pad: [0; 2],
+            n_comm: kk as u32,
+            truck_mask,
+            n_slices: n_slices as u32,
+            steps_per_slice: steps_per_slice as u32,
+            n_turn_entries: n_entries as u32,
+            _pad: 0,
         };
-        Ok(TrafficProblem {
+        let mut problem = TrafficProblem {
             webster_plans,
             network: net,
             dt_s: dt,
@@ -427,7 +536,14 @@ impl TrafficSetup {
             control: self.control,
             emissions: self.emissions,
             demand_total,
-        })
+            commodities,
+            routing: self.routing,
+            shared_destination_share,
+            truck_speed_km_h: self.truck_speed_km_h,
+            equilibrium: None,
+        };
+        problem.free_flow_routes();
+        Ok(problem)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::{LinkData, NONE, NodeData, PhaseData, SignalData, StepParams};
+use super::{LinkData, MAX_COMMODITIES, NONE, NodeData, PhaseData, SignalData, StepParams};
 
 /// Vehicle counters are exact integers in units of 2⁻²⁴ vehicle, 64 bits held as (lo, hi) u32
 /// words: integer additions cannot be reassociated or contracted by a shader compiler the way
@@ -24,26 +24,88 @@ pub fn counted(lo: u32, hi: u32) -> f64 {
     ((u64::from(hi) << 32) | u64::from(lo)) as f64 / f64::from(COUNT_SCALE)
 }
 
-/// Occupancy in PCE of a (car, truck) pair.
+/// PCE of commodity `k` (bit k of `truck_mask` set: a truck).
 #[inline]
-pub fn pce(n: [f32; 2], truck_pce: f32) -> f32 {
-    (n[0] + truck_pce * n[1]).max(0.0)
+pub fn comm_pce(p: &StepParams, k: usize) -> f32 {
+    if p.truck_mask & (1 << k) != 0 {
+        p.truck_pce
+    } else {
+        1.0
+    }
+}
+
+/// Occupancy in PCE of one cell's (or queue's) commodities.
+#[inline]
+pub fn pce(p: &StepParams, n: &[f32]) -> f32 {
+    let mut t = 0.0f32;
+    for (k, v) in n.iter().enumerate() {
+        t += comm_pce(p, k) * *v;
+    }
+    t.max(0.0)
+}
+
+/// What a cell of link `l` can send, in PCE, before the capacity cap: Σ_k r_k·pce_k·n_k with
+/// r_k the commodity's class send ratio (v·Δt/ℓ; trucks at their own free-flow speed).
+#[inline]
+fn send_potential(p: &StepParams, l: &LinkData, n: &[f32]) -> f32 {
+    let mut t = 0.0f32;
+    for (k, v) in n.iter().enumerate() {
+        t += class_ratio(p, l, k) * comm_pce(p, k) * v.max(0.0);
+    }
+    t
+}
+
+#[inline]
+fn class_ratio(p: &StepParams, l: &LinkData, k: usize) -> f32 {
+    if p.truck_mask & (1 << k) != 0 {
+        l.truck_send_ratio
+    } else {
+        l.send_ratio
+    }
+}
+
+/// What a row sends before the capacity cap, the denominator of [`share`]: a cell of link `l`,
+/// Σ_k r_k·pce_k·n_k ([`send_potential`]); an origin queue (`l = None`), its PCE.
+#[inline]
+pub fn row_total(p: &StepParams, l: Option<&LinkData>, n: &[f32]) -> f32 {
+    match l {
+        Some(l) => send_potential(p, l, n),
+        None => pce(p, n),
+    }
+}
+
+/// Vehicles of commodity `k` per PCE of what a row sends, `t` its [`row_total`]:
+/// r_k·n_k / t (the faster class leaves a free-flowing cell first; in a queue the whole cell
+/// is held by supply, with this same split); an origin queue, n_k / t.
+#[inline]
+pub fn share(p: &StepParams, l: Option<&LinkData>, n: &[f32], k: usize, t: f32) -> f32 {
+    if t > 0.0 {
+        match l {
+            Some(l) => class_ratio(p, l, k) * n[k].max(0.0) / t,
+            None => n[k].max(0.0) / t,
+        }
+    } else {
+        0.0
+    }
 }
 
 /// Stage `sending_receiving` (`shaders/traffic/sending_receiving.wgsl`): per cell, what it can
-/// send, min(v_f·Δt/ℓ · n, Q·Δt), and receive, min(Q·Δt, w·Δt/ℓ · (N − n)), in PCE.
+/// send, min(Σ_k v_k·Δt/ℓ · pce_k·n_k, Q·Δt), and receive, min(Q·Δt, w·Δt/ℓ · (N − n)), in PCE.
 pub fn sending_receiving(
     p: &StepParams,
     links: &[LinkData],
     cell_link: &[u32],
-    state: &[[f32; 2]],
+    state: &[f32],
     sr: &mut [[f32; 2]],
 ) {
+    let kk = p.n_comm as usize;
     sr.par_iter_mut().enumerate().for_each(|(c, out)| {
         let l = &links[cell_link[c] as usize];
-        let n = pce(state[c], p.truck_pce);
-        let s = (l.send_ratio * n).min(l.q_step);
-        let r = l.q_step.min(l.recv_ratio * (l.jam_cell - n).max(0.0));
+        let n = &state[c * kk..(c + 1) * kk];
+        let s = send_potential(p, l, n).min(l.q_step);
+        let r = l
+            .q_step
+            .min(l.recv_ratio * (l.jam_cell - pce(p, n)).max(0.0));
         *out = [s, r];
     });
 }
@@ -60,28 +122,28 @@ pub struct NodeInputs<'a> {
     pub in_links: &'a [u32],
     /// Outgoing links grouped by node.
     pub out_links: &'a [u32],
-    /// Turning fractions.
-    pub turns: &'a [[f32; 2]],
-    /// Demand per origin slot and period, vehicles per step.
-    pub demand: &'a [[f32; 2]],
+    /// Turning fractions: `((slice × n_turn_entries) + entry) × K + commodity`.
+    pub turns: &'a [f32],
+    /// Demand per origin slot, period and commodity, vehicles per step.
+    pub demand: &'a [f32],
     /// Signal plans.
     pub signals: &'a [SignalData],
     /// Phases.
     pub phases: &'a [PhaseData],
     /// Sending/receiving per cell.
     pub sr: &'a [[f32; 2]],
-    /// Cell state.
-    pub state: &'a [[f32; 2]],
+    /// Cell state, K commodities per cell.
+    pub state: &'a [f32],
 }
 
 /// Mutable per-node outputs of the node stage.
 pub struct NodeOutputs<'a> {
-    /// Vehicles leaving each incoming link this step (by `in_links` position).
-    pub out_flow: &'a mut [[f32; 2]],
-    /// Vehicles entering each outgoing link this step (by `out_links` position).
-    pub in_flow: &'a mut [[f32; 2]],
-    /// Vehicles waiting at each node's origin.
-    pub queue: &'a mut [[f32; 2]],
+    /// Vehicles leaving each incoming link this step (by `in_links` position), per commodity.
+    pub out_flow: &'a mut [f32],
+    /// Vehicles entering each outgoing link this step (by `out_links` position), per commodity.
+    pub in_flow: &'a mut [f32],
+    /// Vehicles waiting at each node's origin, per commodity.
+    pub queue: &'a mut [f32],
     /// Per node: entered (car lo, hi, truck lo, hi) and exited, fixed point (see [`count`]).
     pub counters: &'a mut [[u32; 4]],
     /// Per node signal state: (phase, steps since it started).
@@ -98,30 +160,47 @@ fn split_by<T>(mut s: &mut [T], counts: impl Iterator<Item = usize>) -> Vec<&mut
     out
 }
 
-/// Vehicles per PCE of each class in a (car, truck) pair; all car when empty.
-#[inline]
-fn per_pce(n: [f32; 2], truck_pce: f32) -> [f32; 2] {
-    let t = pce(n, truck_pce);
-    if t > 0.0 {
-        [n[0].max(0.0) / t, n[1].max(0.0) / t]
-    } else {
-        [1.0, 0.0]
-    }
-}
-
 fn occupancy(inp: &NodeInputs<'_>, link: u32) -> f32 {
+    let kk = inp.params.n_comm as usize;
     let l = &inp.links[link as usize];
     let mut x = 0.0f32;
     for c in l.first_cell..l.first_cell + l.n_cells {
-        x += pce(inp.state[c as usize], inp.params.truck_pce);
+        let c = c as usize;
+        x += pce(inp.params, &inp.state[c * kk..(c + 1) * kk]);
     }
     x
 }
 
-/// Max-pressure of a phase: Σ over its approaches a of Q_a·(x_a − Σ_j β_aj x_j), x the link
-/// occupancy in PCE and β the turning fraction mixed by the class mix of a's last cell.
-fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData) -> f32 {
-    let pt = inp.params.truck_pce;
+/// Offset of a node's turning table in the current routing slice.
+#[inline]
+fn slice_offset(p: &StepParams, clock: u32) -> usize {
+    let s = (clock / p.steps_per_slice.max(1)).min(p.n_slices.max(1) - 1);
+    s as usize * p.n_turn_entries as usize
+}
+
+/// The PCE turning fraction of row `a` (its sending cell `n`, or the origin queue) to column
+/// `j`: Σ_k share_k·pce_k·β_k(a, j).
+#[inline]
+fn row_beta(inp: &NodeInputs<'_>, l: Option<&LinkData>, n: &[f32], t: f32, entry: usize) -> f32 {
+    let p = inp.params;
+    let kk = p.n_comm as usize;
+    let mut b = 0.0f32;
+    for k in 0..kk {
+        let s = share(p, l, n, k, t);
+        if s > 0.0 {
+            b += s * comm_pce(p, k) * inp.turns[entry * kk + k];
+        }
+    }
+    b
+}
+
+/// Max-pressure of a phase with storage-normalised occupancies (the capacity-aware
+/// back-pressure of Gregoire, Qian, Frazzoli, de La Fortelle & Wongpiromsarn 2015): Σ over its
+/// approaches a of Q_a·(x_a/N_a − Σ_j β_aj·x_j/N_j), x the link occupancy and N its jam storage
+/// in PCE, β the PCE turning fraction of a's sending cell — a short link near its storage
+/// presses harder than a long one with the same queue, and a full exit stops the pressure.
+fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize) -> f32 {
+    let kk = inp.params.n_comm as usize;
     let cols = node.n_out + 1;
     let mut total = 0.0f32;
     for a in 0..node.n_in {
@@ -130,22 +209,42 @@ fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData) -> f32 {
         }
         let li = inp.in_links[(node.in_off + a) as usize];
         let l = &inp.links[li as usize];
-        let share = per_pce(inp.state[(l.first_cell + l.n_cells - 1) as usize], pt);
+        let last = (l.first_cell + l.n_cells - 1) as usize;
+        let n = &inp.state[last * kk..(last + 1) * kk];
+        let t = row_total(inp.params, Some(l), n);
         let mut down = 0.0f32;
         for j in 0..node.n_out {
-            let b = inp.turns[(node.turn_off + a * cols + j) as usize];
-            let beta = share[0] * b[0] + pt * share[1] * b[1];
+            let beta = row_beta(
+                inp,
+                Some(l),
+                n,
+                t,
+                turn0 + (node.turn_off + a * cols + j) as usize,
+            );
             if beta > 0.0 {
-                down += beta * occupancy(inp, inp.out_links[(node.out_off + j) as usize]);
+                let lj = inp.out_links[(node.out_off + j) as usize];
+                down += beta * occupancy(inp, lj) / storage(&inp.links[lj as usize]);
             }
         }
-        total += l.q_step * (occupancy(inp, li) - down);
+        total += l.q_step * (occupancy(inp, li) / storage(l) - down);
     }
     total
 }
 
+/// Jam storage of a link, PCE.
+#[inline]
+fn storage(l: &LinkData) -> f32 {
+    (l.jam_cell * l.n_cells as f32).max(1e-6)
+}
+
 /// The approaches with green at a node this step; updates the max-pressure state.
-fn signal_mask(inp: &NodeInputs<'_>, node: &NodeData, clock: u32, st: &mut [u32; 2]) -> u32 {
+fn signal_mask(
+    inp: &NodeInputs<'_>,
+    node: &NodeData,
+    clock: u32,
+    turn0: usize,
+    st: &mut [u32; 2],
+) -> u32 {
     if node.signal == NONE {
         return u32::MAX;
     }
@@ -169,9 +268,9 @@ fn signal_mask(inp: &NodeInputs<'_>, node: &NodeData, clock: u32, st: &mut [u32;
     // green (the current one keeps it on ties)
     if st[1] >= sig.lost + sig.min_green {
         let mut best = st[0];
-        let mut best_p = pressure(inp, node, &phases[st[0] as usize]);
+        let mut best_p = pressure(inp, node, &phases[st[0] as usize], turn0);
         for (p, ph) in phases.iter().enumerate() {
-            let pr = pressure(inp, node, ph);
+            let pr = pressure(inp, node, ph, turn0);
             if pr > best_p {
                 best = p as u32;
                 best_p = pr;
@@ -287,64 +386,82 @@ fn node_flow(
     inp: &NodeInputs<'_>,
     n: usize,
     clock: u32,
-    out_flow: &mut [[f32; 2]],
-    in_flow: &mut [[f32; 2]],
-    queue: &mut [f32; 2],
+    out_flow: &mut [f32],
+    in_flow: &mut [f32],
+    queue: &mut [f32],
     counters: &mut [[u32; 4]],
     st: &mut [u32; 2],
 ) {
     const MAX: usize = MAX_ROWS;
     let p = inp.params;
-    let pt = p.truck_pce;
+    let kk = p.n_comm as usize;
     let node = &inp.nodes[n];
     let (n_in, n_out) = (node.n_in as usize, node.n_out as usize);
     let cols = n_out + 1;
-    let mask = signal_mask(inp, node, clock, st);
+    let turn0 = slice_offset(p, clock);
+    let mask = signal_mask(inp, node, clock, turn0, st);
 
     // origin: demand arrives into the queue
-    let mut q = *queue;
     if node.origin != NONE {
         let period = clock / p.steps_per_period.max(1);
         if period < p.n_periods {
-            let d = inp.demand[(node.origin * p.n_periods + period) as usize];
-            q = [q[0] + d[0], q[1] + d[1]];
+            let d0 = (node.origin * p.n_periods + period) as usize * kk;
+            for k in 0..kk {
+                queue[k] += inp.demand[d0 + k];
+            }
         }
     }
-    // sending of each incoming row (the last row is the origin), its per-PCE class mix
+    // sending of each incoming row (the last row is the origin)
+    let row_link = |a: usize| -> Option<&LinkData> {
+        (a < n_in).then(|| &inp.links[inp.in_links[node.in_off as usize + a] as usize])
+    };
+    let row_state = |a: usize| -> &[f32] {
+        match row_link(a) {
+            Some(l) => {
+                let last = (l.first_cell + l.n_cells - 1) as usize;
+                &inp.state[last * kk..(last + 1) * kk]
+            }
+            None => &[],
+        }
+    };
     let mut send = [0.0f32; MAX];
-    let mut mix = [[0.0f32; 2]; MAX];
     for a in 0..n_in {
-        let l = &inp.links[inp.in_links[node.in_off as usize + a] as usize];
+        let l = row_link(a).expect("an incoming row");
         let last = (l.first_cell + l.n_cells - 1) as usize;
-        mix[a] = per_pce(inp.state[last], pt);
         send[a] = if mask & (1 << a) != 0 {
             inp.sr[last][0]
         } else {
             0.0
         };
     }
-    mix[n_in] = per_pce(q, pt);
     let mut cap = 0.0f32;
     for j in 0..n_out {
         cap = cap.max(inp.links[inp.out_links[node.out_off as usize + j] as usize].q_step);
     }
-    send[n_in] = pce(q, pt).min(cap);
+    send[n_in] = pce(p, queue).min(cap);
 
-    // the PCE-weighted turning fraction of each row to each column, each row's priority (its
+    // the PCE turning fraction of each row to each column, each row's priority (its
     // capacity: the in-link's, or for the origin row the largest outgoing one), each
     // outgoing link's supply; the node model gives each row the fraction of its sending flow
     // that crosses
     let mut beta = [[0.0f32; MAX]; MAX];
     let mut prio = [0.0f32; MAX];
+    let mut total = [0.0f32; MAX];
     for a in 0..=n_in {
+        let rs: &[f32] = if a < n_in { row_state(a) } else { queue };
+        total[a] = row_total(p, row_link(a), rs);
         for (j, bt) in beta[a].iter_mut().enumerate().take(cols) {
-            let b = inp.turns[node.turn_off as usize + a * cols + j];
-            *bt = mix[a][0] * b[0] + pt * mix[a][1] * b[1];
+            *bt = row_beta(
+                inp,
+                row_link(a),
+                rs,
+                total[a],
+                turn0 + node.turn_off as usize + a * cols + j,
+            );
         }
-        prio[a] = if a < n_in {
-            inp.links[inp.in_links[node.in_off as usize + a] as usize].q_step
-        } else {
-            cap
+        prio[a] = match row_link(a) {
+            Some(l) => l.q_step,
+            None => cap,
         };
     }
     let mut supply = [0.0f32; MAX];
@@ -353,46 +470,56 @@ fn node_flow(
         *r = inp.sr[l.first_cell as usize][1];
     }
     let phi_of = node_model(n_in + 1, n_out, &send, &prio, &beta, &supply);
-    // FIFO per row: a row moves the same fraction to every column it feeds
-    let mut into = [[0.0f32; 2]; MAX];
+    // FIFO per row: a row moves the same fraction to every column it feeds, each commodity
+    // by its share of the row's sending flow and its own turning fraction
+    in_flow.iter_mut().for_each(|v| *v = 0.0);
+    let mut q0 = [0.0f32; MAX_COMMODITIES];
+    q0[..kk].copy_from_slice(queue);
+    let mut exited = [0.0f32; 2];
+    let mut entered = [0.0f32; 2];
     for a in 0..=n_in {
-        let phi = phi_of[a];
-        let y = phi * send[a];
-        let mut left = [0.0f32; 2];
-        for (j, dst) in into.iter_mut().enumerate().take(cols) {
-            let b = inp.turns[node.turn_off as usize + a * cols + j];
-            let m = [y * mix[a][0] * b[0], y * mix[a][1] * b[1]];
-            dst[0] += m[0];
-            dst[1] += m[1];
-            left[0] += m[0];
-            left[1] += m[1];
-        }
-        if a < n_in {
-            out_flow[a] = left;
-        } else {
-            q = [q[0] - left[0], q[1] - left[1]];
-            let e = &mut counters[0];
-            let car = count([e[0], e[1]], left[0]);
-            let truck = count([e[2], e[3]], left[1]);
-            *e = [car[0], car[1], truck[0], truck[1]];
+        let y = phi_of[a] * send[a];
+        for k in 0..kk {
+            let rs: &[f32] = if a < n_in { row_state(a) } else { &q0[..kk] };
+            let sh = share(p, row_link(a), rs, k, total[a]);
+            let mut left = 0.0f32;
+            for j in 0..cols {
+                let b = inp.turns[(turn0 + node.turn_off as usize + a * cols + j) * kk + k];
+                let m = y * sh * b;
+                if j < n_out {
+                    in_flow[j * kk + k] += m;
+                } else {
+                    exited[usize::from(p.truck_mask & (1 << k) != 0)] += m;
+                }
+                left += m;
+            }
+            if a < n_in {
+                out_flow[a * kk + k] = left;
+            } else {
+                entered[usize::from(p.truck_mask & (1 << k) != 0)] += left;
+                queue[k] -= left;
+            }
         }
     }
-    in_flow[..n_out].copy_from_slice(&into[..n_out]);
+    let e = &mut counters[0];
+    let car = count([e[0], e[1]], entered[0]);
+    let truck = count([e[2], e[3]], entered[1]);
+    *e = [car[0], car[1], truck[0], truck[1]];
     let x = &mut counters[1];
-    let car = count([x[0], x[1]], into[n_out][0]);
-    let truck = count([x[2], x[3]], into[n_out][1]);
+    let car = count([x[0], x[1]], exited[0]);
+    let truck = count([x[2], x[3]], exited[1]);
     *x = [car[0], car[1], truck[0], truck[1]];
-    *queue = q;
 }
 
 /// Stage `node_flows` (`shaders/traffic/node_flows.wgsl`): per node, signals, origin demand,
 /// the node model ([`node_model`]) and the FIFO split.
 pub fn node_flows(inp: &NodeInputs<'_>, out: NodeOutputs<'_>, clock: u32) {
-    let outs = split_by(out.out_flow, inp.nodes.iter().map(|n| n.n_in as usize));
-    let ins = split_by(out.in_flow, inp.nodes.iter().map(|n| n.n_out as usize));
+    let kk = inp.params.n_comm as usize;
+    let outs = split_by(out.out_flow, inp.nodes.iter().map(|n| n.n_in as usize * kk));
+    let ins = split_by(out.in_flow, inp.nodes.iter().map(|n| n.n_out as usize * kk));
     outs.into_par_iter()
         .zip(ins)
-        .zip(out.queue.par_iter_mut())
+        .zip(out.queue.par_chunks_mut(kk))
         .zip(out.counters.par_chunks_mut(2))
         .zip(out.signal_state.par_iter_mut())
         .enumerate()
@@ -401,51 +528,73 @@ pub fn node_flows(inp: &NodeInputs<'_>, out: NodeOutputs<'_>, clock: u32) {
         });
 }
 
-/// Stage `update_cells` (`shaders/traffic/update_cells.wgsl`): per cell, n' = n + in − out,
-/// with flows inside a link min(S_up, R_down) split by the sending cell's class mix (never more
-/// of a class than the cell holds), and the node flows at the link ends; accumulates vehicle-seconds and vehicle-metres per class.
+/// Stage `update_cells` (`shaders/traffic/update_cells.wgsl`): per cell and commodity,
+/// n' = n + in − out, with flows inside a link min(S_up, R_down) split by the sending cell's
+/// shares ([`share`]; never more of a commodity than the cell holds), and the node flows
+/// at the link ends; accumulates vehicle-seconds and vehicle-metres per class.
 #[allow(clippy::too_many_arguments)]
 pub fn update_cells(
     p: &StepParams,
     links: &[LinkData],
     cell_link: &[u32],
     sr: &[[f32; 2]],
-    out_flow: &[[f32; 2]],
-    in_flow: &[[f32; 2]],
-    state: &[[f32; 2]],
-    next: &mut [[f32; 2]],
+    out_flow: &[f32],
+    in_flow: &[f32],
+    state: &[f32],
+    next: &mut [f32],
     stats: &mut [[f32; 4]],
 ) {
-    let pt = p.truck_pce;
-    next.par_iter_mut()
+    let kk = p.n_comm as usize;
+    next.par_chunks_mut(kk)
         .zip(stats.par_iter_mut())
         .enumerate()
         .for_each(|(c, (nx, acc))| {
             let l = &links[cell_link[c] as usize];
-            let k = c as u32 - l.first_cell;
-            let n = state[c];
-            let inflow = if k == 0 {
-                in_flow[l.out_slot as usize]
+            let pos = c as u32 - l.first_cell;
+            let n = &state[c * kk..(c + 1) * kk];
+            let y_in = if pos == 0 {
+                0.0
             } else {
-                let up = state[c - 1];
-                let y = sr[c - 1][0].min(sr[c][1]);
-                let m = per_pce(up, pt);
-                [(y * m[0]).min(up[0]), (y * m[1]).min(up[1])]
+                sr[c - 1][0].min(sr[c][1])
             };
-            let outflow = if k + 1 == l.n_cells {
-                out_flow[l.in_slot as usize]
+            let y_out = if pos + 1 == l.n_cells {
+                0.0
             } else {
-                let y = sr[c][0].min(sr[c + 1][1]);
-                let m = per_pce(n, pt);
-                [(y * m[0]).min(n[0]), (y * m[1]).min(n[1])]
+                sr[c][0].min(sr[c + 1][1])
             };
-            // no clamp at zero: it would create vehicles from rounding residues
-            let v = [n[0] + inflow[0] - outflow[0], n[1] + inflow[1] - outflow[1]];
-            *nx = v;
-            acc[0] += v[0] * p.dt;
-            acc[1] += v[1] * p.dt;
-            acc[2] += outflow[0] * l.cell_len;
-            acc[3] += outflow[1] * l.cell_len;
+            let up: &[f32] = if pos == 0 {
+                &[]
+            } else {
+                &state[(c - 1) * kk..c * kk]
+            };
+            let t_up = if pos == 0 {
+                0.0
+            } else {
+                send_potential(p, l, up)
+            };
+            let t_own = if pos + 1 == l.n_cells {
+                0.0
+            } else {
+                send_potential(p, l, n)
+            };
+            for k in 0..kk {
+                let inflow = if pos == 0 {
+                    in_flow[l.out_slot as usize * kk + k]
+                } else {
+                    (y_in * share(p, Some(l), up, k, t_up)).min(up[k].max(0.0))
+                };
+                let outflow = if pos + 1 == l.n_cells {
+                    out_flow[l.in_slot as usize * kk + k]
+                } else {
+                    (y_out * share(p, Some(l), n, k, t_own)).min(n[k].max(0.0))
+                };
+                // no clamp at zero: it would create vehicles from rounding residues
+                let v = n[k] + inflow - outflow;
+                nx[k] = v;
+                let class = usize::from(p.truck_mask & (1 << k) != 0);
+                acc[class] += v * p.dt;
+                acc[2 + class] += outflow * l.cell_len;
+            }
         });
 }
 

@@ -21,12 +21,12 @@ pub trait StepEngine {
     /// Per-cell statistics (vehicle-seconds car, truck; vehicle-metres car, truck) since the
     /// last call; restarts them.
     fn take_stats(&mut self) -> Result<Vec<[f32; 4]>, GpuError>;
-    /// Current cell state (vehicles car, truck).
-    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError>;
+    /// Current cell state: vehicles of each commodity, `cell × K + commodity`.
+    fn state(&self) -> Result<Vec<f32>, GpuError>;
     /// Per node: entered and exited counters (fixed point, see [`cpu::count`]).
     fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError>;
-    /// Vehicles waiting at each node's origin.
-    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError>;
+    /// Vehicles waiting at each node's origin, `node × K + commodity`.
+    fn queues(&self) -> Result<Vec<f32>, GpuError>;
     /// Waits until every step asked for has run (for timing).
     fn wait(&mut self) -> Result<(), GpuError>;
 }
@@ -48,12 +48,12 @@ fn initial_signal_state(problem: &TrafficProblem) -> Vec<[u32; 2]> {
 /// The CPU twin.
 pub struct CpuEngine<'a> {
     problem: &'a TrafficProblem,
-    state: Vec<[f32; 2]>,
-    next: Vec<[f32; 2]>,
+    state: Vec<f32>,
+    next: Vec<f32>,
     sr: Vec<[f32; 2]>,
-    out_flow: Vec<[f32; 2]>,
-    in_flow: Vec<[f32; 2]>,
-    queue: Vec<[f32; 2]>,
+    out_flow: Vec<f32>,
+    in_flow: Vec<f32>,
+    queue: Vec<f32>,
     counters: Vec<[u32; 4]>,
     signal_state: Vec<[u32; 2]>,
     stats: Vec<[f32; 4]>,
@@ -65,14 +65,15 @@ impl<'a> CpuEngine<'a> {
     pub fn new(problem: &'a TrafficProblem) -> Self {
         let c = problem.n_cells();
         let n = problem.nodes.len();
+        let kk = problem.n_comm();
         Self {
             problem,
-            state: vec![[0.0; 2]; c],
-            next: vec![[0.0; 2]; c],
+            state: vec![0.0; c * kk],
+            next: vec![0.0; c * kk],
             sr: vec![[0.0; 2]; c],
-            out_flow: vec![[0.0; 2]; problem.in_links.len()],
-            in_flow: vec![[0.0; 2]; problem.out_links.len()],
-            queue: vec![[0.0; 2]; n],
+            out_flow: vec![0.0; problem.in_links.len() * kk],
+            in_flow: vec![0.0; problem.out_links.len() * kk],
+            queue: vec![0.0; n * kk],
             counters: vec![[0; 4]; 2 * n],
             signal_state: initial_signal_state(problem),
             stats: vec![[0.0; 4]; c],
@@ -133,7 +134,7 @@ impl StepEngine for CpuEngine<'_> {
         Ok(out)
     }
 
-    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+    fn state(&self) -> Result<Vec<f32>, GpuError> {
         Ok(self.state.clone())
     }
 
@@ -141,7 +142,7 @@ impl StepEngine for CpuEngine<'_> {
         Ok(self.counters.clone())
     }
 
-    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
+    fn queues(&self) -> Result<Vec<f32>, GpuError> {
         Ok(self.queue.clone())
     }
 
@@ -169,12 +170,18 @@ impl<'a> GpuEngine<'a> {
     pub fn new(ctx: &'a GpuContext, p: &TrafficProblem) -> Result<Self, GpuError> {
         let c = p.n_cells();
         let n = p.nodes.len();
-        let biggest = (c * 16) as u64;
-        if biggest > ctx.limits.max_storage_buffer_binding_size {
-            return Err(GpuError::TooLarge(format!(
-                "{c} cells need {biggest} bytes of statistics; the adapter binds at most {}",
-                ctx.limits.max_storage_buffer_binding_size
-            )));
+        let kk = p.n_comm();
+        let limit = ctx.limits.max_storage_buffer_binding_size;
+        for (what, bytes) in [
+            ("statistics", c as u64 * 16),
+            ("state", (c * kk * 4) as u64),
+            ("turning fractions", p.turns.len() as u64 * 4),
+        ] {
+            if bytes > limit {
+                return Err(GpuError::TooLarge(format!(
+                    "{c} cells × {kk} commodities need {bytes} bytes of {what}; the adapter binds at most {limit}"
+                )));
+            }
         }
         fn nonempty<T: bytemuck::Pod + bytemuck::Zeroable>(v: &[T]) -> Vec<T> {
             if v.is_empty() {
@@ -194,13 +201,13 @@ impl<'a> GpuEngine<'a> {
         let signals = ctx.storage("signals", &nonempty(&p.signals));
         let phases = ctx.storage("phases", &nonempty(&p.phases));
         let state = [
-            ctx.storage_zeroed::<[f32; 2]>("state-a", c),
-            ctx.storage_zeroed::<[f32; 2]>("state-b", c),
+            ctx.storage_zeroed::<f32>("state-a", c * kk),
+            ctx.storage_zeroed::<f32>("state-b", c * kk),
         ];
         let sr = ctx.storage_zeroed::<[f32; 2]>("sending-receiving", c);
-        let out_flow = ctx.storage_zeroed::<[f32; 2]>("out-flow", p.in_links.len());
-        let in_flow = ctx.storage_zeroed::<[f32; 2]>("in-flow", p.out_links.len());
-        let queue = ctx.storage_zeroed::<[f32; 2]>("queue", n);
+        let out_flow = ctx.storage_zeroed::<f32>("out-flow", p.in_links.len().max(1) * kk);
+        let in_flow = ctx.storage_zeroed::<f32>("in-flow", p.out_links.len().max(1) * kk);
+        let queue = ctx.storage_zeroed::<f32>("queue", n * kk);
         let counters = ctx.storage_zeroed::<[u32; 4]>("counters", 2 * n);
         let signal_state = ctx.storage("signal-state", &initial_signal_state(p));
         let stats = ctx.storage_zeroed::<[f32; 4]>("stats", c);
@@ -296,16 +303,16 @@ impl StepEngine for GpuEngine<'_> {
         Ok(v)
     }
 
-    fn state(&self) -> Result<Vec<[f32; 2]>, GpuError> {
-        self.ctx.read::<[f32; 2]>(&self.state[self.current])
+    fn state(&self) -> Result<Vec<f32>, GpuError> {
+        self.ctx.read::<f32>(&self.state[self.current])
     }
 
     fn counters(&self) -> Result<Vec<[u32; 4]>, GpuError> {
         self.ctx.read::<[u32; 4]>(&self.counters)
     }
 
-    fn queues(&self) -> Result<Vec<[f32; 2]>, GpuError> {
-        self.ctx.read::<[f32; 2]>(&self.queue)
+    fn queues(&self) -> Result<Vec<f32>, GpuError> {
+        self.ctx.read::<f32>(&self.queue)
     }
 
     fn wait(&mut self) -> Result<(), GpuError> {
@@ -356,7 +363,7 @@ pub struct TrafficRun {
     pub cell_updates_per_s: f64,
     /// Per output interval.
     pub intervals: Vec<IntervalStats>,
-    /// Final cell state.
+    /// Final cell state, vehicles per class (commodities summed).
     pub final_state: Vec<[f32; 2]>,
     /// Vehicle bookkeeping.
     pub conservation: Conservation,
@@ -394,11 +401,24 @@ impl TrafficProblem {
         adapter: Option<AdapterReport>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrafficRun, GpuError> {
+        self.drive_every(engine, adapter, self.steps_per_output, progress)
+    }
+
+    /// Runs the problem on a given engine with statistics every `every` steps.
+    pub fn drive_every(
+        &self,
+        engine: &mut dyn StepEngine,
+        adapter: Option<AdapterReport>,
+        every: u64,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<TrafficRun, GpuError> {
         let t0 = Instant::now();
         let mut intervals = Vec::new();
         let mut done = 0u64;
+        let every = every.max(1);
+        let n_intervals = self.steps.div_ceil(every) as usize;
         while done < self.steps {
-            let n = self.steps_per_output.min(self.steps - done);
+            let n = every.min(self.steps - done);
             engine.steps(n)?;
             let stats = engine.take_stats()?;
             let mut vehicle_s = vec![[0.0f64; 2]; self.links.len()];
@@ -417,9 +437,21 @@ impl TrafficProblem {
                 vehicle_m,
             });
             done += n;
-            progress(intervals.len(), self.n_outputs() as usize);
+            progress(intervals.len(), n_intervals);
         }
-        let final_state = engine.state()?;
+        let kk = self.n_comm();
+        let class_of = |k: usize| self.commodities[k].class.index();
+        let final_state: Vec<[f32; 2]> = engine
+            .state()?
+            .chunks(kk)
+            .map(|cell| {
+                let mut v = [0.0f32; 2];
+                for (k, x) in cell.iter().enumerate() {
+                    v[class_of(k)] += x;
+                }
+                v
+            })
+            .collect();
         let wall_s = t0.elapsed().as_secs_f64();
         let counters = engine.counters()?;
         let queues = engine.queues()?;
@@ -437,9 +469,8 @@ impl TrafficProblem {
             in_network[1] += f64::from(s[1]);
         }
         let mut waiting = [0.0f64; 2];
-        for q in &queues {
-            waiting[0] += f64::from(q[0]);
-            waiting[1] += f64::from(q[1]);
+        for (i, q) in queues.iter().enumerate() {
+            waiting[class_of(i % kk)] += f64::from(*q);
         }
         let relative_error = VehicleClass::ALL
             .iter()

@@ -15,12 +15,14 @@
 //! - [`emissions`]: emission factors per vehicle-km → g/s per link and interval;
 //! - [`osm`]: the OpenStreetMap PBF importer.
 
+pub mod assignment;
 mod compile;
 pub mod cpu;
 pub mod emissions;
 pub mod engine;
 pub mod network;
 pub mod osm;
+pub mod routing;
 pub mod scenario;
 pub mod synthetic;
 pub mod webster;
@@ -114,8 +116,8 @@ pub struct LinkData {
     pub in_slot: u32,
     /// Position of the link in `out_links` (its upstream node's outgoing list).
     pub out_slot: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// Trucks' send ratio: min(v_f, truck speed)·Δt / cell length (≤ `send_ratio`).
+    pub truck_send_ratio: f32,
 }
 
 /// A per-node description for the node kernel (32 bytes).
@@ -174,7 +176,52 @@ pub struct PhaseData {
     pub mask: u32,
 }
 
-/// Per-run constants for the kernels (32 bytes).
+/// Most commodities (vehicle class × destination) one cell carries: the bits of
+/// [`StepParams::truck_mask`]. Destinations beyond it share a per-class commodity routed by
+/// mean turning fractions (see `compile`).
+pub const MAX_COMMODITIES: usize = 32;
+
+/// Trucks' default highest free-flow speed, km/h: the limit for trucks over 3.5 t on
+/// undivided roads outside built-up areas in Vietnam (Circular 31/2019/TT-BGTVT, Art. 7);
+/// a link with a lower free-flow speed keeps its own.
+pub const DEFAULT_TRUCK_SPEED_KM_H: f64 = 70.0;
+
+/// Most turning-table values (slices × movements × commodities, 4 bytes each: 400 MB).
+pub const MAX_TURN_VALUES: f64 = 1e8;
+
+/// What the vehicles of one commodity have in common: their class and where they go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Commodity {
+    /// Vehicle class.
+    pub class: VehicleClass,
+    /// Destination node; `None`: the class's shared commodity, routed by the mean turning
+    /// fractions of the demand it carries (no destination given, or more destinations than
+    /// [`MAX_COMMODITIES`] allows).
+    pub dest: Option<usize>,
+}
+
+/// Route choice settings: time-dependent destination routing by dynamic user equilibrium.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoutingSettings {
+    /// Routing slice: turning fractions are constant within it, s.
+    pub slice_s: f64,
+    /// Most equilibrium iterations (0: free-flow all-or-nothing routes, no equilibration).
+    pub max_iterations: u32,
+    /// Stop when the relative gap is below this.
+    pub target_gap: f64,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            slice_s: 900.0,
+            max_iterations: 0,
+            target_gap: 0.01,
+        }
+    }
+}
+
+/// Per-run constants for the kernels (48 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
 pub struct StepParams {
@@ -190,8 +237,18 @@ pub struct StepParams {
     pub truck_pce: f32,
     /// Time step, s.
     pub dt: f32,
+    /// Commodities carried per cell, K ≤ [`MAX_COMMODITIES`].
+    pub n_comm: u32,
+    /// Bit k set: commodity k is a truck.
+    pub truck_mask: u32,
+    /// Routing slices (one turning table each).
+    pub n_slices: u32,
+    /// Steps per routing slice.
+    pub steps_per_slice: u32,
+    /// Entries (row × column) of one slice's turning table, all nodes.
+    pub n_turn_entries: u32,
     /// Padding.
-    pub _pad: [u32; 2],
+    pub _pad: u32,
 }
 
 /// Demand between an origin node and a destination node, for one class, piecewise constant.
@@ -278,6 +335,10 @@ pub struct TrafficSetup {
     pub signals: Vec<SignalPlan>,
     /// Emission factors.
     pub emissions: emissions::EmissionModel,
+    /// Trucks' highest free-flow speed, km/h (a link's own v_f when lower).
+    pub truck_speed_km_h: f64,
+    /// Route choice.
+    pub routing: RoutingSettings,
 }
 
 /// Errors in setting up a run (bad demand, bad signal plan).
@@ -334,12 +395,25 @@ pub struct TrafficProblem {
     pub in_links: Vec<u32>,
     /// Outgoing link indices, grouped by node.
     pub out_links: Vec<u32>,
-    /// Turning fractions (car, truck) per movement, grouped by node.
-    pub turns: Vec<[f32; 2]>,
+    /// Turning fractions per routing slice, movement (grouped by node) and commodity:
+    /// `((slice × n_turn_entries) + entry) × K + commodity`.
+    pub turns: Vec<f32>,
     /// Node index of every origin slot.
     pub origins: Vec<u32>,
-    /// Vehicles (car, truck) arriving per step, `origin × n_periods + period`.
-    pub demand: Vec<[f32; 2]>,
+    /// Vehicles arriving per step, `(origin × n_periods + period) × K + commodity`.
+    pub demand: Vec<f32>,
+    /// The commodities carried, in state order.
+    pub commodities: Vec<Commodity>,
+    /// Route choice settings.
+    pub routing: RoutingSettings,
+    /// Share of the destination demand (vehicles) in the shared per-class commodities because
+    /// there were more destinations than [`MAX_COMMODITIES`].
+    pub shared_destination_share: f64,
+    /// Trucks' highest free-flow speed, km/h.
+    pub truck_speed_km_h: f64,
+    /// The equilibrium iterations behind the current turning fractions, when
+    /// [`TrafficProblem::equilibrate`] ran.
+    pub equilibrium: Option<routing::Equilibrium>,
     /// Signal plans.
     pub signals: Vec<SignalData>,
     /// Signal phases.
@@ -363,5 +437,9 @@ impl TrafficProblem {
     /// Output intervals.
     pub fn n_outputs(&self) -> u64 {
         self.steps.div_ceil(self.steps_per_output)
+    }
+    /// Commodities carried per cell.
+    pub fn n_comm(&self) -> usize {
+        self.commodities.len()
     }
 }

@@ -545,7 +545,7 @@ impl RoadNetwork {
     }
 }
 
-struct OrdF64(f64);
+pub(crate) struct OrdF64(pub(crate) f64);
 impl PartialEq for OrdF64 {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other).is_eq()

@@ -60,6 +60,57 @@ pub struct TrafficScenario {
     /// Emission factors.
     #[serde(default)]
     pub emissions: EmissionsSpec,
+    /// Trucks' highest free-flow speed, km/h (default 70: Circular 31/2019/TT-BGTVT for
+    /// trucks over 3.5 t outside built-up areas on undivided roads).
+    #[serde(default = "default_truck_speed")]
+    pub truck_speed_km_h: f64,
+    /// Route choice.
+    #[serde(default)]
+    pub routing: RoutingSpec,
+    /// Road ids closed for the whole run (both directions): every route avoids them; demand
+    /// that then has no route is an error naming the entry.
+    #[serde(default)]
+    pub closed_roads: Vec<String>,
+}
+
+fn default_truck_speed() -> f64 {
+    super::DEFAULT_TRUCK_SPEED_KM_H
+}
+
+/// Route choice: destination routing by dynamic user equilibrium.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSpec {
+    /// Routing slice, minutes: turning fractions are constant within one (default 15).
+    #[serde(default = "default_slice")]
+    pub slice_min: f64,
+    /// Most equilibrium iterations, each a network loading (default 10; 0: free-flow
+    /// fastest routes).
+    #[serde(default = "default_iterations")]
+    pub equilibrium_iterations: u32,
+    /// Stop below this relative gap (default 0.01).
+    #[serde(default = "default_gap")]
+    pub target_gap: f64,
+}
+
+impl Default for RoutingSpec {
+    fn default() -> Self {
+        Self {
+            slice_min: default_slice(),
+            equilibrium_iterations: default_iterations(),
+            target_gap: default_gap(),
+        }
+    }
+}
+
+fn default_slice() -> f64 {
+    15.0
+}
+fn default_iterations() -> u32 {
+    10
+}
+fn default_gap() -> f64 {
+    0.01
 }
 
 fn default_dt() -> f64 {
@@ -207,7 +258,18 @@ impl TrafficScenario {
         path: &Path,
         dataset_flag: Option<&Path>,
     ) -> Result<ResolvedTraffic, ScenarioError> {
-        let sc = Self::read(path)?;
+        Self::load_with(path, dataset_flag, |_| {})
+    }
+
+    /// Like [`TrafficScenario::load`], with `edit` applied to the scenario as read (command-line
+    /// overrides such as closures).
+    pub fn load_with(
+        path: &Path,
+        dataset_flag: Option<&Path>,
+        edit: impl FnOnce(&mut TrafficScenario),
+    ) -> Result<ResolvedTraffic, ScenarioError> {
+        let mut sc = Self::read(path)?;
+        edit(&mut sc);
         let dataset = load_dataset(path, sc.dataset.as_deref(), dataset_flag)?;
         sc.resolve(path, dataset)
     }
@@ -255,6 +317,17 @@ impl TrafficScenario {
             }
             None => dataset.province.road_links.clone(),
         };
+        for id in &self.closed_roads {
+            if !roads.iter().any(|r| r.meta.id == *id) {
+                return Err(bad(format!(
+                    "key `closed_roads`: {id:?} is not a road id of the network"
+                )));
+            }
+        }
+        let roads: Vec<_> = roads
+            .into_iter()
+            .filter(|r| !self.closed_roads.contains(&r.meta.id))
+            .collect();
         let network = RoadNetwork::build(
             &roads,
             dataset.projection.clone(),
@@ -465,10 +538,12 @@ impl TrafficScenario {
                 1000.0,
                 "g/m²",
             )?;
-            if !network
-                .links
-                .iter()
-                .any(|l| l.road_id == *road || l.road_ref.as_deref() == Some(road))
+            // a closed road keeps its override (nothing drives on it)
+            if !self.closed_roads.contains(road)
+                && !network
+                    .links
+                    .iter()
+                    .any(|l| l.road_id == *road || l.road_ref.as_deref() == Some(road))
             {
                 return Err(bad(format!(
                     "key `emissions.silt_loading_by_road.{road}`: no road link with that id or ref"
@@ -487,7 +562,34 @@ impl TrafficScenario {
         apply(&mut em.car, &self.emissions.car);
         apply(&mut em.truck, &self.emissions.truck);
 
+        range(
+            "truck_speed_km_h",
+            self.truck_speed_km_h,
+            5.0,
+            130.0,
+            "km/h",
+        )?;
+        range(
+            "routing.slice_min",
+            self.routing.slice_min,
+            1.0,
+            (self.duration_h * 60.0).max(1.0),
+            "min",
+        )?;
+        range("routing.target_gap", self.routing.target_gap, 0.0, 1.0, "")?;
+        if self.routing.equilibrium_iterations > 200 {
+            return Err(bad(format!(
+                "key `routing.equilibrium_iterations`: {} is above the most allowed, 200 (each is a whole network loading)",
+                self.routing.equilibrium_iterations
+            )));
+        }
         let setup = TrafficSetup {
+            truck_speed_km_h: self.truck_speed_km_h,
+            routing: super::RoutingSettings {
+                slice_s: self.routing.slice_min * 60.0,
+                max_iterations: self.routing.equilibrium_iterations,
+                target_gap: self.routing.target_gap,
+            },
             network,
             dt_s: self.dt_s,
             duration_s: self.duration_h * 3600.0,

@@ -224,5 +224,7 @@ pub fn grid_setup(
         control,
         signals,
         emissions: EmissionModel::default(),
+        truck_speed_km_h: super::DEFAULT_TRUCK_SPEED_KM_H,
+        routing: super::RoutingSettings::default(),
     })
 }
