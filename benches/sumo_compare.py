@@ -10,7 +10,11 @@ for one hour:
   - SUMO microscopic (`sumo`) and mesoscopic (`sumo --mesosim --meso-junction-control`),
   - `twin simulate traffic` on the CPU twin (and `--backend gpu` when asked).
 Prints simulated vehicle-seconds per wall-second of each (the whole process, loading included,
-and twin's stepping alone), the ratios, and mean link travel times side by side.
+and twin's stepping alone), the ratios, mean link travel times side by side, and the hourly link
+flows compared by the GEH statistic (GEH = sqrt(2(M − C)²/(M + C)), M the model's and C SUMO
+micro's vehicles per hour; the usual acceptance is GEH < 5 on 85 % of links — UK DMRB). Both
+route on free-flow fastest paths (duarouter without iteration; twin with
+`equilibrium_iterations = 0`), so the comparison is of the network loading, not of route choice.
 
 Needs: pip install eclipse-sumo pyproj duckdb; a built `twin` (default: target/release/twin or
 $CARGO_TARGET_DIR/release/twin). Usage:
@@ -134,6 +138,7 @@ def main():
     scenario = [
         'name = "sumo-grid"', f'dataset = "{ROOT / "datasets/quang-ninh"}"', 'roads = "grid.geojson"',
         'start = "2026-03-10T07:00:00+07:00"', "duration_h = 1", "dt_s = 2", "output_interval_min = 60",
+        "[routing]", "equilibrium_iterations = 0",
         "[signals]", 'control = "fixed_time"', "lost_s = 4",
     ]
     for j in interior:
@@ -154,13 +159,14 @@ def main():
         _, wall = run([str(bin_dir / "sumo"), "-n", str(work / "grid.net.xml"), "-r", str(work / "routes.xml"),
                        "-a", str(out / "edgedata.add.xml"), "--begin", "0", "--end", "3600",
                        "--no-step-log", "--no-warnings", "--time-to-teleport", "-1"] + extra)
-        vs, tt = 0.0, {}
+        vs, tt, flow = 0.0, {}, {}
         for e in ET.parse(out / "edgedata.xml").getroot().iter("edge"):
             s = float(e.get("sampledSeconds", 0))
             vs += s
+            flow[e.get("id")] = float(e.get("entered", 0))
             if s > 0 and e.get("traveltime"):
                 tt[e.get("id")] = float(e.get("traveltime"))
-        rows.append((label, wall, None, vs, tt))
+        rows.append((label, wall, None, vs, tt, flow))
 
     # 5. twin
     twin = twin_binary()
@@ -173,25 +179,42 @@ def main():
         tt = dict(duckdb.sql(
             f"select link_id, travel_time_s from '{out / 'links.parquet'}' "
             "where class = 'all' and flow_veh_h > 0").fetchall())
-        rows.append((f"twin {backend}", wall, s["wall_s"], vs, tt))
+        flow = dict(duckdb.sql(
+            f"select link_id, flow_veh_h from '{out / 'links.parquet'}' "
+            "where class = 'all'").fetchall())
+        rows.append((f"twin {backend}", wall, s["wall_s"], vs, tt, flow))
 
     # 6. report
     base = rows[0]
     print(f"\n{'model':<11} {'wall s':>8} {'veh-s simulated':>16} {'veh-s / wall-s':>15} {'vs sumo micro':>13}"
           f" {'stepping only':>14}")
-    for label, wall, step_wall, vs, _ in rows:
+    for label, wall, step_wall, vs, *_ in rows:
         rate = vs / wall
         extra = f"{vs / step_wall:>14.3e}" if step_wall else ""
         print(f"{label:<11} {wall:>8.2f} {vs:>16.0f} {rate:>15.3e} {rate / (base[3] / base[1]):>12.1f}x {extra}")
     common_links = set.intersection(*(set(r[4]) for r in rows))
     print(f"\nmean link travel time over the {len(common_links)} links used in every run (s):")
-    for label, _, _, _, tt in rows:
+    for label, _, _, _, tt, _ in rows:
         m = sum(tt[k] for k in common_links) / max(len(common_links), 1)
         print(f"  {label:<11} {m:8.1f}")
     sample = sorted(common_links)[:8]
     print("\nsample links (s): " + "  ".join(f"{k}" for k in sample))
-    for label, _, _, _, tt in rows:
+    for label, _, _, _, tt, _ in rows:
         print(f"  {label:<11} " + "  ".join(f"{tt[k]:6.1f}" for k in sample))
+    # hourly link flows against SUMO micro, by GEH
+    ref = rows[0][5]
+    links = sorted(ref)
+    print(f"\nhourly link flows against sumo micro, GEH over {len(links)} links:")
+    for label, _, _, _, _, flow in rows[1:]:
+        geh = []
+        for k in links:
+            m, c = flow.get(k, 0.0), ref[k]
+            geh.append(0.0 if m + c == 0 else (2 * (m - c) ** 2 / (m + c)) ** 0.5)
+        under = sum(g < 5 for g in geh) / len(geh)
+        total_m = sum(flow.get(k, 0.0) for k in links)
+        total_c = sum(ref[k] for k in links)
+        print(f"  {label:<11} GEH < 5 on {100 * under:5.1f} % of links, mean GEH {sum(geh) / len(geh):5.2f}, "
+              f"max {max(geh):5.1f}; total veh entering links {total_m:.0f} vs {total_c:.0f}")
     print("\nnote: SUMO's lane lengths are shorter than the junction-to-junction 200 m twin uses "
           "(junction areas), and SUMO models lane changes, turning conflicts and start-up delays "
           "that a CTM does not.")

@@ -22,6 +22,39 @@ pub enum SimulateCommand {
     Dispersion(DispersionArgs),
     /// Road traffic (cell transmission model, signals, coal trucks, link emissions).
     Traffic(TrafficArgs),
+    /// Static user equilibrium with BPR costs on a TNTP network (the routing code's static
+    /// mode, for checks against published equilibria such as Sioux Falls).
+    StaticAssignment(StaticArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaticArgs {
+    /// TNTP network file (`*_net.tntp`).
+    #[arg(long, value_name = "FILE")]
+    net: PathBuf,
+    /// TNTP trips file (`*_trips.tntp`).
+    #[arg(long, value_name = "FILE")]
+    trips: PathBuf,
+    /// A TNTP flow solution to compare the link flows with (`*_flow.tntp`).
+    #[arg(long, value_name = "FILE")]
+    flows: Option<PathBuf>,
+    /// Averaging scheme.
+    #[arg(long, value_enum, default_value_t = StaticMethod::FrankWolfe)]
+    method: StaticMethod,
+    /// Most iterations.
+    #[arg(long, default_value_t = 1000)]
+    iterations: usize,
+    /// Stop below this relative gap.
+    #[arg(long, default_value_t = 1e-4)]
+    gap: f64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StaticMethod {
+    /// Method of successive averages (step 1/(i+1), as the dynamic equilibrium).
+    Msa,
+    /// Frank–Wolfe with an exact line search.
+    FrankWolfe,
 }
 
 /// What every `simulate` command takes.
@@ -54,6 +87,10 @@ pub struct TrafficArgs {
     /// Override the scenario's signal control.
     #[arg(long, value_enum)]
     control: Option<ControlArg>,
+    /// Close a road (its id) for the whole run, in addition to the scenario's `closed_roads`;
+    /// repeatable.
+    #[arg(long, value_name = "ROAD_ID")]
+    close_road: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -161,11 +198,15 @@ impl RunArgs {
 
 fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let dir = a.run.out_dir()?;
-    let mut resolved = TrafficScenario::load(&a.run.scenario, a.run.dataset.as_deref())?;
+    let closures = a.close_road.clone();
+    let mut resolved =
+        TrafficScenario::load_with(&a.run.scenario, a.run.dataset.as_deref(), |sc| {
+            sc.closed_roads.extend(closures)
+        })?;
     if let Some(c) = a.control {
         resolved.setup.control = c.into();
     }
-    let problem = resolved
+    let mut problem = resolved
         .setup
         .clone()
         .compile()
@@ -196,6 +237,47 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     writeln!(out, "time step {} s ({})", problem.dt_s, problem.dt_reason)?;
+    let n_dest = problem
+        .commodities
+        .iter()
+        .filter(|c| c.dest.is_some())
+        .count();
+    if problem.routing.max_iterations > 0 && n_dest > 0 {
+        let bar = crate::progress::bar(
+            u64::from(problem.routing.max_iterations) + 1,
+            "equilibrium iterations",
+        );
+        let eq =
+            problem.equilibrate(gpu.as_ref(), &mut |i, _| bar.set_position(u64::from(i) + 1))?;
+        bar.finish_and_clear();
+        let gaps: Vec<String> = eq
+            .iterations
+            .iter()
+            .map(|g| format!("{:.4}", g.relative_gap))
+            .collect();
+        writeln!(
+            out,
+            "routing   {} destination commodities ({:.1} % of destination demand shared), {} min slices; relative gap by iteration {} ({})",
+            eq.destination_commodities,
+            100.0 * eq.shared_destination_share,
+            eq.slice_s / 60.0,
+            gaps.join(", "),
+            if eq.converged {
+                format!("below {}", eq.target_gap)
+            } else {
+                format!(
+                    "not below {} after {} iterations",
+                    eq.target_gap,
+                    eq.iterations.len() - 1
+                )
+            }
+        )?;
+    } else {
+        writeln!(
+            out,
+            "routing   {n_dest} destination commodities on free-flow fastest routes (no equilibrium iterations)"
+        )?;
+    }
     let bar = crate::progress::bar(0, "output intervals");
     let mut progress = |done: usize, total: usize| {
         bar.set_length(total as u64);
@@ -220,6 +302,7 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
         scenario: Some(a.run.scenario.clone()),
         land,
         placements: resolved.placements.clone(),
+        closed_roads: resolved.scenario.closed_roads.clone(),
     };
     let summary = write_traffic_run(dir.path(), &problem, &run, &info)?;
     dir.commit()?;
@@ -262,9 +345,92 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn run_static(a: StaticArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::traffic::assignment::{
+        Method, StaticProblem, read_tntp_flows, read_tntp_network, read_tntp_trips,
+    };
+    if !(a.gap.is_finite() && a.gap >= 0.0) || a.iterations == 0 {
+        anyhow::bail!("--gap must be finite and ≥ 0 and --iterations at least 1");
+    }
+    let (n_nodes, links) = read_tntp_network(&a.net)?;
+    let trips = read_tntp_trips(&a.trips)?;
+    if let Some(&(o, d, _)) = trips.iter().find(|t| t.0 >= n_nodes || t.1 >= n_nodes) {
+        anyhow::bail!(
+            "{}: trips from node {} to node {}, but the network has {n_nodes} nodes",
+            a.trips.display(),
+            o + 1,
+            d + 1
+        );
+    }
+    let p = StaticProblem {
+        n_nodes,
+        links,
+        trips,
+    };
+    let method = match a.method {
+        StaticMethod::Msa => Method::Msa,
+        StaticMethod::FrankWolfe => Method::FrankWolfe,
+    };
+    let r = p.assign(method, a.iterations, a.gap);
+    writeln!(
+        out,
+        "network   {n_nodes} nodes, {} links, {} OD pairs, {:.1} trips",
+        p.links.len(),
+        p.trips.iter().filter(|t| t.2 > 0.0).count(),
+        p.trips.iter().map(|t| t.2).sum::<f64>()
+    )?;
+    let show: Vec<usize> = [1usize, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+        .into_iter()
+        .filter(|&i| i <= r.gaps.len())
+        .chain(std::iter::once(r.gaps.len()))
+        .collect();
+    let mut last = 0;
+    for i in show {
+        if i != last {
+            writeln!(out, "gap       iteration {i:>5}: {:.3e}", r.gaps[i - 1])?;
+            last = i;
+        }
+    }
+    writeln!(out, "objective {:.6}", r.objective)?;
+    if let Some(f) = &a.flows {
+        let reference = read_tntp_flows(f)?;
+        let mut sq = 0.0;
+        let mut ref_sq = 0.0;
+        let mut worst = (0.0f64, 0usize, 0usize);
+        for &(from, to, v) in &reference {
+            let Some(k) = p.links.iter().position(|l| l.from == from && l.to == to) else {
+                anyhow::bail!(
+                    "{}: link {} → {} is not in the network",
+                    f.display(),
+                    from + 1,
+                    to + 1
+                );
+            };
+            let d = r.flows[k] - v;
+            sq += d * d;
+            ref_sq += v * v;
+            let rel = d.abs() / v.max(1.0);
+            if rel > worst.0 {
+                worst = (rel, from + 1, to + 1);
+            }
+        }
+        writeln!(
+            out,
+            "reference {} links: RMSE {:.3e} of the reference flows' RMS; largest relative difference {:.3e} on {} → {}",
+            reference.len(),
+            (sq / ref_sq.max(1e-12)).sqrt(),
+            worst.0,
+            worst.1,
+            worst.2
+        )?;
+    }
+    Ok(())
+}
+
 pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         SimulateCommand::Traffic(a) => run_traffic(a, out),
+        SimulateCommand::StaticAssignment(a) => run_static(a, out),
         SimulateCommand::Dispersion(a) => {
             let dir = a.run.out_dir()?;
             let mut scenario = Scenario::read(&a.run.scenario)?;
