@@ -37,6 +37,7 @@ struct Road {
     lanes: u32,
     kmh: f64,
     oneway: bool,
+    class: RoadClass,
 }
 
 impl Road {
@@ -49,7 +50,13 @@ impl Road {
             lanes: 1,
             kmh: 50.0,
             oneway: true,
+            class: RoadClass::Primary,
         }
+    }
+
+    fn class(mut self, class: RoadClass) -> Self {
+        self.class = class;
+        self
     }
 
     fn lanes(mut self, lanes: u32) -> Self {
@@ -79,7 +86,7 @@ impl Road {
                 extra,
             },
             road_ref: None,
-            class: RoadClass::Primary,
+            class: self.class,
             lanes: self.lanes,
             oneway: self.oneway,
             free_flow_speed_kmh: self.kmh,
@@ -860,5 +867,50 @@ fn trucks_drive_at_their_own_free_flow_speed() {
         let g = p.run(Some(&ctx)).expect("runs");
         let gv = g.intervals[0].vehicle_m[k][1] / g.intervals[0].vehicle_s[k][1] * 3.6;
         assert!((gv - v(1)).abs() < 1e-3, "{gv}");
+    }
+}
+
+/// Major/minor priority in the CTM: a two-lane trunk road (3,000 veh/h) and a one-lane
+/// secondary road (1,000 veh/h) merge, unsignalised, into a two-lane trunk (3,600 veh/h). The
+/// trunk keeps its whole flow and the secondary road takes the 600 veh/h left (it queues);
+/// with capacity-proportional priorities alone it would have passed whole and held the trunk
+/// to 2,600.
+#[test]
+fn the_major_road_keeps_its_flow_at_an_unsignalised_merge() {
+    let roads = [
+        Road::new("T1", "a", "m", &[(0.0, 0.0), (2000.0, 0.0)])
+            .lanes(2)
+            .kmh(72.0)
+            .class(RoadClass::Trunk)
+            .link(),
+        Road::new("S", "b", "m", &[(2000.0, -2000.0), (2000.0, 0.0)])
+            .kmh(72.0)
+            .class(RoadClass::Secondary)
+            .link(),
+        Road::new("T2", "m", "e", &[(2000.0, 0.0), (4000.0, 0.0)])
+            .lanes(2)
+            .kmh(72.0)
+            .class(RoadClass::Trunk)
+            .link(),
+    ];
+    let mut s = setup(&roads, 3600.0, 1800.0);
+    s.demand.push(od(&s, "a", "e", VehicleClass::Car, 3000.0));
+    s.demand.push(od(&s, "b", "e", VehicleClass::Car, 1000.0));
+    let p = s.compile().expect("test input is valid");
+    let flow = |run: &TrafficRun, id: &str| -> f64 {
+        let k = link_index(&p, id);
+        let iv = &run.intervals[1];
+        iv.vehicle_m[k][0] / p.network.links[k].length_m / iv.seconds * 3600.0
+    };
+    let cpu = p.run(None).expect("runs");
+    let (t2, s_) = (flow(&cpu, "T2"), flow(&cpu, "S"));
+    eprintln!("T2 {t2:.0}, S {s_:.0} veh/h");
+    assert!((t2 - 3600.0).abs() < 0.02 * 3600.0, "T2 {t2}");
+    assert!((s_ - 600.0).abs() < 0.03 * 600.0, "S {s_}");
+    let Some(ctx) = gpu() else { return };
+    let g = p.run(Some(&ctx)).expect("runs");
+    for id in ["T1", "S", "T2"] {
+        let (c, d) = (flow(&cpu, id), flow(&g, id));
+        assert!((c - d).abs() <= 1e-3 * c.max(1.0), "{id}: cpu {c} gpu {d}");
     }
 }

@@ -275,7 +275,8 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     } else {
         writeln!(
             out,
-            "routing   {n_dest} destination commodities on free-flow fastest routes (no equilibrium iterations)"
+            "routing   {n_dest} destination commodities ({:.1} % of destination demand shared) on free-flow fastest routes (no equilibrium iterations)",
+            100.0 * problem.shared_destination_share
         )?;
     }
     let bar = crate::progress::bar(0, "output intervals");

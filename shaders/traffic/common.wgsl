@@ -43,8 +43,10 @@ struct Node {
     turn_off: u32,
     origin: u32,
     signal: u32,
-    pad: u32,
+    minor_mask: u32,
 }
+
+const MINOR_PRIORITY: f32 = 0.05; // traffic::MINOR_PRIORITY
 
 struct Signal {
     kind: u32,

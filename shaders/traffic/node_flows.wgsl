@@ -217,6 +217,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
                 beta[a][j] = cell_beta(l, last, total[a], turn0 + node.turn_off + a * cols + j);
             }
             prio[a] = l.q_step;
+            if ((node.minor_mask & (1u << a)) != 0u) {
+                prio[a] = l.q_step * MINOR_PRIORITY;
+            }
         } else {
             total[a] = q_pce;
             for (var j = 0u; j < cols; j = j + 1u) {

@@ -283,6 +283,8 @@ fn synthetic_runs_sized(
         equilibrium: None,
         truck_speed_km_h: 70.0,
         closed_roads: Vec::new(),
+        commodities: Vec::new(),
+        shared_destination_share: 0.0,
         outputs: BTreeMap::new(),
     }));
     write_summary(&traffic, &summary).expect("traffic summary");

@@ -366,7 +366,9 @@ mod tests {
                 stage,
                 "Node",
                 NodeData,
-                [in_off, n_in, out_off, n_out, turn_off, origin, signal]
+                [
+                    in_off, n_in, out_off, n_out, turn_off, origin, signal, minor_mask
+                ]
             );
             twin!(
                 stage,

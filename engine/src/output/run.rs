@@ -257,8 +257,24 @@ pub struct TrafficSummary {
     /// Road ids closed for the run.
     #[serde(default)]
     pub closed_roads: Vec<String>,
+    /// Commodities carried (class × destination; the shared per-class ones have no `dest`).
+    #[serde(default)]
+    pub commodities: Vec<CommoditySummary>,
+    /// Share of the destination demand routed by the shared commodities (more destinations
+    /// than a cell carries).
+    #[serde(default)]
+    pub shared_destination_share: f64,
     /// Output file → what it holds.
     pub outputs: BTreeMap<String, String>,
+}
+
+/// One commodity of a traffic run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommoditySummary {
+    /// `car` or `truck`.
+    pub class: String,
+    /// Destination node id; absent for a shared commodity.
+    pub dest: Option<String>,
 }
 
 /// Errors from opening or reading a run directory.

@@ -299,6 +299,15 @@ pub fn write_traffic_run(
         webster_plans: problem.webster_plans.iter().cloned().collect(),
         equilibrium: problem.equilibrium.clone(),
         closed_roads: info.closed_roads.clone(),
+        commodities: problem
+            .commodities
+            .iter()
+            .map(|c| super::run::CommoditySummary {
+                class: c.class.name().to_string(),
+                dest: c.dest.map(|d| problem.network.nodes[d].id.clone()),
+            })
+            .collect(),
+        shared_destination_share: problem.shared_destination_share,
         truck_speed_km_h: problem.truck_speed_km_h,
         outputs: outputs
             .iter()

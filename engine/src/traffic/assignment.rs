@@ -289,7 +289,9 @@ pub fn read_tntp_network(path: &Path) -> Result<(usize, Vec<BprLink>), TntpError
             from: node_of(path, no, "init node", f[0])?,
             to: node_of(path, no, "term node", f[1])?,
             capacity: number(path, no, "capacity", f[2], true)?,
-            t0: number(path, no, "free flow time", f[4], false)?,
+            // positive: the loading pushes flow in decreasing label order, which a zero-time
+            // link would not order
+            t0: number(path, no, "free flow time", f[4], true)?,
             b: number(path, no, "b", f[5], false)?,
             power: number(path, no, "power", f[6], false)?,
         });

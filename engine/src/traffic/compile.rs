@@ -366,7 +366,7 @@ impl TrafficSetup {
                 turn_off: n_entries as u32,
                 origin: origin_slot.get(&n).map_or(NONE, |&s| s as u32),
                 signal: NONE,
-                _pad: 0,
+                minor_mask: 0,
             });
             for &l in ins {
                 links[l].in_slot = in_links.len() as u32;
@@ -499,6 +499,21 @@ impl TrafficSetup {
                 lost,
                 _pad: 0,
             });
+        }
+        // major/minor priority at unsignalised nodes: approaches of a lower road class than
+        // the node's highest are minor
+        for (n, node) in nodes.iter_mut().enumerate() {
+            if node.signal != NONE {
+                continue;
+            }
+            let ins = &net.incoming[n];
+            if let Some(top) = ins.iter().map(|&l| net.links[l].class).min() {
+                for (a, &l) in ins.iter().enumerate() {
+                    if net.links[l].class > top {
+                        node.minor_mask |= 1 << a;
+                    }
+                }
+            }
         }
         let params = StepParams {
             n_cells: cell_link.len() as u32,

@@ -460,6 +460,7 @@ fn node_flow(
             );
         }
         prio[a] = match row_link(a) {
+            Some(l) if node.minor_mask & (1 << a) != 0 => l.q_step * super::MINOR_PRIORITY,
             Some(l) => l.q_step,
             None => cap,
         };
@@ -702,6 +703,31 @@ mod node_model_tests {
         // out-link 3 (index 2) is full
         let into2: f32 = (0..4).map(|a| t(a, 2)).sum();
         assert!(close(into2, 1000.0), "{into2}");
+    }
+
+    /// Major/minor priority: a two-lane major road (capacity 3,600, demand 3,000) and a one-lane
+    /// minor road (1,800, demand 1,000) merge into a two-lane link (supply 3,600). With
+    /// capacity-proportional priorities the minor road fits its share and crosses whole (1,000)
+    /// and the major road gets 2,600; with the minor road's priority × MINOR_PRIORITY the major
+    /// road crosses whole (3,000) and the minor road takes the 600 left.
+    #[test]
+    fn a_minor_road_takes_what_the_major_road_leaves() {
+        let beta: [&[f32]; 2] = [&[1.0], &[1.0]];
+        let by_capacity = run(&[3000.0, 1000.0], &[3600.0, 1800.0], &beta, &[3600.0]);
+        assert!(
+            close(3000.0 * by_capacity[0], 2600.0) && close(by_capacity[1], 1.0),
+            "{by_capacity:?}"
+        );
+        let minor = run(
+            &[3000.0, 1000.0],
+            &[3600.0, 1800.0 * super::super::MINOR_PRIORITY],
+            &beta,
+            &[3600.0],
+        );
+        assert!(
+            close(minor[0], 1.0) && close(1000.0 * minor[1], 600.0),
+            "{minor:?}"
+        );
     }
 
     /// PLANit's simple case from the same file: two rows to one outgoing link of supply 100,

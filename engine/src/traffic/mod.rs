@@ -139,9 +139,17 @@ pub struct NodeData {
     pub origin: u32,
     /// Signal index, or [`NONE`].
     pub signal: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// Bit `a` set: incoming link `a` is a minor road at this unsignalised node (its priority
+    /// is its capacity × [`MINOR_PRIORITY`]).
+    pub minor_mask: u32,
 }
+
+/// Priority weight of a minor-road approach at an unsignalised node, relative to its capacity
+/// (major approaches: 1). A modelling choice, not a calibrated value: small enough that the
+/// major road's demand is served first when it fits (the minor road takes the supply the major
+/// road leaves), positive so the node model still holds the minor road by the supply it
+/// competes for (Tampère et al. 2011 allow any positive priorities).
+pub const MINOR_PRIORITY: f32 = 0.05;
 
 /// A signal plan in steps (32 bytes).
 #[repr(C)]
