@@ -47,6 +47,18 @@ pub struct StaticArgs {
     /// Stop below this relative gap.
     #[arg(long, default_value_t = 1e-4)]
     gap: f64,
+    /// Multiply every trip by this before assigning (e.g. the undersaturated demand a CTM run
+    /// of the same network carried).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// A traffic run directory of the same network whose road ids are `<init>-<term>` TNTP node
+    /// numbers (as `scripts/validate-sioux-falls` writes them): its vehicles per link over the
+    /// whole run are compared with the assigned flows × --hours, by GEH.
+    #[arg(long, value_name = "DIR")]
+    compare_run: Option<PathBuf>,
+    /// Hours of demand the compared run loaded.
+    #[arg(long, default_value_t = 1.0)]
+    hours: f64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -353,6 +365,9 @@ fn run_static(a: StaticArgs, out: &mut impl Write) -> anyhow::Result<()> {
     if !(a.gap.is_finite() && a.gap >= 0.0) || a.iterations == 0 {
         anyhow::bail!("--gap must be finite and ≥ 0 and --iterations at least 1");
     }
+    if !(a.scale.is_finite() && a.scale > 0.0 && a.hours.is_finite() && a.hours > 0.0) {
+        anyhow::bail!("--scale and --hours must be finite and positive");
+    }
     let (n_nodes, links) = read_tntp_network(&a.net)?;
     let trips = read_tntp_trips(&a.trips)?;
     if let Some(&(o, d, _)) = trips.iter().find(|t| t.0 >= n_nodes || t.1 >= n_nodes) {
@@ -363,6 +378,10 @@ fn run_static(a: StaticArgs, out: &mut impl Write) -> anyhow::Result<()> {
             d + 1
         );
     }
+    let trips = trips
+        .into_iter()
+        .map(|(o, d, q)| (o, d, q * a.scale))
+        .collect();
     let p = StaticProblem {
         n_nodes,
         links,
@@ -423,6 +442,54 @@ fn run_static(a: StaticArgs, out: &mut impl Write) -> anyhow::Result<()> {
             worst.0,
             worst.1,
             worst.2
+        )?;
+    }
+    if let Some(dir) = &a.compare_run {
+        let rd = twin_engine::output::run::RunDir::open(dir)?;
+        let interval_h = rd.traffic()?.output_interval_s / 3600.0;
+        let df = rd.links()?;
+        let ids = df.column("link_id")?.str()?;
+        let class = df.column("class")?.str()?;
+        let flow = df.column("flow_veh_h")?.f64()?;
+        let mut vehicles: std::collections::HashMap<&str, f64> = Default::default();
+        for i in 0..df.height() {
+            if let (Some("all"), Some(id), Some(f)) = (class.get(i), ids.get(i), flow.get(i)) {
+                *vehicles.entry(id).or_default() += f * interval_h;
+            }
+        }
+        let mut geh = Vec::new();
+        let (mut sum_m, mut sum_c) = (0.0, 0.0);
+        for (k, l) in p.links.iter().enumerate() {
+            let id = format!("{}-{}", l.from + 1, l.to + 1);
+            let Some(&m) = vehicles.get(id.as_str()) else {
+                continue;
+            };
+            let c = r.flows[k] * a.hours;
+            sum_m += m;
+            sum_c += c;
+            geh.push(if m + c > 0.0 {
+                (2.0 * (m - c).powi(2) / (m + c)).sqrt()
+            } else {
+                0.0
+            });
+        }
+        if geh.is_empty() {
+            anyhow::bail!(
+                "{}: no link id of the run is `<init>-<term>` of the TNTP network",
+                dir.display()
+            );
+        }
+        writeln!(
+            out,
+            "run       {} links of {}: GEH < 5 on {:.1} %, mean GEH {:.2}, max {:.1}; vehicles {:.0} (run) vs {:.0} (assignment × {} h)",
+            geh.len(),
+            dir.display(),
+            100.0 * geh.iter().filter(|g| **g < 5.0).count() as f64 / geh.len() as f64,
+            geh.iter().sum::<f64>() / geh.len() as f64,
+            geh.iter().cloned().fold(0.0, f64::max),
+            sum_m,
+            sum_c,
+            a.hours
         )?;
     }
     Ok(())
