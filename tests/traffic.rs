@@ -234,10 +234,12 @@ fn fixed_time_signal_throughput_is_saturation_flow_times_green_ratio() {
                 Phase {
                     green_s: green,
                     approaches: main,
+                    movements: Vec::new(),
                 },
                 Phase {
                     green_s: cycle - green - 2.0 * lost,
                     approaches: side,
+                    movements: Vec::new(),
                 },
             ],
             timing: Timing::Given,
@@ -639,10 +641,12 @@ fn webster_plan_and_its_uniform_delay() {
             Phase {
                 green_s: 0.0,
                 approaches: vec![a],
+                movements: Vec::new(),
             },
             Phase {
                 green_s: 0.0,
                 approaches: vec![c],
+                movements: Vec::new(),
             },
         ],
         timing: Timing::Webster { cycle_s: None },
@@ -913,4 +917,90 @@ fn the_major_road_keeps_its_flow_at_an_unsignalised_merge() {
         let (c, d) = (flow(&cpu, id), flow(&g, id));
         assert!((c - d).abs() <= 1e-3 * c.max(1.0), "{id}: cpu {c} gpu {d}");
     }
+}
+
+/// A protected left turn: one approach A (west → m) with two movements, through to E and left
+/// to N, each with its own phase (30 s and 10 s green, 4 s lost after each: a 48 s cycle, 2 s
+/// steps). Only left-turners: the left movement passes saturation flow × its green share,
+/// 1,800 × 10/48 = 375 veh/h (nothing crosses in the through phase); only through traffic:
+/// 1,800 × 30/48 = 1,125; both undersaturated together (600 + 200 veh/h): both served whole,
+/// the waiting left-turners in the approach's last cell (its turn pocket) not holding the
+/// through traffic back.
+#[test]
+fn a_protected_left_turn_phase_serves_only_its_movement() {
+    let roads = [
+        Road::new("A", "w", "m", &[(0.0, 0.0), (2000.0, 0.0)])
+            .kmh(72.0)
+            .link(),
+        Road::new("E", "m", "e", &[(2000.0, 0.0), (3000.0, 0.0)])
+            .kmh(72.0)
+            .link(),
+        Road::new("N", "m", "n", &[(2000.0, 0.0), (2000.0, 1000.0)])
+            .kmh(72.0)
+            .link(),
+    ];
+    let run_with = |through: f64, left: f64| {
+        let mut s = setup(&roads, 3600.0, 1800.0);
+        s.demand.push(od(&s, "w", "e", VehicleClass::Car, through));
+        s.demand.push(od(&s, "w", "n", VehicleClass::Car, left));
+        let node = s.network.node("m").expect("node");
+        let a = s.network.incoming[node][0];
+        let link = |id: &str| {
+            s.network.outgoing[node]
+                .iter()
+                .copied()
+                .find(|&l| s.network.links[l].road_id == id)
+                .expect("link")
+        };
+        let (e, n) = (link("E"), link("N"));
+        s.signals.push(SignalPlan {
+            node,
+            offset_s: 0.0,
+            lost_s: 4.0,
+            min_green_s: 10.0,
+            phases: vec![
+                Phase {
+                    green_s: 30.0,
+                    approaches: Vec::new(),
+                    movements: vec![(a, e)],
+                },
+                Phase {
+                    green_s: 10.0,
+                    approaches: Vec::new(),
+                    movements: vec![(a, n)],
+                },
+            ],
+            timing: Timing::Given,
+        });
+        let p = s.compile().expect("test input is valid");
+        let cpu = p.run(None).expect("runs");
+        let flow = |run: &TrafficRun, id: &str| {
+            let k = link_index(&p, id);
+            let iv = &run.intervals[1];
+            iv.vehicle_m[k][0] / p.network.links[k].length_m / iv.seconds * 3600.0
+        };
+        let out = (flow(&cpu, "E"), flow(&cpu, "N"));
+        if let Some(ctx) = gpu() {
+            let g = p.run(Some(&ctx)).expect("runs");
+            let go = (flow(&g, "E"), flow(&g, "N"));
+            assert!(
+                (go.0 - out.0).abs() <= 1e-3 * out.0.max(1.0)
+                    && (go.1 - out.1).abs() <= 1e-3 * out.1.max(1.0),
+                "gpu {go:?} cpu {out:?}"
+            );
+        }
+        out
+    };
+    let (e, n) = run_with(0.0, 500.0);
+    eprintln!("left only: E {e:.1}, N {n:.1}");
+    assert!(e == 0.0 && (n - 375.0).abs() < 0.01 * 375.0, "{n}");
+    let (e, n) = run_with(1500.0, 0.0);
+    eprintln!("through only: E {e:.1}, N {n:.1}");
+    assert!(n == 0.0 && (e - 1125.0).abs() < 0.01 * 1125.0, "{e}");
+    let (e, n) = run_with(600.0, 200.0);
+    eprintln!("both: E {e:.1}, N {n:.1}");
+    assert!(
+        (e - 600.0).abs() < 0.02 * 600.0 && (n - 200.0).abs() < 0.02 * 200.0,
+        "{e} {n}"
+    );
 }

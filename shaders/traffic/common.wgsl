@@ -62,6 +62,15 @@ struct Signal {
 struct Phase {
     green: u32,
     mask: u32,
+    cols: array<u32, 16>, // network::MAX_DEGREE
+}
+
+// the bits of every column (outgoing links and the sink) of a node (traffic::cpu::full_cols)
+fn full_cols(n_out: u32) -> u32 {
+    if (n_out + 1u >= 32u) {
+        return 0xffffffffu;
+    }
+    return (1u << (n_out + 1u)) - 1u;
 }
 
 const MAX_COMM: u32 = 32u; // traffic::MAX_COMMODITIES

@@ -72,14 +72,18 @@ fn cell_beta(l: Link, c: u32, t: f32, e: u32) -> f32 {
     return b;
 }
 
-// Σ over the phase's approaches a of Q_a·(x_a/N_a − Σ_j β_aj x_j/N_j) (storage-normalised)
-fn pressure(node: Node, mask: u32, turn0: u32) -> f32 {
+// Σ over the phase's approaches a of Q_a·(x_a/N_a − Σ_j β_aj x_j/N_j) (storage-normalised);
+// an approach served for some movements only: Q_a·(g_a·x_a/N_a − Σ_{j green} β_aj x_j/N_j)
+fn pressure(node: Node, pi: u32, turn0: u32) -> f32 {
     let cols = node.n_out + 1u;
+    let full = full_cols(node.n_out);
+    let mask = phases[pi].mask;
     var total = 0.0;
     for (var a = 0u; a < node.n_in; a = a + 1u) {
         if ((mask & (1u << a)) == 0u) {
             continue;
         }
+        let allowed = phases[pi].cols[a];
         let li = in_links[node.in_off + a];
         let l = links[li];
         let last = l.first_cell + l.n_cells - 1u;
@@ -87,43 +91,55 @@ fn pressure(node: Node, mask: u32, turn0: u32) -> f32 {
         var down = 0.0;
         for (var j = 0u; j < node.n_out; j = j + 1u) {
             let beta = cell_beta(l, last, t, turn0 + node.turn_off + a * cols + j);
-            if (beta > 0.0) {
+            if (beta > 0.0 && (allowed & (1u << j)) != 0u) {
                 let lj = out_links[node.out_off + j];
                 down = down + beta * occupancy(lj) / storage_of(links[lj]);
             }
         }
-        total = total + l.q_step * (occupancy(li) / storage_of(l) - down);
+        let up = occupancy(li) / storage_of(l);
+        if ((allowed & full) == full) {
+            total = total + l.q_step * (up - down);
+        } else {
+            var g = 0.0;
+            for (var j = 0u; j < cols; j = j + 1u) {
+                if ((allowed & (1u << j)) != 0u) {
+                    g = g + cell_beta(l, last, t, turn0 + node.turn_off + a * cols + j);
+                }
+            }
+            total = total + l.q_step * (g * up - down);
+        }
     }
     return total;
 }
 
-// approaches with green this step; advances the signal state
-fn signal_mask(n: u32, node: Node, t_clock: u32, turn0: u32) -> u32 {
+// approaches with green this step and the phase giving it (NONE: unsignalised or between
+// phases); advances the signal state
+fn signal_mask(n: u32, node: Node, t_clock: u32, turn0: u32) -> vec2<u32> {
     if (node.signal == NONE) {
-        return 0xffffffffu;
+        return vec2<u32>(0xffffffffu, NONE);
     }
     let sig = signals[node.signal];
     if (sig.kind == 0u) {
         let t = (t_clock + sig.offset) % max(sig.cycle, 1u);
         var acc = 0u;
         for (var p = 0u; p < sig.n_phases; p = p + 1u) {
-            let ph = phases[sig.phase_off + p];
-            if (t < acc + ph.green) {
-                return ph.mask;
+            let green = phases[sig.phase_off + p].green;
+            if (t < acc + green) {
+                return vec2<u32>(phases[sig.phase_off + p].mask, sig.phase_off + p);
             }
-            acc = acc + ph.green + sig.lost;
+            acc = acc + green + sig.lost;
             if (t < acc) {
-                return 0u;
+                return vec2<u32>(0u, NONE);
             }
         }
-        return 0u;
+        return vec2<u32>(0u, NONE);
     }
     var st = signal_state[n];
     if (st.y >= sig.lost + sig.min_green) {
         var best = st.x;
-        var best_p = pressure(node, phases[sig.phase_off + st.x].mask, turn0);
+        var best_p = pressure(node, sig.phase_off + st.x, turn0);
         for (var p = 0u; p < sig.n_phases; p = p + 1u) {
-            let pr = pressure(node, phases[sig.phase_off + p].mask, turn0);
+            let pr = pressure(node, sig.phase_off + p, turn0);
             if (pr > best_p) {
                 best = p;
                 best_p = pr;
@@ -133,15 +149,23 @@ fn signal_mask(n: u32, node: Node, t_clock: u32, turn0: u32) -> u32 {
             st = vec2<u32>(best, 0u);
         }
     }
-    var mask = 0u;
+    var out = vec2<u32>(0u, NONE);
     if (st.y >= sig.lost) {
-        mask = phases[sig.phase_off + st.x].mask;
+        out = vec2<u32>(phases[sig.phase_off + st.x].mask, sig.phase_off + st.x);
     }
     if (st.y < 0xffffffffu) {
         st.y = st.y + 1u;
     }
     signal_state[n] = st;
-    return mask;
+    return out;
+}
+
+// the columns row a has green for (all unless the phase serves single movements of it)
+fn allowed_cols(phase: u32, a: u32, n_in: u32) -> u32 {
+    if (phase == NONE || a >= n_in) {
+        return 0xffffffffu;
+    }
+    return phases[phase].cols[a];
 }
 
 @compute @workgroup_size(64)
@@ -158,7 +182,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     let cols = n_out + 1u;
     let slice = min(clock[0] / max(P.steps_per_slice, 1u), max(P.n_slices, 1u) - 1u);
     let turn0 = slice * P.n_turn_entries;
-    let mask = signal_mask(n, node, clock[0], turn0);
+    let sm = signal_mask(n, node, clock[0], turn0);
+    let mask = sm.x;
+    let phase = sm.y;
+    let full = full_cols(n_out);
 
     // origin queue (with this step's demand) in private memory
     var q0: array<f32, MAX_COMM>;
@@ -245,6 +272,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         left_s[j] = sr[links[out_links[node.out_off + j]].first_cell].y;
         done[j] = false;
     }
+    // a row with green for some movements only (a protected turn): the red movements wait in
+    // the last cell (a turn pocket) without taking the others' discharge; the row offers
+    // min(g·T, Q), T its send potential, g the PCE share of it bound for green columns
+    var whole: array<f32, MAX_DEG>;
+    for (var a = 0u; a < n_rows; a = a + 1u) {
+        whole[a] = 0.0;
+    }
+    for (var a = 0u; a < n_in; a = a + 1u) {
+        let al = allowed_cols(phase, a, n_in);
+        if ((al & full) != full && send[a] > 0.0) {
+            var g = 0.0;
+            for (var j = 0u; j < cols; j = j + 1u) {
+                if ((al & (1u << j)) != 0u) {
+                    g = g + beta[a][j];
+                }
+            }
+            let offered = min(g * total[a], links[in_links[node.in_off + a]].q_step);
+            whole[a] = 0.0;
+            if (g > 0.0) {
+                whole[a] = offered / g;
+            }
+            for (var j = 0u; j < cols; j = j + 1u) {
+                if ((al & (1u << j)) != 0u && g > 0.0) {
+                    beta[a][j] = beta[a][j] / g;
+                } else {
+                    beta[a][j] = 0.0;
+                }
+            }
+            send[a] = offered;
+        }
+    }
     for (var it = 0u; it < n_rows + n_out; it = it + 1u) {
         var best = MAX_DEG;
         var best_a = 0.0;
@@ -303,7 +361,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     var entered = vec2<f32>(0.0, 0.0);
     var exited = vec2<f32>(0.0, 0.0);
     for (var a = 0u; a <= n_in; a = a + 1u) {
-        let y = phi_of[a] * send[a];
+        let restricted = whole[a] > 0.0;
+        var y = phi_of[a] * send[a];
+        if (restricted) {
+            y = phi_of[a] * whole[a];
+        }
+        let al = allowed_cols(phase, a, n_in);
         var l: Link;
         var last = 0u;
         if (a < n_in) {
@@ -321,7 +384,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
             }
             var left = 0.0;
             for (var j = 0u; j < cols; j = j + 1u) {
-                let b = turns[(turn0 + node.turn_off + a * cols + j) * kk + k];
+                var b = 0.0;
+                if (!restricted || (al & (1u << j)) != 0u) {
+                    b = turns[(turn0 + node.turn_off + a * cols + j) * kk + k];
+                }
                 let m = y * sh * b;
                 if (j < n_out) {
                     let at = (node.out_off + j) * kk + k;

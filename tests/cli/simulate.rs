@@ -433,6 +433,58 @@ fn traffic_errors_are_one_line() {
         p(&out.join("run")),
     ]);
     assert!(e.contains("unknown field `clas`"), "{e}");
+    // a movement phase naming a road that does not leave the node; a closed road that is not
+    // in the network; a TNTP file with a bad field
+    std::fs::write(
+        &scenario,
+        "name = \"bad\"\nstart = \"2026-03-10T07:00:00+07:00\"\nduration_h = 1\n\
+         [[signals.node]]\nnode = \"cam-pha\"\n[[signals.node.phases]]\ngreen_s = 20\n\
+         movements = [[\"ql18-ha-tu-cam-pha\", \"ql18-hon-gai-ha-tu\"]]\n",
+    )
+    .expect("write");
+    let run_dir = out.join("run");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "simulate",
+            "traffic",
+            "--scenario",
+            p(&scenario),
+            "--out",
+            p(&run_dir),
+        ];
+        args.extend_from_slice(extra);
+        one_line_error(&args)
+    };
+    let e = run(&[]);
+    assert!(
+        e.contains("key `signals.node[0].phases[0].movements[0]`: road \"ql18-hon-gai-ha-tu\" does not leave node \"cam-pha\""),
+        "{e}"
+    );
+    std::fs::write(
+        &scenario,
+        "name = \"bad\"\nstart = \"2026-03-10T07:00:00+07:00\"\nduration_h = 1\n",
+    )
+    .expect("write");
+    let e = run(&["--close-road", "no-such-road"]);
+    assert!(
+        e.contains("key `closed_roads`: \"no-such-road\" is not a road id"),
+        "{e}"
+    );
+    let net = out.join("net.tntp");
+    std::fs::write(
+        &net,
+        "<END OF METADATA>\n1 2 100 1 1 0.15 4 ;\n2 1 100 1 x 0.15 4 ;\n",
+    )
+    .expect("write");
+    let e = one_line_error(&[
+        "simulate",
+        "static-assignment",
+        "--net",
+        p(&net),
+        "--trips",
+        p(&net),
+    ]);
+    assert!(e.contains("net.tntp:3: free flow time \"x\""), "{e}");
     let e = one_line_error(&[
         "import",
         "osm",

@@ -376,7 +376,7 @@ mod tests {
                 SignalData,
                 [kind, cycle, offset, n_phases, phase_off, min_green, lost]
             );
-            twin!(stage, "Phase", PhaseData, [green, mask]);
+            twin!(stage, "Phase", PhaseData, [green, mask, cols]);
         }
     }
 

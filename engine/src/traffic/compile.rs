@@ -434,23 +434,31 @@ impl TrafficSetup {
                     // flow (PCE/h, the routed mean rates) over the approach's capacity
                     let node_volumes = &volumes[plan.node];
                     let cols = net.outgoing[plan.node].len() + 1;
+                    let pce_of = |r: usize, j: usize| {
+                        node_volumes
+                            .get(&(r, j))
+                            .map_or(0.0, |v| v[0] + self.truck_pce * v[1])
+                    };
+                    let row_of = |a: usize| net.incoming[plan.node].iter().position(|&x| x == a);
+                    let col_of = |b: usize| net.outgoing[plan.node].iter().position(|&x| x == b);
                     let y: Vec<f64> = plan
                         .phases
                         .iter()
                         .map(|ph| {
-                            ph.approaches
-                                .iter()
-                                .map(|&a| {
-                                    let row = net.incoming[plan.node].iter().position(|&x| x == a);
-                                    let q: f64 = row.map_or(0.0, |r| {
-                                        (0..cols)
-                                            .filter_map(|j| node_volumes.get(&(r, j)))
-                                            .map(|v| v[0] + self.truck_pce * v[1])
-                                            .sum()
-                                    });
-                                    q / net.links[a].capacity_veh_h.max(1e-9)
-                                })
-                                .fold(0.0, f64::max)
+                            let whole = ph.approaches.iter().map(|&a| {
+                                let q: f64 = row_of(a)
+                                    .map_or(0.0, |r| (0..cols).map(|j| pce_of(r, j)).sum());
+                                q / net.links[a].capacity_veh_h.max(1e-9)
+                            });
+                            // a protected movement: its flow over its approach's capacity
+                            let single = ph.movements.iter().map(|&(a, b)| {
+                                let q = match (row_of(a), col_of(b)) {
+                                    (Some(r), Some(j)) => pce_of(r, j),
+                                    _ => 0.0,
+                                };
+                                q / net.links[a].capacity_veh_h.max(1e-9)
+                            });
+                            whole.chain(single).fold(0.0, f64::max)
                         })
                         .collect();
                     let w = webster::plan(&y, plan.lost_s, cycle_s);
@@ -463,22 +471,43 @@ impl TrafficSetup {
                 return Err(err("signalised twice".into()));
             }
             let phase_off = phases.len() as u32;
+            let sink_bit = 1u32 << net.outgoing[plan.node].len();
             for (p, ph) in plan.phases.iter().enumerate() {
                 let mut mask = 0u32;
+                let mut cols = [0u32; network::MAX_DEGREE];
+                let pos_in = |a: usize| {
+                    net.incoming[plan.node]
+                        .iter()
+                        .position(|&x| x == a)
+                        .ok_or_else(|| {
+                            err(format!(
+                                "phase {p}: link {:?} does not enter this node",
+                                net.links[a].id
+                            ))
+                        })
+                };
                 for &a in &ph.approaches {
-                    let Some(pos) = net.incoming[plan.node].iter().position(|&x| x == a) else {
+                    let pos = pos_in(a)?;
+                    mask |= 1 << pos;
+                    cols[pos] = u32::MAX;
+                }
+                for &(a, b) in &ph.movements {
+                    let pos = pos_in(a)?;
+                    let Some(j) = net.outgoing[plan.node].iter().position(|&x| x == b) else {
                         return Err(err(format!(
-                            "phase {p}: link {:?} does not enter this node",
-                            net.links[a].id
+                            "phase {p}: link {:?} does not leave this node",
+                            net.links[b].id
                         )));
                     };
                     mask |= 1 << pos;
+                    // the movement, and vehicles whose trip ends here
+                    cols[pos] |= (1 << j) | sink_bit;
                 }
                 let green = to_steps(greens[p]);
                 if self.control == Control::FixedTime && green == 0 {
                     return Err(err(format!("phase {p}: green shorter than one time step")));
                 }
-                phases.push(PhaseData { green, mask });
+                phases.push(PhaseData { green, mask, cols });
             }
             let lost = to_steps(plan.lost_s);
             let cycle: u32 = phases[phase_off as usize..]

@@ -199,14 +199,18 @@ fn row_beta(inp: &NodeInputs<'_>, l: Option<&LinkData>, n: &[f32], t: f32, entry
 /// approaches a of Q_a·(x_a/N_a − Σ_j β_aj·x_j/N_j), x the link occupancy and N its jam storage
 /// in PCE, β the PCE turning fraction of a's sending cell — a short link near its storage
 /// presses harder than a long one with the same queue, and a full exit stops the pressure.
+/// An approach served for some movements only counts those: Q_a·(g_a·x_a/N_a − Σ_{j green}
+/// β_aj·x_j/N_j), g_a the PCE share of its green movements.
 fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize) -> f32 {
     let kk = inp.params.n_comm as usize;
     let cols = node.n_out + 1;
+    let full = full_cols(node);
     let mut total = 0.0f32;
     for a in 0..node.n_in {
         if ph.mask & (1 << a) == 0 {
             continue;
         }
+        let allowed = ph.cols[a as usize];
         let li = inp.in_links[(node.in_off + a) as usize];
         let l = &inp.links[li as usize];
         let last = (l.first_cell + l.n_cells - 1) as usize;
@@ -221,14 +225,41 @@ fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize)
                 t,
                 turn0 + (node.turn_off + a * cols + j) as usize,
             );
-            if beta > 0.0 {
+            if beta > 0.0 && allowed & (1 << j) != 0 {
                 let lj = inp.out_links[(node.out_off + j) as usize];
                 down += beta * occupancy(inp, lj) / storage(&inp.links[lj as usize]);
             }
         }
-        total += l.q_step * (occupancy(inp, li) / storage(l) - down);
+        let up = occupancy(inp, li) / storage(l);
+        if allowed & full == full {
+            total += l.q_step * (up - down);
+        } else {
+            let mut g = 0.0f32;
+            for j in 0..cols {
+                if allowed & (1 << j) != 0 {
+                    g += row_beta(
+                        inp,
+                        Some(l),
+                        n,
+                        t,
+                        turn0 + (node.turn_off + a * cols + j) as usize,
+                    );
+                }
+            }
+            total += l.q_step * (g * up - down);
+        }
     }
     total
+}
+
+/// The bits of every column (outgoing links and the sink) of a node.
+#[inline]
+fn full_cols(node: &NodeData) -> u32 {
+    if node.n_out + 1 >= 32 {
+        u32::MAX
+    } else {
+        (1u32 << (node.n_out + 1)) - 1
+    }
 }
 
 /// Jam storage of a link, PCE.
@@ -237,32 +268,33 @@ fn storage(l: &LinkData) -> f32 {
     (l.jam_cell * l.n_cells as f32).max(1e-6)
 }
 
-/// The approaches with green at a node this step; updates the max-pressure state.
+/// The approaches with green at a node this step and the phase giving it (its index in
+/// `phases`, [`NONE`] when unsignalised or between phases); updates the max-pressure state.
 fn signal_mask(
     inp: &NodeInputs<'_>,
     node: &NodeData,
     clock: u32,
     turn0: usize,
     st: &mut [u32; 2],
-) -> u32 {
+) -> (u32, u32) {
     if node.signal == NONE {
-        return u32::MAX;
+        return (u32::MAX, NONE);
     }
     let sig = &inp.signals[node.signal as usize];
     let phases = &inp.phases[sig.phase_off as usize..(sig.phase_off + sig.n_phases) as usize];
     if sig.kind == 0 {
         let t = (clock + sig.offset) % sig.cycle.max(1);
         let mut acc = 0u32;
-        for ph in phases {
+        for (p, ph) in phases.iter().enumerate() {
             if t < acc + ph.green {
-                return ph.mask;
+                return (ph.mask, sig.phase_off + p as u32);
             }
             acc += ph.green + sig.lost;
             if t < acc {
-                return 0;
+                return (0, NONE);
             }
         }
-        return 0;
+        return (0, NONE);
     }
     // max-pressure: after the minimum green, the phase with the largest pressure gets the
     // green (the current one keeps it on ties)
@@ -281,13 +313,13 @@ fn signal_mask(
             st[1] = 0;
         }
     }
-    let mask = if st[1] >= sig.lost {
-        phases[st[0] as usize].mask
+    let out = if st[1] >= sig.lost {
+        (phases[st[0] as usize].mask, sig.phase_off + st[0])
     } else {
-        0
+        (0, NONE)
     };
     st[1] = st[1].saturating_add(1);
-    mask
+    out
 }
 
 const MAX_ROWS: usize = super::network::MAX_DEGREE + 1;
@@ -399,7 +431,16 @@ fn node_flow(
     let (n_in, n_out) = (node.n_in as usize, node.n_out as usize);
     let cols = n_out + 1;
     let turn0 = slice_offset(p, clock);
-    let mask = signal_mask(inp, node, clock, turn0, st);
+    let (mask, phase) = signal_mask(inp, node, clock, turn0, st);
+    // the columns each row has green for: all, unless the phase serves single movements of it
+    let full = full_cols(node);
+    let allowed = |a: usize| -> u32 {
+        if phase == NONE || a >= n_in {
+            u32::MAX
+        } else {
+            inp.phases[phase as usize].cols[a]
+        }
+    };
 
     // origin: demand arrives into the queue
     if node.origin != NONE {
@@ -470,6 +511,33 @@ fn node_flow(
         let l = &inp.links[inp.out_links[node.out_off as usize + j] as usize];
         *r = inp.sr[l.first_cell as usize][1];
     }
+    // a row with green for some movements only (a protected turn): vehicles for the red ones
+    // wait in the last cell — a turn pocket — without taking the discharge of the others (as
+    // on separate lanes): the row offers min(g·T, Q), T its send potential and g the PCE
+    // share of it bound for green columns, split over those columns
+    let mut whole = [0.0f32; MAX];
+    for a in 0..n_in {
+        let al = allowed(a);
+        if al & full != full && send[a] > 0.0 {
+            let mut g = 0.0f32;
+            for j in 0..cols {
+                if al & (1 << j) != 0 {
+                    g += beta[a][j];
+                }
+            }
+            let q = row_link(a).map_or(0.0, |l| l.q_step);
+            let offered = (g * total[a]).min(q);
+            whole[a] = if g > 0.0 { offered / g } else { 0.0 };
+            for j in 0..cols {
+                beta[a][j] = if al & (1 << j) != 0 && g > 0.0 {
+                    beta[a][j] / g
+                } else {
+                    0.0
+                };
+            }
+            send[a] = offered;
+        }
+    }
     let phi_of = node_model(n_in + 1, n_out, &send, &prio, &beta, &supply);
     // FIFO per row: a row moves the same fraction to every column it feeds, each commodity
     // by its share of the row's sending flow and its own turning fraction
@@ -479,13 +547,23 @@ fn node_flow(
     let mut exited = [0.0f32; 2];
     let mut entered = [0.0f32; 2];
     for a in 0..=n_in {
-        let y = phi_of[a] * send[a];
+        let restricted = whole[a] > 0.0;
+        let y = if restricted {
+            phi_of[a] * whole[a]
+        } else {
+            phi_of[a] * send[a]
+        };
+        let al = allowed(a);
         for k in 0..kk {
             let rs: &[f32] = if a < n_in { row_state(a) } else { &q0[..kk] };
             let sh = share(p, row_link(a), rs, k, total[a]);
             let mut left = 0.0f32;
             for j in 0..cols {
-                let b = inp.turns[(turn0 + node.turn_off as usize + a * cols + j) * kk + k];
+                let b = if restricted && al & (1 << j) == 0 {
+                    0.0
+                } else {
+                    inp.turns[(turn0 + node.turn_off as usize + a * cols + j) * kk + k]
+                };
                 let m = y * sh * b;
                 if j < n_out {
                     in_flow[j * kk + k] += m;

@@ -173,8 +173,9 @@ pub struct SignalData {
     pub _pad: u32,
 }
 
-/// One signal phase: its green (steps, fixed-time) and the incoming approaches it serves (bit
-/// `a` = the node's `a`-th incoming link).
+/// One signal phase: its green (steps, fixed-time), the incoming approaches it serves (bit
+/// `a` = the node's `a`-th incoming link) and, per approach, the movements that have green
+/// (72 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable, PartialEq)]
 pub struct PhaseData {
@@ -182,6 +183,9 @@ pub struct PhaseData {
     pub green: u32,
     /// Approach mask.
     pub mask: u32,
+    /// Per approach `a`: the columns (outgoing links, bit `n_out` the sink) with green;
+    /// `u32::MAX`: the whole approach.
+    pub cols: [u32; network::MAX_DEGREE],
 }
 
 /// Most commodities (vehicle class × destination) one cell carries: the bits of
@@ -275,12 +279,15 @@ pub struct OdDemand {
 }
 
 /// One phase of a signal plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Phase {
     /// Green time, s (fixed-time; ignored by max-pressure).
     pub green_s: f64,
-    /// Incoming link indices served.
+    /// Incoming link indices served whole.
     pub approaches: Vec<usize>,
+    /// Single movements served (incoming link, outgoing link): a protected turn, e.g. a
+    /// left-turn phase; the approach's other movements wait (in a turn pocket: see `cpu`).
+    pub movements: Vec<(usize, usize)>,
 }
 
 /// How a fixed-time plan's greens are set.

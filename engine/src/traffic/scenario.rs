@@ -200,8 +200,12 @@ pub struct SignalSpec {
 pub struct PhaseSpec {
     /// Green, s.
     pub green_s: f64,
-    /// Road link ids whose direction entering the node is served.
+    /// Road link ids whose direction entering the node is served (all its movements).
+    #[serde(default)]
     pub approaches: Vec<String>,
+    /// Single movements served, `[from road, to road]` (e.g. a protected left turn).
+    #[serde(default)]
+    pub movements: Vec<[String; 2]>,
 }
 
 /// Emission settings.
@@ -489,9 +493,40 @@ impl TrafficScenario {
                                 }
                             }
                         }
+                        let mut movements = Vec::new();
+                        for (m, [from, to]) in ph.movements.iter().enumerate() {
+                            let mkey = format!("{key}.phases[{p}].movements[{m}]");
+                            let l_in = network.incoming[node].iter().copied().find(|&l| {
+                                network.links[l].road_id == *from || network.links[l].id == *from
+                            });
+                            let l_out = network.outgoing[node].iter().copied().find(|&l| {
+                                network.links[l].road_id == *to || network.links[l].id == *to
+                            });
+                            match (l_in, l_out) {
+                                (Some(a), Some(b)) => movements.push((a, b)),
+                                (None, _) => {
+                                    return Err(bad(format!(
+                                        "key `{mkey}`: road {from:?} does not enter node {:?}",
+                                        network.nodes[node].id
+                                    )));
+                                }
+                                (_, None) => {
+                                    return Err(bad(format!(
+                                        "key `{mkey}`: road {to:?} does not leave node {:?}",
+                                        network.nodes[node].id
+                                    )));
+                                }
+                            }
+                        }
+                        if approaches.is_empty() && movements.is_empty() {
+                            return Err(bad(format!(
+                                "key `{key}.phases[{p}]`: give `approaches` or `movements`"
+                            )));
+                        }
                         out.push(Phase {
                             green_s: ph.green_s,
                             approaches,
+                            movements,
                         });
                     }
                     out
@@ -648,6 +683,7 @@ pub fn auto_phases(
             .map(|approaches| Phase {
                 green_s: green,
                 approaches,
+                movements: Vec::new(),
             })
             .collect(),
     )
