@@ -237,13 +237,16 @@ fn body(text: &str) -> (Vec<(usize, &str)>, Option<usize>) {
     (out, nodes)
 }
 
+/// Most nodes a TNTP network may number (the largest published, Chicago regional, has ~13,000).
+pub const MAX_TNTP_NODES: usize = 1_000_000;
+
 fn node_of(path: &Path, line: usize, field: &str, v: &str) -> Result<usize, TntpError> {
     match v.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n - 1),
+        Ok(n) if (1..=MAX_TNTP_NODES).contains(&n) => Ok(n - 1),
         _ => Err(TntpError {
             path: path.to_path_buf(),
             line,
-            message: format!("{field} {v:?} is not a node number ≥ 1"),
+            message: format!("{field} {v:?} is not a node number in 1..={MAX_TNTP_NODES}"),
         }),
     }
 }
@@ -301,7 +304,17 @@ pub fn read_tntp_network(path: &Path) -> Result<(usize, Vec<BprLink>), TntpError
         .map(|l| l.from.max(l.to) + 1)
         .max()
         .unwrap_or(0);
-    Ok((declared.unwrap_or(0).max(max_node), links))
+    let declared = declared.unwrap_or(0);
+    if declared > MAX_TNTP_NODES {
+        return Err(TntpError {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!(
+                "<NUMBER OF NODES> {declared} is above the most supported, {MAX_TNTP_NODES}"
+            ),
+        });
+    }
+    Ok((declared.max(max_node), links))
 }
 
 /// Reads a TNTP trips file: (origin, destination, flow), 0-based.

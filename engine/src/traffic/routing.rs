@@ -413,7 +413,14 @@ impl TrafficProblem {
         let kk = self.n_comm();
         let n_links = self.links.len();
         let sps = u64::from(self.params.steps_per_slice);
-        let per_slice = ((sps as f64 * self.dt_s / 60.0).ceil() as u64).clamp(1, sps);
+        // about one sample a minute, fewer when the run is long: at most 2e7 samples × links
+        // (two f64 curves per class each: 640 MB)
+        let budget = (2e7 / n_links.max(1) as f64 / f64::from(self.params.n_slices.max(1)))
+            .floor()
+            .max(1.0) as u64;
+        let per_slice = ((sps as f64 * self.dt_s / 60.0).ceil() as u64)
+            .min(budget)
+            .clamp(1, sps);
         let mut bounds = vec![0u64];
         for s in 0..u64::from(self.params.n_slices) {
             for j in 1..=per_slice {
