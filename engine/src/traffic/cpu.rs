@@ -467,7 +467,7 @@ fn node_flow(
     };
     let mut send = [0.0f32; MAX];
     for a in 0..n_in {
-        let l = row_link(a).expect("an incoming row");
+        let l = &inp.links[inp.in_links[node.in_off as usize + a] as usize];
         let last = (l.first_cell + l.n_cells - 1) as usize;
         send[a] = if mask & (1 << a) != 0 {
             inp.sr[last][0]

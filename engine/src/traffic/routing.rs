@@ -160,6 +160,23 @@ pub fn labels_to(net: &Graph, dest: usize, times: &[Vec<f64>], slice_s: f64) -> 
     labels
 }
 
+/// Cost of leaving by link `l` at the start of slice `s` under the labels `labels` (its time
+/// plus the head's label at the arrival time).
+fn via(
+    net: &Graph,
+    labels: &[Vec<f64>],
+    times: &[Vec<f64>],
+    l: usize,
+    s: usize,
+    slice_s: f64,
+) -> f64 {
+    let h = net.to[l];
+    let (w, rest) = arrival(labels, h, s, times[s][l], slice_s);
+    // a zero weight never multiplies an unreachable (infinite) label
+    let here = if w > 0.0 { w * labels[s][h] } else { 0.0 };
+    times[s][l] + here + rest
+}
+
 /// The best next link per slice and node for `dest` (`None` at the destination and where it
 /// cannot be reached): the all-or-nothing splitting rates.
 pub fn best_next(
@@ -178,13 +195,7 @@ pub fn best_next(
                     }
                     let mut best: Option<(f64, usize)> = None;
                     for &l in &net.outgoing[n] {
-                        let (w, rest) = arrival(labels, net.to[l], s, times[s][l], slice_s);
-                        let here = if w > 0.0 {
-                            w * labels[s][net.to[l]]
-                        } else {
-                            0.0
-                        };
-                        let c = times[s][l] + here + rest;
+                        let c = via(net, labels, times, l, s, slice_s);
                         if c.is_finite() && best.is_none_or(|(b, _)| c < b) {
                             best = Some((c, l));
                         }
@@ -225,10 +236,7 @@ pub fn expected_to(
                     if b <= 0.0 {
                         continue;
                     }
-                    let h = net.to[l];
-                    let (w, rest) = arrival(&e, h, s, times[s][l], slice_s);
-                    let here = if w > 0.0 { w * e[s][h] } else { 0.0 };
-                    let c = times[s][l] + here + rest;
+                    let c = via(net, &e, times, l, s, slice_s);
                     if c.is_finite() {
                         v += b * c;
                         w_total += b;
