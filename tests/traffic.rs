@@ -1004,3 +1004,46 @@ fn a_protected_left_turn_phase_serves_only_its_movement() {
         "{e} {n}"
     );
 }
+
+/// Vehicles that cannot enter idle at their origin: 1,000 trucks/h (2,500 PCE/h) offered to a
+/// 1,800 PCE/h link for an hour queue at 280 trucks/h, 140 truck-hours in all. The interval
+/// statistics (trapezoid of the queue at each interval's ends) match the step-by-step integral,
+/// and the idle NOx charged for them is those truck-hours at McCormick et al.'s 84.96 g/h.
+#[test]
+fn trucks_waiting_at_an_origin_idle() {
+    use twin_engine::traffic::engine::StepEngine;
+    let roads = [Road::new("A", "o", "d", &[(0.0, 0.0), (3000.0, 0.0)]).link()];
+    let mut s = setup(&roads, 3600.0, 900.0);
+    s.demand.push(od(&s, "o", "d", VehicleClass::Truck, 1000.0));
+    let p = s.compile().expect("test input is valid");
+    let run = p.run(None).expect("runs");
+    let o = p.network.node("o").expect("node");
+    let queued_h: f64 = run
+        .intervals
+        .iter()
+        .map(|iv| iv.queued_s[o][1])
+        .sum::<f64>()
+        / 3600.0;
+    let kk = p.n_comm();
+    let mut e = twin_engine::traffic::engine::CpuEngine::new(&p);
+    let (mut exact_s, mut before) = (0.0f64, 0.0f64);
+    for _ in 0..p.steps {
+        e.steps(1).expect("steps");
+        let q = e.queues().expect("queues");
+        let now: f64 = q[o * kk..(o + 1) * kk].iter().map(|&x| f64::from(x)).sum();
+        exact_s += 0.5 * (before + now) * p.dt_s;
+        before = now;
+    }
+    let exact_h = exact_s / 3600.0;
+    eprintln!("queued {queued_h:.2} truck-h (step by step {exact_h:.2}, theory 140)");
+    assert!((queued_h - exact_h).abs() <= 0.01 * exact_h);
+    assert!((queued_h - 140.0).abs() <= 7.0);
+    // nothing is queued at the destination
+    let d = p.network.node("d").expect("node");
+    assert!(run.intervals.iter().all(|iv| iv.queued_s[d] == [0.0, 0.0]));
+    let (rates, idle) = p
+        .emissions
+        .rates_g_s([0.0; 2], [0.0; 2], [0.0, queued_h], 3600.0, 0.0);
+    assert!((idle[2] - queued_h * 84.96).abs() < 1e-6);
+    assert!((rates[2] * 3600.0 - idle[2]).abs() < 1e-6);
+}

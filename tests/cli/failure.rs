@@ -464,6 +464,34 @@ fn traffic_scenario_values_are_finite_and_bounded_before_anything_is_sized() {
             &[("truck_pce = 2.5", "truck_pce = inf")],
             "key `truck_pce`: inf",
         ),
+        (
+            &[(
+                "# [emissions.truck]\n",
+                "[emissions.truck]\nnox_g_km = 7\nnox_speed_curve = { gamma = 1, eta = 1, v_min_km_h = 10, v_max_km_h = 80 }\n",
+            )],
+            "both set",
+        ),
+        (
+            &[(
+                "# [emissions.truck]\n",
+                "[emissions.truck]\nnox_speed_curve = { gamma = -1, eta = 1, v_min_km_h = 10, v_max_km_h = 80 }\n",
+            )],
+            "key `emissions.truck.nox_speed_curve`: the factor at 10 km/h is -1 g/km",
+        ),
+        (
+            &[(
+                "# [emissions.truck]\n",
+                "[emissions.truck]\nnox_speed_curve = { gamma = 1, eta = 1, v_min_km_h = 10 }\n",
+            )],
+            "v_max_km_h",
+        ),
+        (
+            &[(
+                "# [emissions.truck]\n",
+                "[emissions.truck]\nidle_nox_g_h = -3\n",
+            )],
+            "key `emissions.truck.idle_nox_g_h`",
+        ),
     ];
     for (edits, want) in cases {
         let e = run_changed(&dir, "traffic", t, edits);

@@ -392,6 +392,21 @@ pub fn traffic_toml(rng: &mut StdRng) -> Vec<u8> {
             num(rng, 0.0, 2.0),
             num(rng, 1.0, 40.0)
         );
+        t += &maybe(rng, |rng| {
+            format!("idle_nox_g_h = {}\n", num(rng, -10.0, 200.0))
+        });
+        if rng.random_bool(0.5) {
+            t += &format!(
+                "nox_speed_curve = {{ alpha = {}, beta = {}, gamma = {}, delta = {}, eta = {}, v_min_km_h = {}, v_max_km_h = {} }}\n",
+                num(rng, -1e-3, 1e-3),
+                num(rng, -0.1, 0.1),
+                num(rng, -1.0, 20.0),
+                num(rng, -10.0, 100.0),
+                num(rng, -1.0, 2.0),
+                num(rng, 0.0, 20.0),
+                num(rng, 10.0, 300.0)
+            );
+        }
     }
     t.into_bytes()
 }

@@ -278,6 +278,7 @@ fn synthetic_runs_sized(
             vehicle_km: [0.0; 2],
         },
         emissions_kg: BTreeMap::new(),
+        idle_emissions_kg: BTreeMap::new(),
         emission_model: Default::default(),
         webster_plans: Default::default(),
         equilibrium: None,

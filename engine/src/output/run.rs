@@ -243,6 +243,9 @@ pub struct TrafficSummary {
     pub vehicles: VehicleSummary,
     /// Emitted mass per pollutant, kg.
     pub emissions_kg: BTreeMap<String, f64>,
+    /// Of that, emitted by idling vehicles (stopped on links or waiting at origins), kg.
+    #[serde(default)]
+    pub idle_emissions_kg: BTreeMap<String, f64>,
     /// The emission factors used.
     pub emission_model: EmissionModel,
     /// Fixed-time plans timed by Webster (1958) from the assigned flows: node id → plan.

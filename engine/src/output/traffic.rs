@@ -159,14 +159,29 @@ pub fn write_traffic_run(
             veh * 24.0 / run_h.max(1e-9)
         })
         .collect();
+    // vehicles waiting at an origin idle on the roads leaving it: each node's queue is charged
+    // to its outgoing links in equal shares
+    let out_share: Vec<f64> = links
+        .iter()
+        .map(|l| 1.0 / problem.network.outgoing[l.from].len().max(1) as f64)
+        .collect();
+    let mut idle_kg = [0.0f64; 3];
     for iv in &run.intervals {
         let t = start_ms + ((iv.start_s + iv.seconds) * 1000.0).round() as i64;
         for (li, l) in links.iter().enumerate() {
-            let vkt = [iv.vehicle_m[li][0] / 1000.0, iv.vehicle_m[li][1] / 1000.0];
+            let vkm = [iv.vehicle_m[li][0] / 1000.0, iv.vehicle_m[li][1] / 1000.0];
+            let veh_h = [iv.vehicle_s[li][0] / 3600.0, iv.vehicle_s[li][1] / 3600.0];
+            let q = iv.queued_s.get(l.from).copied().unwrap_or_default();
+            let queued_h = [q[0] * out_share[li] / 3600.0, q[1] * out_share[li] / 3600.0];
             let silt = problem
                 .emissions
                 .silt_for(&l.road_id, l.road_ref.as_deref(), per_day[li]);
-            let r = problem.emissions.rates_g_s(vkt, iv.seconds, silt);
+            let (r, idle_g) = problem
+                .emissions
+                .rates_g_s(vkm, veh_h, queued_h, iv.seconds, silt);
+            for (k, g) in idle_g.iter().enumerate() {
+                idle_kg[k] += g / 1000.0;
+            }
             for (p, name) in POLLUTANTS.iter().enumerate() {
                 geometry.push(link_wkb[li].clone());
                 id.push(l.id.clone());
@@ -293,6 +308,11 @@ pub fn write_traffic_run(
         emissions_kg: POLLUTANTS
             .iter()
             .zip(total_kg)
+            .map(|(p, kg)| ((*p).to_string(), kg))
+            .collect(),
+        idle_emissions_kg: POLLUTANTS
+            .iter()
+            .zip(idle_kg)
             .map(|(p, kg)| ((*p).to_string(), kg))
             .collect(),
         emission_model: problem.emissions.clone(),

@@ -331,6 +331,9 @@ pub struct IntervalStats {
     pub vehicle_s: Vec<[f64; 2]>,
     /// Vehicle-metres per link (car, truck).
     pub vehicle_m: Vec<[f64; 2]>,
+    /// Vehicle-seconds waiting at each node's origin (car, truck): the trapezoid of the queues
+    /// read at the interval's two ends (exact when a queue grows or shrinks steadily).
+    pub queued_s: Vec<[f64; 2]>,
 }
 
 /// Vehicle bookkeeping at the end of a run.
@@ -417,10 +420,30 @@ impl TrafficProblem {
         let mut done = 0u64;
         let every = every.max(1);
         let n_intervals = self.steps.div_ceil(every) as usize;
+        let kk = self.n_comm();
+        let class_of = |k: usize| self.commodities[k].class.index();
+        let queued_by_node = |q: &[f32]| {
+            let mut v = vec![[0.0f64; 2]; self.network.nodes.len()];
+            for (i, x) in q.iter().enumerate() {
+                if let Some(node) = v.get_mut(i / kk) {
+                    node[class_of(i % kk)] += f64::from(*x);
+                }
+            }
+            v
+        };
+        let mut queued_before = queued_by_node(&engine.queues()?);
         while done < self.steps {
             let n = every.min(self.steps - done);
             engine.steps(n)?;
             let stats = engine.take_stats()?;
+            let queued_after = queued_by_node(&engine.queues()?);
+            let seconds = n as f64 * self.dt_s;
+            let queued_s = queued_before
+                .iter()
+                .zip(&queued_after)
+                .map(|(a, b)| [0.5 * (a[0] + b[0]) * seconds, 0.5 * (a[1] + b[1]) * seconds])
+                .collect();
+            queued_before = queued_after;
             let mut vehicle_s = vec![[0.0f64; 2]; self.links.len()];
             let mut vehicle_m = vec![[0.0f64; 2]; self.links.len()];
             for (c, s) in stats.iter().enumerate() {
@@ -432,15 +455,14 @@ impl TrafficProblem {
             }
             intervals.push(IntervalStats {
                 start_s: done as f64 * self.dt_s,
-                seconds: n as f64 * self.dt_s,
+                seconds,
                 vehicle_s,
                 vehicle_m,
+                queued_s,
             });
             done += n;
             progress(intervals.len(), n_intervals);
         }
-        let kk = self.n_comm();
-        let class_of = |k: usize| self.commodities[k].class.index();
         let final_state: Vec<[f32; 2]> = engine
             .state()?
             .chunks(kk)

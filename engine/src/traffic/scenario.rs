@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use geo::Centroid;
 use serde::Deserialize;
 
-use super::emissions::{ClassFactors, EmissionModel};
+use super::emissions::{ClassFactors, EmissionModel, SpeedCurve};
 use super::network::{DEFAULT_JAM_VEH_KM_LANE, RoadNetwork};
 use super::webster::MAX_CYCLE_S;
 use super::{Control, OdDemand, Phase, SignalPlan, Timing, TrafficSetup, VehicleClass};
@@ -231,8 +231,15 @@ pub struct FactorsSpec {
     pub pm10_g_km: Option<f64>,
     /// PM2.5, g/veh-km.
     pub pm25_g_km: Option<f64>,
-    /// NOx, g/veh-km.
+    /// NOx, g/veh-km, at every speed (replaces the class's speed curve).
     pub nox_g_km: Option<f64>,
+    /// NOx against speed in the EMEP/EEA unified Tier 3 form (replaces `nox_g_km`), e.g. a row
+    /// of the Guidebook's annex for the segment, Euro standard, slope and load at hand.
+    pub nox_speed_curve: Option<SpeedCurve>,
+    /// NOx while idling, g per vehicle-hour.
+    pub idle_nox_g_h: Option<f64>,
+    /// Exhaust PM while idling, g per vehicle-hour.
+    pub idle_pm_g_h: Option<f64>,
     /// Mean weight, t.
     pub weight_t: Option<f64>,
 }
@@ -349,17 +356,31 @@ impl TrafficScenario {
         .map(|(k, f)| (*k, ((), f)))
         {
             if let Some(f) = f {
-                for (name, v) in [
-                    ("pm10_g_km", f.pm10_g_km),
-                    ("pm25_g_km", f.pm25_g_km),
-                    ("nox_g_km", f.nox_g_km),
-                    ("weight_t", f.weight_t),
+                for (name, v, hi, unit) in [
+                    ("pm10_g_km", f.pm10_g_km, 10_000.0, "g/km"),
+                    ("pm25_g_km", f.pm25_g_km, 10_000.0, "g/km"),
+                    ("nox_g_km", f.nox_g_km, 10_000.0, "g/km"),
+                    ("idle_nox_g_h", f.idle_nox_g_h, 100_000.0, "g/h"),
+                    ("idle_pm_g_h", f.idle_pm_g_h, 100_000.0, "g/h"),
+                    ("weight_t", f.weight_t, 100.0, "t"),
                 ] {
                     if let Some(v) = v {
-                        let hi = if name == "weight_t" { 100.0 } else { 10_000.0 };
-                        let unit = if name == "weight_t" { "t" } else { "g/km" };
                         range(&format!("emissions.{key}.{name}"), v, 0.0, hi, unit)?;
                     }
+                }
+                if f.nox_g_km.is_some() && f.nox_speed_curve.is_some() {
+                    return Err(invalid(
+                        path,
+                        format!(
+                            "keys `emissions.{key}.nox_g_km` and `emissions.{key}.nox_speed_curve` \
+                             both set; give one (a constant or a speed curve)"
+                        ),
+                    ));
+                }
+                if let Some(c) = &f.nox_speed_curve {
+                    c.check().map_err(|e| {
+                        invalid(path, format!("key `emissions.{key}.nox_speed_curve`: {e}"))
+                    })?;
                 }
             }
         }
@@ -590,7 +611,15 @@ impl TrafficScenario {
             if let Some(f) = f {
                 base.pm10_g_km = f.pm10_g_km.unwrap_or(base.pm10_g_km);
                 base.pm25_g_km = f.pm25_g_km.unwrap_or(base.pm25_g_km);
-                base.nox_g_km = f.nox_g_km.unwrap_or(base.nox_g_km);
+                if let Some(v) = f.nox_g_km {
+                    base.nox_g_km = v;
+                    base.nox_curve = None;
+                }
+                if let Some(c) = f.nox_speed_curve {
+                    base.nox_curve = Some(c);
+                }
+                base.idle_nox_g_h = f.idle_nox_g_h.unwrap_or(base.idle_nox_g_h);
+                base.idle_pm_g_h = f.idle_pm_g_h.unwrap_or(base.idle_pm_g_h);
                 base.weight_t = f.weight_t.unwrap_or(base.weight_t);
             }
         };
