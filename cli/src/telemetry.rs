@@ -42,6 +42,21 @@ pub enum TelemetryCommand {
     /// Model evaluation (FB, NMSE, FAC2, MG, VG, R) of a dispersion run's station series
     /// against observations.
     Evaluate(EvaluateArgs),
+    /// Proves the US AQI pipeline against an AirNow hourly file's own NowCast and AQI columns:
+    /// the published NowCast in the 2012 table (must agree on every hour), and the twin's
+    /// hourly AQI from the raw column (agreement reported, disagreements sorted by cause).
+    CheckAirnow(CheckAirnowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckAirnowArgs {
+    /// An AirNow hourly file (columns Site, Parameter, Date (LT), Year, Month, Day, Hour,
+    /// NowCast Conc., AQI, …, Raw Conc., Conc. Unit, Duration, QC Name).
+    #[arg(long, value_name = "FILE.csv")]
+    input: PathBuf,
+    /// The file's local time, hours east of UTC (Hanoi: 7).
+    #[arg(long, default_value_t = 7, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-12..=14))]
+    utc_offset_h: i32,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +223,9 @@ enum StandardArg {
     Vn,
     /// US EPA AQI, PM2.5 (May 2024 breakpoints) and PM10 only.
     Us,
+    /// US EPA AQI with the 2012–2024 breakpoints (historical AirNow files), PM only.
+    #[value(name = "us-2012")]
+    Us2012,
 }
 
 impl From<StandardArg> for Standard {
@@ -215,6 +233,7 @@ impl From<StandardArg> for Standard {
         match s {
             StandardArg::Vn => Standard::Vn,
             StandardArg::Us => Standard::Us,
+            StandardArg::Us2012 => Standard::Us2012,
         }
     }
 }
@@ -409,6 +428,7 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             writeln!(out, "wrote     {}", a.out.display())?;
             Ok(())
         }
+        TelemetryCommand::CheckAirnow(a) => check_airnow(&a, out),
         TelemetryCommand::Aqi(a) => {
             check_out_file(&a.out, &[&a.input])?;
             let obs = read_input(&a.input)?;
@@ -433,6 +453,58 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn check_airnow(a: &CheckAirnowArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use polars::prelude::DataType;
+    use twin_engine::telemetry::airnow;
+    let rows = airnow::read_rows(&a.input, a.utc_offset_h)?;
+    let obs = airnow::observations(&a.input, a.utc_offset_h)?;
+    let df = hourly::hourly_aqi(obs.lazy(), Standard::Us2012)
+        .collect()
+        .map_err(|e| anyhow::anyhow!("computing the AQI of {}: {e}", a.input.display()))?;
+    let time = df.column("time")?.cast(&DataType::Int64)?;
+    let aqi = df.column("aqi")?.cast(&DataType::Int64)?;
+    let twin: std::collections::HashMap<i64, i64> = time
+        .i64()?
+        .iter()
+        .zip(aqi.i64()?.iter())
+        .filter_map(|(t, v)| Some((t?, v?)))
+        .collect();
+    let c = airnow::compare(&rows, &twin);
+    let pct = |n: usize, d: usize| 100.0 * n as f64 / d.max(1) as f64;
+    writeln!(out, "file      {} ({} rows)", a.input.display(), rows.len())?;
+    writeln!(
+        out,
+        "lookup    published NowCast in the 2012 table = published AQI on {}/{} hours ({:.2} %)",
+        c.lookup_agree,
+        c.published,
+        pct(c.lookup_agree, c.published)
+    )?;
+    writeln!(
+        out,
+        "pipeline  twin AQI from the raw column = published AQI on {}/{} hours ({:.1} %; of all published hours {:.1} %)",
+        c.pipeline_agree,
+        c.both,
+        pct(c.pipeline_agree, c.both),
+        pct(c.pipeline_agree, c.published)
+    )?;
+    writeln!(
+        out,
+        "differ    rounding of the file (NowCast within 0.1 µg/m³) {}, missing or invalid hours in the 12-h window {}, other {}; largest difference {} AQI",
+        c.precision, c.window, c.other, c.max_abs_diff
+    )?;
+    writeln!(
+        out,
+        "no AQI    {} published hours (fewer than 2 of the 3 latest hours valid in the file); duplicated hour labels {}",
+        c.twin_missing, c.duplicated_hours
+    )?;
+    anyhow::ensure!(
+        c.published > 0 && c.lookup_agree == c.published,
+        "the 2012 table does not reproduce the published AQI from the published NowCast on {} hours",
+        c.published - c.lookup_agree
+    );
+    Ok(())
 }
 
 fn lake(cmd: LakeCommand, out: &mut impl Write) -> anyhow::Result<()> {

@@ -22,10 +22,11 @@ fn telemetry_aqi_writes_hourly_indices() {
     std::fs::write(&csv, text).expect("write");
     let pq = out.join("aqi.parquet");
     let text = twin_ok(&["telemetry", "aqi", "--input", p(&csv), "--out", p(&pq)]);
-    // the first hour has no earlier PM hours: NowCast needs two of the last three
-    assert!(text.contains("6 station-hours, 5 with an AQI"), "{text}");
+    // the first hour has no earlier PM hours: NowCast needs two of the last three; the hour
+    // after the last reading has none of its own but a NowCast (two of its last three hours)
+    assert!(text.contains("7 station-hours, 6 with an AQI"), "{text}");
     let (cols, rows) = parquet_columns(&pq);
-    assert_eq!(rows, 6);
+    assert_eq!(rows, 7);
     assert_eq!(
         cols[..5],
         ["station_id", "time", "aqi", "dominant", "band"].map(String::from)
@@ -66,7 +67,7 @@ fn telemetry_aqi_writes_hourly_indices() {
         "{text}"
     );
     let text = twin_ok(&["telemetry", "aqi", "--input", p(&lake), "--out", p(&pq)]);
-    assert!(text.contains("6 station-hours, 5 with an AQI"), "{text}");
+    assert!(text.contains("7 station-hours, 6 with an AQI"), "{text}");
     // daily and US flavours run on the same file: six hours are too few for a daily PM mean
     let text = twin_ok(&[
         "telemetry",
@@ -349,4 +350,54 @@ fn telemetry_generate_stream_and_report() {
         let distinct: std::collections::HashSet<&[u8]> = px.chunks(step).collect();
         assert!(distinct.len() > 8, "{png}: only {} colours", distinct.len());
     }
+}
+
+/// `check-airnow` on a small AirNow file: six hours at 20.0 µg/m³ (NowCast 20.0 from the second
+/// hour, AQI 68 in the 2012 table) agree on every hour; a published AQI the table does not give
+/// fails the command with a one-line reason.
+#[test]
+fn check_airnow_proves_the_pipeline_and_refuses_a_wrong_table() {
+    let out = tmp_dir("airnow");
+    std::fs::create_dir_all(&out).expect("dir");
+    let write = |name: &str, aqi: i64| {
+        let mut text = String::from(
+            "Site,Parameter,Date (LT),Year,Month,Day,Hour,NowCast Conc.,AQI,AQI Category,Raw Conc.,Conc. Unit,Duration,QC Name\n",
+        );
+        for h in 1..=6 {
+            let (nc, a) = if h == 1 {
+                ("-999".to_string(), -999)
+            } else {
+                ("20.0".to_string(), aqi)
+            };
+            text += &format!(
+                "Hanoi,PM2.5 - Principal,2017-03-01 {h:02}:00 AM,2017,03,01,{h:02},{nc},{a},Moderate,20.0,UG/M3,1 Hr,Valid\n"
+            );
+        }
+        let f = out.join(name);
+        std::fs::write(&f, text).expect("write");
+        f
+    };
+    let good = write("good.csv", 68);
+    let text = twin_ok(&["telemetry", "check-airnow", "--input", p(&good)]);
+    assert!(text.contains("on 5/5 hours (100.00 %)"), "{text}");
+    assert!(
+        text.contains("published AQI on 5/5 hours (100.0 %"),
+        "{text}"
+    );
+    // the same file through `aqi --standard us-2012`: read as an AirNow file directly
+    let pq = out.join("aqi.parquet");
+    let text = twin_ok(&[
+        "telemetry",
+        "aqi",
+        "--input",
+        p(&good),
+        "--standard",
+        "us-2012",
+        "--out",
+        p(&pq),
+    ]);
+    assert!(text.contains("read      6 readings"), "{text}");
+    let bad = write("bad.csv", 69);
+    let e = one_line_error(&["telemetry", "check-airnow", "--input", p(&bad)]);
+    assert!(e.contains("2012 table does not reproduce"), "{e}");
 }

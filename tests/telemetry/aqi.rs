@@ -10,12 +10,13 @@ fn polars_hourly_aqi_matches_the_reference_rules() {
         let df = vn_hourly_aqi(frame(&readings).lazy())
             .collect()
             .expect("pipeline");
-        // reference: hourly means (hour-ending) of measuring readings
+        // reference: hourly means of measuring readings, the hour ending at H holding the
+        // readings stamped in (H − 1 h, H]
         let mut sums: HashMap<(String, &str, i64), (f64, u32)> = HashMap::new();
         for (s, p, t, v, st) in &readings {
             if *st == "measuring" {
                 let e = sums
-                    .entry((s.clone(), *p, t / HOUR * HOUR + HOUR))
+                    .entry((s.clone(), *p, (t - 1) / HOUR * HOUR + HOUR))
                     .or_insert((0.0, 0));
                 e.0 += v;
                 e.1 += 1;
@@ -102,7 +103,7 @@ fn reference_means(readings: &[(String, &'static str, i64, f64, &'static str)]) 
     for (s, p, t, v, st) in readings {
         if *st == "measuring" {
             let e = sums
-                .entry((s.clone(), *p, t / HOUR * HOUR + HOUR))
+                .entry((s.clone(), *p, (t - 1) / HOUR * HOUR + HOUR))
                 .or_insert((0.0, 0));
             e.0 += v;
             e.1 += 1;

@@ -91,7 +91,8 @@ fn random_readings_hours(
                     } else {
                         "measuring"
                     };
-                    let t = T0 + h * HOUR + (10 + 30 * k) * 60_000;
+                    // at :30 and on the next hour exactly (the end of that hour's period)
+                    let t = T0 + h * HOUR + (30 + 30 * k) * 60_000;
                     out.push((
                         format!("st-{s}"),
                         p,

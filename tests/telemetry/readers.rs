@@ -206,3 +206,72 @@ fn lake_appends_never_rewrite_and_first_accepted_wins() {
         .frame;
     assert_eq!(obs.height(), 202);
 }
+
+/// An AirNow hourly file is read by the ordinary reader (local time UTC+7, each hour stamped at
+/// its end), and the polars US pipeline (2012 table) reproduces, hour by hour, published columns
+/// that the value-by-value reference functions computed from the same raw values (NowCast
+/// truncated to 0.1 µg/m³ as the publisher's column is) — across missing, −999 and invalid
+/// hours. Stamping hours by their start, or binning a reading stamped on the hour into the next
+/// hour, shifts every NowCast window and fails this.
+#[test]
+fn an_airnow_file_goes_through_the_pipeline_as_its_publisher_computes() {
+    use twin_engine::telemetry::airnow::{compare, read_rows};
+    use twin_engine::telemetry::aqi::{UsEdition, us_aqi_edition, us_truncate};
+    let path = tmp("airnow.csv");
+    let mut f = std::fs::File::create(&path).expect("create");
+    writeln!(f, "Site,Parameter,Date (LT),Year,Month,Day,Hour,NowCast Conc.,AQI,AQI Category,Raw Conc.,Conc. Unit,Duration,QC Name").expect("write");
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut level: f64 = 40.0;
+    let mut raw: Vec<Option<f64>> = Vec::new();
+    for h in 0..72usize {
+        level = (level * rng.random_range(0.7..1.4)).clamp(2.0, 400.0);
+        // 0.1 µg/m³ as in the files; a few missing and invalid hours
+        let v = (level * 10.0).round() / 10.0;
+        let (value, qc) = match h {
+            20 | 21 => (None, "Missing"),
+            40 => (Some(v), "Invalid"),
+            _ => (Some(v), "Valid"),
+        };
+        raw.push(value.filter(|_| qc == "Valid"));
+        let window: [Option<f64>; 12] =
+            std::array::from_fn(|k| if k <= h { raw[h - k] } else { None });
+        let nowcast = us_nowcast(&window).map(|c| us_truncate(AqiParameter::Pm25, c));
+        let aqi = nowcast.and_then(|c| us_aqi_edition(AqiParameter::Pm25, c, UsEdition::Y2012));
+        let (d, hh) = (1 + h / 24, h % 24);
+        writeln!(
+            f,
+            "Hanoi,PM2.5 - Principal,2017-01-{d:02} {hh:02}:00,2017,01,{d:02},{hh:02},{},{},x,{},UG/M3,1 Hr,{qc}",
+            nowcast.map_or("-999".into(), |v| format!("{v:.1}")),
+            aqi.map_or(-999, |v| v),
+            value.map_or("-999".into(), |v| format!("{v:.1}")),
+        )
+        .expect("write");
+    }
+    drop(f);
+    let obs = observations::read(&path).expect("an AirNow file reads");
+    assert_eq!(obs.height(), 70, "72 rows less the two missing ones");
+    let df = hourly_aqi(obs.lazy(), Standard::Us2012)
+        .collect()
+        .expect("pipeline");
+    let times = i64s(&df, "time").expect("column");
+    let aqi = i64s(&df, "aqi").expect("column");
+    let twin: HashMap<i64, i64> = times
+        .iter()
+        .zip(aqi.iter())
+        .filter_map(|(t, a)| Some(((*t)?, (*a)?)))
+        .collect();
+    let rows = read_rows(&path, 7).expect("rows");
+    // 01:00–02:00 local on 1 January 2017 ends at 19:00 UTC the day before
+    let end = chrono::DateTime::parse_from_rfc3339("2016-12-31T19:00:00Z")
+        .expect("time")
+        .timestamp_millis();
+    assert_eq!(rows[1].hour_end_ms, end);
+    let c = compare(&rows, &twin);
+    assert!(c.published >= 60, "{c:?}");
+    assert_eq!(c.lookup_agree, c.published, "{c:?}");
+    assert_eq!(
+        (c.both, c.pipeline_agree, c.twin_missing),
+        (c.published, c.published, 0),
+        "{c:?}"
+    );
+}

@@ -325,7 +325,9 @@ fn qa_results_do_not_depend_on_input_order_or_key_width() {
     let coded = sort(r.hourly_means(i64::MIN, i64::MAX).collect().expect("means"));
     let accepted = r.accepted.clone().collect().expect("accepted");
     let by_string = sort(hourly_means(accepted.lazy()).collect().expect("means"));
-    assert_eq!(coded.height(), 4, "two hours in each of two series");
+    // readings stamped at minutes 0…119 (the end of each minute's average): minute 0 closes
+    // the hour before, 1–59 the first hour, 70–119 the second
+    assert_eq!(coded.height(), 6, "three hours in each of two series");
     assert_eq!(
         rows_of(&coded, &means_cols),
         rows_of(&by_string, &means_cols)

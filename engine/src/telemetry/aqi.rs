@@ -1,5 +1,6 @@
 //! Air quality indices: Vietnam's VN_AQI (Decision 1459/QĐ-TCMT, 12 November 2019) and the
-//! US EPA AQI (PM breakpoints of 6 May 2024). These are the reference implementations, value by
+//! US EPA AQI (PM breakpoints of 6 May 2024, and the 2012–2024 table for historical files). These
+//! are the reference implementations, value by
 //! value, that the decree's rules are tested against; the lake pipelines compute the same
 //! formulas column-wise.
 //!
@@ -356,10 +357,24 @@ pub fn vn_daily(d: &DayInputs) -> Option<AqiValue> {
     combine(sub)
 }
 
-/// US EPA AQI breakpoints for 24-h PM (µg/m³), PM2.5 as revised on 6 May 2024: (C_lo, C_hi,
-/// I_lo, I_hi) per category.
-pub fn us_pm_breakpoints(p: AqiParameter) -> Option<&'static [(f64, f64, f64, f64)]> {
-    const PM25: [(f64, f64, f64, f64); 6] = [
+/// Which US EPA breakpoint table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsEdition {
+    /// PM2.5 as revised on 6 May 2024 (89 FR 16202), 301–500 one category.
+    #[default]
+    Y2024,
+    /// The table in force from 2012 to May 2024 (78 FR 3086), the one historical AirNow files
+    /// were computed with: PM2.5 0–12.0 for Good, seven rows up to 500.4 µg/m³.
+    Y2012,
+}
+
+/// US EPA AQI breakpoints for 24-h PM (µg/m³) of an edition: (C_lo, C_hi, I_lo, I_hi) per
+/// category.
+pub fn us_pm_breakpoints(
+    p: AqiParameter,
+    edition: UsEdition,
+) -> Option<&'static [(f64, f64, f64, f64)]> {
+    const PM25_2024: [(f64, f64, f64, f64); 6] = [
         (0.0, 9.0, 0.0, 50.0),
         (9.1, 35.4, 51.0, 100.0),
         (35.5, 55.4, 101.0, 150.0),
@@ -367,7 +382,7 @@ pub fn us_pm_breakpoints(p: AqiParameter) -> Option<&'static [(f64, f64, f64, f6
         (125.5, 225.4, 201.0, 300.0),
         (225.5, 325.4, 301.0, 500.0),
     ];
-    const PM10: [(f64, f64, f64, f64); 6] = [
+    const PM10_2024: [(f64, f64, f64, f64); 6] = [
         (0.0, 54.0, 0.0, 50.0),
         (55.0, 154.0, 51.0, 100.0),
         (155.0, 254.0, 101.0, 150.0),
@@ -375,24 +390,56 @@ pub fn us_pm_breakpoints(p: AqiParameter) -> Option<&'static [(f64, f64, f64, f6
         (355.0, 424.0, 201.0, 300.0),
         (425.0, 604.0, 301.0, 500.0),
     ];
-    match p {
-        AqiParameter::Pm25 => Some(&PM25),
-        AqiParameter::Pm10 => Some(&PM10),
+    const PM25_2012: [(f64, f64, f64, f64); 7] = [
+        (0.0, 12.0, 0.0, 50.0),
+        (12.1, 35.4, 51.0, 100.0),
+        (35.5, 55.4, 101.0, 150.0),
+        (55.5, 150.4, 151.0, 200.0),
+        (150.5, 250.4, 201.0, 300.0),
+        (250.5, 350.4, 301.0, 400.0),
+        (350.5, 500.4, 401.0, 500.0),
+    ];
+    const PM10_2012: [(f64, f64, f64, f64); 7] = [
+        (0.0, 54.0, 0.0, 50.0),
+        (55.0, 154.0, 51.0, 100.0),
+        (155.0, 254.0, 101.0, 150.0),
+        (255.0, 354.0, 151.0, 200.0),
+        (355.0, 424.0, 201.0, 300.0),
+        (425.0, 504.0, 301.0, 400.0),
+        (505.0, 604.0, 401.0, 500.0),
+    ];
+    match (p, edition) {
+        (AqiParameter::Pm25, UsEdition::Y2024) => Some(&PM25_2024),
+        (AqiParameter::Pm10, UsEdition::Y2024) => Some(&PM10_2024),
+        (AqiParameter::Pm25, UsEdition::Y2012) => Some(&PM25_2012),
+        (AqiParameter::Pm10, UsEdition::Y2012) => Some(&PM10_2012),
         _ => None,
     }
 }
 
-/// US EPA AQI of a 24-h PM concentration: truncated first (PM2.5 to 0.1 µg/m³, PM10 to 1 µg/m³),
-/// then I = (I_hi − I_lo)/(C_hi − C_lo)·(C − C_lo) + I_lo, rounded; 500 above the table.
+/// A PM concentration as the AQI lookup takes it: truncated (not rounded) to 0.1 µg/m³ for
+/// PM2.5 and to 1 µg/m³ for PM10, so a NowCast of 55.44 is 55.4 (the 1e-9 absorbs binary
+/// representation: 55.4 stays 55.4).
+pub fn us_truncate(p: AqiParameter, c: f64) -> f64 {
+    match p {
+        AqiParameter::Pm25 => (c * 10.0 + 1e-9).floor() / 10.0,
+        _ => (c + 1e-9).floor(),
+    }
+}
+
+/// US EPA AQI (2024 table) of a 24-h PM concentration ([`us_aqi_edition`]).
 pub fn us_aqi(p: AqiParameter, c: f64) -> Option<i64> {
-    let table = us_pm_breakpoints(p)?;
+    us_aqi_edition(p, c, UsEdition::Y2024)
+}
+
+/// US EPA AQI of a PM concentration by an edition's table: truncated first ([`us_truncate`]),
+/// then I = (I_hi − I_lo)/(C_hi − C_lo)·(C − C_lo) + I_lo, rounded; 500 above the table.
+pub fn us_aqi_edition(p: AqiParameter, c: f64, edition: UsEdition) -> Option<i64> {
+    let table = us_pm_breakpoints(p, edition)?;
     if !c.is_finite() || c < 0.0 {
         return None;
     }
-    let c = match p {
-        AqiParameter::Pm25 => (c * 10.0 + 1e-9).floor() / 10.0,
-        _ => (c + 1e-9).floor(),
-    };
+    let c = us_truncate(p, c);
     for &(lo, hi, ilo, ihi) in table {
         if c <= hi {
             return Some(((ihi - ilo) / (hi - lo) * (c - lo) + ilo).round() as i64);
@@ -565,5 +612,24 @@ mod tests {
         assert_eq!(us_aqi(AqiParameter::Pm10, 425.0), Some(301));
         assert_eq!(us_aqi(AqiParameter::Pm10, 700.0), Some(500));
         assert_eq!(us_aqi(AqiParameter::So2, 10.0), None);
+    }
+
+    /// The 2012 table (historical AirNow files): 55.44 truncates to 55.4 → 150, not 151;
+    /// 12.0 is still Good; 150.4 → 200; 350.5 → 401; PM10 505 → 401.
+    #[test]
+    fn us_aqi_2012_table_and_truncation_between_rows() {
+        let e = UsEdition::Y2012;
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 55.44, e), Some(150));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 55.5, e), Some(151));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 12.0, e), Some(50));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 12.09, e), Some(50));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 12.1, e), Some(51));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 150.4, e), Some(200));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 350.5, e), Some(401));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm25, 600.0, e), Some(500));
+        assert_eq!(us_aqi_edition(AqiParameter::Pm10, 505.0, e), Some(401));
+        // the same concentrations in the 2024 table
+        assert_eq!(us_aqi(AqiParameter::Pm25, 55.44), Some(150));
+        assert_eq!(us_aqi(AqiParameter::Pm25, 12.0), Some(56));
     }
 }

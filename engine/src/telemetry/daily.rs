@@ -87,8 +87,8 @@ pub fn daily_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
     };
     let mut frame = keys;
     let mut si: Vec<(String, &'static str)> = Vec::new();
-    let us = standard == Standard::Us;
-    if !us {
+    let us = standard.us_edition();
+    if us.is_none() {
         for (param, p, label) in [
             ("CO", AqiParameter::Co, "CO"),
             ("SO2", AqiParameter::So2, "SO2"),
@@ -150,10 +150,9 @@ pub fn daily_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
             .otherwise(lit(NULL).cast(DataType::Float64));
         frame = frame.join(per_day(param, mean24, &c), on.clone(), on.clone(), left());
         let s = format!("si_{}", param.replace('.', ""));
-        let e = if us {
-            us_sub_index_expr(col(c.as_str()), p)
-        } else {
-            sub_index_expr(col(c.as_str()), p)
+        let e = match us {
+            Some(edition) => us_sub_index_expr(col(c.as_str()), p, edition),
+            None => sub_index_expr(col(c.as_str()), p),
         };
         frame = frame.with_column(e.alias(s.as_str()));
         si.push((s, label));

@@ -8,7 +8,7 @@
 
 use polars::prelude::*;
 
-use super::aqi::{AqiParameter, VN_INDEX, vn_breakpoints};
+use super::aqi::{AqiParameter, UsEdition, VN_INDEX, vn_breakpoints};
 
 use super::time::HOUR_MS;
 
@@ -26,10 +26,13 @@ fn col_name(p: &str) -> String {
     format!("c_{}", p.replace('.', ""))
 }
 
-/// The hour-ending time of each reading's `time_ms`: the start of its hour (times are after
-/// 1970, so the remainder is ≥ 0), plus one hour.
+/// The hour-ending time of each reading's `time_ms`, which marks the *end* of the reading's
+/// averaging period: the hour ending at H holds the readings stamped in (H − 1 h, H], so an
+/// hourly mean stamped 02:00 is the hour ending 02:00 and a 5-min reading stamped 02:00 closes
+/// that hour too. (Times are after 1970, so the remainder is ≥ 0.)
 pub(crate) fn hour_ending_ms() -> Expr {
-    col("time_ms") - col("time_ms") % lit(HOUR_MS) + lit(HOUR_MS)
+    let before = col("time_ms") - lit(1i64);
+    before.clone() - before % lit(HOUR_MS) + lit(HOUR_MS)
 }
 
 /// Hourly means (µg/m³) per station, parameter and hour-ending time (`hour_ms`).
@@ -169,22 +172,54 @@ pub fn hourly_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
 /// Hourly AQI from hourly means ([`hourly_means`]): one row per station and hour with a mean of
 /// an AQI parameter (the PM NowCast looks back 11 hours in `means`).
 pub fn hourly_aqi_from_means(means: LazyFrame, standard: Standard) -> LazyFrame {
-    let us = standard == Standard::Us;
+    let us = standard.us_edition();
     let aqi_params = GASES
         .iter()
         .chain(PMS.iter())
-        .filter(|(_, p)| !us || matches!(p, AqiParameter::Pm10 | AqiParameter::Pm25))
+        .filter(|(_, p)| us.is_none() || matches!(p, AqiParameter::Pm10 | AqiParameter::Pm25))
         .map(|(n, _)| col("parameter").eq(lit(*n)))
         .reduce(|a, b| a.or(b))
         .unwrap_or(lit(false));
     let means = means.filter(aqi_params);
-    let keys = means
+    // the station-hours with a mean, and the hour after each PM mean: NowCast needs two of the
+    // three latest hours, so an hour without a reading of its own can still have one (those
+    // rows are kept only if it does)
+    let pm = PMS
+        .iter()
+        .map(|(n, _)| col("parameter").eq(lit(*n)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    let with_mean = means
         .clone()
-        .select([col("station_id"), col("hour_ms")])
+        .select([
+            col("station_id"),
+            col("hour_ms"),
+            lit(true).alias("_has_mean"),
+        ])
         .unique(None, UniqueKeepStrategy::First);
+    let after_pm = means
+        .clone()
+        .filter(pm)
+        .select([
+            col("station_id"),
+            (col("hour_ms") + lit(HOUR_MS)).alias("hour_ms"),
+        ])
+        .unique(None, UniqueKeepStrategy::First);
+    let keys = with_mean
+        .join(
+            after_pm,
+            [col("station_id"), col("hour_ms")],
+            [col("station_id"), col("hour_ms")],
+            JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns),
+        )
+        .select([
+            col("station_id"),
+            col("hour_ms"),
+            col("_has_mean").fill_null(lit(false)),
+        ]);
     let mut frame = keys;
     let on = [col("station_id"), col("hour_ms")];
-    for (name, _) in GASES.iter().filter(|_| !us) {
+    for (name, _) in GASES.iter().filter(|_| us.is_none()) {
         let g = means
             .clone()
             .filter(col("parameter").eq(lit(*name)))
@@ -217,10 +252,21 @@ pub fn hourly_aqi_from_means(means: LazyFrame, standard: Standard) -> LazyFrame 
             names.push(cname);
         }
         let arr: [String; 12] = std::array::from_fn(|k| names[k].clone());
-        frame = with_nowcast(frame, &arr, &col_name(name), us).drop(by_name(names, true, false));
+        frame = with_nowcast(frame, &arr, &col_name(name), us.is_some())
+            .drop(by_name(names, true, false));
     }
+    // an hour without a mean of its own stays only where a PM NowCast exists
+    let has_nowcast = PMS
+        .iter()
+        .map(|(n, _)| col(col_name(n).as_str()).is_not_null())
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false));
+    frame =
+        frame
+            .filter(col("_has_mean").or(has_nowcast))
+            .drop(by_name(["_has_mean"], true, false));
     let mut si = Vec::new();
-    let params: Vec<&(&str, AqiParameter)> = if us {
+    let params: Vec<&(&str, AqiParameter)> = if us.is_some() {
         PMS.iter().collect()
     } else {
         GASES.iter().chain(PMS.iter()).collect()
@@ -228,10 +274,9 @@ pub fn hourly_aqi_from_means(means: LazyFrame, standard: Standard) -> LazyFrame 
     for (name, p) in params {
         let s = format!("si_{}", name.replace('.', ""));
         let c = col(col_name(name).as_str());
-        let e = if us {
-            us_sub_index_expr(c, *p)
-        } else {
-            sub_index_expr(c, *p)
+        let e = match us {
+            Some(edition) => us_sub_index_expr(c, *p, edition),
+            None => sub_index_expr(c, *p),
         };
         frame = frame.with_column(e.alias(s.as_str()));
         si.push((s, *name));
@@ -246,13 +291,26 @@ pub enum Standard {
     Vn,
     /// US EPA AQI (PM only: PM2.5 breakpoints of May 2024, PM10).
     Us,
+    /// US EPA AQI with the 2012–2024 breakpoints (historical AirNow files).
+    Us2012,
+}
+
+impl Standard {
+    /// The US breakpoint edition, `None` for VN_AQI.
+    pub fn us_edition(self) -> Option<UsEdition> {
+        match self {
+            Standard::Vn => None,
+            Standard::Us => Some(UsEdition::Y2024),
+            Standard::Us2012 => Some(UsEdition::Y2012),
+        }
+    }
 }
 
 /// Band names for an integer AQI column: Decision 1459's, or the US EPA's.
 fn band_expr(aqi: Expr, standard: Standard) -> Expr {
     let names = match standard {
         Standard::Vn => ["Tốt", "Trung bình", "Kém", "Xấu", "Rất xấu", "Nguy hại"],
-        Standard::Us => [
+        Standard::Us | Standard::Us2012 => [
             "Good",
             "Moderate",
             "Unhealthy for Sensitive Groups",
@@ -278,8 +336,8 @@ fn band_expr(aqi: Expr, standard: Standard) -> Expr {
 
 /// A US EPA AQI expression for a 24-h-type PM concentration column: truncated (PM2.5 to
 /// 0.1 µg/m³, PM10 to 1), interpolated, rounded half up; 500 above the table.
-pub fn us_sub_index_expr(c: Expr, p: AqiParameter) -> Expr {
-    let Some(table) = super::aqi::us_pm_breakpoints(p) else {
+pub fn us_sub_index_expr(c: Expr, p: AqiParameter, edition: UsEdition) -> Expr {
+    let Some(table) = super::aqi::us_pm_breakpoints(p, edition) else {
         return lit(NULL).cast(DataType::Float64);
     };
     let t = if p == AqiParameter::Pm25 {

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod airnow;
 pub mod alarms;
 pub mod aqi;
 pub mod daily;

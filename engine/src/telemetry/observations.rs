@@ -192,6 +192,16 @@ pub fn read(path: &Path) -> Result<DataFrame, ObservationError> {
             .map_err(|e| read_err(path, e))?;
         if all_text.column("parameter").is_ok() {
             all_text
+        } else if super::airnow::is_airnow_header(
+            &all_text
+                .get_column_names()
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+        ) {
+            // an AirNow hourly file, its local time taken as the twin's (UTC+7)
+            let offset_h = (super::time::LOCAL_OFFSET_MS / super::time::HOUR_MS) as i32;
+            return super::airnow::observations(path, offset_h);
         } else {
             wide_to_long(path, all_text)?
         }

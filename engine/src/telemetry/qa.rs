@@ -164,7 +164,7 @@ impl QaResult {
     }
 
     /// Hourly means of the accepted readings with status `measuring` whose `time_ms` lies in
-    /// [`from_ms`, `to_ms`), in [`super::hourly::hourly_means`]'s schema (`station_id`,
+    /// (`from_ms`, `to_ms`] — the hours ending after `from_ms` up to `to_ms` — in [`super::hourly::hourly_means`]'s schema (`station_id`,
     /// `parameter`, `hour_ms`, `mean`, `n`). Grouped on the integer series code, so no string
     /// is hashed per reading.
     pub fn hourly_means(&self, from_ms: i64, to_ms: i64) -> LazyFrame {
@@ -176,8 +176,8 @@ impl QaResult {
                     .eq(lit(0i32))
                     .and(col("status").eq(lit("measuring")))
                     .and(col("value").is_not_null())
-                    .and(col("time_ms").gt_eq(lit(from_ms)))
-                    .and(col("time_ms").lt(lit(to_ms))),
+                    .and(col("time_ms").gt(lit(from_ms)))
+                    .and(col("time_ms").lt_eq(lit(to_ms))),
             )
             .with_column(super::hourly::hour_ending_ms().alias("hour_ms"));
         // one integer group key (series, hour) when it fits, as for the sort

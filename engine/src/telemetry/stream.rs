@@ -149,6 +149,8 @@ fn chunk_qa(
     let (start, _) = day_span(first);
     let (_, end) = day_span(last);
     let (lo, hi) = (start - margin, end + margin);
+    // a day whose day before is not in the lake also owns the hour ending at its start
+    let orphan_start = |d: i64| !chunk.contains(&(d - 1)) && !decoded.contains_key(&(d - 1));
     let near: Vec<(i64, &DayFrames)> = decoded
         .range(first - 1..=last + 1)
         .map(|(d, f)| (*d, f))
@@ -208,8 +210,20 @@ fn chunk_qa(
                         .collect::<Vec<_>>(),
                 )
                 .collect()?;
-            // local days hold whole hours (UTC+7), so each day's means are complete
-            let means = r.hourly_means(start, end).collect()?;
+            // local days hold whole hours (UTC+7), so each day's means are complete: the hours
+            // ending in (start, end], whose last reading (at `end`) is in the window's margin;
+            // and, when the day before is not in the lake, the hour ending at `start` too (its
+            // only readings are stamped exactly at `start`, in this day's partition)
+            let means = r
+                .hourly_means(
+                    if orphan_start(first) {
+                        start - 1
+                    } else {
+                        start
+                    },
+                    end,
+                )
+                .collect()?;
             let last = r.last_before(end).collect()?;
             let rejected = r
                 .rejected
@@ -229,9 +243,12 @@ fn chunk_qa(
                         .get(0)?
                         .extract::<usize>()
                         .unwrap_or(0);
-                    // hour-ending labels: readings in [start, end) make hours in (start, end]
+                    // hour-ending labels: a reading stamped t is in the hour ending ⌈t⌉ (hours),
+                    // so a day's hours end in (start, end] — and at `start` when nobody else
+                    // has that hour
+                    let from = if orphan_start(*d) { span.0 - 1 } else { span.0 };
                     let hour = col("hour_ms")
-                        .gt(lit(span.0))
+                        .gt(lit(from))
                         .and(col("hour_ms").lt_eq(lit(span.1)));
                     Ok((
                         accepted,
@@ -287,19 +304,24 @@ fn day_aqi(
     day: i64,
     means: &DataFrame,
     previous: Option<(i64, &DataFrame)>,
+    next_in_lake: bool,
     standard: Standard,
 ) -> PolarsResult<DataFrame> {
     let (start, end) = day_span(day);
-    let history = match previous {
-        Some((d, m)) if d == day - 1 => m.vstack(means)?,
-        _ => means.clone(),
+    // the hour ending at `start` is this day's when the day before is not in the lake
+    let (history, from) = match previous {
+        Some((d, m)) if d == day - 1 => (m.vstack(means)?, start),
+        _ => (means.clone(), start - 1),
     };
+    // and the hour after its last one (a NowCast without a reading of its own) when the day
+    // after is not in the lake
+    let to = if next_in_lake { end } else { end + HOUR_MS };
     hourly_aqi_from_means(history.lazy(), standard)
         .filter(
             col("time")
                 .cast(DataType::Int64)
-                .gt(lit(start))
-                .and(col("time").cast(DataType::Int64).lt_eq(lit(end))),
+                .gt(lit(from))
+                .and(col("time").cast(DataType::Int64).lt_eq(lit(to))),
         )
         .collect()
 }
@@ -383,7 +405,8 @@ pub fn qa_hourly_aqi<E: From<ObservationError>>(
                 } else {
                     Some((chunk[i - 1], &qs[i - 1].means))
                 };
-                day_aqi(chunk[i], &qs[i].means, previous, standard)
+                let next_in_lake = days.binary_search(&(chunk[i] + 1)).is_ok();
+                day_aqi(chunk[i], &qs[i].means, previous, next_in_lake, standard)
             })
             .collect();
         for ((&day, q), aqi) in chunk.iter().zip(qs).zip(aqis) {
