@@ -3,6 +3,7 @@
 
 mod import;
 mod info;
+mod live;
 mod output;
 mod progress;
 mod query;

@@ -155,13 +155,34 @@ pub struct AlarmArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "mqtt"])))]
 pub struct IngestArgs {
     /// Observations (CSV long or wide, or Parquet).
     #[arg(long, value_name = "PATH")]
-    input: PathBuf,
+    pub(crate) input: Option<PathBuf>,
+    /// Subscribe to an MQTT broker instead (`mqtt://HOST:PORT`, MQTT 3.1.1, QoS 1, persistent
+    /// session) and ingest until stopped: every reading is in the write-ahead log and fsynced
+    /// before its PUBACK.
+    #[arg(long, value_name = "URL")]
+    pub(crate) mqtt: Option<String>,
+    /// The MQTT client id (stable, so the broker keeps the session while the ingester is down).
+    #[arg(long, default_value = "qn-twin-ingest")]
+    pub(crate) client_id: String,
+    /// Flush the write-ahead log into the lake after this many readings…
+    #[arg(long, default_value_t = 50_000)]
+    pub(crate) flush_readings: usize,
+    /// …or this many seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) flush_s: f64,
+    /// Stop (after a last flush) when no message has arrived for this many seconds; default:
+    /// run until SIGINT/SIGTERM.
+    #[arg(long, value_name = "S")]
+    pub(crate) idle_exit_s: Option<f64>,
     /// The lake directory (created if missing): parameter=…/date=…/part-<ID>.parquet.
     #[arg(long, value_name = "DIR")]
-    lake: PathBuf,
+    pub(crate) lake: PathBuf,
+    #[command(flatten)]
+    pub(crate) dataset: crate::DatasetArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,15 +334,18 @@ pub fn run(cmd: TelemetryCommand, out: &mut impl Write) -> anyhow::Result<()> {
         }
         TelemetryCommand::Lake(c) => lake(c, out),
         TelemetryCommand::Ingest(a) => {
-            twin_engine::safeio::refuse_inputs(&a.lake, &[&a.input])?;
-            let obs = read_input(&a.input)?;
+            let Some(input) = &a.input else {
+                return crate::live::ingest_mqtt(&a, out);
+            };
+            twin_engine::safeio::refuse_inputs(&a.lake, &[input])?;
+            let obs = read_input(input)?;
             let r = twin_engine::telemetry::lake::append(&a.lake, &obs)?;
             warn_skipped(&a.lake, &r.skipped);
             writeln!(
                 out,
                 "read      {} readings from {}",
                 obs.height(),
-                a.input.display()
+                input.display()
             )?;
             writeln!(
                 out,

@@ -2,6 +2,7 @@
 //! in package `twin-cli` (`CARGO_BIN_EXE_twin` is visible only there).
 
 mod failure;
+mod live;
 mod queries;
 mod simulate;
 mod telemetry;

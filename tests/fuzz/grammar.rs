@@ -602,3 +602,67 @@ pub fn mutate_json(rng: &mut StdRng, bytes: &[u8]) -> Vec<u8> {
     }
     serde_json::to_vec(&v).unwrap_or_default()
 }
+
+/// An MQTT message for the live ingester: the topic on the first line, the payload after it.
+pub fn mqtt_message(rng: &mut StdRng) -> Vec<u8> {
+    let site = word(rng, &["st-1", "mine-a", "nowhere", ""]);
+    let param = word(rng, PARAMS);
+    let topic = match rng.random_range(0..4) {
+        0 => format!("qn/{site}/{param}"),
+        1 => format!("qn/{site}"),
+        2 => format!("v1.1/Datastreams('{site}:{param}')/Observations"),
+        _ => word(
+            rng,
+            &["qn", "qn/a/b/c", "v1.1/Things/Observations", "/", ""],
+        ),
+    };
+    let payload = match rng.random_range(0..4) {
+        0 => format!(
+            r#"{{"time": "{}", "value": {}, "unit": "{}", "status": "{}"}}"#,
+            time(rng),
+            num(rng, -10.0, 500.0),
+            word(rng, OBS_UNITS),
+            word(rng, STATUS)
+        ),
+        1 => format!(
+            r#"{{"time": "{}", "values": {{"{} [{}]": {}, "{}": {}}}}}"#,
+            time(rng),
+            word(rng, PARAMS),
+            word(rng, OBS_UNITS),
+            num(rng, 0.0, 500.0),
+            word(rng, PARAMS),
+            num(rng, 0.0, 500.0)
+        ),
+        2 => format!(
+            r#"{{"phenomenonTime": "{}", "result": {}}}"#,
+            time(rng),
+            num(rng, 0.0, 500.0)
+        ),
+        _ => word(
+            rng,
+            &["", "{", "[]", "null", r#"{"time": 5}"#, r#"{"values": {}}"#],
+        ),
+    };
+    format!("{topic}\n{payload}").into_bytes()
+}
+
+/// An AirNow hourly file (US Department of State monitors).
+pub fn airnow(rng: &mut StdRng) -> Vec<u8> {
+    let mut t = String::from(
+        "Site,Parameter,Date (LT),Year,Month,Day,Hour,NowCast Conc.,AQI,AQI Category,Raw Conc.,Conc. Unit,Duration,QC Name\n",
+    );
+    for _ in 0..rng.random_range(0..40) {
+        t += &format!(
+            "Hanoi,PM2.5 - Principal,x,{},{},{},{},{},{},Unhealthy,{},UG/M3,1 Hr,{}\n",
+            word(rng, &["2016", "2017", "0", "99999", "x"]),
+            num(rng, 0.0, 13.0),
+            num(rng, 0.0, 32.0),
+            num(rng, 0.0, 24.0),
+            num(rng, -999.0, 600.0),
+            num(rng, -999.0, 600.0),
+            num(rng, -999.0, 600.0),
+            word(rng, &["Valid", "Invalid", "Missing", ""])
+        );
+    }
+    t.into_bytes()
+}

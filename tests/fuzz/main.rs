@@ -405,3 +405,13 @@ fn osm_importer() {
 fn lake_parquet_parts() {
     fuzz(targets::lake_part());
 }
+
+#[test]
+fn mqtt_messages() {
+    fuzz(targets::mqtt());
+}
+
+#[test]
+fn airnow_files() {
+    fuzz(targets::airnow());
+}

@@ -14,6 +14,7 @@ pub mod evaluate;
 pub mod exceedance;
 pub mod hourly;
 pub mod lake;
+pub mod live;
 pub mod observations;
 pub mod qa;
 pub mod report;

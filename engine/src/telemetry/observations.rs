@@ -86,6 +86,18 @@ pub fn to_canonical(parameter: &str, unit: &str) -> Option<(f64, &'static str)> 
     }
 }
 
+/// The canonical unit of a parameter (the unit [`to_canonical`] turns every other into), or
+/// `None` for an unknown parameter.
+pub fn canonical_unit(parameter: &str) -> Option<&'static str> {
+    const UNITS: [&str; 12] = [
+        "µg/m³", "%", "ppm", "m/s", "mg/m³", "°C", "deg", "pH", "mg/L", "µS/cm", "PSU", "",
+    ];
+    UNITS
+        .iter()
+        .find_map(|u| to_canonical(parameter, u).filter(|(f, c)| *f == 1.0 && c == u))
+        .map(|(_, c)| c)
+}
+
 fn read_err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
     ObservationError::Read {
         path: path.to_path_buf(),

@@ -1,0 +1,172 @@
+//! Live ingest throughput: readings/s from a QoS 1 publisher through mosquitto into the lake,
+//! publisher, broker and `twin telemetry ingest --mqtt` sharing this machine (the README's
+//! broker settings, a free loopback port).
+//!
+//! ```text
+//! cargo bench -p twin-cli --bench live_ingest -- --readings 200000     # default 200,000
+//! ```
+//! Measured from the first PUBLISH until the ingester has flushed the last reading into the lake
+//! (it stops one idle second later; that second is not counted). In test mode
+//! (`cargo test --benches`) it runs 2,000 readings, to keep the code honest.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn broker(dir: &Path) -> (Broker, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+        ),
+    )
+    .expect("conf");
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("mosquitto is installed (scripts/setup)");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto starts");
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Broker(child), port)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
+    let n: usize = if test_mode {
+        2_000
+    } else {
+        args.iter()
+            .position(|a| a == "--readings")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200_000)
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_broker, port) = broker(dir.path());
+    let lake = dir.path().join("lake");
+    let dataset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
+    let log = dir.path().join("ingest.log");
+    let start_ingester = |extra: &[&str]| -> Child {
+        let f = std::fs::File::create(&log).expect("log");
+        Command::new(env!("CARGO_BIN_EXE_twin"))
+            .args([
+                "telemetry",
+                "ingest",
+                "--mqtt",
+                &format!("mqtt://127.0.0.1:{port}"),
+                "--lake",
+                lake.to_str().expect("utf-8"),
+                "--dataset",
+                dataset.to_str().expect("utf-8"),
+                "--flush-s",
+                "1",
+            ])
+            .args(extra)
+            .env_remove("QN_TWIN_DATASET")
+            .stdout(f.try_clone().expect("log"))
+            .stderr(f)
+            .spawn()
+            .expect("ingester starts")
+    };
+    let mut ing = start_ingester(&["--idle-exit-s", "1"]);
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "ingester starts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stations = [
+        "st-ha-long-air-01",
+        "st-cam-pha-air-01",
+        "st-uong-bi-air-01",
+        "st-mong-cai-air-01",
+    ];
+    let mut opts = MqttOptions::new("bench-publisher", "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_inflight(1000);
+    let (client, mut conn) = Client::new(opts, 10_000);
+    let acks = std::thread::spawn(move || {
+        let mut acked = 0usize;
+        for ev in conn.iter() {
+            if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
+                acked += 1;
+                if acked == n {
+                    break;
+                }
+            }
+        }
+        acked
+    });
+    let started = Instant::now();
+    let epoch = 1_767_225_600i64;
+    for i in 0..n {
+        let s = stations[i % stations.len()];
+        let t = chrono::DateTime::from_timestamp(epoch + 10 * (i / stations.len()) as i64, 0)
+            .expect("time")
+            .to_rfc3339();
+        client
+            .publish(
+                format!("qn/{s}/PM2.5"),
+                QoS::AtLeastOnce,
+                false,
+                format!(r#"{{"time": "{t}", "value": {}, "unit": "µg/m³"}}"#, i % 90),
+            )
+            .expect("publish");
+    }
+    let published = started.elapsed().as_secs_f64();
+    assert_eq!(acks.join().expect("acks"), n);
+    let status = loop {
+        if let Some(s) = ing.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3600),
+            "the ingester drains"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let wall = started.elapsed().as_secs_f64() - 1.0; // less the idle second before it stops
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    let rows = twin_engine::telemetry::lake::read(&lake)
+        .expect("lake")
+        .frame
+        .height();
+    assert_eq!(rows, n, "{text}");
+    println!(
+        "live ingest: {n} readings in {wall:.2} s = {:.0} readings/s into the lake (publisher done at {published:.2} s); WAL fsync before every PUBACK batch",
+        n as f64 / wall
+    );
+}

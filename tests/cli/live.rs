@@ -1,0 +1,241 @@
+//! The live ingester against a real broker (Debian's `mosquitto`, started here on a free
+//! loopback port with the settings the README documents): SIGKILLed while readings stream in,
+//! restarted each time, it loses none and doubles none.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+
+use crate::*;
+
+/// A mosquitto broker on a free loopback port, killed when dropped.
+pub(crate) struct Broker {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts mosquitto with `max_queued_messages 0` (nothing queued for a disconnected persistent
+/// session is dropped) and `max_inflight_messages 1000` (each PUBACK waits for an fsync).
+pub(crate) fn broker(dir: &Path) -> Broker {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+        ),
+    )
+    .expect("conf");
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("mosquitto is installed (scripts/setup installs it)");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto starts");
+    let b = Broker { child, port };
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b
+}
+
+fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    let bundled = bundled();
+    let mut args = vec![
+        "telemetry".to_string(),
+        "ingest".into(),
+        "--mqtt".into(),
+        format!("mqtt://127.0.0.1:{port}"),
+        "--lake".into(),
+        p(lake).into(),
+        "--dataset".into(),
+        p(&bundled).into(),
+        "--flush-s".into(),
+        "0.5".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Command::new(env!("CARGO_BIN_EXE_twin"))
+        .args(&args)
+        .env_remove("QN_TWIN_DATASET")
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("the ingester starts")
+}
+
+/// 20,000 readings (and 37 malformed messages mixed in) published with QoS 1 while the
+/// ingester is SIGKILLed at random moments six times and restarted each time: the lake holds
+/// exactly the 20,000 distinct readings, the dead-letter file exactly the 37 malformed ones.
+#[test]
+fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
+    let dir = tmp_dir("live-kill");
+    let b = broker(&dir);
+    let lake = dir.join("lake");
+    let log = dir.join("ingest.log");
+    let stations: Vec<String> = twin_engine::dataset::Dataset::load(&bundled())
+        .expect("bundled dataset")
+        .province
+        .stations
+        .iter()
+        .map(|s| s.meta.id.clone())
+        .take(20)
+        .collect();
+    // the first run creates the persistent session (and its subscriptions)
+    let mut ing = ingester(b.port, &lake, &log, &[]);
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "ingester starts");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(700)); // its SUBSCRIBE reaches the broker
+
+    // the publisher: its own thread drives the connection until every PUBACK is in
+    let mut opts = MqttOptions::new("test-publisher", "127.0.0.1", b.port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_inflight(500);
+    let (client, mut conn) = Client::new(opts, 1000);
+    let n = 20_000usize;
+    let bad = 37usize;
+    let acks = std::thread::spawn(move || {
+        let mut acked = 0usize;
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == n + bad {
+                        return acked;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("publisher connection: {e}"),
+            }
+        }
+        acked
+    });
+    let publisher = std::thread::spawn(move || {
+        let t0 = 1_767_225_600i64; // 2026-01-01T00:00:00Z
+        let mut k_bad = 0;
+        for i in 0..n {
+            let s = &stations[i % stations.len()];
+            let minute = (i / stations.len()) as i64;
+            let t = chrono::DateTime::from_timestamp(t0 + 60 * minute, 0)
+                .expect("time")
+                .to_rfc3339();
+            let payload = format!(
+                r#"{{"time": "{t}", "value": {}, "unit": "µg/m³"}}"#,
+                10 + i % 50
+            );
+            client
+                .publish(format!("qn/{s}/PM2.5"), QoS::AtLeastOnce, false, payload)
+                .expect("publish");
+            if i % 541 == 0 && k_bad < bad {
+                // malformed: not JSON, an unknown station, an unknown unit (each distinct)
+                let (topic, payload) = match k_bad % 3 {
+                    0 => (format!("qn/{s}/PM2.5"), format!("garbage {k_bad}")),
+                    1 => (
+                        format!("qn/no-such-station-{k_bad}/PM2.5"),
+                        format!(r#"{{"time": "{t}", "value": 1, "unit": "µg/m³"}}"#),
+                    ),
+                    _ => (
+                        format!("qn/{s}/SO2"),
+                        format!(r#"{{"time": "{t}", "value": {k_bad}, "unit": "furlongs"}}"#),
+                    ),
+                };
+                client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .expect("publish");
+                k_bad += 1;
+            }
+            if i % 200 == 199 {
+                std::thread::sleep(Duration::from_millis(40));
+            }
+        }
+        k_bad
+    });
+
+    // kill and restart while publishing
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut kills = 0;
+    while !publisher.is_finished() || kills < 6 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(150..700)));
+        ing.kill().expect("SIGKILL");
+        ing.wait().expect("reaped");
+        kills += 1;
+        ing = ingester(b.port, &lake, &log, &[]);
+        assert!(kills < 100, "publishing never finished");
+    }
+    let sent_bad = publisher.join().expect("publisher");
+    assert_eq!(sent_bad, bad);
+    assert_eq!(
+        acks.join().expect("acks"),
+        n + bad,
+        "the broker took every message"
+    );
+    // the last run drains the session and stops when idle
+    ing.kill().expect("SIGKILL");
+    ing.wait().expect("reaped");
+    let mut last = ingester(b.port, &lake, &log, &["--idle-exit-s", "3"]);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = last.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the last run drains"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    let all = twin_engine::telemetry::lake::read(&lake)
+        .expect("lake")
+        .frame;
+    eprintln!("{kills} kills; lake {} rows", all.height());
+    assert_eq!(all.height(), n, "{text}");
+    let distinct = all
+        .unique_stable(
+            Some(&["station_id".into(), "parameter".into(), "time_ms".into()]),
+            polars::prelude::UniqueKeepStrategy::First,
+            None,
+        )
+        .expect("unique")
+        .height();
+    assert_eq!(distinct, n);
+    let dead = std::fs::read_to_string(lake.join("_dead_letter").join("dead_letter.jsonl"))
+        .expect("dead letters");
+    assert_eq!(dead.lines().count(), bad, "{dead}");
+    let mut f = std::fs::File::create(dir.join("done")).expect("marker");
+    writeln!(f, "ok").expect("write");
+}
