@@ -9,54 +9,14 @@
 //! (it stops one idle second later; that second is not counted). In test mode
 //! (`cargo test --benches`) it runs 2,000 readings, to keep the code honest.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
-struct Broker(Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn broker(dir: &Path) -> (Broker, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("address")
-        .port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
-        ),
-    )
-    .expect("conf");
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("mosquitto is installed (scripts/setup)");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto starts");
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Broker(child), port)
-}
+#[path = "../tests/cli/broker.rs"]
+mod broker;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -71,7 +31,8 @@ fn main() {
             .unwrap_or(200_000)
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_broker, port) = broker(dir.path());
+    let b = broker::start(dir.path());
+    let port = b.port;
     let lake = dir.path().join("lake");
     let dataset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
     let log = dir.path().join("ingest.log");

@@ -3,64 +3,14 @@
 //! restarted each time, it loses none and doubles none.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 
 use crate::*;
-
-/// A mosquitto broker on a free loopback port, killed when dropped.
-pub(crate) struct Broker {
-    child: Child,
-    pub(crate) port: u16,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts mosquitto with `max_queued_messages 0` (nothing queued for a disconnected persistent
-/// session is dropped) and `max_inflight_messages 1000` (each PUBACK waits for an fsync).
-pub(crate) fn broker(dir: &Path) -> Broker {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("a free port")
-        .local_addr()
-        .expect("address")
-        .port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
-        ),
-    )
-    .expect("conf");
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("mosquitto is installed (scripts/setup installs it)");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto starts");
-    let b = Broker { child, port };
-    let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    b
-}
 
 fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -97,7 +47,7 @@ fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
 #[test]
 fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     let dir = tmp_dir("live-kill");
-    let b = broker(&dir);
+    let b = crate::broker::start(&dir);
     let lake = dir.join("lake");
     let log = dir.join("ingest.log");
     let stations: Vec<String> = twin_engine::dataset::Dataset::load(&bundled())

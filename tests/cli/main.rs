@@ -1,6 +1,7 @@
 //! The `twin` binary end to end: JSON shapes, exit codes, one-line errors. Its own test binary
 //! in package `twin-cli` (`CARGO_BIN_EXE_twin` is visible only there).
 
+mod broker;
 mod failure;
 mod live;
 mod queries;

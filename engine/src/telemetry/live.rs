@@ -221,6 +221,32 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
     }
 }
 
+/// The records of a JSON-lines file that parse (a torn or foreign line is skipped); none when
+/// the file does not exist.
+fn json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, ObservationError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let f = File::open(path).map_err(|e| io_err(path, e))?;
+    let mut out = Vec::new();
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(|e| io_err(path, e))?;
+        if let Ok(r) = serde_json::from_str(&line) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Opens a file for appending, creating it.
+fn open_append(path: &Path) -> Result<File, ObservationError> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))
+}
+
 impl Wal {
     /// Opens (creating) the lake's WAL; returns it and the readings it already holds (a killed
     /// ingester's; a torn last line — a write that never completed, so never acknowledged — is
@@ -230,21 +256,8 @@ impl Wal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         }
-        let mut held = Vec::new();
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| io_err(&path, e))?;
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| io_err(&path, e))?;
-                if let Ok(r) = serde_json::from_str::<Reading>(&line) {
-                    held.push(r);
-                }
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+        let held: Vec<Reading> = json_lines(&path)?;
+        let file = open_append(&path)?;
         let mut wal = Self {
             path,
             file,
@@ -269,10 +282,7 @@ impl Wal {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| io_err(dir, e))?;
         }
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| io_err(&self.path, e))?;
+        self.file = open_append(&self.path)?;
         self.pending = readings.len();
         Ok(())
     }
@@ -309,12 +319,7 @@ impl Wal {
     /// Appends the WAL's readings to the lake as one batch (units converted by the file
     /// readers' code path), then truncates the WAL.
     pub fn flush_to_lake(&mut self, lake: &Path) -> Result<AppendReport, ObservationError> {
-        let f = File::open(&self.path).map_err(|e| io_err(&self.path, e))?;
-        let readings: Vec<Reading> = BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| serde_json::from_str(&l).ok())
-            .collect();
+        let readings: Vec<Reading> = json_lines(&self.path)?;
         let report = if readings.is_empty() {
             AppendReport::default()
         } else {
@@ -376,22 +381,11 @@ impl DeadLetters {
         let dir = lake.join("_dead_letter");
         std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
         let path = dir.join("dead_letter.jsonl");
-        let mut seen = HashSet::new();
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| io_err(&path, e))?;
-            for line in BufReader::new(f).lines().map_while(Result::ok) {
-                if let Ok(d) = serde_json::from_str::<DeadLetter>(&line)
-                    && let Ok(h) = u64::from_str_radix(&d.hash, 16)
-                {
-                    seen.insert(h);
-                }
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+        let seen = json_lines::<DeadLetter>(&path)?
+            .iter()
+            .filter_map(|d| u64::from_str_radix(&d.hash, 16).ok())
+            .collect();
+        let file = open_append(&path)?;
         Ok(Self { path, file, seen })
     }
 

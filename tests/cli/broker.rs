@@ -1,0 +1,58 @@
+//! A mosquitto broker for the live tests and the live bench (included by both with `#[path]`):
+//! started on a free loopback port with the README's settings, killed when dropped.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running mosquitto, killed when dropped.
+pub struct Broker {
+    child: Child,
+    /// Its loopback port.
+    pub port: u16,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts mosquitto with `max_queued_messages 0` (nothing queued for a disconnected persistent
+/// session is dropped) and `max_inflight_messages 1000` (each PUBACK waits for an fsync), its
+/// configuration in `dir`; returns once it accepts connections.
+pub fn start(dir: &Path) -> Broker {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("address")
+        .port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+        ),
+    )
+    .expect("conf");
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("mosquitto is installed (scripts/setup installs it)");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto starts");
+    let b = Broker { child, port };
+    let t0 = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b
+}
