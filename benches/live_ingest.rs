@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 
 #[path = "../tests/cli/broker.rs"]
 mod broker;
@@ -59,14 +59,7 @@ fn main() {
             .expect("ingester starts")
     };
     let mut ing = start_ingester(&["--idle-exit-s", "1"]);
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening")
-    {
-        assert!(t0.elapsed() < Duration::from_secs(30), "ingester starts");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let stations = [
         "st-ha-long-air-01",
@@ -74,22 +67,7 @@ fn main() {
         "st-uong-bi-air-01",
         "st-mong-cai-air-01",
     ];
-    let mut opts = MqttOptions::new("bench-publisher", "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_inflight(1000);
-    let (client, mut conn) = Client::new(opts, 10_000);
-    let acks = std::thread::spawn(move || {
-        let mut acked = 0usize;
-        for ev in conn.iter() {
-            if let Ok(Event::Incoming(Packet::PubAck(_))) = ev {
-                acked += 1;
-                if acked == n {
-                    break;
-                }
-            }
-        }
-        acked
-    });
+    let (client, acks) = broker::publisher(port, "bench-publisher", 1000, n);
     let started = Instant::now();
     let epoch = 1_767_225_600i64;
     for i in 0..n {
@@ -108,16 +86,7 @@ fn main() {
     }
     let published = started.elapsed().as_secs_f64();
     assert_eq!(acks.join().expect("acks"), n);
-    let status = loop {
-        if let Some(s) = ing.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(3600),
-            "the ingester drains"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = broker::wait_exit(&mut ing, Duration::from_secs(3600));
     let wall = started.elapsed().as_secs_f64() - 1.0; // less the idle second before it stops
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");

@@ -56,3 +56,59 @@ pub fn start(dir: &Path) -> Broker {
     }
     b
 }
+
+/// Waits until the file at `log` contains `text` (at most `limit`).
+pub fn wait_for_line(log: &Path, text: &str, limit: Duration) {
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        assert!(t0.elapsed() < limit, "{text:?} in {}", log.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A QoS 1 publisher on `port` and the thread that drives its connection until `expected`
+/// PUBACKs are in (its result: how many came).
+pub fn publisher(
+    port: u16,
+    id: &str,
+    inflight: u16,
+    expected: usize,
+) -> (rumqttc::Client, std::thread::JoinHandle<usize>) {
+    use rumqttc::{Event, MqttOptions, Packet};
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    opts.set_inflight(inflight);
+    let (client, mut conn) = rumqttc::Client::new(opts, 10_000);
+    let acks = std::thread::spawn(move || {
+        let mut acked = 0usize;
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    acked += 1;
+                    if acked == expected {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => panic!("publisher connection: {e}"),
+            }
+        }
+        acked
+    });
+    (client, acks)
+}
+
+/// Waits for a child to exit (at most `limit`); its status.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(t0.elapsed() < limit, "the process exits within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -5,11 +5,12 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
-use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use rumqttc::QoS;
 
+use crate::broker;
 use crate::*;
 
 fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
@@ -47,7 +48,7 @@ fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
 #[test]
 fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     let dir = tmp_dir("live-kill");
-    let b = crate::broker::start(&dir);
+    let b = broker::start(&dir);
     let lake = dir.join("lake");
     let log = dir.join("ingest.log");
     let stations: Vec<String> = twin_engine::dataset::Dataset::load(&bundled())
@@ -60,39 +61,13 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
         .collect();
     // the first run creates the persistent session (and its subscriptions)
     let mut ing = ingester(b.port, &lake, &log, &[]);
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("listening")
-    {
-        assert!(t0.elapsed() < Duration::from_secs(30), "ingester starts");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(700)); // its SUBSCRIBE reaches the broker
 
     // the publisher: its own thread drives the connection until every PUBACK is in
-    let mut opts = MqttOptions::new("test-publisher", "127.0.0.1", b.port);
-    opts.set_keep_alive(Duration::from_secs(30));
-    opts.set_inflight(500);
-    let (client, mut conn) = Client::new(opts, 1000);
     let n = 20_000usize;
     let bad = 37usize;
-    let acks = std::thread::spawn(move || {
-        let mut acked = 0usize;
-        for ev in conn.iter() {
-            match ev {
-                Ok(Event::Incoming(Packet::PubAck(_))) => {
-                    acked += 1;
-                    if acked == n + bad {
-                        return acked;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => panic!("publisher connection: {e}"),
-            }
-        }
-        acked
-    });
+    let (client, acks) = broker::publisher(b.port, "test-publisher", 500, n + bad);
     let publisher = std::thread::spawn(move || {
         let t0 = 1_767_225_600i64; // 2026-01-01T00:00:00Z
         let mut k_bad = 0;
@@ -156,17 +131,7 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     ing.kill().expect("SIGKILL");
     ing.wait().expect("reaped");
     let mut last = ingester(b.port, &lake, &log, &["--idle-exit-s", "3"]);
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = last.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "the last run drains"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = broker::wait_exit(&mut last, Duration::from_secs(120));
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");
     let all = twin_engine::telemetry::lake::read(&lake)
