@@ -317,7 +317,9 @@ pub fn compare(rows: &[AirNowRow], twin_aqi: &HashMap<i64, i64>) -> Comparison {
             c.pipeline_agree += 1;
             continue;
         }
-        c.max_abs_diff = c.max_abs_diff.max((twin - aqi).abs());
+        c.max_abs_diff = c
+            .max_abs_diff
+            .max(twin.saturating_sub(aqi).saturating_abs());
         let w = window(r.hour_end_ms);
         let ours = us_nowcast(&w);
         if ours.is_some_and(|v| (v - nc).abs() <= PRECISION_UG_M3) {
