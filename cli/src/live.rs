@@ -86,9 +86,6 @@ pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
     rt.block_on(run(a, host, port, &sites, &mut wal, &mut dead, out))
 }
 
-/// What the writer needs to acknowledge a message.
-type Incoming = Publish;
-
 async fn run(
     a: &IngestArgs,
     host: String,
@@ -105,7 +102,7 @@ async fn run(
         .set_max_packet_size(1 << 20, 1 << 20)
         .set_request_channel_capacity(65_536);
     let (client, mut eventloop) = AsyncClient::new(opts, 65_536);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Incoming>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
     let sub = client.clone();
     // the event loop: PUBLISHes to the writer; (re)subscribe on every connection
     let poller = tokio::spawn(async move {

@@ -483,7 +483,7 @@ fn check_airnow(a: &CheckAirnowArgs, out: &mut impl Write) -> anyhow::Result<()>
     use polars::prelude::DataType;
     use twin_engine::telemetry::airnow;
     let rows = airnow::read_rows(&a.input, a.utc_offset_h)?;
-    let obs = airnow::observations(&a.input, a.utc_offset_h)?;
+    let obs = airnow::observations_of(&a.input, &rows)?;
     let df = hourly::hourly_aqi(obs.lazy(), Standard::Us2012)
         .collect()
         .map_err(|e| anyhow::anyhow!("computing the AQI of {}: {e}", a.input.display()))?;

@@ -234,11 +234,15 @@ pub fn raw_frame(rows: &[AirNowRow]) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// Reads an AirNow file into the twin's observation schema ([`raw_frame`], then the same
-/// unit normalisation as every other reader).
+/// Reads an AirNow file into the twin's observation schema ([`observations_of`]).
 pub fn observations(path: &Path, utc_offset_h: i32) -> Result<DataFrame, ObservationError> {
-    let rows = read_rows(path, utc_offset_h)?;
-    let raw = raw_frame(&rows).map_err(|e| ObservationError::Read {
+    observations_of(path, &read_rows(path, utc_offset_h)?)
+}
+
+/// The rows of the AirNow file at `path` in the twin's observation schema ([`raw_frame`],
+/// then the same unit normalisation as every other reader).
+pub fn observations_of(path: &Path, rows: &[AirNowRow]) -> Result<DataFrame, ObservationError> {
+    let raw = raw_frame(rows).map_err(|e| ObservationError::Read {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;

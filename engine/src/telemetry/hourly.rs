@@ -169,26 +169,30 @@ pub fn hourly_aqi(obs: LazyFrame, standard: Standard) -> LazyFrame {
     hourly_aqi_from_means(hourly_means(obs), standard)
 }
 
+/// `parameter` is one of `names`.
+fn parameter_in<'a>(names: impl Iterator<Item = &'a str>) -> Expr {
+    names
+        .map(|n| col("parameter").eq(lit(n)))
+        .reduce(|a, b| a.or(b))
+        .unwrap_or(lit(false))
+}
+
 /// Hourly AQI from hourly means ([`hourly_means`]): one row per station and hour with a mean of
 /// an AQI parameter (the PM NowCast looks back 11 hours in `means`).
 pub fn hourly_aqi_from_means(means: LazyFrame, standard: Standard) -> LazyFrame {
     let us = standard.us_edition();
-    let aqi_params = GASES
-        .iter()
-        .chain(PMS.iter())
-        .filter(|(_, p)| us.is_none() || matches!(p, AqiParameter::Pm10 | AqiParameter::Pm25))
-        .map(|(n, _)| col("parameter").eq(lit(*n)))
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
+    let aqi_params = parameter_in(
+        GASES
+            .iter()
+            .chain(PMS.iter())
+            .filter(|(_, p)| us.is_none() || matches!(p, AqiParameter::Pm10 | AqiParameter::Pm25))
+            .map(|(n, _)| *n),
+    );
     let means = means.filter(aqi_params);
     // the station-hours with a mean, and the hour after each PM mean: NowCast needs two of the
     // three latest hours, so an hour without a reading of its own can still have one (those
     // rows are kept only if it does)
-    let pm = PMS
-        .iter()
-        .map(|(n, _)| col("parameter").eq(lit(*n)))
-        .reduce(|a, b| a.or(b))
-        .unwrap_or(lit(false));
+    let pm = parameter_in(PMS.iter().map(|(n, _)| *n));
     let with_mean = means
         .clone()
         .select([
