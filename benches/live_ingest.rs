@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 
+// shared by the live tests and both live benches; each uses only some of its helpers
+#[allow(dead_code)]
 #[path = "../tests/cli/broker.rs"]
 mod broker;
 

@@ -5,7 +5,9 @@
 //! only then acknowledges them — so an acknowledged reading is durable, and one the ingester
 //! never acknowledged is redelivered by the broker. The WAL is flushed into the lake as one
 //! crash-safe batch every `--flush-readings` readings or `--flush-s` seconds, and first of all
-//! on start (what a killed ingester left).
+//! on start (what a killed ingester left). Once acknowledged, the readings go through the
+//! real-time QA and alarm rules ([`Monitor`], the batch commands' code) and every alert that
+//! starts or ends is published on `qn/alerts/<site>/<parameter>` (QoS 1).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -15,6 +17,7 @@ use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
 use twin_engine::telemetry::live::{DeadLetters, TOPICS, Wal, parse_message};
+use twin_engine::telemetry::monitor::{Alert, Monitor};
 
 use crate::telemetry::IngestArgs;
 
@@ -102,6 +105,8 @@ async fn run(
         .set_max_packet_size(1 << 20, 1 << 20)
         .set_request_channel_capacity(65_536);
     let (client, mut eventloop) = AsyncClient::new(opts, 65_536);
+    // alerts and acknowledgements go out at once, not after Nagle's wait for a full segment
+    eventloop.network_options.set_tcp_nodelay(true);
     let (tx, mut rx) = mpsc::unbounded_channel::<Publish>();
     let sub = client.clone();
     // the event loop: PUBLISHes to the writer; (re)subscribe on every connection
@@ -146,6 +151,12 @@ async fn run(
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     let mut batch: Vec<Publish> = Vec::new();
+    let mut monitor = Monitor::default();
+    let mut readings = Vec::new();
+    let mut alerts: Vec<Alert> = Vec::new();
+    let mut alerted = 0usize;
+    // when the oldest reading not yet in the lake arrived: the lag a flush ends
+    let mut oldest_unflushed: Option<Instant> = None;
     loop {
         let wait = flush_every
             .saturating_sub(last_flush.elapsed())
@@ -170,9 +181,10 @@ async fn run(
             last_message = Instant::now();
             for p in &batch {
                 match parse_message(&p.topic, &p.payload, sites) {
-                    Ok(readings) => {
-                        total += readings.len();
-                        wal.append(&readings)?;
+                    Ok(r) => {
+                        total += r.len();
+                        wal.append(&r)?;
+                        readings.extend(r);
                     }
                     Err(reason) => {
                         refused += 1;
@@ -188,6 +200,21 @@ async fn run(
                     .ack(&p)
                     .await
                     .context("acknowledging to the broker")?;
+            }
+            if !readings.is_empty() {
+                oldest_unflushed.get_or_insert(last_message);
+            }
+            // real-time QA and alarms on what is now durable
+            for r in readings.drain(..) {
+                monitor.push(&r, &mut alerts);
+            }
+            for al in alerts.drain(..) {
+                let payload = serde_json::to_vec(&al).context("encoding an alert")?;
+                client
+                    .publish(al.topic(), QoS::AtLeastOnce, false, payload)
+                    .await
+                    .context("publishing an alert")?;
+                alerted += 1;
             }
         }
         let idle_over = idle.is_some_and(|d| last_message.elapsed() >= d);
@@ -208,13 +235,17 @@ async fn run(
             })??;
             flushed += r.rows;
             let secs = started.elapsed().as_secs_f64().max(1e-9);
+            let lag = oldest_unflushed
+                .take()
+                .map_or(0.0, |t| t.elapsed().as_secs_f64());
             writeln!(
                 out,
-                "flushed   {n} readings ({} new, {} duplicates; WAL {bytes} bytes); {total} readings, {:.0}/s, {refused} refused ({} dead letters)",
+                "flushed   {n} readings ({} new, {} duplicates; WAL {bytes} bytes; lag {lag:.2} s); {total} readings, {:.0}/s, {refused} refused ({} dead letters), {alerted} alerts ({} late readings not monitored)",
                 r.rows,
                 r.duplicates,
                 total as f64 / secs,
-                dead.count()
+                dead.count(),
+                monitor.late
             )?;
             out.flush()?;
             last_flush = Instant::now();
@@ -228,7 +259,8 @@ async fn run(
     poller.abort();
     writeln!(
         out,
-        "stopped   {total} readings received, {flushed} new in the lake, {refused} refused"
+        "stopped   {total} readings received, {flushed} new in the lake, {refused} refused, {alerted} alerts on {} series",
+        monitor.series()
     )?;
     Ok(())
 }

@@ -33,7 +33,7 @@ pub fn start(dir: &Path) -> Broker {
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\n"
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
         ),
     )
     .expect("conf");
@@ -82,6 +82,7 @@ pub fn publisher(
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_inflight(inflight);
     let (client, mut conn) = rumqttc::Client::new(opts, 10_000);
+    conn.eventloop.network_options.set_tcp_nodelay(true);
     let acks = std::thread::spawn(move || {
         let mut acked = 0usize;
         for ev in conn.iter() {
@@ -93,7 +94,8 @@ pub fn publisher(
                     }
                 }
                 Ok(_) => {}
-                Err(e) => panic!("publisher connection: {e}"),
+                // a lost connection ends the count: the caller compares it with `expected`
+                Err(_) => break,
             }
         }
         acked
@@ -111,4 +113,44 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus
         assert!(t0.elapsed() < limit, "the process exits within {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A subscriber on `port` to `filter` (QoS 1): every PUBLISH it receives, with the instant it
+/// arrived, on the returned channel; returns once the subscription is acknowledged.
+pub fn subscriber(
+    port: u16,
+    id: &str,
+    filter: &str,
+) -> std::sync::mpsc::Receiver<(Instant, rumqttc::Publish)> {
+    use rumqttc::{Event, MqttOptions, Packet, QoS};
+    let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+    opts.set_keep_alive(Duration::from_secs(30));
+    let (client, mut conn) = rumqttc::Client::new(opts, 1_000);
+    conn.eventloop.network_options.set_tcp_nodelay(true);
+    client
+        .subscribe(filter, QoS::AtLeastOnce)
+        .expect("subscribe");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _client = client; // the connection lives as long as this thread
+        for ev in conn.iter() {
+            match ev {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = ready_tx.send(());
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    if tx.send((Instant::now(), p)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the subscription is acknowledged");
+    rx
 }

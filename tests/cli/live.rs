@@ -1,6 +1,7 @@
 //! The live ingester against a real broker (Debian's `mosquitto`, started here on a free
 //! loopback port with the settings the README documents): SIGKILLed while readings stream in,
-//! restarted each time, it loses none and doubles none.
+//! restarted each time, it loses none and doubles none; and its real-time alarms and QA alerts
+//! reach `qn/alerts/…`.
 
 use std::io::Write;
 use std::path::Path;
@@ -153,4 +154,110 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     assert_eq!(dead.lines().count(), bad, "{dead}");
     let mut f = std::fs::File::create(dir.join("done")).expect("marker");
     writeln!(f, "ok").expect("write");
+}
+
+/// Methane readings at a mine crossing 1.0 % and 1.5 % and falling back, and a PM2.5 reading
+/// out of range at a station: the ingester publishes each alarm's start and end, and the QA
+/// fault, on `qn/alerts/<site>/<parameter>`, with the batch rules' names and values.
+#[test]
+fn live_alarms_and_qa_faults_are_published_on_the_alert_topics() {
+    let dir = tmp_dir("live-alarms");
+    let b = broker::start(&dir);
+    let lake = dir.join("lake");
+    let log = dir.join("ingest.log");
+    let ds = twin_engine::dataset::Dataset::load(&bundled()).expect("bundled dataset");
+    let mine = ds.province.mines[0].meta.id.clone();
+    let station = ds.province.stations[0].meta.id.clone();
+    let mut ing = ingester(b.port, &lake, &log, &[]);
+    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
+    let alerts = broker::subscriber(b.port, "test-alerts", "qn/alerts/#");
+    std::thread::sleep(Duration::from_millis(700)); // the ingester's SUBSCRIBE is in
+    let (client, acks) = broker::publisher(b.port, "test-publisher", 100, 7);
+    let t = |m: u32| format!("2026-03-01T08:{m:02}:00+07:00");
+    for (m, v) in [0.5, 1.2, 1.7, 0.4].into_iter().enumerate() {
+        client
+            .publish(
+                format!("qn/{mine}/CH4"),
+                QoS::AtLeastOnce,
+                false,
+                format!(
+                    r#"{{"time": "{}", "value": {v}, "unit": "%"}}"#,
+                    t(m as u32)
+                ),
+            )
+            .expect("publish");
+    }
+    for (m, v) in [(0, 20.0), (1, 2500.0), (2, 22.0)] {
+        client
+            .publish(
+                format!("qn/{station}/PM2.5"),
+                QoS::AtLeastOnce,
+                false,
+                format!(r#"{{"time": "{}", "value": {v}, "unit": "µg/m³"}}"#, t(m)),
+            )
+            .expect("publish");
+    }
+    assert_eq!(acks.join().expect("acks"), 7);
+    let mut got: Vec<(String, String, String, String, f64)> = Vec::new();
+    while got.len() < 5 {
+        let (_, p) = alerts
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("5 alerts; got {got:?}"));
+        let v: serde_json::Value = serde_json::from_slice(&p.payload).expect("JSON alert");
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        assert_eq!(
+            p.topic,
+            format!("qn/alerts/{}/{}", s("site"), s("parameter"))
+        );
+        assert!(!s("rule").is_empty() && !s("time").is_empty(), "{v}");
+        got.push((
+            s("site"),
+            s("event"),
+            s("level"),
+            s("time"),
+            v["value"].as_f64().unwrap_or(f64::NAN),
+        ));
+    }
+    got.sort_by(|a, b| a.partial_cmp(b).expect("ordered"));
+    let mut want = vec![
+        (
+            mine.clone(),
+            "start".into(),
+            "CH4 >= 1.0 %".into(),
+            "2026-03-01T01:01:00.000Z".into(),
+            1.2,
+        ),
+        (
+            mine.clone(),
+            "start".into(),
+            "CH4 >= 1.5 %".into(),
+            "2026-03-01T01:02:00.000Z".into(),
+            1.7,
+        ),
+        (
+            mine.clone(),
+            "end".into(),
+            "CH4 >= 1.0 %".into(),
+            "2026-03-01T01:03:00.000Z".into(),
+            0.4,
+        ),
+        (
+            mine.clone(),
+            "end".into(),
+            "CH4 >= 1.5 %".into(),
+            "2026-03-01T01:03:00.000Z".into(),
+            0.4,
+        ),
+        (
+            station.clone(),
+            "start".into(),
+            "range".into(),
+            "2026-03-01T01:01:00.000Z".into(),
+            2500.0,
+        ),
+    ];
+    want.sort_by(|a, b| a.partial_cmp(b).expect("ordered"));
+    assert_eq!(got, want);
+    ing.kill().expect("SIGKILL");
+    ing.wait().expect("reaped");
 }

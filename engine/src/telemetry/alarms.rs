@@ -106,107 +106,241 @@ pub fn check_interval(interval_s: f64) -> Result<(), String> {
     }
 }
 
-/// Finds alarm events in normalised observations (only `measuring` readings count).
+impl AlarmLevel {
+    /// Whether `value` is at or beyond the level (on its alarming side).
+    pub fn beyond(&self, value: f64) -> bool {
+        match self.direction {
+            Direction::AtOrAbove => value >= self.level,
+            Direction::Below => value < self.level,
+        }
+    }
+
+    /// Whether `a` is further beyond the level than `b` (the peak of an event).
+    fn worse(&self, a: f64, b: f64) -> bool {
+        match self.direction {
+            Direction::AtOrAbove => a > b,
+            Direction::Below => a < b,
+        }
+    }
+}
+
+/// One alarm event: a run of consecutive `measuring` readings of a series beyond a level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlarmEvent {
+    /// The first reading beyond the level.
+    pub start_ms: i64,
+    /// The last reading beyond it (so far, while the event is open).
+    pub end_ms: i64,
+    /// The furthest value beyond the level.
+    pub peak: f64,
+    /// When it was first reached.
+    pub peak_ms: i64,
+    /// Readings beyond the level.
+    pub readings: u32,
+}
+
+/// What a reading did to an alarm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlarmChange {
+    /// The reading is beyond the level and the previous one was not: an event starts.
+    Started,
+    /// The reading is back within the level: the event ended with the previous reading.
+    Ended(AlarmEvent),
+}
+
+/// One alarm level over one series, reading by reading in time order — the one implementation
+/// behind the batch [`alarms`] and the live ingester's alerts. Feed it only `measuring`
+/// readings.
+#[derive(Debug, Clone)]
+pub struct AlarmTracker {
+    level: AlarmLevel,
+    open: Option<AlarmEvent>,
+}
+
+impl AlarmTracker {
+    /// A series watched for `level`.
+    pub fn new(level: AlarmLevel) -> Self {
+        Self { level, open: None }
+    }
+
+    /// The level watched.
+    pub fn level(&self) -> &AlarmLevel {
+        &self.level
+    }
+
+    /// The event in progress, if any.
+    pub fn open(&self) -> Option<&AlarmEvent> {
+        self.open.as_ref()
+    }
+
+    /// Takes the next reading; says whether an event started or ended.
+    pub fn push(&mut self, time_ms: i64, value: f64) -> Option<AlarmChange> {
+        if self.level.beyond(value) {
+            match self.open.as_mut() {
+                Some(e) => {
+                    e.end_ms = time_ms;
+                    e.readings += 1;
+                    if self.level.worse(value, e.peak) {
+                        e.peak = value;
+                        e.peak_ms = time_ms;
+                    }
+                    None
+                }
+                None => {
+                    self.open = Some(AlarmEvent {
+                        start_ms: time_ms,
+                        end_ms: time_ms,
+                        peak: value,
+                        peak_ms: time_ms,
+                        readings: 1,
+                    });
+                    Some(AlarmChange::Started)
+                }
+            }
+        } else {
+            self.open.take().map(AlarmChange::Ended)
+        }
+    }
+
+    /// The series ends: the event still open, if any (it ends with its last reading).
+    pub fn finish(&mut self) -> Option<AlarmEvent> {
+        self.open.take()
+    }
+}
+
+/// The UTC start of the mine shift holding `t_ms`: shifts start at 06, 14 and 22 local time
+/// (UTC+7), i.e. 23, 07 and 15 UTC.
+pub fn shift_start_ms(t_ms: i64) -> i64 {
+    let s = t_ms + HOUR_MS;
+    s - s.rem_euclid(8 * HOUR_MS) - HOUR_MS
+}
+
+/// Finds alarm events in normalised observations (only `measuring` readings count): an
+/// [`AlarmTracker`] per level over each station's series in time order.
 pub fn alarms(obs: LazyFrame, levels: &[AlarmLevel], interval_s: f64) -> PolarsResult<Alarms> {
     check_interval(interval_s).map_err(|m| PolarsError::ComputeError(m.into()))?;
-    let mut events: Vec<LazyFrame> = Vec::new();
-    let mut shifts: Vec<LazyFrame> = Vec::new();
-    let measuring = obs.filter(col("status").eq(lit("measuring")));
-    for lv in levels {
-        let beyond = match lv.direction {
-            Direction::AtOrAbove => col("value").gt_eq(lit(lv.level)),
-            Direction::Below => col("value").lt(lit(lv.level)),
-        };
-        let series = measuring
-            .clone()
-            .filter(col("parameter").eq(lit(lv.parameter.clone())))
-            .sort(["station_id", "time_ms"], Default::default())
-            .with_column(beyond.alias("_b"))
-            .with_column(
-                // a new run starts where the state changes
-                when(
-                    col("_b")
-                        .neq(col("_b").shift(lit(1)))
-                        .or(col("_b").shift(lit(1)).is_null()),
-                )
-                .then(lit(1u32))
-                .otherwise(lit(0u32))
-                .cum_sum(false)
-                .over([col("station_id")])?
-                .alias("_run"),
-            )
-            .filter(col("_b"));
-        let peak = match lv.direction {
-            Direction::AtOrAbove => col("value").max(),
-            Direction::Below => col("value").min(),
-        };
-        let peak_at = match lv.direction {
-            Direction::AtOrAbove => col("time_ms")
-                .sort_by(
-                    [col("value")],
-                    SortMultipleOptions::default().with_order_descending(true),
-                )
-                .first(),
-            Direction::Below => col("time_ms")
-                .sort_by([col("value")], SortMultipleOptions::default())
-                .first(),
-        };
-        events.push(
-            series
-                .clone()
-                .group_by([col("station_id"), col("_run")])
-                .agg([
-                    col("time_ms").min().alias("start_ms"),
-                    col("time_ms").max().alias("end_ms"),
-                    peak.alias("peak"),
-                    peak_at.alias("peak_ms"),
-                    col("value").count().alias("readings"),
-                ])
-                .with_columns([
-                    lit(lv.name.clone()).alias("alarm"),
-                    lit(lv.rule.clone()).alias("rule"),
-                ])
-                .select([
-                    col("station_id"),
-                    col("alarm"),
-                    col("rule"),
-                    col("start_ms"),
-                    col("end_ms"),
-                    col("peak"),
-                    col("peak_ms"),
-                    col("readings"),
-                ]),
-        );
-        // shifts start at 06, 14, 22 local = 23, 07, 15 UTC: shift index of (t + 7 h − 6 h)
-        let shift_start = ((col("time_ms") + lit(HOUR_MS))
-            - (col("time_ms") + lit(HOUR_MS)) % lit(8 * HOUR_MS))
-            - lit(HOUR_MS);
-        shifts.push(
-            series
-                .with_column(shift_start.alias("shift_start_ms"))
-                .group_by([col("station_id"), col("shift_start_ms")])
-                .agg([
-                    (col("value").count().cast(DataType::Float64) * lit(interval_s / 60.0))
-                        .alias("minutes_beyond"),
-                ])
-                .with_column(lit(lv.name.clone()).alias("alarm"))
-                .select([
-                    col("station_id"),
-                    col("alarm"),
-                    col("shift_start_ms"),
-                    col("minutes_beyond"),
-                ]),
-        );
+    if levels.is_empty() {
+        return Err(PolarsError::ComputeError("no alarm levels".into()));
     }
-    let union = |v: Vec<LazyFrame>| -> PolarsResult<LazyFrame> {
-        if v.is_empty() {
-            return Err(PolarsError::ComputeError("no alarm levels".into()));
-        }
-        concat(v, UnionArgs::default())
+    let parameters: Vec<String> = {
+        let mut p: Vec<String> = levels.iter().map(|l| l.parameter.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
     };
+    let wanted = parameters.iter().fold(lit(false), |acc, p| {
+        acc.or(col("parameter").eq(lit(p.clone())))
+    });
+    let df = obs
+        .filter(
+            col("status")
+                .eq(lit("measuring"))
+                .and(col("value").is_not_null())
+                .and(wanted),
+        )
+        .select([
+            col("station_id"),
+            col("parameter"),
+            col("time_ms"),
+            col("value"),
+        ])
+        .sort(
+            ["parameter", "station_id", "time_ms"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let get =
+        |n: &str| -> PolarsResult<Series> { Ok(df.column(n)?.as_materialized_series().rechunk()) };
+    let (station, parameter, time, value) = (
+        get("station_id")?,
+        get("parameter")?,
+        get("time_ms")?,
+        get("value")?,
+    );
+    let (station, parameter, time, value) =
+        (station.str()?, parameter.str()?, time.i64()?, value.f64()?);
+    #[derive(Default)]
+    struct Out {
+        station: Vec<String>,
+        alarm: Vec<String>,
+        rule: Vec<String>,
+        start: Vec<i64>,
+        end: Vec<i64>,
+        peak: Vec<f64>,
+        peak_at: Vec<i64>,
+        readings: Vec<u32>,
+    }
+    let mut ev = Out::default();
+    let mut shift: std::collections::BTreeMap<(String, String, i64), u32> = Default::default();
+    let close = |ev: &mut Out, st: &str, lv: &AlarmLevel, e: AlarmEvent| {
+        ev.station.push(st.to_string());
+        ev.alarm.push(lv.name.clone());
+        ev.rule.push(lv.rule.clone());
+        ev.start.push(e.start_ms);
+        ev.end.push(e.end_ms);
+        ev.peak.push(e.peak);
+        ev.peak_at.push(e.peak_ms);
+        ev.readings.push(e.readings);
+    };
+    let n = df.height();
+    let mut i = 0;
+    while i < n {
+        // one series: rows i..j
+        let (st, p) = (station.get(i), parameter.get(i));
+        let mut j = i;
+        while j < n && station.get(j) == st && parameter.get(j) == p {
+            j += 1;
+        }
+        let st = st.unwrap_or_default();
+        for lv in levels.iter().filter(|l| Some(l.parameter.as_str()) == p) {
+            let mut tracker = AlarmTracker::new(lv.clone());
+            for k in i..j {
+                let (Some(t), Some(v)) = (time.get(k), value.get(k)) else {
+                    continue;
+                };
+                if let Some(AlarmChange::Ended(e)) = tracker.push(t, v) {
+                    close(&mut ev, st, lv, e);
+                }
+                if tracker.open().is_some() {
+                    *shift
+                        .entry((st.to_string(), lv.name.clone(), shift_start_ms(t)))
+                        .or_default() += 1;
+                }
+            }
+            if let Some(e) = tracker.finish() {
+                close(&mut ev, st, lv, e);
+            }
+        }
+        i = j;
+    }
+    let events = df!(
+        "station_id" => ev.station,
+        "alarm" => ev.alarm,
+        "rule" => ev.rule,
+        "start_ms" => ev.start,
+        "end_ms" => ev.end,
+        "peak" => ev.peak,
+        "peak_ms" => ev.peak_at,
+        "readings" => ev.readings,
+    )?;
+    let (mut s_st, mut s_al, mut s_t, mut s_min) = (vec![], vec![], vec![], vec![]);
+    for ((st, al, t), count) in shift {
+        s_st.push(st);
+        s_al.push(al);
+        s_t.push(t);
+        s_min.push(f64::from(count) * (interval_s / 60.0));
+    }
+    let per_shift = df!(
+        "station_id" => s_st,
+        "alarm" => s_al,
+        "shift_start_ms" => s_t,
+        "minutes_beyond" => s_min,
+    )?;
     Ok(Alarms {
-        events: union(events)?.sort(["station_id", "start_ms"], Default::default()),
-        per_shift: union(shifts)?.sort(
+        events: events
+            .lazy()
+            .sort(["station_id", "start_ms"], Default::default()),
+        per_shift: per_shift.lazy().sort(
             ["station_id", "shift_start_ms", "alarm"],
             Default::default(),
         ),

@@ -15,6 +15,7 @@ pub mod exceedance;
 pub mod hourly;
 pub mod lake;
 pub mod live;
+pub mod monitor;
 pub mod observations;
 pub mod qa;
 pub mod report;

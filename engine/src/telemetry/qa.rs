@@ -211,6 +211,250 @@ impl QaResult {
     }
 }
 
+/// A parameter's QA limits, looked up once per series.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Lowest plausible value.
+    pub lo: Option<f64>,
+    /// Highest plausible value.
+    pub hi: Option<f64>,
+    /// Minimum absolute jump for a spike (no spike check without one).
+    pub spike_min_jump: Option<f64>,
+}
+
+impl QaConfig {
+    /// The limits of `parameter`.
+    pub fn limits(&self, parameter: &str) -> Limits {
+        Limits {
+            lo: self.ranges.get(parameter).map(|r| r.0),
+            hi: self.ranges.get(parameter).map(|r| r.1),
+            spike_min_jump: self.spike_min_jump.get(parameter).copied(),
+        }
+    }
+}
+
+/// The reason of a check code ([`SeriesQa`]'s verdicts): `None` for 0 (accepted).
+pub fn reason(check: u8) -> Option<&'static str> {
+    REASONS.get(usize::from(check).checked_sub(1)?).copied()
+}
+
+/// A reading whose verdict waits for its next neighbour (spike) or the end of its run (stuck).
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    seq: u64,
+    spike: Option<bool>,
+    stuck: Option<bool>,
+}
+
+/// The QA rules of one series, applied reading by reading in time order — the one
+/// implementation behind both the batch [`qa`] (a sorted table, series by series) and the live
+/// ingester (readings as they arrive). Each reading gets a sequence number from
+/// [`SeriesQa::push`] and, as soon as it is certain, a verdict `(seq, check)`: 0 accepted, else
+/// 1 + the index of the reason in [`REASONS`] (see [`reason`]). The status and range checks are
+/// certain at once; a spike needs the next reading (the last one of a series has none and is no
+/// spike); a run of identical values is stuck once it reaches `stuck_run` (then every member,
+/// the earlier ones too) and is not stuck once the value changes before that. So verdicts wait
+/// at most `stuck_run` readings, and [`SeriesQa::finish`] settles the rest.
+#[derive(Debug, Clone)]
+pub struct SeriesQa {
+    limits: Limits,
+    spike_factor: f64,
+    stuck_run: u32,
+    next_seq: u64,
+    pending: std::collections::VecDeque<Pending>,
+    /// The last reading (seq, value) and the value before it (`Some(None)`: a reading without
+    /// a value).
+    last: Option<(u64, Option<f64>)>,
+    before_last: Option<Option<f64>>,
+    run_start: u64,
+    run_len: u32,
+    run_value: Option<f64>,
+}
+
+impl SeriesQa {
+    /// A series of a parameter with these limits, under `cfg`'s spike factor and stuck run.
+    pub fn new(limits: Limits, cfg: &QaConfig) -> Self {
+        Self {
+            limits,
+            spike_factor: cfg.spike_factor,
+            stuck_run: cfg.stuck_run,
+            next_seq: 0,
+            pending: Default::default(),
+            last: None,
+            before_last: None,
+            run_start: 0,
+            run_len: 0,
+            run_value: None,
+        }
+    }
+
+    /// The oldest reading still without a verdict.
+    pub fn oldest_pending(&self) -> Option<u64> {
+        self.pending.front().map(|p| p.seq)
+    }
+
+    /// Spike rule: more than `spike_factor` × the mean of both neighbours and more than the
+    /// minimum jump above the nearer one — or as far below.
+    fn spike(&self, prev: Option<f64>, v: Option<f64>, next: Option<f64>) -> bool {
+        let (Some(jump), Some(p), Some(v), Some(n)) = (self.limits.spike_min_jump, prev, v, next)
+        else {
+            return false;
+        };
+        let f = self.spike_factor;
+        let mean = (p + n) / 2.0;
+        let up = if p > n { p } else { n };
+        let down = if p < n { p } else { n };
+        (v > f * mean && v - up > jump) || (v < mean / f && down - v > jump)
+    }
+
+    /// Takes the next reading of the series (later than the previous one); appends to `out`
+    /// the verdicts that became certain. Returns the reading's sequence number.
+    pub fn push(
+        &mut self,
+        value: Option<f64>,
+        status: Option<&str>,
+        out: &mut Vec<(u64, u8)>,
+    ) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let out_of_range = value.is_some_and(|v| {
+            self.limits.lo.is_some_and(|lo| v < lo) || self.limits.hi.is_some_and(|hi| v > hi)
+        });
+        let base = match status {
+            Some("calibrating") => 1,
+            Some("error") => 2,
+            _ if out_of_range => 3,
+            _ => 0,
+        };
+        // the previous reading now has both neighbours
+        if let Some((last_seq, last_v)) = self.last {
+            let spike = self.spike(self.before_last.flatten(), last_v, value);
+            if let Some(p) = self.pending.back_mut().filter(|p| p.seq == last_seq) {
+                p.spike = Some(spike);
+            }
+        }
+        let continues = self.last.is_some() && value.is_some() && value == self.run_value;
+        if continues {
+            self.run_len += 1;
+            if self.run_len == self.stuck_run {
+                self.settle_run(true);
+            }
+        } else {
+            if self.last.is_some() && self.run_len < self.stuck_run {
+                self.settle_run(false);
+            }
+            self.run_start = seq;
+            self.run_len = 1;
+            self.run_value = value;
+        }
+        self.before_last = self.last.map(|(_, v)| v);
+        self.last = Some((seq, value));
+        if base == 0 {
+            self.pending.push_back(Pending {
+                seq,
+                // a series' first reading has no previous neighbour: no spike
+                spike: (self.before_last.is_none()).then_some(false),
+                stuck: (self.run_len >= self.stuck_run).then_some(true),
+            });
+        } else {
+            out.push((seq, base));
+        }
+        self.drain(out);
+        seq
+    }
+
+    /// The pending members of the current run are (not) stuck.
+    fn settle_run(&mut self, stuck: bool) {
+        for p in self.pending.iter_mut().rev() {
+            if p.seq < self.run_start {
+                break;
+            }
+            p.stuck = Some(stuck);
+        }
+    }
+
+    fn drain(&mut self, out: &mut Vec<(u64, u8)>) {
+        while let Some(&Pending {
+            seq,
+            spike: Some(spike),
+            stuck: Some(stuck),
+        }) = self.pending.front()
+        {
+            out.push((
+                seq,
+                if spike {
+                    4
+                } else if stuck {
+                    5
+                } else {
+                    0
+                },
+            ));
+            self.pending.pop_front();
+        }
+    }
+
+    /// The series ends (or the caller settles it now): the last reading has no next neighbour
+    /// and the current run ends; appends every remaining verdict to `out`.
+    pub fn finish(&mut self, out: &mut Vec<(u64, u8)>) {
+        if let Some((last_seq, _)) = self.last
+            && let Some(p) = self.pending.back_mut().filter(|p| p.seq == last_seq)
+            && p.spike.is_none()
+        {
+            p.spike = Some(false);
+        }
+        if self.run_len < self.stuck_run {
+            self.settle_run(false);
+        }
+        self.drain(out);
+    }
+}
+
+/// The check code of every row of a table sorted by series and time (`_code`, `value`,
+/// `status`, and the parameter's limits `_lo`, `_hi`, `_jump`): [`SeriesQa`] over each series.
+fn check_sorted(df: &DataFrame, cfg: &QaConfig) -> PolarsResult<Vec<i32>> {
+    let get =
+        |n: &str| -> PolarsResult<Series> { Ok(df.column(n)?.as_materialized_series().rechunk()) };
+    let (code, value, status) = (get("_code")?, get("value")?, get("status")?);
+    let (lo, hi, jump) = (get("_lo")?, get("_hi")?, get("_jump")?);
+    let (code, value, status) = (code.i64()?, value.f64()?, status.str()?);
+    let (lo, hi, jump) = (lo.f64()?, hi.f64()?, jump.f64()?);
+    let mut checks = vec![0i32; df.height()];
+    let mut verdicts: Vec<(u64, u8)> = Vec::new();
+    let mut start = 0usize;
+    let record = |checks: &mut [i32], start: usize, verdicts: &mut Vec<(u64, u8)>| {
+        for (seq, c) in verdicts.drain(..) {
+            checks[start + seq as usize] = i32::from(c);
+        }
+    };
+    let mut current: Option<(Option<i64>, SeriesQa)> = None;
+    for i in 0..df.height() {
+        let c = code.get(i);
+        if current.as_ref().is_none_or(|(k, _)| *k != c) {
+            if let Some((_, mut qa)) = current.take() {
+                qa.finish(&mut verdicts);
+                record(&mut checks, start, &mut verdicts);
+            }
+            start = i;
+            let limits = Limits {
+                lo: lo.get(i),
+                hi: hi.get(i),
+                spike_min_jump: jump.get(i),
+            };
+            current = Some((c, SeriesQa::new(limits, cfg)));
+        }
+        if let Some((_, qa)) = current.as_mut() {
+            qa.push(value.get(i), status.get(i), &mut verdicts);
+            record(&mut checks, start, &mut verdicts);
+        }
+    }
+    if let Some((_, mut qa)) = current.take() {
+        qa.finish(&mut verdicts);
+        record(&mut checks, start, &mut verdicts);
+    }
+    Ok(checks)
+}
+
 /// Codes the string column `name` of `df` as `out`: the index of each value among the
 /// column's distinct values in lexical order (null stays null), and returns those values. A
 /// column holding one value (a lake partition's parameter) is coded
@@ -272,9 +516,6 @@ const KEY_SERIES: usize = 1 << 22;
 /// Runs QA over normalised observations ([`super::observations::read`]). The checks run once,
 /// over one sorted table (series by series, in time order); the three results are views of it.
 pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
-    let v = || col("value");
-    let prev = || col("_prev");
-    let next = || col("_next");
     cfg.check()
         .map_err(|m| PolarsError::ComputeError(m.into()))?;
     let mut obs = obs.collect()?;
@@ -336,78 +577,25 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
             .neq(col("_code").shift(lit(k)))
             .fill_null(lit(true))
     };
-    // sorted by series and time, neighbours come from plain shifts masked at series edges, and
-    // runs of equal values are contiguous: their lengths come from running maxima/minima of
-    // row indices (no per-row grouping)
-    let sorted = by_series_time
+    // sorted by series and time: each series' first and last rows, the time before each
+    // reading (gaps), and the parameter's limits for the rules
+    let mut sorted = by_series_time
         .with_columns([
             per_parameter(&|p| cfg.ranges.get(p).map(|r| r.0), "_lo").alias("_lo"),
             per_parameter(&|p| cfg.ranges.get(p).map(|r| r.1), "_hi").alias("_hi"),
             per_parameter(&|p| cfg.spike_min_jump.get(p).copied(), "_jump").alias("_jump"),
         ])
-        .with_row_index("_i", None)
         .with_columns([differs(1).alias("_first"), differs(-1).alias("_last")])
-        .with_columns([
-            when(col("_first"))
-                .then(lit(NULL).cast(DataType::Float64))
-                .otherwise(v().shift(lit(1)))
-                .alias("_prev"),
-            when(col("_last"))
-                .then(lit(NULL).cast(DataType::Float64))
-                .otherwise(v().shift(lit(-1)))
-                .alias("_next"),
+        .with_column(
             when(col("_first"))
                 .then(lit(NULL).cast(DataType::Int64))
                 .otherwise(col("time_ms").shift(lit(1)))
                 .alias("_prev_t"),
-        ])
-        // a new run starts at a series' first reading or where the value changes
-        .with_column(
-            col("_first")
-                .or(v().neq(prev()).fill_null(lit(true)))
-                .alias("_run_start"),
         )
-        .with_column(
-            col("_run_start")
-                .shift(lit(-1))
-                .fill_null(lit(true))
-                .alias("_run_end"),
-        )
-        .with_column(
-            (when(col("_run_end"))
-                .then(col("_i").cast(DataType::Int64))
-                .otherwise(lit(i64::MAX))
-                .cum_min(true)
-                - when(col("_run_start"))
-                    .then(col("_i").cast(DataType::Int64))
-                    .otherwise(lit(-1i64))
-                    .cum_max(false)
-                + lit(1i64))
-            .alias("_run_len"),
-        );
-    let mean_nb = (prev() + next()) / lit(2.0);
-    let nearest_up = when(prev().gt(next())).then(prev()).otherwise(next());
-    let nearest_down = when(prev().lt(next())).then(prev()).otherwise(next());
-    let f = lit(cfg.spike_factor);
-    let spike = col("_jump").is_not_null().and(
-        (v().gt(f.clone() * mean_nb.clone())
-            .and((v() - nearest_up).gt(col("_jump"))))
-        .or(v()
-            .lt(mean_nb / f)
-            .and((nearest_down - v()).gt(col("_jump")))),
-    );
-    // the first failing check as a small integer (0: accepted), named only on rejected rows
-    let check = when(col("status").eq(lit("calibrating")))
-        .then(lit(1i32))
-        .when(col("status").eq(lit("error")))
-        .then(lit(2i32))
-        .when(v().lt(col("_lo")).or(v().gt(col("_hi"))))
-        .then(lit(3i32))
-        .when(spike)
-        .then(lit(4i32))
-        .when(col("_run_len").gt_eq(lit(cfg.stuck_run)))
-        .then(lit(5i32))
-        .otherwise(lit(0i32));
+        .collect()?;
+    // the rules, series by series: the same code the live ingester runs per reading
+    let checks = check_sorted(&sorted, cfg)?;
+    sorted.with_column(Column::new("_check".into(), checks))?;
     let reason =
         REASONS
             .iter()
@@ -419,7 +607,7 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
                     .otherwise(acc)
             });
     // materialised once: accepted, rejected and gaps are views of the same table
-    let checked = sorted.with_column(check.alias("_check")).collect()?.lazy();
+    let checked = sorted.lazy();
     let base = [
         col("station_id"),
         col("parameter"),
@@ -488,4 +676,103 @@ pub fn qa(obs: LazyFrame, cfg: &QaConfig) -> PolarsResult<QaResult> {
         checked,
         key_origin: one_key.then_some(t_min),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The rules read straight off the module documentation, over a whole series at once.
+    fn oracle(v: &[Option<f64>], st: &[&str], l: Limits, cfg: &QaConfig) -> Vec<u8> {
+        let n = v.len();
+        // run lengths of equal consecutive values (a missing value is a run of its own)
+        let mut run_len = vec![1u32; n];
+        let mut i = 0;
+        while i < n {
+            let mut j = i + 1;
+            while j < n && v[i].is_some() && v[j] == v[i] {
+                j += 1;
+            }
+            for r in &mut run_len[i..j] {
+                *r = (j - i) as u32;
+            }
+            i = j;
+        }
+        (0..n)
+            .map(|i| {
+                let spike = i > 0
+                    && i + 1 < n
+                    && match (l.spike_min_jump, v[i - 1], v[i], v[i + 1]) {
+                        (Some(jump), Some(p), Some(x), Some(q)) => {
+                            let mean = (p + q) / 2.0;
+                            (x > cfg.spike_factor * mean && x - p.max(q) > jump)
+                                || (x < mean / cfg.spike_factor && p.min(q) - x > jump)
+                        }
+                        _ => false,
+                    };
+                let out = v[i].is_some_and(|x| {
+                    l.lo.is_some_and(|lo| x < lo) || l.hi.is_some_and(|hi| x > hi)
+                });
+                match st[i] {
+                    "calibrating" => 1,
+                    "error" => 2,
+                    _ if out => 3,
+                    _ if spike => 4,
+                    _ if run_len[i] >= cfg.stuck_run => 5,
+                    _ => 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reading_by_reading_verdicts_equal_the_whole_series_rules_and_wait_at_most_a_run() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..400 {
+            let cfg = QaConfig {
+                stuck_run: rng.random_range(2..8),
+                ..QaConfig::default()
+            };
+            let l = cfg.limits("PM2.5");
+            let n = rng.random_range(0..200);
+            let mut v: Vec<Option<f64>> = Vec::with_capacity(n);
+            let mut st: Vec<&str> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let x = match rng.random_range(0..10) {
+                    0 => None,
+                    1 | 2 => v.last().copied().flatten(), // runs
+                    3 => Some(rng.random_range(200.0..900.0)), // spikes
+                    4 => Some(-1.0),                      // out of range
+                    _ => Some(f64::from(rng.random_range(20..24))),
+                };
+                v.push(x);
+                st.push(match rng.random_range(0..20) {
+                    0 => "calibrating",
+                    1 => "error",
+                    _ => "measuring",
+                });
+            }
+            let want = oracle(&v, &st, l, &cfg);
+            let mut qa = SeriesQa::new(l, &cfg);
+            let mut got = vec![u8::MAX; n];
+            let mut out = Vec::new();
+            for i in 0..n {
+                let seq = qa.push(v[i], Some(st[i]), &mut out);
+                assert_eq!(seq, i as u64);
+                for (s, c) in out.drain(..) {
+                    assert_eq!(got[s as usize], u8::MAX, "one verdict per reading");
+                    got[s as usize] = c;
+                }
+                // every reading older than a run (plus its next neighbour) is settled
+                let settled = (i + 1).saturating_sub(cfg.stuck_run as usize);
+                assert!(got[..settled].iter().all(|&c| c != u8::MAX), "case {case}");
+            }
+            qa.finish(&mut out);
+            for (s, c) in out.drain(..) {
+                got[s as usize] = c;
+            }
+            assert_eq!(got, want, "case {case}: {v:?} {st:?}");
+        }
+    }
 }
