@@ -11,64 +11,16 @@
 //! `telemetry-seed1-<days>d/`; pass its path to the pandas script for the side-by-side ratio.
 //! In test mode (`cargo test --benches`) it runs one generated day, to keep the code honest.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use twin_engine::dataset::Dataset;
 use twin_engine::telemetry::hourly::Standard;
 use twin_engine::telemetry::qa::QaConfig;
-use twin_engine::telemetry::{lake, stream, synthetic};
+use twin_engine::telemetry::stream;
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-fn parse_count(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mul) = match s.chars().last()? {
-        'M' | 'm' => (&s[..s.len() - 1], 1_000_000.0),
-        'k' | 'K' => (&s[..s.len() - 1], 1_000.0),
-        'G' | 'g' => (&s[..s.len() - 1], 1e9),
-        _ => (s, 1.0),
-    };
-    num.parse::<f64>().ok().map(|v| (v * mul) as u64)
-}
-
-fn generator() -> synthetic::Generator {
-    let ds = Dataset::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh"),
-    )
-    .expect("bundled dataset loads");
-    let sites = synthetic::sites(&ds.province, &synthetic::Selection::All).expect("all sites");
-    let first = lake::day_of("2026-01-01").expect("date");
-    synthetic::Generator::new(&ds.province, sites, first, 1)
-}
-
-fn generate(dir: &Path, days: u32) {
-    let g = generator();
-    let tmp = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&tmp);
-    let t = Instant::now();
-    let rows = synthetic::write_lake(&g, &tmp, days, "bundled", |_| {})
-        .expect("generated lake")
-        .readings;
-    std::fs::rename(&tmp, dir).expect("rename the finished lake");
-    eprintln!(
-        "generated {rows} readings ({days} days) in {:.1} s into {}",
-        t.elapsed().as_secs_f64(),
-        dir.display()
-    );
-}
+#[path = "lake_cache.rs"]
+mod lake_cache;
+use lake_cache::{cached_lake, generate_child, parse_count, peak_rss_mib};
 
 fn run(lake_dir: &Path) -> (usize, f64) {
     let t = Instant::now();
@@ -86,11 +38,7 @@ fn run(lake_dir: &Path) -> (usize, f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // child: --generate DIR DAYS
-    if let Some(i) = args.iter().position(|a| a == "--generate") {
-        let dir = PathBuf::from(&args[i + 1]);
-        let days: u32 = args[i + 2].parse().expect("days");
-        generate(&dir, days);
+    if generate_child(&args) {
         return;
     }
     // child: --measure DIR (a fresh process, so that VmHWM is the analytics' own)
@@ -109,25 +57,9 @@ fn main() {
             .map(|s| s.split(',').filter_map(parse_count).collect())
             .unwrap_or_else(|| vec![10_000_000])
     };
-    let base = std::env::var_os("QN_TWIN_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let per_day = generator().readings_per_day();
     let exe = std::env::current_exe().expect("own path");
     for target in targets {
-        let days = if target == 0 {
-            1
-        } else {
-            target.div_ceil(per_day) as u32
-        };
-        let dir = base.join(format!("telemetry-seed1-{days}d"));
-        if !dir.is_dir() {
-            let st = std::process::Command::new(&exe)
-                .args(["--generate", &dir.display().to_string(), &days.to_string()])
-                .status()
-                .expect("generator child");
-            assert!(st.success(), "generating {}", dir.display());
-        }
+        let (dir, days) = cached_lake(target);
         let out = std::process::Command::new(&exe)
             .args(["--measure", &dir.display().to_string()])
             .output()

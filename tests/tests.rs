@@ -8,6 +8,7 @@ mod dispersion;
 mod near_field;
 mod queries;
 mod run_dir;
+mod sta;
 mod telemetry;
 mod terrain;
 mod traffic;

@@ -22,7 +22,7 @@ use twin_engine::telemetry::monitor::{Alert, Monitor};
 use crate::telemetry::IngestArgs;
 
 /// `mqtt://HOST:PORT` (port 1883 when omitted) → (host, port).
-fn parse_url(url: &str) -> anyhow::Result<(String, u16)> {
+pub(crate) fn parse_url(url: &str) -> anyhow::Result<(String, u16)> {
     let rest = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
@@ -59,13 +59,7 @@ pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
         );
     }
     let dataset = a.dataset.load()?;
-    let sites: HashSet<String> = dataset
-        .province
-        .stations
-        .iter()
-        .map(|s| s.meta.id.clone())
-        .chain(dataset.province.mines.iter().map(|m| m.meta.id.clone()))
-        .collect();
+    let sites = twin_engine::telemetry::live::site_ids(&dataset.province);
     std::fs::create_dir_all(&a.lake)
         .with_context(|| format!("creating the lake {}", a.lake.display()))?;
     // what a killed ingester left goes into the lake before anything new

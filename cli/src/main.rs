@@ -8,6 +8,7 @@ mod output;
 mod progress;
 mod query;
 mod report;
+mod serve;
 mod simulate;
 mod telemetry;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Telemetry: generate, ingest, QA, air-quality indices, alarms, evaluation, reports.
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
+    /// OGC SensorThings API 1.1 over the dataset and a lake (with extensions: latest,
+    /// aggregates, AQI), bearer-token writes through the broker, and a live SSE feed.
+    Serve(serve::ServeArgs),
 }
 
 /// Which dataset to use.
@@ -141,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(s) => simulate::run(s, &mut out)?,
         Command::Import(i) => import::run(i, &mut out)?,
         Command::Telemetry(t) => telemetry::run(t, &mut out)?,
+        Command::Serve(a) => serve::run(&a, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ pub mod output;
 pub mod safeio;
 pub mod scenario;
 pub mod spatial;
+pub mod sta;
 pub mod telemetry;
 pub mod terrain;
 pub mod traffic;

@@ -14,7 +14,7 @@ use rumqttc::QoS;
 use crate::broker;
 use crate::*;
 
-fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
+pub(crate) fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

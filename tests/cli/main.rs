@@ -5,6 +5,7 @@ mod broker;
 mod failure;
 mod live;
 mod queries;
+mod serve;
 mod simulate;
 mod telemetry;
 

@@ -666,3 +666,167 @@ pub fn airnow(rng: &mut StdRng) -> Vec<u8> {
     }
     t.into_bytes()
 }
+
+/// A SensorThings request for `twin serve`: the path on the first line, then one
+/// `name=value` query option per line (decoded), as the server hands them to the engine.
+pub fn sta_request(rng: &mut StdRng) -> Vec<u8> {
+    let set = word(
+        rng,
+        &[
+            "Things",
+            "Locations",
+            "Sensors",
+            "ObservedProperties",
+            "Datastreams",
+            "Observations",
+            "FeaturesOfInterest",
+            "HistoricalLocations",
+            "Nope",
+            "",
+        ],
+    );
+    let id = word(
+        rng,
+        &[
+            "'st-ha-long-air-01'",
+            "'st-ha-long-air-01:PM2.5'",
+            "'st-ha-long-air-01:PM2.5:1772326800000'",
+            "'PM2.5'",
+            "''",
+            "'a''b'",
+            "1",
+            "'",
+            "('x')",
+        ],
+    );
+    let nav = word(
+        rng,
+        &[
+            "Datastreams",
+            "Observations",
+            "Thing",
+            "Locations",
+            "FeatureOfInterest",
+            "Sensor",
+            "x",
+            "",
+        ],
+    );
+    let path = match rng.random_range(0..4) {
+        0 => set,
+        1 => format!("{set}({id})"),
+        2 => format!("{set}({id})/{nav}"),
+        _ => format!(
+            "{set}({id})/{nav}/{}",
+            word(rng, &["Observations", "Thing", "(", ")"])
+        ),
+    };
+    let operand = |rng: &mut StdRng| -> String {
+        match rng.random_range(0..6) {
+            0 => word(
+                rng,
+                &[
+                    "result",
+                    "phenomenonTime",
+                    "id",
+                    "name",
+                    "properties/medium",
+                    "parameters/status",
+                    "Datastream/id",
+                    "location",
+                ],
+            ),
+            1 => num(rng, -1e6, 1e6),
+            2 => time(rng),
+            3 => format!("'{}'", word(rng, &["a", "st-ha-long-air-01", "", "x''y"])),
+            4 => format!(
+                "{}({})",
+                word(
+                    rng,
+                    &[
+                        "startswith",
+                        "length",
+                        "tolower",
+                        "year",
+                        "geo.distance",
+                        "nosuch",
+                        "substringof"
+                    ]
+                ),
+                word(
+                    rng,
+                    &[
+                        "name",
+                        "name, 'a'",
+                        "location, geography'POINT(107 21)'",
+                        "",
+                        "("
+                    ]
+                )
+            ),
+            _ => word(
+                rng,
+                &[
+                    "null",
+                    "true",
+                    "(",
+                    ")",
+                    "and",
+                    "not",
+                    "geography'POINT(1)'",
+                    "1e999",
+                ],
+            ),
+        }
+    };
+    let mut filter = String::new();
+    for _ in 0..rng.random_range(1..5) {
+        if !filter.is_empty() {
+            filter += &format!(" {} ", word(rng, &["and", "or", "and not", ""]));
+        }
+        let (a, b) = (operand(rng), operand(rng));
+        filter += &format!(
+            "{a} {} {b}",
+            word(rng, &["eq", "ne", "gt", "ge", "lt", "le", "has"])
+        );
+    }
+    let mut q = vec![format!("$filter={filter}")];
+    for (k, vals) in [
+        (
+            "$top",
+            &[
+                "0",
+                "1",
+                "100",
+                "10000",
+                "10001",
+                "-1",
+                "x",
+                "18446744073709551616",
+            ][..],
+        ),
+        ("$skip", &["0", "5", "18446744073709551615", "x"][..]),
+        ("$count", &["true", "false", "yes"][..]),
+        (
+            "$orderby",
+            &["phenomenonTime desc", "result,id asc", "name up", ",", ""][..],
+        ),
+        ("$select", &["id,result", "", ",,", "name"][..]),
+        (
+            "$expand",
+            &[
+                "Datastreams($top=1;$expand=Observations($orderby=phenomenonTime desc))",
+                "Observations($filter=result gt 1)",
+                "Datastreams/Observations",
+                "Thing(",
+                "Nope",
+                "Datastreams($top=x)",
+            ][..],
+        ),
+    ] {
+        if rng.random_range(0..2) == 0 {
+            q.push(format!("{k}={}", word(rng, vals)));
+        }
+    }
+    format!("{path}\n{}", q.join("\n")).into_bytes()
+}

@@ -415,3 +415,8 @@ fn mqtt_messages() {
 fn airnow_files() {
     fuzz(targets::airnow());
 }
+
+#[test]
+fn sensorthings_requests() {
+    fuzz(targets::sta());
+}

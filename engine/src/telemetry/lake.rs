@@ -264,6 +264,13 @@ impl Snapshot {
         set.into_iter().collect()
     }
 
+    /// Every part file with its parameter, parameters in name order, then date and part order.
+    pub fn part_files(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.parts
+            .iter()
+            .flat_map(|((p, _), files)| files.iter().map(move |f| (p.as_str(), f.as_path())))
+    }
+
     /// Number of part files.
     pub fn part_count(&self) -> usize {
         self.parts.values().map(Vec::len).sum()
@@ -335,7 +342,7 @@ fn read_part(file: &Path) -> Result<DataFrame, String> {
 }
 
 /// One part as normalised observations of `param`; any failure is the part's.
-fn load_part(param: &str, f: &Path) -> Result<DataFrame, String> {
+pub fn load_part(param: &str, f: &Path) -> Result<DataFrame, String> {
     read_part(f).and_then(|df| {
         df.lazy()
             .select([

@@ -125,6 +125,16 @@ fn reading(
     })
 }
 
+/// The ids a live reading may name: the province's stations and mines.
+pub fn site_ids(province: &crate::model::Province) -> HashSet<String> {
+    province
+        .stations
+        .iter()
+        .map(|s| s.meta.id.clone())
+        .chain(province.mines.iter().map(|m| m.meta.id.clone()))
+        .collect()
+}
+
 /// The readings of one MQTT message, or why it is refused (it then goes to the dead letters).
 /// `sites`: the dataset's station and mine ids.
 pub fn parse_message(
@@ -428,6 +438,24 @@ impl DeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_numbers_are_the_exact_doubles_their_text_names() {
+        // serde_json's default float parser may be a unit in the last place off; the file
+        // readers are not, so the same reading must not differ by path (float_roundtrip)
+        let sites: HashSet<String> = ["st-1".to_string()].into();
+        let r = parse_message(
+            "qn/st-1/PM2.5",
+            br#"{"time": "2026-01-01T00:00:00Z", "value": 54.800000000000004, "unit": "\u00b5g/m\u00b3"}"#,
+            &sites,
+        )
+        .expect("reading");
+        assert_eq!(
+            r[0].value,
+            "54.800000000000004".parse::<f64>().expect("f64")
+        );
+        assert_ne!(r[0].value, 54.8);
+    }
 
     fn sites() -> HashSet<String> {
         ["st-1", "mine-a"].iter().map(|s| s.to_string()).collect()
