@@ -37,6 +37,8 @@ struct State {
     saved: bool,
     /// Consecutive frames with no render pipeline still compiling.
     settled: u32,
+    /// With `--live`: the frame the first alarm event arrived at (the screenshot waits for it).
+    live_since: Option<u32>,
 }
 
 /// Render pipelines still compiling, as the render world last saw them (lavapipe compiles
@@ -60,6 +62,7 @@ impl Plugin for HeadlessPlugin {
             requested_at: None,
             saved: false,
             settled: 0,
+            live_since: None,
         })
         .add_systems(Last, step);
         let pending = Pending::default();
@@ -86,6 +89,7 @@ fn probes(
     gt: &GlobalTransform,
     size: (f32, f32),
     covered: &Covered,
+    live: Option<&crate::live::Live>,
 ) -> Vec<Probe> {
     let t = &twin.0;
     let h = &t.terrain;
@@ -142,6 +146,14 @@ fn probes(
     {
         push("road", v);
     }
+    // mines with an active live alarm (`alarm:<id>`), at their marker's centre
+    for site in live.iter().flat_map(|l| l.active.keys()) {
+        if let Some(f) = t.features.iter().find(|f| &f.id == site)
+            && let Some(v) = screen(Vec3::from(f.pos) + Vec3::Y * 0.8)
+        {
+            push(&format!("alarm:{site}"), v);
+        }
+    }
     // the overlay's maximum
     if let Some(r) = t.run.as_ref().and_then(|r| r.rasters.first())
         && let Some((k, _)) = r
@@ -176,9 +188,15 @@ fn step(
     cam: Query<(&Camera, &GlobalTransform)>,
     covered: Res<Covered>,
     pending: Res<Pending>,
+    live: Option<Res<crate::live::Live>>,
     mut exit: MessageWriter<AppExit>,
 ) {
     state.frame += 1;
+    if state.live_since.is_none() && live.as_ref().is_some_and(|l| l.alarm_events > 0) {
+        state.live_since = Some(state.frame);
+    }
+    // with --live, three frames after the first alarm event (the flash is drawn)
+    let live_ready = live.is_none() || state.live_since.is_some_and(|f| state.frame >= f + 3);
     if pending.0.load(Ordering::Relaxed) == 0 {
         state.settled += 1;
     } else {
@@ -188,7 +206,11 @@ fn step(
         state.times.push(time.delta_secs());
     }
     // at least `frames` frames, and 5 in a row with every pipeline compiled
-    if state.frame >= state.frames && state.settled >= 5 && state.requested_at.is_none() {
+    if state.frame >= state.frames
+        && state.settled >= 5
+        && live_ready
+        && state.requested_at.is_none()
+    {
         let path = state.path.clone();
         commands
             .spawn(Screenshot::primary_window())
@@ -205,7 +227,7 @@ fn step(
             .unwrap_or((0, 0));
         let probes = cam
             .single()
-            .map(|(c, g)| probes(&twin, c, g, (w as f32, h as f32), &covered))
+            .map(|(c, g)| probes(&twin, c, g, (w as f32, h as f32), &covered, live.as_deref()))
             .unwrap_or_default();
         let info = serde_json::json!({
             "width": w,

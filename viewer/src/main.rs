@@ -9,6 +9,7 @@ mod camera;
 mod colormap;
 mod data;
 mod headless;
+mod live;
 mod pick;
 mod scene;
 mod timeline;
@@ -41,6 +42,11 @@ struct Cli {
     /// coloured by their latest observed VN_AQI, series and mine-gas alarms when picked.
     #[arg(long, value_name = "PATH")]
     telemetry: Option<PathBuf>,
+    /// Follow `twin serve`'s live feed (`http://HOST:PORT/v1.1/ext/events`): stations recolour
+    /// by their latest hourly VN_AQI, mine-gas alarms flash on their mine and list in the Live
+    /// panel. With `--screenshot`, the screenshot waits for the first alarm event.
+    #[arg(long, value_name = "URL")]
+    live: Option<String>,
     /// Start at this time (RFC 3339, e.g. 2026-03-10T07:30:00+07:00) instead of the first
     /// output time.
     #[arg(long, value_name = "T")]
@@ -147,6 +153,9 @@ fn main() -> ExitCode {
     ))
     .insert_resource(data::Twin(twin))
     .add_plugins((world::WorldPlugin, camera::CameraPlugin, ui::UiPlugin));
+    if let Some(url) = cli.live.clone() {
+        app.add_plugins(live::LivePlugin { url });
+    }
     if let Some(path) = cli.screenshot.clone() {
         app.add_plugins(headless::HeadlessPlugin {
             path,

@@ -366,3 +366,153 @@ fn a_raster_wider_than_the_texture_limit_is_shown() {
     let shot = shoot("wide-shot", &["--run", disp.to_str().expect("utf-8")]);
     assert!(shot.stdout.contains("mean frame time"), "{}", shot.stdout);
 }
+
+// the broker helper the CLI's live tests use
+#[allow(dead_code)]
+#[path = "../../tests/cli/broker.rs"]
+mod broker;
+
+/// `twin` (built next to `twin-viewer` by `cargo test --workspace`).
+fn twin_exe() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_twin-viewer")).with_file_name("twin");
+    assert!(
+        p.exists(),
+        "{} is built (cargo test --workspace)",
+        p.display()
+    );
+    p
+}
+
+/// The whole live chain: mosquitto, `twin telemetry ingest --mqtt`, `twin serve --mqtt`, and
+/// `twin-viewer --live` headless; a methane reading over 1.5 % published to the broker makes the
+/// mine flash red in the screenshot, where the projection puts it.
+#[test]
+fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
+    let tmp = tmp("live");
+    let dir = tmp.path();
+    let b = broker::start(dir);
+    let mqtt = format!("mqtt://127.0.0.1:{}", b.port);
+    let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
+    let spawn = |args: &[&str], log: &str| {
+        let f = std::fs::File::create(dir.join(log)).expect("log");
+        Command::new(twin_exe())
+            .args(args)
+            .args(["--dataset", bundled.to_str().expect("utf-8")])
+            .env_remove("QN_TWIN_DATASET")
+            .stdout(f.try_clone().expect("log"))
+            .stderr(f)
+            .spawn()
+            .expect("twin starts")
+    };
+    let lake = dir.join("lake");
+    let lake = lake.to_str().expect("utf-8");
+    let mut ingest = spawn(
+        &[
+            "telemetry",
+            "ingest",
+            "--mqtt",
+            &mqtt,
+            "--lake",
+            lake,
+            "--flush-s",
+            "0.5",
+        ],
+        "ingest.log",
+    );
+    broker::wait_for_line(
+        &dir.join("ingest.log"),
+        "listening",
+        std::time::Duration::from_secs(60),
+    );
+    let mut serve = spawn(
+        &[
+            "serve",
+            "--lake",
+            lake,
+            "--bind",
+            "127.0.0.1:0",
+            "--mqtt",
+            &mqtt,
+        ],
+        "serve.log",
+    );
+    broker::wait_for_line(
+        &dir.join("serve.log"),
+        "serving",
+        std::time::Duration::from_secs(60),
+    );
+    let text = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+    let port: u16 = text
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the server's port");
+    let png_path = dir.join("live.png");
+    let vlog = std::fs::File::create(dir.join("viewer.log")).expect("log");
+    let mut viewer = Command::new("xvfb-run")
+        .args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
+        .args([
+            "--live",
+            &format!("http://127.0.0.1:{port}/v1.1/ext/events"),
+        ])
+        .args(["--frames", "6", "--size", "960x540", "--screenshot"])
+        .arg(&png_path)
+        .env_remove("QN_TWIN_DATASET")
+        .stdout(vlog.try_clone().expect("log"))
+        .stderr(vlog)
+        .spawn()
+        .expect("xvfb-run runs (scripts/setup installs xvfb)");
+    broker::wait_for_line(
+        &dir.join("viewer.log"),
+        "live: connected",
+        std::time::Duration::from_secs(300),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500)); // the server's SUBSCRIBE is in
+    let now = chrono::Utc::now().to_rfc3339();
+    let st = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &b.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            "qn/mine-ha-lam/CH4",
+        ])
+        .args([
+            "-m",
+            &format!(r#"{{"time": "{now}", "value": 1.6, "unit": "%"}}"#),
+        ])
+        .status()
+        .expect("mosquitto_pub runs (scripts/setup installs mosquitto-clients)");
+    assert!(st.success());
+    let status = broker::wait_exit(&mut viewer, std::time::Duration::from_secs(600));
+    let log = std::fs::read_to_string(dir.join("viewer.log")).unwrap_or_default();
+    assert!(status.success(), "{log}");
+    for c in [&mut ingest, &mut serve] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let (px, w, h) = read_png(&png_path);
+    let probes: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("live.png.json")).expect("sidecar"))
+            .expect("json");
+    let shot = Shot {
+        px,
+        w,
+        h,
+        probes,
+        stdout: log,
+    };
+    let near = shot.around("alarm:mine-ha-lam", 2);
+    let red = near
+        .iter()
+        .filter(|&&[r, g, b]| r > 140 && g < 60 && b < 60)
+        .count();
+    assert!(
+        red * 2 > near.len(),
+        "the alarmed mine is not red: {near:?}"
+    );
+}
