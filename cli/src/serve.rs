@@ -589,6 +589,9 @@ async fn post(app: &App, rest: &str, body: &[u8], root: &str) -> axum::response:
         Err(e) => return bad(e),
     };
     let _one = broker.one.lock().await;
+    // what an earlier write that timed out left behind would pair the wrong packet ids
+    while broker.sent.lock().await.try_recv().is_ok() {}
+    while broker.acks.lock().await.try_recv().is_ok() {}
     if let Err(e) = broker
         .client
         .publish(topic, QoS::AtLeastOnce, false, bytes)
