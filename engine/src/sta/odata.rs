@@ -341,8 +341,36 @@ impl Parser {
     }
 }
 
+/// The deepest nesting of parentheses in `s` (outside quotes).
+fn depth(s: &str) -> usize {
+    let (mut d, mut max, mut quoted) = (0usize, 0usize, false);
+    for ch in s.chars() {
+        match ch {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => {
+                d += 1;
+                max = max.max(d);
+            }
+            ')' if !quoted => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Deepest parentheses a `$filter` may nest (the parser recurses once per level: a hostile
+/// request must not exhaust the stack).
+pub const MAX_FILTER_DEPTH: usize = 64;
+/// Deepest `$expand` nesting.
+pub const MAX_EXPAND_DEPTH: usize = 8;
+
 /// Parses a `$filter` expression.
 pub fn parse_filter(s: &str) -> Result<Expr, String> {
+    if depth(s) > MAX_FILTER_DEPTH {
+        return Err(format!(
+            "parentheses nest deeper than {MAX_FILTER_DEPTH} levels"
+        ));
+    }
     let mut p = Parser {
         toks: tokenize(s)?,
         pos: 0,
@@ -583,6 +611,12 @@ impl Options {
                 )
             }
             "$expand" => {
+                // each level is `Nav(…$expand=Nav(…))`: two parentheses per level at most
+                if depth(v) > 2 * MAX_EXPAND_DEPTH {
+                    return Err(format!(
+                        "$expand nests deeper than {MAX_EXPAND_DEPTH} levels"
+                    ));
+                }
                 for item in split_top(v, ',') {
                     let item = item.trim();
                     let (nav, nested) = match item.find('(') {
@@ -748,6 +782,14 @@ mod tests {
         assert_eq!(o.expand[0].options.expand[0].options.top, Some(3));
         let o = Options::parse(&pairs(&[("$expand", "Datastreams/Observations")])).expect("path");
         assert_eq!(o.expand[0].options.expand[0].nav, "Observations");
+        // nesting a hostile request could use to exhaust the stack
+        let deep = format!("{}name eq 'a'{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse_filter(&deep).is_err());
+        let nested = (0..1000).fold(String::from("Thing"), |acc, _| {
+            format!("Datastreams($expand={acc})")
+        });
+        assert!(Options::parse(&pairs(&[("$expand", nested.as_str())])).is_err());
+        assert!(parse_filter(&format!("{}name eq 'a'{}", "(".repeat(60), ")".repeat(60))).is_ok());
         for bad in [
             ("$top", "-1"),
             ("$top", "99999999"),
