@@ -44,23 +44,8 @@ fn main() {
     let lake = dir.path().join("lake");
     let dataset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
     let log = dir.path().join("ingest.log");
-    let f = std::fs::File::create(&log).expect("log");
-    let mut ing = Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args([
-            "telemetry",
-            "ingest",
-            "--mqtt",
-            &format!("mqtt://127.0.0.1:{port}"),
-            "--lake",
-            lake.to_str().expect("utf-8"),
-            "--dataset",
-            dataset.to_str().expect("utf-8"),
-        ])
-        .env_remove("QN_TWIN_DATASET")
-        .stdout(f.try_clone().expect("log"))
-        .stderr(f)
-        .spawn()
-        .expect("ingester starts");
+    let twin = std::path::Path::new(env!("CARGO_BIN_EXE_twin"));
+    let mut ing = broker::ingester(twin, port, &lake, &dataset, &log, &[]);
     broker::wait_for_line(&log, "listening", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(700));
     let alerts = broker::subscriber(port, "bench-alerts", "qn/alerts/+/CH4");

@@ -10,7 +10,6 @@
 //! (`cargo test --benches`) it runs 2,000 readings, to keep the code honest.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
@@ -38,29 +37,9 @@ fn main() {
     let lake = dir.path().join("lake");
     let dataset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
     let log = dir.path().join("ingest.log");
-    let start_ingester = |extra: &[&str]| -> Child {
-        let f = std::fs::File::create(&log).expect("log");
-        Command::new(env!("CARGO_BIN_EXE_twin"))
-            .args([
-                "telemetry",
-                "ingest",
-                "--mqtt",
-                &format!("mqtt://127.0.0.1:{port}"),
-                "--lake",
-                lake.to_str().expect("utf-8"),
-                "--dataset",
-                dataset.to_str().expect("utf-8"),
-                "--flush-s",
-                "1",
-            ])
-            .args(extra)
-            .env_remove("QN_TWIN_DATASET")
-            .stdout(f.try_clone().expect("log"))
-            .stderr(f)
-            .spawn()
-            .expect("ingester starts")
-    };
-    let mut ing = start_ingester(&["--idle-exit-s", "1"]);
+    let twin = std::path::Path::new(env!("CARGO_BIN_EXE_twin"));
+    let flags = ["--flush-s", "1", "--idle-exit-s", "1"];
+    let mut ing = broker::ingester(twin, port, &lake, &dataset, &log, &flags);
     broker::wait_for_line(&log, "listening", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let stations = [

@@ -1,5 +1,7 @@
-//! A mosquitto broker for the live tests and the live bench (included by both with `#[path]`):
-//! started on a free loopback port with the README's settings, killed when dropped.
+//! The live path's test helpers, shared by the CLI's live tests, the live benches and the
+//! viewer's live test (included with `#[path]`): a mosquitto broker started on a free loopback
+//! port with the README's settings (killed when dropped), the ingester, publishers and
+//! subscribers, and waits on logs and processes.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -153,4 +155,48 @@ pub fn subscriber(
         .recv_timeout(Duration::from_secs(10))
         .expect("the subscription is acknowledged");
     rx
+}
+
+/// Starts `twin telemetry ingest --mqtt` (the `twin` binary at `twin`) against the broker on
+/// `port`, writing `lake` with the dataset at `dataset`, its output appended to `log`; `extra`
+/// flags follow the common ones.
+pub fn ingester(
+    twin: &Path,
+    port: u16,
+    lake: &Path,
+    dataset: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
+    let utf8 = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    Command::new(twin)
+        .args([
+            "telemetry",
+            "ingest",
+            "--mqtt",
+            &format!("mqtt://127.0.0.1:{port}"),
+        ])
+        .args(["--lake", &utf8(lake), "--dataset", &utf8(dataset)])
+        .args(extra)
+        .env_remove("QN_TWIN_DATASET")
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .spawn()
+        .expect("the ingester starts")
+}
+
+/// The port `twin serve` said it listens on (`serving   http://127.0.0.1:PORT/v1.1`) in `log`.
+pub fn served_port(log: &Path) -> u16 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the server's port in {}", log.display()))
 }

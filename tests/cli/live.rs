@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
@@ -14,33 +14,11 @@ use rumqttc::QoS;
 use crate::broker;
 use crate::*;
 
+/// The ingester on the broker at `port`, the bundled dataset, flushing every 0.5 s.
 pub(crate) fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log");
-    let bundled = bundled();
-    let mut args = vec![
-        "telemetry".to_string(),
-        "ingest".into(),
-        "--mqtt".into(),
-        format!("mqtt://127.0.0.1:{port}"),
-        "--lake".into(),
-        p(lake).into(),
-        "--dataset".into(),
-        p(&bundled).into(),
-        "--flush-s".into(),
-        "0.5".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Command::new(env!("CARGO_BIN_EXE_twin"))
-        .args(&args)
-        .env_remove("QN_TWIN_DATASET")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("the ingester starts")
+    let twin = Path::new(env!("CARGO_BIN_EXE_twin"));
+    let flags = [&["--flush-s", "0.5"], extra].concat();
+    broker::ingester(twin, port, lake, &bundled(), log, &flags)
 }
 
 /// 20,000 readings (and 37 malformed messages mixed in) published with QoS 1 while the

@@ -47,13 +47,7 @@ fn serve(lake: &Path, log: &Path, extra: &[&str]) -> Server {
         .spawn()
         .expect("twin serve starts");
     broker::wait_for_line(log, "serving", Duration::from_secs(60));
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let port = text
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the port in the log");
+    let port = broker::served_port(log);
     Server { child, port }
 }
 

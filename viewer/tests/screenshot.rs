@@ -393,61 +393,27 @@ fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
     let b = broker::start(dir);
     let mqtt = format!("mqtt://127.0.0.1:{}", b.port);
     let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
-    let spawn = |args: &[&str], log: &str| {
-        let f = std::fs::File::create(dir.join(log)).expect("log");
-        Command::new(twin_exe())
-            .args(args)
-            .args(["--dataset", bundled.to_str().expect("utf-8")])
-            .env_remove("QN_TWIN_DATASET")
-            .stdout(f.try_clone().expect("log"))
-            .stderr(f)
-            .spawn()
-            .expect("twin starts")
-    };
     let lake = dir.join("lake");
-    let lake = lake.to_str().expect("utf-8");
-    let mut ingest = spawn(
-        &[
-            "telemetry",
-            "ingest",
-            "--mqtt",
-            &mqtt,
-            "--lake",
-            lake,
-            "--flush-s",
-            "0.5",
-        ],
-        "ingest.log",
-    );
-    broker::wait_for_line(
-        &dir.join("ingest.log"),
-        "listening",
-        std::time::Duration::from_secs(60),
-    );
-    let mut serve = spawn(
-        &[
-            "serve",
-            "--lake",
-            lake,
-            "--bind",
-            "127.0.0.1:0",
-            "--mqtt",
-            &mqtt,
-        ],
-        "serve.log",
-    );
+    let ingest_log = dir.join("ingest.log");
+    let flags = ["--flush-s", "0.5"];
+    let mut ingest = broker::ingester(&twin_exe(), b.port, &lake, &bundled, &ingest_log, &flags);
+    broker::wait_for_line(&ingest_log, "listening", std::time::Duration::from_secs(60));
+    let serve_log = std::fs::File::create(dir.join("serve.log")).expect("log");
+    let mut serve = Command::new(twin_exe())
+        .args(["serve", "--lake", lake.to_str().expect("utf-8")])
+        .args(["--bind", "127.0.0.1:0", "--mqtt", &mqtt])
+        .args(["--dataset", bundled.to_str().expect("utf-8")])
+        .env_remove("QN_TWIN_DATASET")
+        .stdout(serve_log.try_clone().expect("log"))
+        .stderr(serve_log)
+        .spawn()
+        .expect("twin serve starts");
     broker::wait_for_line(
         &dir.join("serve.log"),
         "serving",
         std::time::Duration::from_secs(60),
     );
-    let text = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-    let port: u16 = text
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the server's port");
+    let port = broker::served_port(&dir.join("serve.log"));
     let png_path = dir.join("live.png");
     let vlog = std::fs::File::create(dir.join("viewer.log")).expect("log");
     let mut viewer = Command::new("xvfb-run")

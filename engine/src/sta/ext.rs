@@ -19,10 +19,12 @@ use polars::prelude::*;
 use serde_json::{Value, json};
 
 use super::store::{STATUSES, Series};
-use super::{Api, Response, rfc3339};
-use crate::telemetry::daily::daily_aqi;
-use crate::telemetry::hourly::{Standard, hourly_aqi};
-use crate::telemetry::time::{DAY_MS, HOUR_MS, LOCAL_OFFSET_MS, local_day, local_day_start};
+use super::{Api, Response};
+use crate::telemetry::daily::{daily_aqi, local_day_of_hour};
+use crate::telemetry::hourly::{Standard, hour_ending_ms, hourly_aqi};
+use crate::telemetry::time::{
+    DAY_MS, HOUR_MS, LOCAL_OFFSET_MS, local_day, local_day_start, rfc3339_ms as rfc3339,
+};
 
 /// The first line of an error (polars appends its whole query plan).
 fn first_line(e: &impl std::fmt::Display) -> String {
@@ -195,16 +197,11 @@ fn aggregate(api: &Api, id: &str, query: &[(String, String)]) -> Response {
         Err(m) => return Response::error(400, m),
     };
     let run = || -> PolarsResult<DataFrame> {
-        let hour = {
-            let before = col("time_ms") - lit(1i64);
-            before.clone() - before % lit(HOUR_MS) + lit(HOUR_MS)
-        };
+        // the hour-ending convention and the local day owning an hour, as the AQI uses them
         let key = if daily {
-            // the local day owning the hour (hours ending in (00:00, 24:00]), as its start
-            ((hour - lit(HOUR_MS) + lit(LOCAL_OFFSET_MS)) / lit(DAY_MS)) * lit(DAY_MS)
-                - lit(LOCAL_OFFSET_MS)
+            local_day_of_hour(hour_ending_ms()) * lit(DAY_MS) - lit(LOCAL_OFFSET_MS)
         } else {
-            hour - lit(HOUR_MS)
+            hour_ending_ms() - lit(HOUR_MS)
         };
         let span = if daily { DAY_MS } else { HOUR_MS };
         frame(&[(site, p, se)], from + 1, to)?

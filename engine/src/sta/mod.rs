@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 
 use crate::dataset::Dataset;
 use crate::telemetry::observations::canonical_unit;
+use crate::telemetry::time::rfc3339_ms as rfc3339;
 use odata::{Expand, Options, Source, Val, compare, eval, time_bounds};
 use store::{STATUSES, Store};
 
@@ -185,12 +186,6 @@ pub fn query_string(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn rfc3339(t_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(t_ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// One observation, read in place.

@@ -24,6 +24,7 @@ use super::alarms::{AlarmChange, AlarmLevel, AlarmTracker, default_levels};
 use super::live::Reading;
 use super::observations::to_canonical;
 use super::qa::{QaConfig, SeriesQa, reason};
+use super::time::rfc3339_ms as rfc3339;
 
 /// One alert: an alarm or a QA fault starting or ending on one series.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -57,12 +58,6 @@ impl Alert {
     pub fn topic(&self) -> String {
         format!("qn/alerts/{}/{}", self.site, self.parameter)
     }
-}
-
-fn rfc3339(t_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(t_ms)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// What QA rule a reason stands for, for the alert.

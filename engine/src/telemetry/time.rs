@@ -28,6 +28,14 @@ pub fn local_minute(t_ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The instant `t_ms` as RFC 3339 in UTC with milliseconds (`2026-03-01T01:02:00.000Z`), as the
+/// live alerts and the SensorThings API write it; empty for an instant chrono cannot represent.
+pub fn rfc3339_ms(t_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t_ms)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
