@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use tokio::sync::mpsc;
-use twin_engine::telemetry::live::{DeadLetters, TOPICS, Wal, parse_message};
+use twin_engine::telemetry::ObservationError;
+use twin_engine::telemetry::lake::AppendReport;
+use twin_engine::telemetry::live::{DeadLetters, Segment, TOPICS, Wal, parse_message};
 use twin_engine::telemetry::monitor::{Alert, Monitor};
 
 use crate::telemetry::IngestArgs;
@@ -63,15 +65,18 @@ pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.lake)
         .with_context(|| format!("creating the lake {}", a.lake.display()))?;
     // what a killed ingester left goes into the lake before anything new
-    let (mut wal, held) = Wal::open(&a.lake)?;
-    if !held.is_empty() {
-        let r = wal.flush_to_lake(&a.lake)?;
+    let (wal, held) = Wal::open(&a.lake)?;
+    let (mut replayed, mut fresh, mut dups) = (0, 0, 0);
+    for seg in held {
+        replayed += seg.len();
+        let r = seg.flush(&a.lake)?;
+        fresh += r.rows;
+        dups += r.duplicates;
+    }
+    if replayed > 0 {
         writeln!(
             out,
-            "replayed  {} readings from the write-ahead log ({} new, {} already in the lake)",
-            held.len(),
-            r.rows,
-            r.duplicates
+            "replayed  {replayed} readings from the write-ahead log ({fresh} new, {dups} already in the lake)"
         )?;
         out.flush()?;
     }
@@ -80,15 +85,98 @@ pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(run(a, host, port, &sites, &mut wal, &mut dead, out))
+    let flusher = Flusher::start(a.lake.clone())?;
+    rt.block_on(run(a, (host, port), &sites, wal, flusher, &mut dead, out))
+}
+
+/// What the flusher thread reports for one segment.
+struct Flushed {
+    readings: usize,
+    bytes: u64,
+    /// When the oldest reading of the segment arrived.
+    oldest: Instant,
+    result: Result<AppendReport, ObservationError>,
+}
+
+/// The flusher: a plain thread (polars must not see the tokio runtime: it would try to block in
+/// place on it) that appends sealed WAL segments to the lake, one at a time, in order.
+struct Flusher {
+    to: Option<std::sync::mpsc::Sender<(Segment, Instant)>>,
+    from: mpsc::UnboundedReceiver<Flushed>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// A segment is with the thread.
+    busy: bool,
+}
+
+impl Flusher {
+    fn start(lake: std::path::PathBuf) -> anyhow::Result<Self> {
+        let (to, jobs) = std::sync::mpsc::channel::<(Segment, Instant)>();
+        let (done, from) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("lake-flush".into())
+            .spawn(move || {
+                for (seg, oldest) in jobs {
+                    let (readings, bytes) = (seg.len(), seg.bytes());
+                    let result = seg.flush(&lake);
+                    let failed = result.is_err();
+                    let sent = done.send(Flushed {
+                        readings,
+                        bytes,
+                        oldest,
+                        result,
+                    });
+                    if failed || sent.is_err() {
+                        return;
+                    }
+                }
+            })
+            .context("starting the lake flush thread")?;
+        Ok(Self {
+            to: Some(to),
+            from,
+            thread: Some(thread),
+            busy: false,
+        })
+    }
+
+    fn send(&mut self, seg: Segment, oldest: Instant) -> anyhow::Result<()> {
+        let to = self
+            .to
+            .as_ref()
+            .context("the lake flush thread has stopped")?;
+        to.send((seg, oldest))
+            .map_err(|_| anyhow::anyhow!("the lake flush thread has stopped"))?;
+        self.busy = true;
+        Ok(())
+    }
+
+    /// Waits for the segment with the thread.
+    async fn wait(&mut self) -> anyhow::Result<Flushed> {
+        let f = self
+            .from
+            .recv()
+            .await
+            .context("the lake flush thread stopped (it panicked)")?;
+        self.busy = false;
+        Ok(f)
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.to = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 async fn run(
     a: &IngestArgs,
-    host: String,
-    port: u16,
+    (host, port): (String, u16),
     sites: &HashSet<String>,
-    wal: &mut Wal,
+    mut wal: Wal,
+    mut flusher: Flusher,
     dead: &mut DeadLetters,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
@@ -146,26 +234,36 @@ async fn run(
         .context("installing the SIGTERM handler")?;
     let mut batch: Vec<Publish> = Vec::new();
     let mut monitor = Monitor::default();
-    let mut readings = Vec::new();
     let mut alerts: Vec<Alert> = Vec::new();
     let mut alerted = 0usize;
-    // when the oldest reading not yet in the lake arrived: the lag a flush ends
+    // when the oldest reading of the active WAL segment arrived: the lag its flush ends
     let mut oldest_unflushed: Option<Instant> = None;
+    let mut stopping = false;
     loop {
-        let wait = flush_every
-            .saturating_sub(last_flush.elapsed())
-            .max(Duration::from_millis(10));
-        let stop = tokio::select! {
-            m = rx.recv() => match m {
-                Some(p) => { batch.push(p); false }
-                None => true,
-            },
-            _ = tokio::time::sleep(wait) => false,
-            _ = tokio::signal::ctrl_c() => true,
-            _ = term.recv() => true,
-        };
+        // wake for the next flush, and for the idle exit when it is due sooner
+        let mut wait = flush_every.saturating_sub(last_flush.elapsed());
+        if let Some(d) = idle {
+            wait = wait.min(d.saturating_sub(last_message.elapsed()));
+        }
+        let wait = wait.max(Duration::from_millis(10));
+        let mut done = None;
+        if !stopping {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(p) => batch.push(p),
+                    None => stopping = true,
+                },
+                f = flusher.from.recv(), if flusher.busy => {
+                    flusher.busy = false;
+                    done = Some(f.context("the lake flush thread stopped (it panicked)")?);
+                }
+                _ = tokio::time::sleep(wait) => {},
+                _ = tokio::signal::ctrl_c() => stopping = true,
+                _ = term.recv() => stopping = true,
+            }
+        }
         // everything else already waiting joins the batch (one fsync for all of it)
-        while batch.len() < 65_536 {
+        while !stopping && batch.len() < 65_536 {
             match rx.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
@@ -173,12 +271,12 @@ async fn run(
         }
         if !batch.is_empty() {
             last_message = Instant::now();
+            let first_new = wal.pending();
             for p in &batch {
                 match parse_message(&p.topic, &p.payload, sites) {
                     Ok(r) => {
                         total += r.len();
-                        wal.append(&r)?;
-                        readings.extend(r);
+                        wal.append(r)?;
                     }
                     Err(reason) => {
                         refused += 1;
@@ -195,12 +293,12 @@ async fn run(
                     .await
                     .context("acknowledging to the broker")?;
             }
-            if !readings.is_empty() {
+            if wal.pending() > first_new {
                 oldest_unflushed.get_or_insert(last_message);
             }
             // real-time QA and alarms on what is now durable
-            for r in readings.drain(..) {
-                monitor.push(&r, &mut alerts);
+            for r in &wal.active()[first_new..] {
+                monitor.push(r, &mut alerts);
             }
             for al in alerts.drain(..) {
                 let payload = serde_json::to_vec(&al).context("encoding an alert")?;
@@ -212,42 +310,50 @@ async fn run(
             }
         }
         let idle_over = idle.is_some_and(|d| last_message.elapsed() >= d);
-        if wal.pending() > 0
-            && (stop
-                || idle_over
-                || wal.pending() >= a.flush_readings
-                || last_flush.elapsed() >= flush_every)
-        {
-            let bytes = wal.bytes();
-            let n = wal.pending();
-            // polars must not see the tokio runtime (it would try to block in place on it): the
-            // flush runs on a plain thread, the runtime waiting
-            let r = std::thread::scope(|s| {
-                s.spawn(|| wal.flush_to_lake(&a.lake))
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("the lake flush panicked"))
-            })??;
+        let finishing = stopping || idle_over;
+        // at the end, the segment with the flusher comes back before the last one is sealed
+        if finishing && flusher.busy {
+            done = Some(flusher.wait().await?);
+        }
+        if let Some(f) = done {
+            let r = f.result?;
             flushed += r.rows;
             let secs = started.elapsed().as_secs_f64().max(1e-9);
-            let lag = oldest_unflushed
-                .take()
-                .map_or(0.0, |t| t.elapsed().as_secs_f64());
             writeln!(
                 out,
-                "flushed   {n} readings ({} new, {} duplicates; WAL {bytes} bytes; lag {lag:.2} s); {total} readings, {:.0}/s, {refused} refused ({} dead letters), {alerted} alerts ({} late readings not monitored)",
+                "flushed   {} readings ({} new, {} duplicates; WAL segment {} bytes; lag {:.2} s); {total} readings, {:.0}/s, {refused} refused ({} dead letters), {alerted} alerts ({} late readings not monitored)",
+                f.readings,
                 r.rows,
                 r.duplicates,
+                f.bytes,
+                f.oldest.elapsed().as_secs_f64(),
                 total as f64 / secs,
                 dead.count(),
                 monitor.late
             )?;
             out.flush()?;
+        }
+        // seal the active segment and hand it to the flusher when it is free (while it works,
+        // the active segment keeps growing: readings are acknowledged meanwhile)
+        if !flusher.busy
+            && wal.pending() > 0
+            && (finishing
+                || wal.pending() >= a.flush_readings
+                || last_flush.elapsed() >= flush_every)
+        {
+            if let Some(seg) = wal.seal()? {
+                let oldest = oldest_unflushed.take().unwrap_or_else(Instant::now);
+                flusher.send(seg, oldest)?;
+            }
             last_flush = Instant::now();
         } else if last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
         }
-        if stop || idle_over {
+        if finishing && !flusher.busy && wal.pending() == 0 {
             break;
+        }
+        if finishing {
+            stopping = true;
         }
     }
     poller.abort();

@@ -508,9 +508,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> axum::response::Re
 
 fn metrics(app: &App) -> Value {
     let m = app.metrics.read().map(|m| m.clone()).unwrap_or_default();
-    let wal = std::fs::metadata(twin_engine::telemetry::live::wal_path(&app.lake))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let wal = twin_engine::telemetry::live::wal_bytes(&app.lake);
     let dead = std::fs::read_to_string(app.lake.join("_dead_letter").join("dead_letter.jsonl"))
         .map(|t| t.lines().count())
         .unwrap_or(0);

@@ -466,7 +466,7 @@ pub fn mqtt() -> Target {
             // what the ingester accepted (and acknowledged) must reach the lake: a flush that
             // fails here would stop the live ingester on every restart
             let (mut wal, _) = Wal::open(&lake).map_err(|e| e.to_string())?;
-            wal.append(&readings).map_err(|e| e.to_string())?;
+            wal.append(readings.clone()).map_err(|e| e.to_string())?;
             wal.sync().map_err(|e| e.to_string())?;
             if let Err(e) = wal.flush_to_lake(&lake) {
                 panic!("accepted readings do not reach the lake: {e}");

@@ -211,17 +211,41 @@ pub fn parse_message(
     }
 }
 
-/// The write-ahead log: one JSON reading per line in `LAKE/_wal/wal.jsonl`.
+/// The write-ahead log: numbered segments `LAKE/_wal/<seq>.jsonl`, one JSON reading per line.
+/// Readings go to the active segment; [`Wal::seal`] closes it and opens the next, and the sealed
+/// [`Segment`] is flushed into the lake (on another thread, while the active segment keeps
+/// taking readings) and only then deleted. So the ingester's event loop never waits for a lake
+/// flush, and a reading is always in a segment file or in the lake.
 #[derive(Debug)]
 pub struct Wal {
-    path: PathBuf,
+    dir: PathBuf,
+    seq: u64,
     file: File,
-    pending: usize,
+    active: Vec<Reading>,
+}
+
+/// A sealed WAL segment: its readings, to be flushed into the lake in sequence order.
+#[derive(Debug)]
+pub struct Segment {
+    path: PathBuf,
+    /// The readings, in arrival order.
+    pub readings: Vec<Reading>,
 }
 
 /// The WAL's directory in a lake.
-pub fn wal_path(lake: &Path) -> PathBuf {
-    lake.join("_wal").join("wal.jsonl")
+pub fn wal_dir(lake: &Path) -> PathBuf {
+    lake.join("_wal")
+}
+
+/// Bytes in the lake's WAL segments (sealed and active).
+pub fn wal_bytes(lake: &Path) -> u64 {
+    std::fs::read_dir(wal_dir(lake)).map_or(0, |d| {
+        d.flatten()
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    })
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> ObservationError {
@@ -257,87 +281,162 @@ fn open_append(path: &Path) -> Result<File, ObservationError> {
         .map_err(|e| io_err(path, e))
 }
 
+fn sync_dir(dir: &Path) -> Result<(), ObservationError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
+}
+
+/// A segment's sequence number from its file name (`<seq>.jsonl`; the single `wal.jsonl` of
+/// earlier versions is segment 0).
+fn segment_seq(name: &str) -> Option<u64> {
+    if name == "wal.jsonl" {
+        return Some(0);
+    }
+    let digits = name.strip_suffix(".jsonl")?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.jsonl"))
+}
+
 impl Wal {
-    /// Opens (creating) the lake's WAL; returns it and the readings it already holds (a killed
-    /// ingester's; a torn last line — a write that never completed, so never acknowledged — is
-    /// dropped).
-    pub fn open(lake: &Path) -> Result<(Self, Vec<Reading>), ObservationError> {
-        let path = wal_path(lake);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    /// Opens the lake's WAL: the segments a killed ingester left (in sequence order; a torn last
+    /// line — a write that never completed, so never acknowledged — is dropped), and a new, empty
+    /// active segment after them. Flush the held segments before anything new.
+    pub fn open(lake: &Path) -> Result<(Self, Vec<Segment>), ObservationError> {
+        let dir = wal_dir(lake);
+        std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
+            .map_err(|e| io_err(&dir, e))?
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name();
+                segment_seq(name.to_str()?).map(|q| (q, e.path()))
+            })
+            .collect();
+        found.sort();
+        let mut held = Vec::new();
+        for (_, path) in &found {
+            let readings: Vec<Reading> = json_lines(path)?;
+            held.push(Segment {
+                path: path.clone(),
+                readings,
+            });
         }
-        let held: Vec<Reading> = json_lines(&path)?;
+        let seq = found.last().map_or(1, |(q, _)| q + 1);
+        let path = segment_path(&dir, seq);
         let file = open_append(&path)?;
-        let mut wal = Self {
-            path,
-            file,
-            pending: held.len(),
-        };
-        // a torn line would glue onto the next record: rewrite the file from what parsed
-        wal.rewrite(&held)?;
-        Ok((wal, held))
+        sync_dir(&dir)?;
+        Ok((
+            Self {
+                dir,
+                seq,
+                file,
+                active: Vec::new(),
+            },
+            held,
+        ))
     }
 
-    fn rewrite(&mut self, readings: &[Reading]) -> Result<(), ObservationError> {
-        let tmp = self.path.with_extension("jsonl.tmp");
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        for r in readings {
-            let line = serde_json::to_string(r).map_err(|e| io_err(&tmp, e))?;
-            writeln!(f, "{line}").map_err(|e| io_err(&tmp, e))?;
-        }
-        f.sync_all().map_err(|e| io_err(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| io_err(&self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_err(dir, e))?;
-        }
-        self.file = open_append(&self.path)?;
-        self.pending = readings.len();
-        Ok(())
-    }
-
-    /// Appends readings (not yet durable: call [`Wal::sync`] before acknowledging them).
-    pub fn append(&mut self, readings: &[Reading]) -> Result<(), ObservationError> {
+    /// Appends readings to the active segment (not yet durable: call [`Wal::sync`] before
+    /// acknowledging them); they stay readable in [`Wal::active`] until the segment is sealed.
+    pub fn append(&mut self, readings: Vec<Reading>) -> Result<(), ObservationError> {
         let mut buf = Vec::with_capacity(readings.len() * 96);
-        for r in readings {
-            serde_json::to_writer(&mut buf, r).map_err(|e| io_err(&self.path, e))?;
+        for r in &readings {
+            serde_json::to_writer(&mut buf, r).map_err(|e| io_err(&self.dir, e))?;
             buf.push(b'\n');
         }
         self.file
             .write_all(&buf)
-            .map_err(|e| io_err(&self.path, e))?;
-        self.pending += readings.len();
+            .map_err(|e| io_err(&segment_path(&self.dir, self.seq), e))?;
+        self.active.extend(readings);
         Ok(())
+    }
+
+    /// The active segment's readings, in arrival order.
+    pub fn active(&self) -> &[Reading] {
+        &self.active
     }
 
     /// Makes every appended reading durable (fdatasync).
     pub fn sync(&mut self) -> Result<(), ObservationError> {
-        self.file.sync_data().map_err(|e| io_err(&self.path, e))
+        self.file
+            .sync_data()
+            .map_err(|e| io_err(&segment_path(&self.dir, self.seq), e))
     }
 
-    /// Readings in the WAL not yet flushed to the lake.
+    /// Readings in the active segment.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.active.len()
     }
 
-    /// Bytes in the WAL.
+    /// Seals the active segment (made durable first) and opens the next; `None` when the active
+    /// segment is empty (it is kept).
+    pub fn seal(&mut self) -> Result<Option<Segment>, ObservationError> {
+        if self.active.is_empty() {
+            return Ok(None);
+        }
+        self.sync()?;
+        let sealed = segment_path(&self.dir, self.seq);
+        let next = segment_path(&self.dir, self.seq + 1);
+        self.file = open_append(&next)?;
+        sync_dir(&self.dir)?;
+        self.seq += 1;
+        Ok(Some(Segment {
+            path: sealed,
+            readings: std::mem::take(&mut self.active),
+        }))
+    }
+
+    /// Seals the active segment and flushes it into the lake at once (tests, tools).
+    pub fn flush_to_lake(&mut self, lake: &Path) -> Result<AppendReport, ObservationError> {
+        match self.seal()? {
+            Some(s) => s.flush(lake),
+            None => Ok(AppendReport::default()),
+        }
+    }
+}
+
+impl Segment {
+    /// Readings in the segment.
+    pub fn len(&self) -> usize {
+        self.readings.len()
+    }
+
+    /// `true` when it holds no reading.
+    pub fn is_empty(&self) -> bool {
+        self.readings.is_empty()
+    }
+
+    /// Bytes of its file.
     pub fn bytes(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
-    /// Appends the WAL's readings to the lake as one batch (units converted by the file
-    /// readers' code path), then truncates the WAL.
-    pub fn flush_to_lake(&mut self, lake: &Path) -> Result<AppendReport, ObservationError> {
-        let readings: Vec<Reading> = json_lines(&self.path)?;
-        let report = if readings.is_empty() {
+    /// Appends the segment's readings to the lake as one batch (units converted by the file
+    /// readers' code path), then deletes the segment. Killed in between, the segment is replayed
+    /// on the next start and the lake's key drops what it already holds.
+    pub fn flush(self, lake: &Path) -> Result<AppendReport, ObservationError> {
+        let report = if self.readings.is_empty() {
             AppendReport::default()
         } else {
-            let frame = raw_frame(&readings).map_err(|e| io_err(&self.path, e))?;
+            let frame = raw_frame(&self.readings).map_err(|e| io_err(&self.path, e))?;
             let obs = normalise(&self.path, frame)?;
             super::lake::append(lake, &obs)?
         };
-        self.rewrite(&[])?;
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&self.path, e)),
+        }
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
         Ok(report)
     }
 }
@@ -364,6 +463,7 @@ pub struct DeadLetters {
     path: PathBuf,
     file: File,
     seen: HashSet<u64>,
+    dirty: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -396,7 +496,12 @@ impl DeadLetters {
             .filter_map(|d| u64::from_str_radix(&d.hash, 16).ok())
             .collect();
         let file = open_append(&path)?;
-        Ok(Self { path, file, seen })
+        Ok(Self {
+            path,
+            file,
+            seen,
+            dirty: false,
+        })
     }
 
     /// Records a refused message unless it is already there; `true` when written.
@@ -421,12 +526,19 @@ impl DeadLetters {
         self.file
             .write_all(&line)
             .map_err(|e| io_err(&self.path, e))?;
+        self.dirty = true;
         Ok(true)
     }
 
-    /// Makes the recorded messages durable.
+    /// Makes the recorded messages durable (an fsync only when something was recorded since
+    /// the last one).
     pub fn sync(&mut self) -> Result<(), ObservationError> {
-        self.file.sync_data().map_err(|e| io_err(&self.path, e))
+        if !self.dirty {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|e| io_err(&self.path, e))?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// Messages recorded (this run and before).
@@ -542,37 +654,96 @@ mod tests {
         );
     }
 
+    fn one(value: f64, minute: u32) -> Vec<Reading> {
+        let payload = format!(
+            r#"{{"time": "2026-03-01T08:{minute:02}:00+07:00", "value": {value}, "unit": "ug/m3"}}"#
+        );
+        parse_message("qn/st-1/PM2.5", payload.as_bytes(), &sites()).expect("reading")
+    }
+
+    fn segments(lake: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(wal_dir(lake))
+            .expect("wal dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn the_wal_survives_a_torn_line_and_flushes_once() {
         let dir = tempfile::tempdir().expect("dir");
         let lake = dir.path();
         let (mut wal, held) = Wal::open(lake).expect("open");
         assert!(held.is_empty());
-        let r = parse_message(
-            "qn/st-1/PM2.5",
-            br#"{"time": "2026-03-01T08:00:00+07:00", "value": 12.5, "unit": "ug/m3"}"#,
-            &sites(),
-        )
-        .expect("reading");
-        wal.append(&r).expect("append");
+        let r = one(12.5, 0);
+        wal.append(r.clone()).expect("append");
         wal.sync().expect("sync");
         drop(wal);
         // a killed writer's half line
         let mut f = OpenOptions::new()
             .append(true)
-            .open(wal_path(lake))
+            .open(wal_dir(lake).join(&segments(lake)[0]))
             .expect("open");
         f.write_all(b"{\"s\":\"st-1\",\"p\":").expect("write");
         drop(f);
         let (mut wal, held) = Wal::open(lake).expect("reopen");
-        assert_eq!(held, r);
-        let report = wal.flush_to_lake(lake).expect("flush");
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].readings, r);
+        let mut report = AppendReport::default();
+        for s in held {
+            report = s.flush(lake).expect("flush held");
+        }
         assert_eq!(report.rows, 1);
-        assert_eq!(wal.pending(), 0);
+        // only the new active segment is left
+        assert_eq!(segments(lake).len(), 1);
         // the same reading again (redelivered): the lake keeps the first
-        wal.append(&r).expect("append");
+        wal.append(r.clone()).expect("append");
         let report = wal.flush_to_lake(lake).expect("flush");
         assert_eq!((report.rows, report.duplicates), (0, 1));
+        assert_eq!(wal.pending(), 0);
+    }
+
+    #[test]
+    fn sealed_segments_replay_in_order_and_the_first_reading_wins() {
+        let dir = tempfile::tempdir().expect("dir");
+        let lake = dir.path();
+        // the single WAL file of earlier versions is segment 0
+        std::fs::create_dir_all(wal_dir(lake)).expect("dir");
+        let legacy = serde_json::to_string(&one(1.0, 0)[0]).expect("json");
+        std::fs::write(wal_dir(lake).join("wal.jsonl"), format!("{legacy}\n")).expect("write");
+        let (mut wal, held) = Wal::open(lake).expect("open");
+        assert_eq!(held.len(), 1);
+        // two sealed segments, neither flushed (the flusher was killed): the same key, first 2.0
+        // then 3.0, and a reading only in the second
+        wal.append(one(2.0, 0)).expect("append");
+        let a = wal.seal().expect("seal").expect("segment");
+        wal.append(one(3.0, 0)).expect("append");
+        wal.append(one(4.0, 1)).expect("append");
+        let b = wal.seal().expect("seal").expect("segment");
+        assert_eq!((a.len(), b.len()), (1, 2));
+        assert!(
+            wal.seal().expect("seal").is_none(),
+            "an empty segment is not sealed"
+        );
+        drop((wal, a, b));
+        let (_wal, held) = Wal::open(lake).expect("reopen");
+        let sizes: Vec<usize> = held.iter().map(Segment::len).collect();
+        // legacy, the two sealed ones, and the empty active segment left open
+        assert_eq!(sizes, vec![1, 1, 2, 0]);
+        let mut rows = 0;
+        for s in held {
+            rows += s.flush(lake).expect("flush").rows;
+        }
+        assert_eq!(rows, 2);
+        let back = crate::telemetry::lake::read(lake).expect("lake").frame;
+        let values = back.column("value").expect("value").f64().expect("f64");
+        let mut v: Vec<f64> = values.into_no_null_iter().collect();
+        v.sort_by(f64::total_cmp);
+        // the legacy segment's 1.0 (first accepted) and the 4.0
+        assert_eq!(v, vec![1.0, 4.0]);
+        assert_eq!(segments(lake).len(), 1);
     }
 
     #[test]
