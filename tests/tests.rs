@@ -5,6 +5,7 @@
 mod bad_datasets;
 mod dataset;
 mod dispersion;
+mod mine;
 mod near_field;
 mod queries;
 mod run_dir;

@@ -22,6 +22,9 @@ pub enum SimulateCommand {
     Dispersion(DispersionArgs),
     /// Road traffic (cell transmission model, signals, coal trucks, link emissions).
     Traffic(TrafficArgs),
+    /// Mine ventilation: steady airflow (Hardy Cross and Newton) and its rule checks; with a
+    /// scenario, methane and CO transport over time with what-ifs and alarm events.
+    Mine(MineArgs),
     /// Static user equilibrium with BPR costs on a TNTP network (the routing code's static
     /// mode, for checks against published equilibria such as Sioux Falls).
     StaticAssignment(StaticArgs),
@@ -59,6 +62,193 @@ pub struct StaticArgs {
     /// Hours of demand the compared run loaded.
     #[arg(long, default_value_t = 1.0)]
     hours: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct MineArgs {
+    /// Ventilation network file (TOML), e.g. datasets/quang-ninh/mines/mong-duong.toml.
+    #[arg(long, value_name = "FILE")]
+    network: PathBuf,
+    /// Scenario file (TOML): gas sources and what-ifs over time. Without one, the steady
+    /// airflow and its checks only.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Output directory (appears whole when the run is done; refused if it holds files unless
+    /// --overwrite).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Replace an output directory that already holds files.
+    #[arg(long)]
+    overwrite: bool,
+    /// Also run an ensemble of N members with perturbed resistances and gas makes (needs
+    /// --scenario): probability of 1.0 % and 1.5 % CH₄ per working place over time.
+    #[arg(long, value_name = "N")]
+    ensemble: Option<usize>,
+    /// Seed of the ensemble's perturbations.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the ensemble's transport runs.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    backend: Backend,
+}
+
+fn run_mine(a: MineArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    use twin_engine::mine::{self, MineNetwork, MineScenario, Operating};
+    let started = std::time::Instant::now();
+    let mut inputs: Vec<&std::path::Path> = vec![&a.network];
+    if let Some(s) = &a.scenario {
+        inputs.push(s);
+    }
+    if let Some(n) = a.ensemble {
+        anyhow::ensure!(
+            a.scenario.is_some(),
+            "--ensemble needs --scenario (the ensemble perturbs a scenario's run)"
+        );
+        anyhow::ensure!(
+            (1..=twin_engine::mine::ensemble::MAX_MEMBERS).contains(&n),
+            "--ensemble {n}: between 1 and {} members",
+            twin_engine::mine::ensemble::MAX_MEMBERS
+        );
+    }
+    let dir = OutDir::prepare(&a.out, a.overwrite, &inputs)?;
+    let net = MineNetwork::read(&a.network)?;
+    let scenario = match &a.scenario {
+        Some(p) => Some(MineScenario::read(p, &net)?),
+        None => None,
+    };
+    let steady = mine::steady(&net, &Operating::design(&net))
+        .with_context(|| format!("steady airflow of {}", a.network.display()))?;
+    writeln!(
+        out,
+        "network   {}: {} junctions, {} branches, {} fans, methane class {:?}",
+        net.name,
+        net.junctions.len(),
+        net.branches.len(),
+        net.fans.len(),
+        net.methane_class
+    )?;
+    writeln!(
+        out,
+        "airflow   newton {} steps (residual {:.2e} Pa), hardy cross {} sweeps (residual {:.2e} Pa); agree to {:.1e}; Kirchhoff {:.1e}",
+        steady.newton.iterations,
+        steady.newton.residual_pa,
+        steady.hardy_cross.iterations,
+        steady.hardy_cross.residual_pa,
+        steady.agreement,
+        steady.newton.kirchhoff
+    )?;
+    for f in &steady.fans {
+        writeln!(
+            out,
+            "fan       {}: {:.2} m³/s at {:.0} Pa{}",
+            f.id,
+            f.flow_m3_s,
+            f.pressure_pa,
+            if f.stall { " — STALL" } else { "" }
+        )?;
+    }
+    for v in &steady.violations {
+        writeln!(
+            out,
+            "violation {} {}: {} ({})",
+            v.branch, v.check, v.detail, v.rule
+        )?;
+    }
+    let run = match (&a.scenario, &scenario) {
+        (Some(_), Some(sc)) => {
+            let work = twin_engine::mine::gas::work(&net, sc, &steady.newton.flows);
+            anyhow::ensure!(
+                work <= twin_engine::mine::gas::MAX_WORK,
+                "{}: about {work:.2e} cell-steps; at most {:.0e} (raise cell_length_m or shorten the run)",
+                a.scenario
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                twin_engine::mine::gas::MAX_WORK
+            );
+            Some(
+                twin_engine::mine::gas::run(&net, sc)
+                    .with_context(|| "airflow after a what-if".to_string())?,
+            )
+        }
+        _ => None,
+    };
+    let ensemble = match (a.ensemble, &scenario) {
+        (Some(n), Some(sc)) => {
+            use twin_engine::mine::ensemble::{EnsembleProblem, run_cpu, run_gpu};
+            let cells = twin_engine::mine::gas::Transport::new(&net, sc.cell_length_m).cells();
+            anyhow::ensure!(
+                (n as f64) * (cells as f64) <= 2e8,
+                "--ensemble {n}: {n} members × {cells} cells is more than 2e8 cell states (1.6 GB); use fewer members or longer cells"
+            );
+            let problem = EnsembleProblem::new(&net, sc, n, a.seed)
+                .context("the airflow of an ensemble member")?;
+            let gpu = gpu_for(
+                a.backend,
+                "mine ensemble",
+                twin_engine::mine::ensemble::GPU_LIMITS,
+                out,
+            )?;
+            let (r, adapter) = match &gpu {
+                Some(ctx) => (run_gpu(ctx, &problem)?, Some(ctx.report.clone())),
+                None => (run_cpu(&problem), None),
+            };
+            writeln!(
+                out,
+                "ensemble  {n} members × {} steps ({:.3} s each) on the {}: {:.3e} member-steps/s ({:.2} s)",
+                problem.steps, problem.params.dt, r.backend, r.member_steps_per_s, r.transport_s
+            )?;
+            Some((problem, r, adapter))
+        }
+        _ => None,
+    };
+    let info = twin_engine::output::mine::MineRunInfo {
+        network_file: &a.network,
+        gas: match (&a.scenario, &scenario, &run) {
+            (Some(p), Some(sc), Some(r)) => Some((p.as_path(), sc, r)),
+            _ => None,
+        },
+        ensemble: ensemble
+            .as_ref()
+            .map(|(p, r, ad)| (p, r, a.seed, ad.clone())),
+        wall_s: started.elapsed().as_secs_f64(),
+    };
+    let summary = twin_engine::output::mine::write_mine_run(dir.path(), &net, &steady, &info)?;
+    dir.commit()?;
+    if let RunSummary::Mine(s) = &summary
+        && let Some(g) = &s.gas
+    {
+        writeln!(
+            out,
+            "gas       {} cells, {} steps over {} min; CH4 released {:.1} m³, exhausted {:.1}, held {:.1} (mass error {:.1e}); {} alarm events",
+            g.cells,
+            g.steps,
+            g.duration_min,
+            g.released_m3[0],
+            g.exhausted_m3[0],
+            g.held_m3[0],
+            g.mass_error[0],
+            g.alarm_events
+        )?;
+        for c in &g.airflow_changes {
+            for f in &c.fans {
+                writeln!(
+                    out,
+                    "what-if   minute {:.1}: fan {} {:.2} m³/s at {:.0} Pa",
+                    c.minute, f.id, f.flow_m3_s, f.pressure_pa
+                )?;
+            }
+        }
+        for t in &g.time_to_level {
+            writeln!(
+                out,
+                "reached   {} CH4 {:.1} % at minute {:.1}",
+                t.place, t.level_pct, t.minutes
+            )?;
+        }
+    }
+    writeln!(out, "wrote     {}", a.out.display())?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -321,7 +511,7 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     dir.commit()?;
     let kg = |p: &str| match &summary {
         RunSummary::Traffic(s) => s.emissions_kg.get(p).copied().unwrap_or(0.0),
-        RunSummary::Dispersion(_) => 0.0,
+        RunSummary::Dispersion(_) | RunSummary::Mine(_) => 0.0,
     };
     let c = &run.conservation;
     writeln!(
@@ -499,6 +689,7 @@ pub fn run(cmd: SimulateCommand, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         SimulateCommand::Traffic(a) => run_traffic(a, out),
         SimulateCommand::StaticAssignment(a) => run_static(a, out),
+        SimulateCommand::Mine(a) => run_mine(a, out),
         SimulateCommand::Dispersion(a) => {
             let dir = a.run.out_dir()?;
             let mut scenario = Scenario::read(&a.run.scenario)?;

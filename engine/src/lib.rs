@@ -13,6 +13,7 @@ pub mod dispersion;
 pub mod geodesy;
 pub mod gpu;
 pub mod grid;
+pub mod mine;
 pub mod model;
 pub mod output;
 pub mod safeio;

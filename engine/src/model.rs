@@ -150,7 +150,10 @@ pub enum MiningMethod {
 
 /// Methane class of an underground mine by relative methane emission (QCVN 01:2011/BCT):
 /// I < 5, II 5–10, III 10–15, super-class ≥ 15 m³ per tonne per day, plus outburst hazard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// (Also the `methane_class` key of a mine ventilation network file.)
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 pub enum MethaneClass {
     /// Class I.
     I,

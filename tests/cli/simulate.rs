@@ -680,3 +680,112 @@ fn a_city_box_keeps_the_plumes_of_sources_outside_it() {
             .all(|v| v.is_some_and(|v| v.is_finite() && v >= 0.0))
     );
 }
+
+#[test]
+fn simulate_mine_writes_airflow_gas_alarms_ensemble_and_summary() {
+    let out = tmp_dir("mine");
+    let mines = bundled().join("mines");
+    let run = twin(&[
+        "simulate",
+        "mine",
+        "--network",
+        p(&mines.join("mong-duong.toml")),
+        "--scenario",
+        p(&mines.join("mong-duong-fan-stop.toml")),
+        "--ensemble",
+        "8",
+        "--backend",
+        "cpu",
+        "--out",
+        p(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("reached   a-face CH4 1.0 %"), "{stdout}");
+    for f in [
+        "airflow.parquet",
+        "branches.parquet",
+        "alarms.parquet",
+        "ensemble.parquet",
+        "network.png",
+        "summary.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(summary_kind(&out, "mine"));
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary"))
+            .expect("json");
+    assert!(s["solver_agreement"].as_f64().expect("agreement") < 1e-6);
+    assert!(s["solver"]["kirchhoff"].as_f64().expect("kirchhoff") < 1e-9);
+    assert_eq!(s["fans"][0]["id"], "main-fan");
+    assert_eq!(s["fans"][0]["stall"], false);
+    assert!(s["gas"]["mass_error"][0].as_f64().expect("mass") < 1e-9);
+    assert_eq!(
+        s["gas"]["airflow_changes"]
+            .as_array()
+            .expect("changes")
+            .len(),
+        2
+    );
+    assert_eq!(s["ensemble"]["members"], 8);
+    assert!(s["gas"]["alarm_events"].as_u64().expect("alarms") >= 2);
+    // the tables carry what the README says
+    let t = twin_engine::safeio::read_parquet(&out.join("branches.parquet")).expect("branches");
+    for c in ["branch_id", "time", "flow_m3_s", "ch4_pct", "co_ppm"] {
+        assert!(t.column(c).is_ok(), "branches.parquet has no {c}");
+    }
+    let e = twin_engine::safeio::read_parquet(&out.join("ensemble.parquet")).expect("ensemble");
+    for c in ["place", "time", "p_exceed_1_0", "p_exceed_1_5"] {
+        assert!(e.column(c).is_ok(), "ensemble.parquet has no {c}");
+    }
+    // the steady run alone
+    let steady = tmp_dir("mine-steady");
+    let run = twin(&[
+        "simulate",
+        "mine",
+        "--network",
+        p(&mines.join("mong-duong.toml")),
+        "--out",
+        p(&steady),
+    ]);
+    assert!(run.status.success());
+    assert!(steady.join("airflow.parquet").is_file());
+    assert!(!steady.join("branches.parquet").exists());
+}
+
+#[test]
+fn mine_errors_name_the_file_the_record_and_the_key() {
+    let dir = tmp_dir("mine-bad");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = std::fs::read_to_string(bundled().join("mines/mong-duong.toml")).expect("net");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, text.replacen("to = \"J3\"", "to = \"J99\"", 1)).expect("write");
+    let e = one_line_error(&[
+        "simulate",
+        "mine",
+        "--network",
+        p(&bad),
+        "--out",
+        p(&dir.join("out")),
+    ]);
+    assert!(
+        e.contains("bad.toml") && e.contains("(id \"a-intake\")") && e.contains("`to`"),
+        "{e}"
+    );
+    let e = one_line_error(&[
+        "simulate",
+        "mine",
+        "--network",
+        p(&bundled().join("mines/mong-duong.toml")),
+        "--ensemble",
+        "4",
+        "--out",
+        p(&dir.join("out2")),
+    ]);
+    assert!(e.contains("--ensemble needs --scenario"), "{e}");
+}

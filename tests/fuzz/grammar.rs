@@ -830,3 +830,78 @@ pub fn sta_request(rng: &mut StdRng) -> Vec<u8> {
     }
     format!("{path}\n{}", q.join("\n")).into_bytes()
 }
+
+/// A mine ventilation network file: a few junctions (some at the surface), branches between
+/// random pairs with resistances or friction factors, sometimes a fan.
+pub fn mine_toml(rng: &mut StdRng) -> Vec<u8> {
+    let n = rng.random_range(1..7usize);
+    let ids: Vec<String> = (0..n).map(|i| format!("J{i}")).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut t = String::from("name = \"fuzz\"\n");
+    t += &format!(
+        "methane_class = \"{}\"\n",
+        pick(rng, &["I", "II", "III", "super", "outburst", "IV"])
+    );
+    t += &maybe(rng, |rng| {
+        format!("air_density_kg_m3 = {}\n", num(rng, 0.5, 2.0))
+    });
+    for id in &ids {
+        t += &format!(
+            "[[junctions]]\nid = \"{id}\"\nx_m = {}\ny_m = {}\nelevation_m = {}\n",
+            num(rng, -500.0, 500.0),
+            num(rng, -500.0, 500.0),
+            num(rng, -600.0, 50.0)
+        );
+        t += &maybe(rng, |rng| {
+            format!("temperature_c = {}\n", num(rng, 0.0, 40.0))
+        });
+        if rng.random_bool(0.3) {
+            t += "surface = true\n";
+        }
+    }
+    for k in 0..rng.random_range(0..9usize) {
+        t += &format!(
+            "[[branches]]\nid = \"B{k}\"\nfrom = \"{}\"\nto = \"{}\"\narea_m2 = {}\nkind = \"{}\"\n",
+            word(rng, &id_refs),
+            word(rng, &id_refs),
+            num(rng, 0.5, 30.0),
+            pick(
+                rng,
+                &[
+                    "airway",
+                    "shaft",
+                    "face",
+                    "heading",
+                    "regulator",
+                    "door",
+                    "goaf",
+                    "tunnel"
+                ]
+            )
+        );
+        if rng.random_bool(0.7) {
+            t += &format!("resistance_ns2_m8 = {}\n", num(rng, 0.001, 100.0));
+        } else {
+            t += &format!(
+                "friction_factor_kg_m3 = {}\nlength_m = {}\nperimeter_m = {}\n",
+                num(rng, 0.005, 0.03),
+                num(rng, 1.0, 2000.0),
+                num(rng, 5.0, 20.0)
+            );
+        }
+        t += &maybe(rng, |rng| {
+            format!("persons = {}\n", rng.random_range(0..30u32))
+        });
+    }
+    if rng.random_bool(0.6) {
+        let pts: Vec<String> = (0..rng.random_range(1..6usize))
+            .map(|i| format!("[{}, {}]", 10.0 * i as f64, num(rng, -100.0, 4000.0)))
+            .collect();
+        t += &format!(
+            "[[fans]]\nid = \"F\"\nbranch = \"B{}\"\ncurve = [{}]\n",
+            rng.random_range(0..4u32),
+            pts.join(", ")
+        );
+    }
+    t.into_bytes()
+}

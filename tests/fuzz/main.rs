@@ -420,3 +420,8 @@ fn airnow_files() {
 fn sensorthings_requests() {
     fuzz(targets::sta());
 }
+
+#[test]
+fn mine_networks() {
+    fuzz(targets::mine_network());
+}

@@ -97,6 +97,37 @@ pub fn traffic_scenario() -> Target {
     }
 }
 
+/// Mine ventilation networks: read; when they read, the steady airflow by both solvers and, on
+/// networks the bundled fan-stop scenario fits, a short gas run (an `Err` is fine: a solver that
+/// does not converge says so; a panic is a finding).
+pub fn mine_network() -> Target {
+    Target {
+        name: "mine",
+        ext: "toml",
+        seeds: vec![read("datasets/quang-ninh/mines/mong-duong.toml")],
+        generate: grammar::mine_toml,
+        structural: mutate_toml_value,
+        run: Box::new(|p: &Path| {
+            use twin_engine::mine::{self, MineNetwork, MineScenario, Operating};
+            let net = MineNetwork::read(p).map_err(|e| e.to_string())?;
+            let s = mine::steady(&net, &Operating::design(&net)).map_err(|e| e.to_string())?;
+            let scenario = repo("datasets/quang-ninh/mines/mong-duong-fan-stop.toml");
+            if let Ok(mut sc) = MineScenario::read(&scenario, &net) {
+                sc.duration_min = 5.0;
+                if mine::gas::work(&net, &sc, &s.newton.flows) < 1e7 {
+                    let run = mine::gas::run(&net, &sc).map_err(|e| e.to_string())?;
+                    assert!(
+                        run.mass_error.iter().all(|e| *e < 1e-6),
+                        "gas not conserved: {:?}",
+                        run.mass_error
+                    );
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
 /// Observation CSVs: read, and when they read, appended to a lake and read back.
 fn observations(p: &Path) -> Result<(), String> {
     let df = twin_engine::telemetry::observations::read(p).map_err(|e| e.to_string())?;

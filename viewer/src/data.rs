@@ -619,6 +619,10 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
                 ));
             }
         }
+        RunSummary::Mine(_) => anyhow::bail!(
+            "{}: a mine ventilation run; the viewer shows dispersion and traffic runs (open network.png)",
+            dir.display()
+        ),
     }
     run.times.sort_unstable();
     run.times.dedup();

@@ -36,6 +36,7 @@ pub const LIBRARIES: &[Shader] = &[
     // validated with what it uses prepended
     shader!("dispersion/poisson_common", uses "common/fixed64"),
     shader!("traffic/common"),
+    shader!("mine/common"),
 ];
 
 /// Dispersion: add source emissions for one step.
@@ -73,6 +74,13 @@ pub const TRAFFIC_NODE_FLOWS: Shader = shader!("traffic/node_flows", uses "traff
 /// Traffic: cell update and link statistics.
 pub const TRAFFIC_UPDATE_CELLS: Shader = shader!("traffic/update_cells", uses "traffic/common");
 
+/// Mine ensemble: sources and upwind transport along every member's branches.
+pub const MINE_ADVECT: Shader = shader!("mine/advect", uses "mine/common");
+/// Mine ensemble: full mixing at junctions.
+pub const MINE_MIX: Shader = shader!("mine/mix", uses "mine/common");
+/// Mine ensemble: CH4 at the working places for one output.
+pub const MINE_SAMPLE: Shader = shader!("mine/sample", uses "mine/common");
+
 /// The device limits a model's stages need beyond WebGPU's downlevel defaults. Each model
 /// declares its own (`dispersion::GPU_LIMITS`, `traffic::GPU_LIMITS`); a test reflects every
 /// stage with naga and checks it stays within what its model declares.
@@ -102,6 +110,9 @@ pub const STAGE_LIMITS: &[(Shader, StageLimits)] = &[
     (TRAFFIC_SENDING_RECEIVING, crate::traffic::GPU_LIMITS),
     (TRAFFIC_NODE_FLOWS, crate::traffic::GPU_LIMITS),
     (TRAFFIC_UPDATE_CELLS, crate::traffic::GPU_LIMITS),
+    (MINE_ADVECT, crate::mine::ensemble::GPU_LIMITS),
+    (MINE_MIX, crate::mine::ensemble::GPU_LIMITS),
+    (MINE_SAMPLE, crate::mine::ensemble::GPU_LIMITS),
 ];
 
 /// Every shader, for validation.
@@ -116,6 +127,9 @@ pub const ALL: &[Shader] = &[
     TRAFFIC_SENDING_RECEIVING,
     TRAFFIC_NODE_FLOWS,
     TRAFFIC_UPDATE_CELLS,
+    MINE_ADVECT,
+    MINE_MIX,
+    MINE_SAMPLE,
 ];
 
 /// Parses and validates a WGSL stage with naga, and checks it has the entry point `main`; the

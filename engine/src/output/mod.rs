@@ -4,6 +4,7 @@
 pub mod geoparquet;
 pub mod geotiff;
 pub mod map;
+pub mod mine;
 pub mod run;
 pub mod style;
 pub mod text;

@@ -36,6 +36,8 @@ pub enum RunSummary {
     Dispersion(Box<DispersionSummary>),
     /// A traffic run.
     Traffic(Box<TrafficSummary>),
+    /// A mine ventilation (and gas) run.
+    Mine(Box<MineSummary>),
 }
 
 impl RunSummary {
@@ -44,6 +46,7 @@ impl RunSummary {
         match self {
             Self::Dispersion(_) => "dispersion",
             Self::Traffic(_) => "traffic",
+            Self::Mine(_) => "mine",
         }
     }
 
@@ -52,6 +55,7 @@ impl RunSummary {
         match self {
             Self::Dispersion(s) => &s.scenario,
             Self::Traffic(s) => &s.scenario,
+            Self::Mine(s) => &s.scenario,
         }
     }
 }
@@ -271,6 +275,130 @@ pub struct TrafficSummary {
     pub outputs: BTreeMap<String, String>,
 }
 
+/// One solver's result in a mine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolverSummary {
+    /// `newton` or `hardy_cross`.
+    pub solver: String,
+    /// Iterations (Newton steps; Hardy Cross sweeps).
+    pub iterations: usize,
+    /// Largest mesh pressure imbalance, Pa.
+    pub residual_pa: f64,
+    /// Largest junction imbalance over the total flow.
+    pub kirchhoff: f64,
+}
+
+/// The airflow after a what-if changed the network, in a mine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AirflowChange {
+    /// Minutes after the start.
+    pub minute: f64,
+    /// The solve.
+    pub solver: SolverSummary,
+    /// Fans' operating points.
+    pub fans: Vec<crate::mine::FanPoint>,
+    /// Rules broken.
+    pub violations: Vec<crate::mine::Violation>,
+}
+
+/// The gas part of a mine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MineGasSummary {
+    /// Scenario file.
+    pub scenario_file: String,
+    /// Start of the run, RFC 3339 UTC.
+    pub start_utc: String,
+    /// Duration, min.
+    pub duration_min: f64,
+    /// Output interval, s.
+    pub output_interval_s: f64,
+    /// Cells.
+    pub cells: usize,
+    /// Time steps.
+    pub steps: u64,
+    /// Airflow after each what-if that changed it.
+    pub airflow_changes: Vec<AirflowChange>,
+    /// Gas released, m³ (CH4, CO).
+    pub released_m3: [f64; 2],
+    /// Gas in the network at the end, m³.
+    pub held_m3: [f64; 2],
+    /// Gas exhausted to the surface, m³.
+    pub exhausted_m3: [f64; 2],
+    /// |released − held − exhausted| / released.
+    pub mass_error: [f64; 2],
+    /// First time each working place reached 1.0 and 1.5 % CH₄.
+    pub time_to_level: Vec<crate::mine::gas::TimeToLevel>,
+    /// Alarm events (`alarms.parquet`).
+    pub alarm_events: usize,
+}
+
+/// The ensemble part of a mine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MineEnsembleSummary {
+    /// Members (member 0 unperturbed).
+    pub members: usize,
+    /// Seed of the perturbations.
+    pub seed: u64,
+    /// σ of ln(resistance factor), lognormal with median 1.
+    pub sigma_ln_resistance: f64,
+    /// σ of ln(gas-make factor), lognormal with median 1.
+    pub sigma_ln_gas_make: f64,
+    /// `gpu` or `cpu`.
+    pub backend: String,
+    /// The wgpu adapter, on the GPU backend.
+    pub adapter: Option<AdapterReport>,
+    /// Step shared by all members, s.
+    pub dt_s: f64,
+    /// Steps.
+    pub steps: u64,
+    /// Member-steps per wall second of the transport.
+    pub member_steps_per_s: f64,
+    /// Wall time of the transport, s.
+    pub transport_s: f64,
+}
+
+/// Summary of a mine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MineSummary {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// Network name.
+    pub scenario: String,
+    /// Network file.
+    pub network_file: String,
+    /// Methane class.
+    pub methane_class: crate::mine::network::MethaneClass,
+    /// The limits applied.
+    pub limits: crate::mine::network::Limits,
+    /// Junctions, branches, meshes, fans.
+    pub junctions: usize,
+    /// Branches.
+    pub branches: usize,
+    /// Independent meshes.
+    pub meshes: usize,
+    /// The steady solution reported (Newton).
+    pub solver: SolverSummary,
+    /// The same solved by Hardy Cross.
+    pub hardy_cross: SolverSummary,
+    /// Largest flow difference between the solvers over the largest flow.
+    pub solver_agreement: f64,
+    /// Natural ventilation pressure of the network's heads summed around each fan's mesh, Pa.
+    pub natural_heads_pa: Vec<f64>,
+    /// Fans' operating points.
+    pub fans: Vec<crate::mine::FanPoint>,
+    /// Rules broken at the steady state.
+    pub violations: Vec<crate::mine::Violation>,
+    /// The transient gas run, when a scenario was given.
+    pub gas: Option<MineGasSummary>,
+    /// The ensemble, when one was run.
+    pub ensemble: Option<MineEnsembleSummary>,
+    /// Wall time, s.
+    pub wall_s: f64,
+    /// Output file → what it holds.
+    pub outputs: BTreeMap<String, String>,
+}
+
 /// One commodity of a traffic run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommoditySummary {
@@ -404,9 +532,9 @@ impl RunDir {
             (None, _) => {
                 return Err(not_a_run("no `kind`: not a summary written by twin".into()));
             }
-            (Some(k), _) if !matches!(k, "dispersion" | "traffic") => {
+            (Some(k), _) if !matches!(k, "dispersion" | "traffic" | "mine") => {
                 return Err(not_a_run(format!(
-                    "`kind` {k:?} is not a run this twin reads (dispersion, traffic)"
+                    "`kind` {k:?} is not a run this twin reads (dispersion, traffic, mine)"
                 )));
             }
             (_, Some(v)) if v != u64::from(FORMAT_VERSION) => {
