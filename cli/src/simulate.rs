@@ -176,7 +176,7 @@ fn run_mine(a: MineArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let ensemble = match (a.ensemble, &scenario) {
         (Some(n), Some(sc)) => {
             use twin_engine::mine::ensemble::{EnsembleProblem, run_cpu, run_gpu};
-            let cells = twin_engine::mine::gas::Transport::new(&net, sc.cell_length_m).cells();
+            let cells = twin_engine::mine::gas::cell_count(&net, sc.cell_length_m);
             anyhow::ensure!(
                 (n as f64) * (cells as f64) <= 2e8,
                 "--ensemble {n}: {n} members × {cells} cells is more than 2e8 cell states (1.6 GB); use fewer members or longer cells"

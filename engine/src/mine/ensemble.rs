@@ -20,7 +20,7 @@ use bytemuck::{Pod, Zeroable};
 use rayon::prelude::*;
 
 use super::airflow::{AirflowError, Operating};
-use super::gas::{EventKind, MineScenario, solve};
+use super::gas::{EventKind, MineScenario, cells_of, solve};
 use super::network::MineNetwork;
 use crate::gpu::{self, GpuContext, GpuError, Kernel};
 use crate::traffic::synthetic::SplitMix64;
@@ -148,7 +148,7 @@ impl EnsembleProblem {
         let mut volume = Vec::with_capacity(nb);
         let mut first = 0u32;
         for b in &net.branches {
-            let n = (b.length_m / sc.cell_length_m).ceil().clamp(1.0, 100_000.0) as u32;
+            let n = cells_of(b.length_m, sc.cell_length_m) as u32;
             branches.push(BranchData {
                 first_cell: first,
                 n_cells: n,
@@ -183,12 +183,7 @@ impl EnsembleProblem {
                     .last()
                     .map(|s| s.1.clone())
                     .unwrap_or_else(|| Operating::design(net));
-                match e.kind {
-                    EventKind::FanStop(f) => op.fan_running[f] = false,
-                    EventKind::FanStart(f) => op.fan_running[f] = true,
-                    EventKind::DoorOpen(b, r) | EventKind::Regulator(b, r) => op.resistance[b] = r,
-                    _ => {}
-                }
+                op.apply(e.kind);
                 states.push((e.time_min * 60.0, op));
             }
         }

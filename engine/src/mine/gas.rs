@@ -141,6 +141,24 @@ impl EventKind {
     }
 }
 
+impl Operating {
+    /// Applies what an event changes in the network (fans, doors, regulators); production
+    /// and outbursts change the gas, not the network.
+    pub fn apply(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::FanStop(f) => self.fan_running[f] = false,
+            EventKind::FanStart(f) => self.fan_running[f] = true,
+            EventKind::DoorOpen(b, r) | EventKind::Regulator(b, r) => self.resistance[b] = r,
+            EventKind::Production(..) | EventKind::Outburst(..) => {}
+        }
+    }
+}
+
+/// Cells a branch of `length_m` is cut into for cells of about `cell_length_m` (at least one).
+pub fn cells_of(length_m: f64, cell_length_m: f64) -> usize {
+    (length_m / cell_length_m).ceil().clamp(1.0, 100_000.0) as usize
+}
+
 /// An event at a minute of the scenario.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MineEvent {
@@ -202,11 +220,7 @@ impl MineScenario {
             "m",
         )
         .map_err(bad)?;
-        let cells: f64 = net
-            .branches
-            .iter()
-            .map(|b| (b.length_m / cell_length_m).ceil().clamp(1.0, 100_000.0))
-            .sum();
+        let cells = cell_count(net, cell_length_m) as f64;
         if cells > MAX_CELLS {
             return Err(bad(format!(
                 "key `cell_length_m`: {cell_length_m} m cuts the network into {cells:.0} cells; at most {MAX_CELLS:.0} (use longer cells)"
@@ -358,7 +372,7 @@ impl Transport {
         let mut offsets = vec![0];
         let mut cell_volume = Vec::with_capacity(net.branches.len());
         for b in &net.branches {
-            let n = (b.length_m / cell_length_m).ceil().clamp(1.0, 100_000.0) as usize;
+            let n = cells_of(b.length_m, cell_length_m);
             offsets.push(offsets.last().copied().unwrap_or(0) + n);
             cell_volume.push(b.area_m2 * b.length_m / n as f64);
         }
@@ -612,12 +626,11 @@ pub fn run(net: &MineNetwork, sc: &MineScenario) -> Result<GasRun, AirflowError>
         // events due now
         while ev < sc.events.len() && sc.events[ev].time_min * 60.0 <= t + 1e-9 {
             let e = sc.events[ev].kind;
+            op.apply(e);
             match e {
-                EventKind::FanStop(f) => op.fan_running[f] = false,
-                EventKind::FanStart(f) => op.fan_running[f] = true,
-                EventKind::DoorOpen(b, r) | EventKind::Regulator(b, r) => op.resistance[b] = r,
                 EventKind::Production(b, x) => factor[b] = x,
                 EventKind::Outburst(b, v) => tr.inject(b, flow.flows[b], 0, v),
+                _ => {}
             }
             if e.changes_airflow() {
                 flow = solve(net, &op)?;
@@ -698,7 +711,22 @@ pub fn run(net: &MineNetwork, sc: &MineScenario) -> Result<GasRun, AirflowError>
 
 /// Estimated cells × steps of a run (for the size check before running).
 pub fn work(net: &MineNetwork, sc: &MineScenario, flows: &[f64]) -> f64 {
-    let tr = Transport::new(net, sc.cell_length_m);
-    let dt = tr.max_dt(flows).min(sc.output_interval_s);
-    tr.cells() as f64 * sc.duration_min * 60.0 / dt.max(1e-6)
+    // sized from the branches alone: nothing is allocated before the check
+    let (mut cells, mut dt) = (0usize, sc.output_interval_s);
+    for (b, q) in net.branches.iter().zip(flows) {
+        let n = cells_of(b.length_m, sc.cell_length_m);
+        cells += n;
+        if q.abs() > 0.0 {
+            dt = dt.min(b.area_m2 * b.length_m / n as f64 / q.abs());
+        }
+    }
+    cells as f64 * sc.duration_min * 60.0 / dt.max(1e-6)
+}
+
+/// Cells the network is cut into for cells of about `cell_length_m`.
+pub fn cell_count(net: &MineNetwork, cell_length_m: f64) -> usize {
+    net.branches
+        .iter()
+        .map(|b| cells_of(b.length_m, cell_length_m))
+        .sum()
 }

@@ -210,15 +210,9 @@ pub fn write_mine_run(
 
 /// The network's operating state after the events up to `minute` (inclusive).
 pub fn operating_at(net: &MineNetwork, sc: &MineScenario, minute: f64) -> Operating {
-    use crate::mine::gas::EventKind;
     let mut op = Operating::design(net);
     for e in sc.events.iter().filter(|e| e.time_min <= minute + 1e-12) {
-        match e.kind {
-            EventKind::FanStop(f) => op.fan_running[f] = false,
-            EventKind::FanStart(f) => op.fan_running[f] = true,
-            EventKind::DoorOpen(b, r) | EventKind::Regulator(b, r) => op.resistance[b] = r,
-            EventKind::Production(..) | EventKind::Outburst(..) => {}
-        }
+        op.apply(e.kind);
     }
     op
 }
