@@ -76,7 +76,8 @@ fn named_mines_and_plants_are_present() {
         .filter(|m| m.method == MiningMethod::OpenPit)
         .map(|m| m.meta.name.as_str())
         .collect();
-    assert_eq!(open_pit.len(), 5, "{open_pit:?}");
+    // Đèo Nai, Cọc Sáu, Cao Sơn, Hà Tu, and GEM's closed Núi Béo and Hòn Gai pits
+    assert_eq!(open_pit.len(), 6, "{open_pit:?}");
     let mong_duong = p
         .plants
         .iter()
@@ -154,4 +155,117 @@ fn synthetic_terrain_is_labelled_and_plausible() {
     assert!(ha_long < 150.0, "Hạ Long at {ha_long} m");
     let gulf = t.elevation_at(107.9, 20.75).expect("inside");
     assert!(gulf < 0.0, "open sea at {gulf} m");
+}
+
+/// The mines layer is Global Energy Monitor's records: one feature per mine with its GEM id,
+/// status and method; both phases of Hà Ráng kept; the corrected positions where domain.md §1
+/// puts them; the records left out are absent.
+#[test]
+fn mines_are_the_gem_records_with_corrections() {
+    use twin_engine::model::{MineGeometry, MineStatus};
+    let d = bundled();
+    let p = &d.province;
+    assert_eq!(p.mines.len(), 26);
+    let mut gem: Vec<&str> = p
+        .mines
+        .iter()
+        .map(|m| m.meta.extra["gem_id"].as_str().expect("gem_id"))
+        .collect();
+    gem.sort_unstable();
+    gem.dedup();
+    assert_eq!(gem.len(), 26, "one feature per GEM mine");
+    for dropped in ["M4699", "M4327", "M4326", "M3675"] {
+        assert!(!gem.contains(&dropped), "{dropped} should be left out");
+    }
+    let by_id = |id: &str| p.mines.iter().find(|m| m.meta.id == id).expect(id);
+    let operating = p.mines.iter().filter(|m| m.operating()).count();
+    assert_eq!(operating, 22);
+    assert_eq!(by_id("mine-nui-beo").status, MineStatus::Closed);
+    assert_eq!(
+        by_id("mine-nui-beo-underground").status,
+        MineStatus::Operating
+    );
+    assert_eq!(by_id("mine-tan-yen").status, MineStatus::Proposed);
+    let ha_rang = by_id("mine-ha-rang");
+    assert_eq!(ha_rang.status, MineStatus::Mothballed);
+    assert_eq!(
+        ha_rang.meta.extra["phases"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let mong_duong = by_id("mine-mong-duong");
+    assert_eq!(mong_duong.method, MiningMethod::UndergroundAndSurface);
+    assert!(mong_duong.method.surface() && mong_duong.method.underground());
+    // GEM points known to be wrong are replaced by domain.md §1 positions
+    for (id, lon, lat) in [
+        ("mine-ha-lam", 107.10, 20.965),
+        ("mine-khe-cham", 107.30, 21.06),
+        ("mine-mong-duong", 107.33, 21.07),
+    ] {
+        let MineGeometry::Point(pt) = by_id(id).geometry else {
+            panic!("{id} is a point")
+        };
+        assert!(
+            (pt.x() - lon).abs() < 1e-9 && (pt.y() - lat).abs() < 1e-9,
+            "{id} at {pt:?}"
+        );
+        assert!(
+            by_id(id).meta.extra["location_source"]
+                .as_str()
+                .is_some_and(|s| s.contains("domain.md"))
+        );
+    }
+    // not operating: nothing produced
+    for m in p.mines.iter().filter(|m| !m.operating()) {
+        assert_eq!(m.output_t_per_year, 0.0, "{}", m.meta.id);
+    }
+}
+
+/// Only operating mines emit fugitive dust, and "underground and surface" mines count as
+/// surface mines: the winter scenario's mine sources.
+#[test]
+fn only_operating_mines_with_surface_workings_emit_dust() {
+    let path = crate::bundled().join("scenarios/winter-ne-monsoon.toml");
+    let run = twin_engine::dispersion::scenario::Scenario::load(&path, Some(&crate::bundled()))
+        .expect("valid scenario");
+    let p = &run.dataset.province;
+    // the dataset's mines among the sources (the scenario's own areas, e.g. stockpiles, aside)
+    let mines: Vec<&str> = run
+        .source_list
+        .iter()
+        .filter(|s| s.1 == FeatureKind::Mine && p.mines.iter().any(|m| m.meta.id == s.0))
+        .map(|s| s.0.as_str())
+        .collect();
+    let expected: Vec<&str> = p
+        .mines
+        .iter()
+        .filter(|m| m.operating() && m.method.surface())
+        .map(|m| m.meta.id.as_str())
+        .collect();
+    assert_eq!(mines, expected);
+    assert!(mines.contains(&"mine-mong-duong") && mines.contains(&"mine-ha-tu"));
+    assert!(!mines.contains(&"mine-nui-beo") && !mines.contains(&"mine-hon-gai"));
+}
+
+/// A coal-truck demand from a mine that is not operating is an error naming the key and why.
+#[test]
+fn a_closed_mine_sends_no_trucks() {
+    let path = crate::bundled().join("scenarios/morning-peak-coal-trucks.toml");
+    let e = twin_engine::traffic::scenario::TrafficScenario::load_with(
+        &path,
+        Some(&crate::bundled()),
+        |s| {
+            let d = s
+                .demand
+                .iter_mut()
+                .find(|d| d.class == "truck")
+                .expect("a truck demand");
+            d.from = "mine-nui-beo".into();
+        },
+    )
+    .expect_err("closed mine");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("mine-nui-beo") && msg.contains("closed") && msg.contains(".from"),
+        "{msg}"
+    );
 }

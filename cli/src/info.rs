@@ -80,6 +80,7 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         "land_areas": p.land.len(),
         "stations_by_medium": counts(p.stations.iter().map(|s| s.medium)),
         "mines_by_method": counts(p.mines.iter().map(|m| m.method)),
+        "mines_by_status": counts(p.mines.iter().map(|m| m.status)),
         "plants_by_type": counts(p.plants.iter().map(|m| m.plant_type)),
         "roads_by_class": counts(p.road_links.iter().map(|r| r.class)),
         "road_length_km": (road_km * 10.0).round() / 10.0,
@@ -111,6 +112,7 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
         ("districts", "districts", None),
         ("stations", "stations", Some("stations_by_medium")),
         ("mines", "mines", Some("mines_by_method")),
+        ("", "mines", Some("mines_by_status")),
         ("plants", "plants", Some("plants_by_type")),
         ("ports", "ports", None),
         ("road links", "road_links", Some("roads_by_class")),
@@ -123,7 +125,12 @@ pub fn run(args: &InfoArgs, out: &mut impl Write) -> anyhow::Result<()> {
                 format!("  ({})", parts.join(", "))
             })
             .unwrap_or_default();
-        writeln!(out, "{label:<14} {}{detail}", info[key])?;
+        if label.is_empty() {
+            // a second breakdown of the row above
+            writeln!(out, "{:<14} {detail}", "", detail = detail.trim_start())?;
+        } else {
+            writeln!(out, "{label:<14} {}{detail}", info[key])?;
+        }
     }
     writeln!(out, "road length    {} km", info["road_length_km"])?;
     writeln!(

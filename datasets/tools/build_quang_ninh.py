@@ -9,14 +9,16 @@ datasets/quang-ninh/SOURCES.md. In short:
 * districts.geojson - schematic: Voronoi cells of hand-placed anchor points (a few per unit),
                       unioned per unit and clipped to a hand-drawn province outline on land.
 * stations.geojson  - 105 stations in 8 localities; locations assumed, seeded placement.
-* mines/plants/ports/roads - positions from ../shared/reference/domain.md (approx), road
+* mines.geojson     - Global Energy Monitor's Global Coal Mine Tracker records (CC BY 4.0),
+                      one feature per mine, wrong points corrected from domain.md §1.
+* plants/ports/roads - positions from ../shared/reference/domain.md (approx), road
                       geometry schematic (hand-placed waypoints), attributes by road class.
 * terrain.tif       - synthetic DEM in EPSG:32648 at 200 m, seeded.
 
 Usage (needs shapely, numpy, rasterio, pyproj from PyPI and `npm pack world-atlas@2.0.2`):
 
     python3 datasets/tools/build_quang_ninh.py --world-atlas PATH/countries-10m.json \
-        --out datasets/quang-ninh
+        --gem ../shared/data/real/gem-coal-mines-vietnam.csv --out datasets/quang-ninh
 """
 
 import argparse
@@ -100,6 +102,16 @@ PROVINCE_ENVELOPE = [
     (106.98, 20.86), (106.90, 20.83), (106.84, 20.80), (106.78, 20.86), (106.74, 20.93),
     (106.70, 20.98), (106.62, 21.00), (106.52, 21.01), (106.43, 21.05),
 ]
+
+# 2019 census population by district-level unit (1 April 2019; province total 1,320,324;
+# General Statistics Office of Viet Nam, via domain.md §1)
+POPULATION_2019 = {
+    "ha-long": 270054, "cam-pha": 190232, "uong-bi": 120982, "mong-cai": 108553,
+    "quang-yen": 145920, "dong-trieu": 171673, "hoanh-bo": 52656, "ba-che": 22103,
+    "binh-lieu": 31637, "tien-yen": 50830, "dam-ha": 41217, "hai-ha": 61566,
+    "van-don": 46616, "co-to": 6285,
+}
+assert sum(POPULATION_2019.values()) == 1320324
 
 # id, name, kind of unit, seat (lon, lat from GeoNames, domain.md §1), extra anchor points
 DISTRICTS = [
@@ -196,23 +208,169 @@ def clean(g, min_area_deg2=2e-6):
 # Point features
 # ---------------------------------------------------------------------------------------
 
-MINES = [
-    # id, name, lon, lat, mining method, methane class (assumed), output Mt/yr (approx)
-    ("mao-khe", "Mạo Khê", 106.60, 21.07, "underground", "outburst", 1.8),
-    ("vang-danh", "Vàng Danh", 106.80, 21.10, "underground", "II", 3.0),
-    ("nam-mau", "Nam Mẫu", 106.73, 21.13, "underground", "II", 2.0),
-    ("ha-lam", "Hà Lầm", 107.10, 20.965, "underground", "III", 2.4),
-    ("nui-beo", "Núi Béo", 107.125, 20.975, "open_pit", "I", 2.0),
-    ("ha-tu", "Hà Tu", 107.15, 20.975, "open_pit", "I", 2.5),
-    ("quang-hanh", "Quang Hanh", 107.21, 21.01, "underground", "II", 1.5),
-    ("duong-huy", "Dương Huy", 107.24, 21.05, "underground", "III", 2.0),
-    ("thong-nhat", "Thống Nhất", 107.30, 21.02, "underground", "II", 1.5),
-    ("deo-nai", "Đèo Nai", 107.31, 21.02, "open_pit", "I", 2.5),
-    ("coc-sau", "Cọc Sáu", 107.34, 21.04, "open_pit", "I", 3.0),
-    ("cao-son", "Cao Sơn", 107.33, 21.05, "open_pit", "I", 4.0),
-    ("khe-cham", "Khe Chàm", 107.30, 21.06, "underground", "super", 3.0),
-    ("mong-duong", "Mông Dương", 107.33, 21.07, "underground", "III", 1.5),
-]
+# Coal mines: the Global Energy Monitor Global Coal Mine Tracker records for Vietnam
+# (../shared/data/real/gem-coal-mines-vietnam.csv, CC BY 4.0, "Global Energy Monitor, Global
+# Coal Mine Tracker"), one feature per mine. The 14 mines of domain.md §1 keep the ids that
+# scenarios, telemetry and tests use, their Vietnamese names and their earlier (assumed)
+# methane classes; the other mines get new ids.
+# gem id -> (feature id, Vietnamese name, methane class or None = from GEM's estimate)
+GEM_MINES = {
+    "M1093": ("mao-khe", "Mạo Khê", "outburst"),
+    "M1285": ("vang-danh", "Vàng Danh", "II"),
+    "M1394": ("nam-mau", "Nam Mẫu", "II"),
+    "M1091": ("ha-lam", "Hà Lầm", "III"),
+    "M1389": ("nui-beo", "Núi Béo", "I"),
+    "M1382": ("ha-tu", "Hà Tu", "I"),
+    "M1390": ("quang-hanh", "Quang Hanh", "II"),
+    "M1090": ("duong-huy", "Dương Huy", "III"),
+    "M1388": ("thong-nhat", "Thống Nhất", "II"),
+    "M1089": ("deo-nai", "Đèo Nai", "I"),
+    "M1087": ("coc-sau", "Cọc Sáu", "I"),
+    "M1088": ("cao-son", "Cao Sơn", "I"),
+    "M1092": ("khe-cham", "Khe Chàm", "super"),
+    "M1094": ("mong-duong", "Mông Dương", "III"),
+    "M4698": ("hong-thai", "Hồng Thái", None),
+    "M3679": ("giap-khau", "Giáp Khẩu", None),
+    "M7232": ("ha-rang", "Hà Ráng", None),
+    "M3680": ("khe-sim", "Khe Sim", None),
+    "M3677": ("khe-tam", "Khe Tam", None),
+    "M3678": ("nga-hai", "Ngã Hai", None),
+    "M3676": ("trang-bach", "Tràng Bạch", None),
+    "M1442": ("uong-bi", "Uông Bí", None),
+    "M4700": ("nui-beo-underground", "Núi Béo (hầm lò)", None),
+    "M7233": ("suoi-lai", "Suối Lại", None),
+    "M7234": ("tan-yen", "Tân Yên", None),
+    "M1426": ("hon-gai", "Hòn Gai", None),
+}
+# GEM points known to be wrong (shared/data/SOURCES.md), replaced by domain.md §1 positions
+GEM_CORRECTED = {
+    "M1091": (107.10, 20.965, "GEM's point (15.72 N, 108.35 E) is in Quảng Nam"),
+    "M1092": (107.30, 21.06, "GEM's point (21.58 N, 104.77 E) is in Yên Bái"),
+    "M1094": (107.33, 21.07, "GEM's approximate point (21.25 N, 107.33 E) falls in Ba Chẽ, not Cẩm Phả"),
+}
+# records left out, with the reason (listed in datasets/quang-ninh/SOURCES.md)
+GEM_DROPPED = {
+    "M4699": "Khánh Hòa mine is in Thái Nguyên province",
+    "M4327": "Khoái Châu II is a Red River basin project in Hưng Yên, not Quảng Ninh",
+    "M4326": "Bình Minh (both phases): GEM's point (10.50 N, 105.04 E) is in the Mekong delta "
+             "and domain.md gives no position",
+    "M3675": "Khe Chàm 3: GEM's point (21.58 N, 104.77 E) is in Yên Bái; domain.md's Khe Chàm "
+             "position belongs to mine-khe-cham, and a second mine on the same approximate "
+             "point would not be a trustworthy position",
+}
+GEM_STATUS_ORDER = ["operating", "mothballed", "closed", "proposed", "cancelled", "shelved"]
+GEM_METHOD = {"Underground": "underground", "Surface": "open_pit",
+              "Underground & Surface": "underground_and_surface"}
+
+
+def methane_class_of(rel_m3_t):
+    """QCVN 01:2011/BCT class by relative methane emission (m3 per tonne mined)."""
+    if rel_m3_t < 5:
+        return "I"
+    if rel_m3_t < 10:
+        return "II"
+    if rel_m3_t < 15:
+        return "III"
+    return "super"
+
+
+def gem_num(r, key):
+    v = r[key].strip()
+    return float(v) if v else None
+
+
+def build_mines(gem_csv):
+    import csv
+    rows = list(csv.DictReader(open(gem_csv, encoding="utf-8")))
+    by_id = {}
+    for r in rows:
+        gid = r["gem_mine_id"]
+        if gid in GEM_DROPPED:
+            continue
+        if gid not in GEM_MINES:
+            raise SystemExit(f"{gem_csv}: record {gid} ({r['mine_name']}) is neither mapped nor dropped")
+        by_id.setdefault(gid, []).append(r)
+    feats = []
+    for gid, (mid, name, cls) in GEM_MINES.items():
+        phases = by_id[gid]
+
+        def phase(r):
+            prod, cap = gem_num(r, "production_mtpa"), gem_num(r, "capacity_mtpa")
+            out = {"status": r["status"].lower(), "mining_method": GEM_METHOD[r["mine_type"]]}
+            for key, v in [("production_t_per_year", prod), ("capacity_t_per_year", cap)]:
+                if v is not None:
+                    out[key] = int(round(v * 1e6))
+            if r["year_of_production"]:
+                out["production_year"] = int(r["year_of_production"])
+            for key, col in [("depth_m", "mine_depth_m"), ("gem_cmm_mcm_per_yr", "gem_cmm_estimate_mcm_per_yr"),
+                             ("methane_gas_content_m3_per_t", "methane_gas_content_m3_per_t"),
+                             ("methane_emission_factor", "methane_emission_factor")]:
+                v = gem_num(r, col)
+                if v is not None:
+                    out[key] = v
+            return out
+
+        ph = sorted((phase(r) for r in phases), key=lambda p: GEM_STATUS_ORDER.index(p["status"]))
+        main = ph[0]
+        r0 = phases[0]
+        if gid in GEM_CORRECTED:
+            lon, lat, why = GEM_CORRECTED[gid]
+            loc = {"location_precision": "approx (±2–4 km)",
+                   "location_source": f"domain.md §1; {why}"}
+        else:
+            lon, lat = float(r0["longitude"]), float(r0["latitude"])
+            acc = r0["location_accuracy"].lower()
+            loc = {"location_precision": "exact (GEM)" if acc == "exact" else "approx (GEM)",
+                   "location_source": "Global Energy Monitor"}
+        # output: production as reported; an operating mine without one runs at capacity;
+        # a mine that is not operating produces nothing
+        if main["status"] != "operating":
+            output, out_prec = 0, f"none ({main['status']})"
+        elif "production_t_per_year" in main:
+            output = main["production_t_per_year"]
+            out_prec = f"GEM production {main.get('production_year', '')}".strip()
+        else:
+            output, out_prec = main.get("capacity_t_per_year", 0), "GEM capacity (no production reported)"
+        # relative methane emission, m3 per tonne: GEM's estimate over the production it is
+        # based on, else gas content times emission factor (the estimate's own method)
+        rel = None
+        if main.get("gem_cmm_mcm_per_yr") and main.get("production_t_per_year"):
+            rel = main["gem_cmm_mcm_per_yr"] * 1e6 / main["production_t_per_year"]
+        elif main.get("methane_gas_content_m3_per_t") and main.get("methane_emission_factor"):
+            rel = main["methane_gas_content_m3_per_t"] * main["methane_emission_factor"]
+        method = main["mining_method"]
+        if cls is not None:
+            cls_prec = "assumed"
+        elif method == "open_pit":
+            cls, cls_prec = "I", "surface mine"
+        else:
+            cls = methane_class_of(rel)
+            cls_prec = "from GEM's relative emission estimate (QCVN 01:2011/BCT thresholds)"
+        if method == "open_pit":
+            # schematic pit outline: an ellipse of about 2.4 x 1.4 km around the point
+            kx = 1.0 / (111.32 * math.cos(math.radians(lat)))
+            ky = 1.0 / 110.57
+            ring = [(round(lon + 1.2 * kx * math.cos(t), ROUND), round(lat + 0.7 * ky * math.sin(t), ROUND))
+                    for t in np.linspace(0, 2 * math.pi, 17)[:-1]]
+            ring.append(ring[0])
+            geom = Polygon(ring)
+        else:
+            geom = Point(round(lon, ROUND), round(lat, ROUND))
+        props = {"id": f"mine-{mid}", "name": f"Mỏ than {name}", "gem_id": gid,
+                 "gem_name": r0["mine_name"], "status": main["status"], "mining_method": method,
+                 "methane_class": cls, "output_t_per_year": output}
+        for key in ["capacity_t_per_year", "depth_m", "gem_cmm_mcm_per_yr", "methane_gas_content_m3_per_t"]:
+            if key in main:
+                props[key] = main[key]
+        if rel is not None:
+            props["relative_methane_m3_per_t"] = round(rel, 2)
+        if len(ph) > 1:
+            props["phases"] = ph
+        props.update(loc)
+        props.update({"methane_class_precision": cls_prec, "output_precision": out_prec,
+                      "source": "Global Energy Monitor, Global Coal Mine Tracker (CC BY 4.0)"})
+        feats.append(feature(geom, props))
+    return feats
 
 # Coal-fired power plants (domain.md §1, Global Energy Monitor, CC BY 4.0). Stack heights and
 # diameters are assumed typical values for units of this size.
@@ -628,6 +786,8 @@ def rounded(geom):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world-atlas", required=True, help="countries-10m.json from world-atlas@2.0.2")
+    ap.add_argument("--gem", required=True,
+                    help="gem-coal-mines-vietnam.csv (shared/data/real/, Global Energy Monitor)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -642,7 +802,8 @@ def main():
     province, districts = build_districts(vietnam)
     dfeats = []
     for (did, name, unit, seat, _), g in zip(DISTRICTS, districts):
-        props = {"id": did, "name": name, "unit_type": unit, "seat": [seat[0], seat[1]],
+        props = {"id": did, "name": name, "unit_type": unit,
+                 "population_2019": POPULATION_2019[did], "seat": [seat[0], seat[1]],
                  "geometry_precision": "schematic"}
         if did == "hoanh-bo":
             props["note"] = HOANH_BO_NOTE
@@ -651,23 +812,7 @@ def main():
 
     write(os.path.join(args.out, "stations.geojson"), fc("stations", build_stations(province, rng)))
 
-    mfeats = []
-    for mid, name, lon, lat, method, cls, mt in MINES:
-        if method == "open_pit":
-            # schematic pit outline: an ellipse of about 2.4 x 1.4 km around the point
-            kx = 1.0 / (111.32 * math.cos(math.radians(lat)))
-            ky = 1.0 / 110.57
-            ring = [(round(lon + 1.2 * kx * math.cos(t), ROUND), round(lat + 0.7 * ky * math.sin(t), ROUND))
-                    for t in np.linspace(0, 2 * math.pi, 17)[:-1]]
-            ring.append(ring[0])
-            geom = Polygon(ring)
-        else:
-            geom = Point(lon, lat)
-        mfeats.append(feature(geom, {
-            "id": f"mine-{mid}", "name": f"Mỏ than {name}", "mining_method": method,
-            "methane_class": cls, "output_t_per_year": int(mt * 1e6),
-            "location_precision": "approx (±2–4 km)", "methane_class_precision": "assumed",
-            "output_precision": "approx"}))
+    mfeats = build_mines(args.gem)
     write(os.path.join(args.out, "mines.geojson"), fc("mines", mfeats))
 
     pfeats = []
@@ -676,7 +821,8 @@ def main():
         pfeats.append(feature(Point(lon, lat), {
             "id": pid, "name": name, "plant_type": kind,
             "capacity": {"value": mw, "unit": "MW"},
-            "stack_height_m": h, "stack_diameter_m": d,
+            "stack_height_m": h, "exit_velocity_m_s": 20.0, "exit_temperature_k": 420.0,
+            "stack_diameter_m": d,
             "emissions": [{"pollutant": k, "rate": v, "unit": "g/s"} for k, v in em.items()],
             "location_precision": prec, "stack_precision": "assumed",
             "emissions_precision": "estimated (see SOURCES.md)"}))
@@ -685,7 +831,8 @@ def main():
         pfeats.append(feature(Point(lon, lat), {
             "id": pid, "name": name, "plant_type": "cement",
             "capacity": {"value": mt, "unit": "Mt/yr"},
-            "stack_height_m": h, "stack_diameter_m": d,
+            "stack_height_m": h, "exit_velocity_m_s": 15.0, "exit_temperature_k": 400.0,
+            "stack_diameter_m": d,
             "emissions": [{"pollutant": k, "rate": v, "unit": "g/s"} for k, v in em.items()],
             "location_precision": "approx", "stack_precision": "assumed",
             "emissions_precision": "estimated (see SOURCES.md)"}))

@@ -138,7 +138,8 @@ pub struct Station {
     pub location: Point<f64>,
 }
 
-/// How a mine is worked.
+/// How a mine is worked (Global Energy Monitor's "Underground", "Surface", "Underground &
+/// Surface").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MiningMethod {
@@ -146,6 +147,62 @@ pub enum MiningMethod {
     Underground,
     /// Open pit (lộ thiên).
     OpenPit,
+    /// Both: underground workings and surface pits (counts as both everywhere).
+    UndergroundAndSurface,
+}
+
+impl MiningMethod {
+    /// Has underground workings (gas monitoring, ventilation).
+    pub fn underground(self) -> bool {
+        matches!(self, Self::Underground | Self::UndergroundAndSurface)
+    }
+
+    /// Has surface workings (fugitive dust from pits, haul roads, dumps).
+    pub fn surface(self) -> bool {
+        matches!(self, Self::OpenPit | Self::UndergroundAndSurface)
+    }
+
+    /// The dataset's spelling (`underground`, `open_pit`, `underground_and_surface`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Underground => "underground",
+            Self::OpenPit => "open_pit",
+            Self::UndergroundAndSurface => "underground_and_surface",
+        }
+    }
+}
+
+/// A mine's status (Global Energy Monitor's terms). Only operating mines produce: emit dust,
+/// send trucks, carry sensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MineStatus {
+    /// Producing.
+    Operating,
+    /// Planned, not built.
+    Proposed,
+    /// Stopped, may reopen.
+    Mothballed,
+    /// Shelved project.
+    Shelved,
+    /// Closed for good.
+    Closed,
+    /// Cancelled project.
+    Cancelled,
+}
+
+impl MineStatus {
+    /// The dataset's spelling (`operating`, `proposed`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operating => "operating",
+            Self::Proposed => "proposed",
+            Self::Mothballed => "mothballed",
+            Self::Shelved => "shelved",
+            Self::Closed => "closed",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Methane class of an underground mine by relative methane emission (QCVN 01:2011/BCT):
@@ -183,14 +240,23 @@ pub enum MineGeometry {
 pub struct Mine {
     /// Id, name and extra properties.
     pub meta: FeatureMeta,
-    /// Underground or open pit.
+    /// Underground, open pit or both.
     pub method: MiningMethod,
+    /// Operating, proposed, mothballed, …
+    pub status: MineStatus,
     /// Methane class.
     pub methane_class: MethaneClass,
     /// Output, tonnes of coal per year.
     pub output_t_per_year: f64,
     /// Point or area.
     pub geometry: MineGeometry,
+}
+
+impl Mine {
+    /// Producing now (emits dust, sends trucks, carries sensors).
+    pub fn operating(&self) -> bool {
+        self.status == MineStatus::Operating
+    }
 }
 
 /// Kind of plant.

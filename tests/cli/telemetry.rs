@@ -260,7 +260,7 @@ fn telemetry_generate_stream_and_report() {
         .province
         .mines
         .iter()
-        .find(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .find(|m| m.method == twin_engine::model::MiningMethod::Underground && m.operating())
         .expect("an underground mine")
         .meta
         .id

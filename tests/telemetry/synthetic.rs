@@ -49,7 +49,7 @@ fn some_ids() -> Vec<String> {
         .province
         .mines
         .iter()
-        .find(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .find(|m| m.method == twin_engine::model::MiningMethod::Underground && m.operating())
         .expect("an underground mine");
     vec![
         air.meta.id.clone(),
@@ -364,7 +364,7 @@ fn generated_mine_gas_events_raise_alarms() {
         .province
         .mines
         .iter()
-        .filter(|m| m.method == twin_engine::model::MiningMethod::Underground)
+        .filter(|m| m.method.underground() && m.operating())
         .map(|m| m.meta.id.as_str())
         .collect();
     let g = generator(&mines, 11);
@@ -540,7 +540,9 @@ fn streaming_by_day_equals_one_pass_over_the_lake() {
 /// Golden hash of one generated day (seed 3, an air station, a water station and a mine): every
 /// row's station, parameter, time, value bits, unit and status. Re-mint only when the generator
 /// changes on purpose, and say why in the commit.
-const GOLDEN_TELEMETRY_DAY_HASH: u64 = 0xc9a5_3247_ebee_e660;
+/// (Re-minted when the mines layer was rebuilt from Global Energy Monitor's records: the air
+/// station's plumes come from the operating mines, which moved, grew in number and output.)
+const GOLDEN_TELEMETRY_DAY_HASH: u64 = 0x8db9_df48_158d_005a;
 
 #[test]
 fn generated_day_golden_hash() {

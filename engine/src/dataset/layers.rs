@@ -15,8 +15,8 @@ use super::{DatasetError, Manifest};
 use crate::geodesy::LonLatBounds;
 use crate::model::{
     CapacityUnit, District, DistrictType, EMISSION_UNITS, EmissionRate, FeatureMeta, LandArea,
-    Medium, MethaneClass, Mine, MineGeometry, MiningMethod, Plant, PlantType, Pollutant, Port,
-    Province, RoadClass, RoadLink, Station,
+    Medium, MethaneClass, Mine, MineGeometry, MineStatus, MiningMethod, Plant, PlantType,
+    Pollutant, Port, Province, RoadClass, RoadLink, Station,
 };
 
 /// Shared state while reading all layers: bounds, problems so far, ids seen so far.
@@ -582,14 +582,39 @@ fn read_station(r: &mut FeatureReader<'_>) -> Option<Station> {
 }
 
 fn read_mine(r: &mut FeatureReader<'_>) -> Option<Mine> {
-    let meta = r.meta(&["mining_method", "methane_class", "output_t_per_year"]);
+    let meta = r.meta(&[
+        "mining_method",
+        "status",
+        "methane_class",
+        "output_t_per_year",
+    ]);
     let method = r.choice(
         "mining_method",
         &[
             ("underground", MiningMethod::Underground),
             ("open_pit", MiningMethod::OpenPit),
+            (
+                "underground_and_surface",
+                MiningMethod::UndergroundAndSurface,
+            ),
         ],
     );
+    // optional: a dataset written before mines had a status lists producing mines
+    let status = if r.get("status").is_some() {
+        r.choice(
+            "status",
+            &[
+                ("operating", MineStatus::Operating),
+                ("proposed", MineStatus::Proposed),
+                ("mothballed", MineStatus::Mothballed),
+                ("shelved", MineStatus::Shelved),
+                ("closed", MineStatus::Closed),
+                ("cancelled", MineStatus::Cancelled),
+            ],
+        )
+    } else {
+        Some(MineStatus::Operating)
+    };
     let methane_class = r.choice(
         "methane_class",
         &[
@@ -610,6 +635,7 @@ fn read_mine(r: &mut FeatureReader<'_>) -> Option<Mine> {
     Some(Mine {
         meta: meta?,
         method: method?,
+        status: status?,
         methane_class: methane_class?,
         output_t_per_year: output?,
         geometry: geometry?,

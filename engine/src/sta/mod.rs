@@ -267,8 +267,9 @@ impl Api {
                 Site {
                     id: m.meta.id.clone(),
                     name: m.meta.name.clone(),
-                    description: format!("coal mine ({:?})", m.method).to_lowercase(),
-                    properties: json!({"kind": "mine", "mining_method": format!("{:?}", m.method).to_lowercase(),
+                    description: format!("coal mine ({}, {})", m.method.as_str(), m.status.as_str()),
+                    properties: json!({"kind": "mine", "mining_method": m.method.as_str(),
+                        "status": m.status.as_str(),
                         "methane_class": format!("{:?}", m.methane_class), "output_t_per_year": m.output_t_per_year}),
                     lon: c.x(),
                     lat: c.y(),

@@ -238,9 +238,9 @@ pub enum Selection {
     Ids(Vec<String>),
 }
 
-/// The sites of a province: its stations (parameters the generator knows), underground mines
-/// (CH₄, CO, O₂, air velocity, dust) and open-pit mines (dust). Unknown ids are an error naming
-/// them.
+/// The sites of a province: its stations (parameters the generator knows), operating mines with
+/// underground workings (CH₄, CO, O₂, air velocity, dust) and operating open-pit mines (dust).
+/// Unknown ids, and mines that are not operating, are an error naming them.
 pub fn sites(province: &Province, selection: &Selection) -> Result<Vec<Site>, String> {
     let mut out = Vec::new();
     for s in &province.stations {
@@ -266,10 +266,11 @@ pub fn sites(province: &Province, selection: &Selection) -> Result<Vec<Site>, St
             interval_s,
         });
     }
-    for m in &province.mines {
+    // only operating mines carry sensors; a mine with underground workings reports its gas
+    for m in province.mines.iter().filter(|m| m.operating()) {
         let c = mine_point(&m.geometry);
         let (kind, parameters) = match m.method {
-            MiningMethod::Underground => (
+            MiningMethod::Underground | MiningMethod::UndergroundAndSurface => (
                 SiteKind::UndergroundMine {
                     class: m.methane_class,
                 },
@@ -298,6 +299,16 @@ pub fn sites(province: &Province, selection: &Selection) -> Result<Vec<Site>, St
                 .iter()
                 .filter(|id| !out.iter().any(|s| &s.id == *id))
                 .collect();
+            if let Some(m) = unknown
+                .iter()
+                .find_map(|id| province.mines.iter().find(|m| &m.meta.id == *id))
+            {
+                return Err(format!(
+                    "mine {:?} is {}, not operating: it has no sensors",
+                    m.meta.id,
+                    m.status.as_str()
+                ));
+            }
             if !unknown.is_empty() {
                 return Err(format!(
                     "no station or mine with id {}",
@@ -350,14 +361,15 @@ fn sources(province: &Province) -> Vec<Source> {
             mine: false,
         });
     }
-    for m in &province.mines {
-        // coal dust: the dispersion model's open-pit factor (kg PM10 per tonne mined: blasting,
-        // haul roads, dumps), 0.01 kg/t from underground mines' surface handling (which the
-        // dispersion model does not carry); a mine is a ground-level volume source of the
-        // dispersion model's nominal pit
-        let kg_per_t = match m.method {
-            MiningMethod::OpenPit => MINE_PM10_KG_PER_T,
-            MiningMethod::Underground => 0.01,
+    for m in province.mines.iter().filter(|m| m.operating()) {
+        // coal dust from operating mines: the dispersion model's open-pit factor (kg PM10 per
+        // tonne mined: blasting, haul roads, dumps) where the mine has surface workings, 0.01
+        // kg/t from underground mines' surface handling (which the dispersion model does not
+        // carry); a mine is a ground-level volume source of the dispersion model's nominal pit
+        let kg_per_t = if m.method.surface() {
+            MINE_PM10_KG_PER_T
+        } else {
+            0.01
         };
         v.push(Source {
             lon_lat: mine_point(&m.geometry),

@@ -443,6 +443,23 @@ impl TrafficScenario {
                 (Rates::Constant(_), None) => self.duration_h * 3600.0,
                 (Rates::Profile(_), None) => self.demand_period_min * 60.0,
             };
+            // only operating mines produce coal to haul
+            if class == VehicleClass::Truck {
+                for (end, id) in [("from", Some(&d.from)), ("to", d.to.as_ref())] {
+                    let Some(id) = id else { continue };
+                    if let Some(m) = dataset
+                        .province
+                        .mines
+                        .iter()
+                        .find(|m| &m.meta.id == id && !m.operating())
+                    {
+                        return Err(bad(format!(
+                            "key `{key}.{end}`: mine {id:?} is {}, not operating: it sends no trucks",
+                            m.status.as_str()
+                        )));
+                    }
+                }
+            }
             let origin = place(format!("{key}.from"), &d.from)?;
             let dest = match &d.to {
                 Some(t) => Some(place(format!("{key}.to"), t)?),

@@ -15,7 +15,7 @@ use super::spec::{EmissionSpec, SourcesSpec};
 use crate::dataset::Dataset;
 use crate::dispersion::{Emitter, StackExit};
 use crate::grid::Grid;
-use crate::model::{EMISSION_UNITS, FeatureKind, MineGeometry, MiningMethod, Pollutant};
+use crate::model::{EMISSION_UNITS, FeatureKind, MineGeometry, Pollutant};
 use crate::output::run::RunDir;
 use crate::scenario::{ScenarioError, invalid, relative_to};
 use crate::spatial::project;
@@ -109,7 +109,12 @@ pub(super) fn collect_sources(
     if spec.open_pit_mines {
         let pm10_kg_t = spec.mine_pm10_kg_per_t.unwrap_or(MINE_PM10_KG_PER_T);
         let pm25_frac = spec.mine_pm25_fraction.unwrap_or(MINE_PM25_FRACTION);
-        for mine in p.mines.iter().filter(|m| m.method == MiningMethod::OpenPit) {
+        // surface workings of operating mines ("underground and surface" mines count)
+        for mine in p
+            .mines
+            .iter()
+            .filter(|m| m.operating() && m.method.surface())
+        {
             let pm10_g_s = mine.output_t_per_year * pm10_kg_t * 1000.0 / (365.0 * 86400.0);
             let rates: Vec<(u32, f64)> = [
                 (Pollutant::Pm10, pm10_g_s),

@@ -261,7 +261,9 @@ pub struct SourcesSpec {
     /// Every dataset plant with emissions (stack point sources).
     #[serde(default)]
     pub plants: bool,
-    /// Every open-pit mine as an area source of fugitive coal dust.
+    /// The surface workings of every operating mine (open pits and "underground and surface"
+    /// mines) as an area source of fugitive coal dust; closed, mothballed and proposed mines
+    /// emit nothing.
     #[serde(default)]
     pub open_pit_mines: bool,
     /// PM10 emitted per tonne of coal mined at open pits, kg/t (default 0.2).
