@@ -345,3 +345,25 @@ fn gpu_and_cpu_ensembles_agree() {
     assert!(worst < 1e-4, "{worst}");
     assert_eq!(cpu.exceedance(&p, 1.0).len(), gpu.exceedance(&p, 1.0).len());
 }
+
+/// The bundled network says which dataset mine it lies beneath, and that mine is an operating
+/// mine with underground workings; an empty `mine` key is an error naming it.
+#[test]
+fn the_bundled_network_lies_beneath_an_underground_dataset_mine() {
+    let dir = crate::bundled().join("mines");
+    let n = MineNetwork::read(&dir.join("mong-duong.toml")).expect("network");
+    let id = n.mine.as_deref().expect("a `mine` key");
+    let ds = twin_engine::dataset::Dataset::load(&crate::bundled()).expect("dataset");
+    let m = ds
+        .province
+        .mines
+        .iter()
+        .find(|m| m.meta.id == id)
+        .unwrap_or_else(|| panic!("{id} is not a dataset mine"));
+    assert!(m.method.underground() && m.operating());
+    let text = std::fs::read_to_string(dir.join("mong-duong.toml")).expect("read");
+    let bad = text.replace("mine = \"mine-mong-duong\"", "mine = \" \"");
+    assert_ne!(bad, text);
+    let e = MineNetwork::parse(std::path::Path::new("x.toml"), &bad).expect_err("empty mine");
+    assert!(e.to_string().contains("`mine`"), "{e}");
+}

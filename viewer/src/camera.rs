@@ -50,6 +50,10 @@ pub struct FlyTo {
     pub target: Option<(Vec3, f32)>,
 }
 
+/// Where the camera starts, if not the overview (`--pick`): focus and distance.
+#[derive(Debug, Clone, Copy, Resource, Default)]
+pub struct StartView(pub Option<(Vec3, f32)>);
+
 /// Whether the UI has the pointer this frame (set by the UI plugin).
 #[derive(Debug, Clone, Copy, Resource, Default)]
 pub struct PointerOverUi(pub bool);
@@ -66,8 +70,12 @@ impl Plugin for CameraPlugin {
     }
 }
 
-fn spawn(mut commands: Commands, twin: Res<crate::data::Twin>) {
-    let orbit = Orbit::overview(twin.0.extent);
+fn spawn(mut commands: Commands, twin: Res<crate::data::Twin>, start: Option<Res<StartView>>) {
+    let mut orbit = Orbit::overview(twin.0.extent);
+    if let Some((focus, distance)) = start.and_then(|s| s.0) {
+        orbit.focus = focus;
+        orbit.distance = distance;
+    }
     commands.spawn((
         Camera3d::default(),
         // data colours (AQI bands, colour maps) exactly as the legends show them

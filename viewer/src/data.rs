@@ -175,6 +175,111 @@ pub struct Run {
     pub links: BTreeMap<String, Vec<(i64, LinkState)>>,
     /// Every output time (ms UTC), ascending.
     pub times: Vec<i64>,
+    /// Mine: the ventilation network and its airflow and gas.
+    pub mine: Option<MineView>,
+}
+
+/// A mine run's network, to draw beneath its dataset mine.
+#[derive(Debug, Clone, Default)]
+pub struct MineView {
+    /// The dataset mine it lies beneath (the network file's `mine`).
+    pub mine_id: String,
+    /// Junctions: east and north of the plan's centre, m, and elevation, m.
+    pub junctions: Vec<[f64; 3]>,
+    /// Branches: id, from and to junction indices.
+    pub branches: Vec<(String, usize, usize)>,
+    /// Whether each branch is a working place (face or heading: the methane rules' places).
+    pub working: Vec<bool>,
+    /// Steady airflow per branch, m³/s.
+    pub steady_flow: Vec<f64>,
+    /// Per branch over time (transient runs): (time ms, flow m³/s, CH₄ %).
+    pub series: Vec<Vec<(i64, f64, f64)>>,
+}
+
+impl MineView {
+    /// Largest steady |flow|, m³/s (for the flow colours).
+    pub fn max_flow(&self) -> f64 {
+        self.steady_flow.iter().fold(0.0, |m, q| m.max(q.abs()))
+    }
+
+    /// Branch `b`'s (flow, CH₄) at `t`: the last output at or before `t` (the first before
+    /// it starts); `None` without a transient.
+    pub fn state_at(&self, b: usize, t: i64) -> Option<(f64, f64)> {
+        let s = self.series.get(b)?;
+        let k = s.partition_point(|p| p.0 <= t).saturating_sub(1);
+        s.get(k).map(|p| (p.1, p.2))
+    }
+}
+
+/// A mine run's network from its run directory: `network.toml` (its `mine` key places it),
+/// `airflow.parquet`, and `branches.parquet` when the run had a scenario.
+fn load_mine(rd: &RunDir, dir: &Path, run: &mut Run) -> anyhow::Result<()> {
+    let net = rd.mine_network()?;
+    let mine_id = net.mine.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: the network file has no `mine` key naming the dataset mine it lies beneath, so the viewer cannot place it (open network.png)",
+            dir.join("network.toml").display()
+        )
+    })?;
+    let n = net.junctions.len().max(1) as f64;
+    let cx = net.junctions.iter().map(|j| j.x_m).sum::<f64>() / n;
+    let cy = net.junctions.iter().map(|j| j.y_m).sum::<f64>() / n;
+    let index: BTreeMap<&str, usize> = net
+        .branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.id.as_str(), i))
+        .collect();
+    let mut view = MineView {
+        mine_id,
+        junctions: net
+            .junctions
+            .iter()
+            .map(|j| [j.x_m - cx, j.y_m - cy, j.elevation_m])
+            .collect(),
+        branches: net
+            .branches
+            .iter()
+            .map(|b| (b.id.clone(), b.from, b.to))
+            .collect(),
+        working: net
+            .branches
+            .iter()
+            .map(|b| b.kind.is_working_place())
+            .collect(),
+        steady_flow: vec![0.0; net.branches.len()],
+        series: Vec::new(),
+    };
+    let path = dir.join("airflow.parquet");
+    let df = rd.airflow()?;
+    let ids = strings(&df, &path, "branch_id")?;
+    let q = floats(&df, &path, "flow_m3_s")?;
+    for (id, q) in ids.iter().zip(q) {
+        let b = index.get(id.as_str()).ok_or_else(|| {
+            anyhow::anyhow!("{}: branch {id:?} is not in network.toml", path.display())
+        })?;
+        view.steady_flow[*b] = q;
+    }
+    if let Some(df) = rd.mine_branches()? {
+        let path = dir.join("branches.parquet");
+        let ids = strings(&df, &path, "branch_id")?;
+        let t = times_ms(&df, &path)?;
+        let q = floats(&df, &path, "flow_m3_s")?;
+        let ch4 = floats(&df, &path, "ch4_pct")?;
+        view.series = vec![Vec::new(); net.branches.len()];
+        for i in 0..df.height() {
+            let (Some(b), Some(t)) = (index.get(ids[i].as_str()), t[i]) else {
+                continue;
+            };
+            view.series[*b].push((t, q[i], ch4[i]));
+            run.times.push(t);
+        }
+        for s in &mut view.series {
+            s.sort_by_key(|p| p.0);
+        }
+    }
+    run.mine = Some(view);
+    Ok(())
 }
 
 /// The loaded twin, as a Bevy resource (inserted by `main` before the plugins).
@@ -377,7 +482,8 @@ pub fn load(
             MineGeometry::Area(a) => a.centroid().unwrap_or(Point::new(0.0, 0.0)),
         };
         let mut p = vec![
-            ("method".to_string(), format!("{:?}", m.method)),
+            ("method".to_string(), m.method.as_str().replace('_', " ")),
+            ("status".to_string(), m.status.as_str().to_string()),
             (
                 "methane class".to_string(),
                 format!("{:?}", m.methane_class),
@@ -390,7 +496,9 @@ pub fn load(
         p.extend(props(&m.meta.extra));
         features.push(Feature {
             kind: match m.method {
-                MiningMethod::Underground => Kind::UndergroundMine,
+                MiningMethod::Underground | MiningMethod::UndergroundAndSurface => {
+                    Kind::UndergroundMine
+                }
                 MiningMethod::OpenPit => Kind::OpenPit,
             },
             id: m.meta.id.clone(),
@@ -532,6 +640,7 @@ pub fn load_runs(dirs: &[PathBuf]) -> anyhow::Result<Option<Run>> {
                 m.rasters.extend(r.rasters);
                 m.stations.extend(r.stations);
                 m.links.extend(r.links);
+                m.mine = m.mine.or(r.mine);
                 m.times.extend(r.times);
                 m.times.sort_unstable();
                 m.times.dedup();
@@ -619,10 +728,7 @@ pub fn load_run(dir: &Path) -> anyhow::Result<Run> {
                 ));
             }
         }
-        RunSummary::Mine(_) => anyhow::bail!(
-            "{}: a mine ventilation run; the viewer shows dispersion and traffic runs (open network.png)",
-            dir.display()
-        ),
+        RunSummary::Mine(_) => load_mine(&rd, dir, &mut run)?,
     }
     run.times.sort_unstable();
     run.times.dedup();
@@ -753,7 +859,7 @@ mod tests {
             .province
             .mines
             .iter()
-            .filter(|m| m.method == MiningMethod::Underground)
+            .filter(|m| m.method.underground() && m.operating())
             .map(|m| m.meta.id.clone())
             .collect();
         let mut ids = mines.clone();

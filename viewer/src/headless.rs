@@ -90,16 +90,22 @@ fn probes(
     size: (f32, f32),
     covered: &Covered,
     live: Option<&crate::live::Live>,
+    sel: &crate::ui::Selection,
+    now: Option<i64>,
 ) -> Vec<Probe> {
     let t = &twin.0;
     let h = &t.terrain;
     // where a scene point lands on screen, if outside the panels (10 px margin)
     let screen = |p: Vec3| -> Option<Vec2> {
         let v = camera.world_to_viewport(gt, p).ok()?;
+        let under_window = covered.window_px.is_some_and(|[x0, y0, x1, y1]| {
+            v.x > x0 - 10.0 && v.x < x1 + 10.0 && v.y > y0 - 10.0 && v.y < y1 + 10.0
+        });
         (v.x > covered.left_px + 10.0
             && v.x < size.0 - 10.0
             && v.y > 10.0
-            && v.y < size.1 - covered.bottom_px - 10.0)
+            && v.y < size.1 - covered.bottom_px - 10.0
+            && !under_window)
             .then_some(v)
     };
     let mut out = Vec::new();
@@ -154,6 +160,34 @@ fn probes(
             push(&format!("alarm:{site}"), v);
         }
     }
+    // a picked mine's network (a mine run): a visible point on a working place at or above
+    // 1.5 % CH₄ at the clock's time (`mine_hot`), and one on a branch below 0.5 % (`mine_clean`)
+    if let (Some(view), Some(crate::ui::Picked::Feature(i)), Some(now)) = (
+        t.run.as_ref().and_then(|r| r.mine.as_ref()),
+        sel.picked,
+        now,
+    ) && t.features[i].id == view.mine_id
+    {
+        let segs = crate::world::mine_segments(view, t.features[i].pos, t.projection.exaggeration);
+        for (name, want) in [("mine_hot", true), ("mine_clean", false)] {
+            let found = segs.iter().enumerate().find_map(|(b, (a, z))| {
+                let ch4 = view.state_at(b, now)?.1;
+                let fits = if want {
+                    view.working[b] && ch4 >= 1.5
+                } else {
+                    ch4 < 0.5
+                };
+                if !fits {
+                    return None;
+                }
+                // inner points only: the ends meet other branches' colours
+                (2..=8).find_map(|k| screen(a.lerp(*z, k as f32 / 10.0)))
+            });
+            if let Some(v) = found {
+                push(name, v);
+            }
+        }
+    }
     // the overlay's maximum
     if let Some(r) = t.run.as_ref().and_then(|r| r.rasters.first())
         && let Some((k, _)) = r
@@ -189,6 +223,8 @@ fn step(
     covered: Res<Covered>,
     pending: Res<Pending>,
     live: Option<Res<crate::live::Live>>,
+    sel: Res<crate::ui::Selection>,
+    clock: Res<crate::timeline::Clock>,
     mut exit: MessageWriter<AppExit>,
 ) {
     state.frame += 1;
@@ -227,7 +263,18 @@ fn step(
             .unwrap_or((0, 0));
         let probes = cam
             .single()
-            .map(|(c, g)| probes(&twin, c, g, (w as f32, h as f32), &covered, live.as_deref()))
+            .map(|(c, g)| {
+                probes(
+                    &twin,
+                    c,
+                    g,
+                    (w as f32, h as f32),
+                    &covered,
+                    live.as_deref(),
+                    &sel,
+                    clock.now(),
+                )
+            })
             .unwrap_or_default();
         let info = serde_json::json!({
             "width": w,

@@ -47,6 +47,10 @@ struct Cli {
     /// panel. With `--screenshot`, the screenshot waits for the first alarm event.
     #[arg(long, value_name = "URL")]
     live: Option<String>,
+    /// Pick this feature at start (a dataset id, e.g. mine-mong-duong) and look at it; a mine
+    /// run's network draws beneath its picked mine.
+    #[arg(long, value_name = "ID")]
+    pick: Option<String>,
     /// Start at this time (RFC 3339, e.g. 2026-03-10T07:30:00+07:00) instead of the first
     /// output time.
     #[arg(long, value_name = "T")]
@@ -118,6 +122,40 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let picked = match cli.pick.as_deref() {
+        None => None,
+        Some(id) => match twin.features.iter().position(|f| f.id == id) {
+            Some(i) => Some(i),
+            None => {
+                eprintln!("twin-viewer: --pick: no feature with id {id:?} in the dataset");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    // the view of a picked feature: close enough to see a mine network's branches
+    let start_view = picked.map(|i| {
+        let f = &twin.features[i];
+        let span_km = twin
+            .run
+            .as_ref()
+            .and_then(|r| r.mine.as_ref())
+            .filter(|m| m.mine_id == f.id)
+            .map(|m| {
+                let (lo, hi) = m
+                    .junctions
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), j| {
+                        (lo.min(j[0]).min(j[1]), hi.max(j[0]).max(j[1]))
+                    });
+                ((hi - lo) / 1000.0) as f32
+            })
+            .unwrap_or(2.0);
+        // the focus a little east of the feature: the inspector window covers the right
+        (
+            Vec3::from(f.pos) + Vec3::X * 0.2 * span_km,
+            (2.2 * span_km).max(3.0),
+        )
+    });
     let headless = cli.screenshot.is_some();
     let mut app = App::new();
     app.add_plugins(
@@ -152,6 +190,11 @@ fn main() -> ExitCode {
         start_time,
     ))
     .insert_resource(data::Twin(twin))
+    .insert_resource(camera::StartView(start_view))
+    .insert_resource(ui::Selection {
+        picked: picked.map(ui::Picked::Feature),
+        ..Default::default()
+    })
     .add_plugins((world::WorldPlugin, camera::CameraPlugin, ui::UiPlugin));
     if let Some(url) = cli.live.clone() {
         app.add_plugins(live::LivePlugin { url });

@@ -45,6 +45,8 @@ pub struct Covered {
     pub left_px: f32,
     /// Height of the bottom panel.
     pub bottom_px: f32,
+    /// The inspector window (min x, min y, max x, max y), when open.
+    pub window_px: Option<[f32; 4]>,
 }
 
 /// The panel systems, in the order they run in each egui pass: the left panel first (what it
@@ -159,6 +161,15 @@ fn layers_panel(
                     if !run.links.is_empty() {
                         ui.checkbox(&mut l.traffic, "Roads coloured by traffic speed");
                     }
+                    if let Some(m) = &run.mine {
+                        ui.small(format!("mine network under {} (pick it)", m.mine_id));
+                        if !m.series.is_empty() {
+                            ui.checkbox(
+                                &mut l.mine_ch4,
+                                "Mine network coloured by CH₄ (else airflow)",
+                            );
+                        }
+                    }
                     if !run.rasters.is_empty() {
                         ui.checkbox(&mut l.overlay, "Dispersion overlay");
                         ui.add(egui::Slider::new(&mut l.opacity, 0.0..=1.0).text("opacity"));
@@ -191,6 +202,7 @@ fn layers_panel(
                     || l.opacity != layers.opacity
                     || l.pollutant != layers.pollutant
                     || l.difference != layers.difference
+                    || l.mine_ch4 != layers.mine_ch4
                 {
                     *layers = l;
                 }
@@ -369,12 +381,14 @@ fn inspector(
     mut sel: ResMut<Selection>,
     clock: Res<Clock>,
     station_aqi: Res<StationAqi>,
+    mut covered: ResMut<Covered>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let t = &twin.0;
+    covered.window_px = None;
     if let Some(p) = sel.picked {
         let mut open = true;
-        egui::Window::new("Selected").open(&mut open).default_pos(egui::pos2(ctx.content_rect().right() - 340.0, 40.0)).show(ctx, |ui| {
+        let shown = egui::Window::new("Selected").open(&mut open).max_width(380.0).pivot(egui::Align2::RIGHT_TOP).default_pos(egui::pos2(ctx.content_rect().right() - 10.0, 40.0)).show(ctx, |ui| {
             match p {
                 Picked::Feature(i) => {
                     let f = &t.features[i];
@@ -385,7 +399,8 @@ fn inspector(
                     egui::Grid::new("props").striped(true).show(ui, |ui| {
                         for (k, v) in &f.properties {
                             ui.label(k);
-                            ui.label(v);
+                            // long values (sources, notes) truncated; the full text on hover
+                            ui.add(egui::Label::new(v).truncate()).on_hover_text(v);
                             ui.end_row();
                         }
                     });
@@ -436,6 +451,21 @@ fn inspector(
                             }
                         }
                     }
+                    if let Some(m) = t.run.as_ref().and_then(|r| r.mine.as_ref()).filter(|m| m.mine_id == f.id) {
+                        let now = clock.now();
+                        let worst = (0..m.branches.len())
+                            .filter(|&b| m.working[b])
+                            .filter_map(|b| Some((b, m.state_at(b, now?)?.1)))
+                            .max_by(|a, b| a.1.total_cmp(&b.1));
+                        ui.label(format!(
+                            "Ventilation network drawn beneath: {} branches, steady main flow {:.1} m³/s",
+                            m.branches.len(),
+                            m.max_flow()
+                        ));
+                        if let Some((b, c)) = worst {
+                            ui.label(format!("highest CH₄ at a working place now: {c:.2} % in {}", m.branches[b].0));
+                        }
+                    }
                     if matches!(f.kind, Kind::UndergroundMine | Kind::OpenPit) && observed.is_none() {
                         ui.label("No gas readings: pass --telemetry PATH (e.g. a lake from `twin telemetry generate`).");
                     }
@@ -462,6 +492,10 @@ fn inspector(
                 }
             }
         });
+        if let Some(r) = shown.map(|s| s.response.rect) {
+            let k = ctx.pixels_per_point();
+            covered.window_px = Some([r.min.x * k, r.min.y * k, r.max.x * k, r.max.y * k]);
+        }
         if !open {
             sel.picked = None;
         }

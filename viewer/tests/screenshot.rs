@@ -482,3 +482,59 @@ fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
         "the alarmed mine is not red: {near:?}"
     );
 }
+
+/// A mine run (`twin simulate mine` on the bundled network with its fan-stop scenario) picked
+/// with `--pick` draws its network beneath the mine: ten minutes after the faces pass 1.5 % CH₄,
+/// a face is red and a fresh-air branch green.
+#[test]
+fn a_mine_run_draws_its_network_under_the_picked_mine() {
+    let tmp = tmp("mine");
+    let mines = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh/mines");
+    let run = tmp.path().join("run");
+    let out = Command::new(twin_exe())
+        .args(["simulate", "mine", "--network"])
+        .arg(mines.join("mong-duong.toml"))
+        .arg("--scenario")
+        .arg(mines.join("mong-duong-fan-stop.toml"))
+        .arg("--out")
+        .arg(&run)
+        .env_remove("QN_TWIN_DATASET")
+        .output()
+        .expect("twin runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = run.to_str().expect("utf-8");
+    let shot = shoot(
+        "mine-shot",
+        &[
+            "--run",
+            run,
+            "--pick",
+            "mine-mong-duong",
+            "--time",
+            "2026-03-10T06:50:00+07:00",
+        ],
+    );
+    let hot = shot.around("mine_hot", 2);
+    assert!(
+        hot.iter().any(|&[r, g, b]| r > 150 && g < 60 && b < 60),
+        "no red near the hot face: {hot:?}"
+    );
+    let clean = shot.around("mine_clean", 2);
+    assert!(
+        clean.iter().any(|&[r, g, b]| g > 120 && r < 110 && b < 110),
+        "no green near a fresh-air branch: {clean:?}"
+    );
+    // an unknown id is a usage error naming it
+    let bad = Command::new("xvfb-run")
+        .args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
+        .args(["--run", run, "--pick", "mine-nowhere", "--screenshot"])
+        .arg(tmp.path().join("x.png"))
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("mine-nowhere"));
+}

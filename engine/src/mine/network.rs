@@ -69,6 +69,7 @@ struct LimitsFile {
 #[serde(deny_unknown_fields)]
 struct NetworkFile {
     name: String,
+    mine: Option<String>,
     methane_class: MethaneClass,
     #[serde(default = "default_density")]
     air_density_kg_m3: f64,
@@ -210,6 +211,9 @@ impl Fan {
 pub struct MineNetwork {
     /// Name.
     pub name: String,
+    /// The dataset mine (feature id) the network lies beneath, when said: the viewer draws a
+    /// run's network under that mine.
+    pub mine: Option<String>,
     /// Methane class.
     pub methane_class: MethaneClass,
     /// Air density where temperatures are not given, kg/m³.
@@ -306,6 +310,11 @@ impl MineNetwork {
         let bad = |m: String| invalid(path, m);
         if f.name.trim().is_empty() {
             return Err(bad("key `name`: empty".into()));
+        }
+        if f.mine.as_ref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(bad(
+                "key `mine`: empty (a dataset mine id, e.g. \"mine-mong-duong\")".into(),
+            ));
         }
         check_range("air_density_kg_m3", f.air_density_kg_m3, 0.5, 2.0, "kg/m³").map_err(bad)?;
         if f.junctions.is_empty() || f.branches.is_empty() {
@@ -513,6 +522,7 @@ impl MineNetwork {
         }
         let net = Self {
             name: f.name,
+            mine: f.mine,
             methane_class: f.methane_class,
             air_density_kg_m3: f.air_density_kg_m3,
             limits,

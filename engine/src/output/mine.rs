@@ -56,6 +56,15 @@ pub fn write_mine_run(
         move |e: polars::prelude::PolarsError| OutputError::encode(&p, e.to_string())
     };
     let mut outputs = BTreeMap::new();
+    // the network as given, so the run directory alone redraws it (the viewer does)
+    let path = dir.join("network.toml");
+    let text =
+        std::fs::read(info.network_file).map_err(|e| OutputError::io(info.network_file, e))?;
+    std::fs::write(&path, text).map_err(|e| OutputError::io(&path, e))?;
+    outputs.insert(
+        "network.toml".to_string(),
+        "the network file as given (junction positions for drawing it)".to_string(),
+    );
     let path = dir.join("airflow.parquet");
     let mut df = crate::mine::airflow_frame(net, &op, &steady.newton.flows).map_err(enc(&path))?;
     super::write_parquet(&path, &mut df)?;

@@ -569,6 +569,14 @@ impl RunDir {
         }
     }
 
+    /// The mine summary, or an error naming the run's kind.
+    pub fn mine(&self) -> Result<&MineSummary, RunError> {
+        match &self.summary {
+            RunSummary::Mine(s) => Ok(s),
+            other => Err(self.wrong_kind("mine", other)),
+        }
+    }
+
     fn wrong_kind(&self, want: &str, got: &RunSummary) -> RunError {
         RunError::NotARun {
             path: self.dir.clone(),
@@ -669,6 +677,35 @@ impl RunDir {
                 "travel_time_s",
             ],
         )
+    }
+
+    /// `network.toml` of a mine run: the network as given, checked again.
+    pub fn mine_network(&self) -> Result<crate::mine::MineNetwork, RunError> {
+        self.mine()?;
+        let path = self.dir.join("network.toml");
+        crate::mine::MineNetwork::read(&path).map_err(|e| RunError::invalid(&path, e.to_string()))
+    }
+
+    /// `airflow.parquet` of a mine run: the steady airflow per branch.
+    pub fn airflow(&self) -> Result<DataFrame, RunError> {
+        self.mine()?;
+        self.table(
+            "airflow.parquet",
+            &["branch_id", "flow_m3_s", "velocity_m_s", "pressure_drop_pa"],
+        )
+    }
+
+    /// `branches.parquet` of a mine run with a scenario (`None` for a steady-only run):
+    /// `branch_id`, `time`, `flow_m3_s`, `ch4_pct`, `co_ppm`.
+    pub fn mine_branches(&self) -> Result<Option<DataFrame>, RunError> {
+        if self.mine()?.gas.is_none() {
+            return Ok(None);
+        }
+        self.table(
+            "branches.parquet",
+            &["branch_id", "time", "flow_m3_s", "ch4_pct", "co_ppm"],
+        )
+        .map(Some)
     }
 
     /// `emissions.parquet` of a traffic run: `link_id`, `road_id`, `time`, `pollutant`,

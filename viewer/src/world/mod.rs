@@ -17,7 +17,7 @@ mod markers;
 mod overlay;
 mod terrain;
 
-pub use lines::{LinesPlugin, road_colour};
+pub use lines::{LinesPlugin, mine_segments, road_colour};
 pub use markers::MarkersPlugin;
 pub use overlay::OverlayPlugin;
 pub use terrain::TerrainPlugin;
@@ -49,6 +49,8 @@ pub struct Layers {
     pub pollutant: usize,
     /// Show run − compare when both have the raster.
     pub difference: bool,
+    /// Colour a mine run's network by CH₄ (else by airflow).
+    pub mine_ch4: bool,
 }
 
 impl Default for Layers {
@@ -66,6 +68,7 @@ impl Default for Layers {
             opacity: 0.75,
             pollutant: 0,
             difference: true,
+            mine_ch4: true,
         }
     }
 }
