@@ -864,3 +864,40 @@ fn stage_poisson_gives_the_same_mass_consistent_wind_on_gpu_and_cpu() {
         "grid state differs"
     );
 }
+
+/// `[sources] scale` multiplies a dataset plant's emissions (how sweeps vary dataset sources);
+/// an id that is not an emitting plant or mine is an error naming the key.
+#[test]
+fn sources_scale_multiplies_a_dataset_plant() {
+    let path = crate::bundled().join("scenarios/winter-ne-monsoon.toml");
+    let rate = |scale: Option<f64>| {
+        let mut sc = Scenario::read(&path).expect("scenario");
+        if let Some(f) = scale {
+            sc.sources.scale.insert("mong-duong-tpp".into(), f);
+        }
+        let r = sc
+            .resolve_with_dataset(&path, Some(&crate::bundled()))
+            .expect("resolves");
+        let k = r
+            .source_list
+            .iter()
+            .position(|s| s.0 == "mong-duong-tpp")
+            .expect("the plant emits");
+        r.problem
+            .emitters
+            .iter()
+            .filter(|e| e.source == k)
+            .flat_map(|e| e.rates.iter().map(|x| x.1))
+            .sum::<f64>()
+    };
+    let (one, two) = (rate(None), rate(Some(2.0)));
+    assert!(one > 0.0);
+    assert!((two - 2.0 * one).abs() <= 1e-9 * one, "{one} → {two}");
+    let mut sc = Scenario::read(&path).expect("scenario");
+    sc.sources.scale.insert("plant-nowhere".into(), 1.5);
+    let e = sc
+        .resolve_with_dataset(&path, Some(&crate::bundled()))
+        .expect_err("unknown id")
+        .to_string();
+    assert!(e.contains("sources.scale.plant-nowhere"), "{e}");
+}

@@ -3,6 +3,7 @@
 //! Test data lives in `tests/data/` (small, committed); large inputs are generated from a seed.
 
 mod bad_datasets;
+mod batch;
 mod dataset;
 mod dispersion;
 mod mine;

@@ -10,6 +10,7 @@ mod query;
 mod report;
 mod serve;
 mod simulate;
+mod sweep;
 mod telemetry;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ enum Command {
     /// Run a simulation from a scenario file.
     #[command(subcommand)]
     Simulate(simulate::SimulateCommand),
+    /// Sweep a scenario over its keys (grids and seeded draws): members in parallel,
+    /// resumable, sharded for a job array; members.parquet and per-kind Hive tables.
+    Sweep(sweep::SweepArgs),
     /// Import external data (OpenStreetMap roads).
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -143,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => return validate(&args),
         Command::Query(q) => query::run(q, &mut out)?,
         Command::Simulate(s) => simulate::run(s, &mut out)?,
+        Command::Sweep(a) => sweep::run(a, &mut out)?,
         Command::Import(i) => import::run(i, &mut out)?,
         Command::Telemetry(t) => telemetry::run(t, &mut out)?,
         Command::Serve(a) => serve::run(&a, &mut out)?,

@@ -5,14 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use geo::Geometry;
 use twin_engine::dispersion::scenario::Scenario;
 use twin_engine::gpu::shaders::StageLimits;
 use twin_engine::gpu::{BackendChoice, GpuContext};
 use twin_engine::output::run::RunSummary;
 use twin_engine::output::traffic::{TrafficRunInfo, write_traffic_run};
 use twin_engine::safeio::OutDir;
-use twin_engine::spatial::project;
 use twin_engine::traffic::scenario::TrafficScenario;
 use twin_engine::traffic::{Control, VehicleClass};
 
@@ -313,7 +311,7 @@ impl From<ControlArg> for Control {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum Backend {
+pub(crate) enum Backend {
     /// A hardware GPU if there is one, else the CPU twin.
     Auto,
     /// Any wgpu adapter (hardware GPU or lavapipe); fails without one.
@@ -367,7 +365,7 @@ fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
     }
 }
 
-fn gpu_for(
+pub(crate) fn gpu_for(
     backend: Backend,
     model: &str,
     needs: StageLimits,
@@ -488,25 +486,7 @@ fn run_traffic(a: TrafficArgs, out: &mut impl Write) -> anyhow::Result<()> {
     };
     let run = problem.run_with_progress(gpu.as_ref(), &mut progress)?;
     bar.finish_and_clear();
-    let land = resolved
-        .dataset
-        .province
-        .land
-        .iter()
-        .map(|l| {
-            project(
-                &resolved.dataset.projection,
-                &Geometry::MultiPolygon(l.geometry.clone()),
-            )
-        })
-        .collect();
-    let info = TrafficRunInfo {
-        name: resolved.scenario.name.clone(),
-        scenario: Some(a.run.scenario.clone()),
-        land,
-        placements: resolved.placements.clone(),
-        closed_roads: resolved.scenario.closed_roads.clone(),
-    };
+    let info = TrafficRunInfo::of(&resolved, &a.run.scenario);
     let summary = write_traffic_run(dir.path(), &problem, &run, &info)?;
     dir.commit()?;
     let kg = |p: &str| match &summary {

@@ -7,6 +7,7 @@
 //! I/O modules ([`dataset`], [`terrain`], the scenario readers, [`output`], the telemetry
 //! readers and lake). See `ARCHITECTURE.md` at the repository root for the map.
 
+pub mod batch;
 pub mod columns;
 pub mod dataset;
 pub mod dispersion;

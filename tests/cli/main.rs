@@ -7,6 +7,8 @@ mod live;
 mod queries;
 mod serve;
 mod simulate;
+mod slurm;
+mod sweep;
 mod telemetry;
 
 use std::path::{Path, PathBuf};

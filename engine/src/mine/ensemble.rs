@@ -106,13 +106,6 @@ pub struct EnsembleProblem {
     changes: Vec<Change>,
 }
 
-fn normal(rng: &mut SplitMix64) -> f64 {
-    // Box–Muller
-    let u1: f64 = rng.next_f64().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.next_f64();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-}
-
 /// One member's perturbation factors: per branch (resistance) and per source (gas make).
 pub fn member_factors(
     net: &MineNetwork,
@@ -126,10 +119,10 @@ pub fn member_factors(
     let mut rng =
         SplitMix64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (member as u64).rotate_left(32));
     let r = (0..net.branches.len())
-        .map(|_| (SIGMA_RESISTANCE * normal(&mut rng)).exp())
+        .map(|_| (SIGMA_RESISTANCE * rng.normal()).exp())
         .collect();
     let g = (0..sc.sources.len())
-        .map(|_| (SIGMA_GAS * normal(&mut rng)).exp())
+        .map(|_| (SIGMA_GAS * rng.normal()).exp())
         .collect();
     (r, g)
 }

@@ -32,6 +32,31 @@ pub struct TrafficRunInfo {
     pub closed_roads: Vec<String>,
 }
 
+impl TrafficRunInfo {
+    /// What a resolved scenario tells the writer: its name, file, the dataset's land for the
+    /// map, the placements and closures.
+    pub fn of(resolved: &crate::traffic::scenario::ResolvedTraffic, scenario: &Path) -> Self {
+        let ds = &resolved.dataset;
+        Self {
+            name: resolved.scenario.name.clone(),
+            scenario: Some(scenario.to_path_buf()),
+            land: ds
+                .province
+                .land
+                .iter()
+                .map(|l| {
+                    crate::spatial::project(
+                        &ds.projection,
+                        &Geometry::MultiPolygon(l.geometry.clone()),
+                    )
+                })
+                .collect(),
+            placements: resolved.placements.clone(),
+            closed_roads: resolved.scenario.closed_roads.clone(),
+        }
+    }
+}
+
 fn time_column(name: &str, ms: Vec<i64>, path: &Path) -> Result<Column, OutputError> {
     Ok(Series::new(name.into(), ms)
         .cast(&DataType::Datetime(

@@ -35,6 +35,12 @@ impl SplitMix64 {
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_f64() * n as f64) as usize % n.max(1)
     }
+    /// Standard normal by Box and Muller (1958), from two uniforms.
+    pub fn normal(&mut self) -> f64 {
+        let u1: f64 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2: f64 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
 }
 
 /// Grid parameters.

@@ -17,7 +17,7 @@ use crate::dispersion::{Emitter, StackExit};
 use crate::grid::Grid;
 use crate::model::{EMISSION_UNITS, FeatureKind, MineGeometry, Pollutant};
 use crate::output::run::RunDir;
-use crate::scenario::{ScenarioError, invalid, relative_to};
+use crate::scenario::{ScenarioError, check_range, invalid, relative_to};
 use crate::spatial::project;
 
 /// Most pieces an area source is split into.
@@ -61,6 +61,24 @@ pub(super) fn collect_sources(
     let mut book = SourceBook::default();
     let plane_of = |p: Pollutant| pollutants.iter().position(|q| *q == p);
     let p = &dataset.province;
+    for (id, f) in &spec.scale {
+        let key = format!("sources.scale.{id}");
+        check_range(&key, *f, 0.0, 1000.0, "").map_err(&bad)?;
+        let plant = p.plants.iter().any(|x| &x.meta.id == id);
+        let mine = p.mines.iter().any(|x| &x.meta.id == id);
+        if !plant && !mine {
+            return Err(bad(format!(
+                "key `{key}`: no plant or mine with id {id:?} in the dataset"
+            )));
+        }
+        if (plant && !spec.plants) || (mine && !spec.open_pit_mines) {
+            return Err(bad(format!(
+                "key `{key}`: {id:?} does not emit in this scenario (sources.{} = false)",
+                if plant { "plants" } else { "open_pit_mines" }
+            )));
+        }
+    }
+    let scale = |id: &str| spec.scale.get(id).copied().unwrap_or(1.0);
     let note_outside = |book: &mut SourceBook, what: String, x: f64, y: f64| {
         if grid.cell_of(x, y).is_none() {
             book.outside
@@ -73,7 +91,10 @@ pub(super) fn collect_sources(
             let rates: Vec<(u32, f64)> = plant
                 .emissions
                 .iter()
-                .filter_map(|e| plane_of(e.pollutant).map(|k| (k as u32, e.grams_per_second)))
+                .filter_map(|e| {
+                    plane_of(e.pollutant)
+                        .map(|k| (k as u32, e.grams_per_second * scale(&plant.meta.id)))
+                })
                 .filter(|(_, r)| *r > 0.0)
                 .collect();
             if rates.is_empty() {
@@ -115,7 +136,8 @@ pub(super) fn collect_sources(
             .iter()
             .filter(|m| m.operating() && m.method.surface())
         {
-            let pm10_g_s = mine.output_t_per_year * pm10_kg_t * 1000.0 / (365.0 * 86400.0);
+            let pm10_g_s = mine.output_t_per_year * pm10_kg_t * 1000.0 / (365.0 * 86400.0)
+                * scale(&mine.meta.id);
             let rates: Vec<(u32, f64)> = [
                 (Pollutant::Pm10, pm10_g_s),
                 (Pollutant::Pm25, pm25_frac * pm10_g_s),

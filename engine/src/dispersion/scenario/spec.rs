@@ -270,6 +270,10 @@ pub struct SourcesSpec {
     pub mine_pm10_kg_per_t: Option<f64>,
     /// PM2.5 as a fraction of PM10 for mine dust (default 0.15).
     pub mine_pm25_fraction: Option<f64>,
+    /// A factor on a dataset source's emissions, by plant or mine id (`{ "mong-duong-tpp" =
+    /// 1.2 }`): how a sweep varies the sources that live in the dataset.
+    #[serde(default)]
+    pub scale: std::collections::BTreeMap<String, f64>,
     /// Extra point sources.
     #[serde(default)]
     pub point: Vec<PointSourceSpec>,

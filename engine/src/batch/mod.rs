@@ -1,0 +1,15 @@
+//! Batch runs: sweeps of a scenario over its keys (grids and seeded Monte-Carlo draws), run
+//! member by member into one output directory, resumable and split into shards for a
+//! cluster's job array.
+//!
+//! `keys.rs`: dotted key paths into a scenario's TOML (get, set only what exists).
+//! `sweep.rs`: the sweep file, members (ids, values, resolved scenarios), shards.
+//! `run.rs`: one member's run (exactly as `twin simulate` runs the scenario), its record,
+//! the per-kind Hive-partitioned tables, and `members.parquet`.
+
+pub mod keys;
+pub mod run;
+pub mod sweep;
+
+pub use run::{MemberRecord, MergeReport, Outcome, merge, run_member};
+pub use sweep::{Member, Model, Shard, Sweep};

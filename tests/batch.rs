@@ -1,0 +1,241 @@
+//! Sweeps: key paths and checks against the base, member expansion (grid order, ids, seeded
+//! draws and their stated distributions), shards, and members run through the engine,
+//! skipped when finished and gathered into members.parquet.
+
+use std::path::{Path, PathBuf};
+
+use twin_engine::batch::{Outcome, Shard, Sweep, merge, run_member};
+
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("qn-twin-batch-{name}-"))
+        .tempdir()
+        .expect("temporary directory")
+}
+
+/// A sweep file in `dir` over the small dispersion base of `tests/data/sweep/`.
+fn sweep_file(dir: &Path, body: &str) -> PathBuf {
+    let base = crate::data("sweep/base.toml");
+    let p = dir.join("sweep.toml");
+    std::fs::write(
+        &p,
+        format!("base = {:?}\n{body}", base.display().to_string()),
+    )
+    .expect("write sweep");
+    p
+}
+
+#[test]
+fn a_sweep_checks_its_keys_against_the_base() {
+    let t = tmp("keys");
+    for (body, want) in [
+        (
+            "[[vary]]\nkey = \"wind.sped_m_s\"\nvalues = [1.0]\n",
+            "wind.sped_m_s",
+        ),
+        (
+            "[[vary]]\nkey = \"sources.point[2].name\"\nvalues = [\"x\"]\n",
+            "[2]",
+        ),
+        ("[[vary]]\nkey = \"name\"\nvalues = [1.0]\n", "string"),
+        ("[[vary]]\nkey = \"wind.speed_m_s\"\nvalues = []\n", "empty"),
+        (
+            "draws = 3\n[[vary]]\nkey = \"wind.speed_m_s\"\nvalues = [1.0]\n",
+            "[[draw]]",
+        ),
+        (
+            "[[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"uniform\"\nmin = 80.0\nmax = 20.0\n",
+            "min 80",
+        ),
+        (
+            "[[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"gamma\"\n",
+            "gamma",
+        ),
+        (
+            "[[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"lognormal\"\nmedian = 50.0\ngsd = 0.5\n",
+            "gsd",
+        ),
+        (
+            "[[vary]]\nkey = \"wind.speed_m_s\"\nvalues = [1.0]\n[[vary]]\nkey = \"wind.speed_m_s\"\nvalues = [2.0]\n",
+            "twice",
+        ),
+        ("colour = 3\n", "colour"),
+    ] {
+        let p = sweep_file(t.path(), body);
+        let e = Sweep::read(&p).expect_err(body).to_string();
+        assert!(e.contains(want), "{body:?}: {e}");
+        assert!(e.contains("sweep.toml"), "names the file: {e}");
+    }
+}
+
+#[test]
+fn members_follow_the_grid_and_draw_the_stated_distributions() {
+    let t = tmp("members");
+    let p = sweep_file(
+        t.path(),
+        "seed = 7\ndraws = 2\n\
+         [[vary]]\nkey = \"wind.speed_m_s\"\nvalues = [2.0, 4.0, 6.0]\n\
+         [[vary]]\nkey = \"sources.point[0].emissions[0].rate\"\nvalues = [50, 100]\n\
+         [[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"uniform\"\nmin = 20.0\nmax = 80.0\n",
+    );
+    let s = Sweep::read(&p).expect("sweep");
+    assert_eq!(s.len(), 12);
+    let m = s.member(7).expect("member");
+    assert_eq!(m.id, "m000007");
+    // index 7 = grid point 3 (speed 4.0, rate 100), draw 1; the last key varies fastest
+    assert_eq!(m.values[0].1.as_float(), Some(4.0));
+    assert_eq!(m.values[1].1.as_integer(), Some(100));
+    let k = m.values[2].1.as_float().expect("drawn");
+    assert!((20.0..80.0).contains(&k));
+    assert_eq!(
+        m.scenario["wind"]["diffusivity_m2_s"].as_float(),
+        Some(k),
+        "set in the scenario"
+    );
+    // a member is a function of its index alone
+    assert_eq!(
+        s.member(7).expect("again").scenario,
+        m.scenario,
+        "deterministic"
+    );
+    assert_ne!(
+        s.member(6).expect("m6").values[2].1,
+        m.values[2].1,
+        "draws differ"
+    );
+    // shards partition the members
+    let mut seen = vec![0; s.len()];
+    for i in 0..3 {
+        let sh = Shard::parse(&format!("{i}/3")).expect("shard");
+        for (j, c) in seen.iter_mut().enumerate() {
+            *c += usize::from(sh.owns(j));
+        }
+    }
+    assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+    for bad in ["3/3", "1", "a/2", "0/0"] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+}
+
+/// 4,000 draws of each distribution: the sample mean, median and spread within a few
+/// standard errors of the stated values.
+#[test]
+fn drawn_values_have_the_stated_moments() {
+    let t = tmp("moments");
+    let n = 4000;
+    let p = sweep_file(
+        t.path(),
+        &format!(
+            "seed = 3\ndraws = {n}\n\
+             [[draw]]\nkey = \"wind.speed_m_s\"\ndistribution = \"normal\"\nmean = 5.0\nsd = 1.5\n\
+             [[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"lognormal\"\nmedian = 50.0\ngsd = 2.0\n\
+             [[draw]]\nkey = \"mixing_height_m\"\ndistribution = \"uniform\"\nmin = 200.0\nmax = 1000.0\n\
+             [[draw]]\nkey = \"wind.from_deg\"\ndistribution = \"choice\"\nvalues = [0, 90, 180, 270]\n"
+        ),
+    );
+    let s = Sweep::read(&p).expect("sweep");
+    let mut cols = vec![Vec::new(); 4];
+    for i in 0..n {
+        let m = s.member(i).expect("member");
+        for (k, c) in cols.iter_mut().enumerate() {
+            let v = &m.values[k].1;
+            c.push(
+                v.as_float()
+                    .or(v.as_integer().map(|x| x as f64))
+                    .expect("number"),
+            );
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let sd = |v: &[f64]| {
+        let m = mean(v);
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+    };
+    let se = 1.5 / (n as f64).sqrt();
+    assert!(
+        (mean(&cols[0]) - 5.0).abs() < 4.0 * se,
+        "normal mean {}",
+        mean(&cols[0])
+    );
+    assert!(
+        (sd(&cols[0]) - 1.5).abs() < 0.1,
+        "normal sd {}",
+        sd(&cols[0])
+    );
+    let logs: Vec<f64> = cols[1].iter().map(|x| x.ln()).collect();
+    assert!((mean(&logs) - 50f64.ln()).abs() < 4.0 * 2f64.ln() / (n as f64).sqrt());
+    assert!((sd(&logs) - 2f64.ln()).abs() < 0.05, "log sd {}", sd(&logs));
+    assert!((mean(&cols[2]) - 600.0).abs() < 4.0 * 800.0 / 12f64.sqrt() / (n as f64).sqrt());
+    assert!(cols[2].iter().all(|x| (200.0..1000.0).contains(x)));
+    for want in [0.0, 90.0, 180.0, 270.0] {
+        let share = cols[3].iter().filter(|&&x| x == want).count() as f64 / n as f64;
+        assert!((share - 0.25).abs() < 0.03, "choice {want}: {share}");
+    }
+}
+
+#[test]
+fn members_run_skip_when_finished_and_merge_into_members_parquet() {
+    let t = tmp("run");
+    let p = sweep_file(
+        t.path(),
+        "[[vary]]\nkey = \"wind.speed_m_s\"\nvalues = [2.0, 5.0]\n",
+    );
+    let s = Sweep::read(&p).expect("sweep");
+    let out = t.path().join("out");
+    let ds = twin_engine::batch::run::load_dataset(&s, None).expect("dataset");
+    for i in 0..s.len() {
+        let m = s.member(i).expect("member");
+        match run_member(&s, &m, &ds, None, &out) {
+            Outcome::Done(r) => assert!(!r.metrics.is_empty(), "{r:?}"),
+            other => panic!("{other:?}"),
+        }
+        // the resolved scenario beside the run, and the run directory opens
+        let dir = twin_engine::batch::run::member_dir(&out, &m.id);
+        assert!(dir.join("scenario.toml").is_file());
+        twin_engine::output::run::RunDir::open(&dir).expect("a run directory");
+        assert!(
+            out.join(format!("tables/stations/member={}/part-0.parquet", m.id))
+                .is_file()
+        );
+    }
+    let again = run_member(&s, &s.member(1).expect("m1"), &ds, None, &out);
+    assert!(matches!(again, Outcome::Skipped(_)), "{again:?}");
+    let r = merge(&s, &out).expect("merge");
+    assert_eq!((r.done, r.failed, r.missing), (2, 0, 0));
+    let df = twin_engine::safeio::read_parquet(&out.join("members.parquet")).expect("read");
+    assert_eq!(df.height(), 2);
+    let speed = twin_engine::columns::f64s(&df, "wind.speed_m_s").expect("swept column");
+    assert_eq!(speed, vec![Some(2.0), Some(5.0)]);
+    // a faster wind dilutes the plume: lower exposure where the plume lies
+    let col = df
+        .get_column_names()
+        .into_iter()
+        .find(|c| c.starts_with("exposure_SO2_"))
+        .expect("an exposure column")
+        .to_string();
+    let e = twin_engine::columns::f64s(&df, &col).expect("exposure");
+    assert!(e[0].is_some() && e[1].is_some(), "{col}: {e:?}");
+
+    // a failing member is recorded, not fatal, and retried on the next run
+    let p = sweep_file(
+        t.path(),
+        "[[vary]]\nkey = \"mixing_height_m\"\nvalues = [500.0, -5.0]\n",
+    );
+    let s = Sweep::read(&p).expect("sweep");
+    let out = t.path().join("out2");
+    let bad = run_member(&s, &s.member(1).expect("m1"), &ds, None, &out);
+    let Outcome::Failed(msg) = bad else {
+        panic!("{bad:?}")
+    };
+    assert!(
+        msg.contains("m000001") && msg.contains("mixing_height_m"),
+        "{msg}"
+    );
+    assert!(
+        twin_engine::batch::run::finished(&out, "m000001").is_none(),
+        "a failed member is not finished"
+    );
+    let r = merge(&s, &out).expect("merge");
+    assert_eq!((r.done, r.failed, r.missing), (0, 1, 1), "not written");
+    assert!(r.written.is_none());
+}

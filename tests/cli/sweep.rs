@@ -1,0 +1,177 @@
+//! `twin sweep`: three shards into one shared directory give, file for file, what one machine
+//! gives (timings aside); a rerun skips finished members; the per-kind tables read as one
+//! Hive-partitioned table in DuckDB.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+/// Every file under `dir`, relative path → bytes; JSON files with their wall-clock fields
+/// (`wall_s`, `*_per_s`, `*wall*`) removed, `members.parquet` without its `wall_s` column.
+fn contents(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|k, _| !(k.contains("wall") || k.ends_with("per_s")));
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(dir).expect("under dir").to_path_buf();
+            let bytes = std::fs::read(&path).expect("read");
+            let bytes = if rel.extension().is_some_and(|x| x == "json") {
+                let mut v: Value = serde_json::from_slice(&bytes).expect("json");
+                strip(&mut v);
+                serde_json::to_vec(&v).expect("json")
+            } else if rel == Path::new("members.parquet") {
+                let df = twin_engine::safeio::read_parquet(&path).expect("parquet");
+                let df = df.drop("wall_s").expect("wall_s");
+                format!("{df:?}").into_bytes()
+            } else {
+                bytes
+            };
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+#[test]
+fn shards_union_equals_one_machine_and_reruns_skip() {
+    let t = tmp_dir("sweep");
+    let sweep = data("sweep/wind.toml");
+    let one = t.join("one");
+    let o = twin(&["sweep", p(&sweep), "--out", p(&one), "--jobs", "2"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("6 members"), "{stdout}");
+    assert!(stdout.contains("merged    6 done"), "{stdout}");
+
+    let shared = t.join("shared");
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let o = twin(&["sweep", p(&sweep), "--out", p(&shared), "--shard", &shard]);
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{s}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(s.contains("2 run"), "shard {shard}: {s}");
+        assert!(s.contains("--merge"), "{s}");
+        if i == 0 {
+            // merging before every shard is done fails, naming what is missing
+            let o = twin(&["sweep", p(&sweep), "--out", p(&shared), "--merge"]);
+            assert_eq!(o.status.code(), Some(1));
+            let e = String::from_utf8_lossy(&o.stderr);
+            assert!(e.contains("4 member(s) not finished"), "{e}");
+        }
+    }
+    assert!(
+        !shared.join("members.parquet").exists(),
+        "shards do not merge"
+    );
+    let o = twin(&["sweep", p(&sweep), "--out", p(&shared), "--merge"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (contents(&one), contents(&shared));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same files"
+    );
+    for (k, v) in &a {
+        assert!(
+            v == &b[k],
+            "{} differs between one machine and three shards",
+            k.display()
+        );
+    }
+    assert!(a.len() > 6 * 4, "{} files", a.len());
+
+    // a rerun skips every finished member
+    let o = twin(&["sweep", p(&sweep), "--out", p(&one)]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("0 run, 6 finished before"), "{s}");
+
+    // another sweep into the same directory is refused
+    let other = t.join("other.toml");
+    std::fs::write(
+        &other,
+        std::fs::read_to_string(&sweep)
+            .expect("read")
+            .replace("seed = 7", "seed = 8")
+            .replace("base.toml", p(&data("sweep/base.toml"))),
+    )
+    .expect("write");
+    let o = twin(&["sweep", p(&other), "--out", p(&one)]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("different sweep"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // DuckDB reads a kind's table across members as one Hive-partitioned table
+    let py = std::env::var("QN_TWIN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = format!(
+        "import duckdb\n\
+         t = duckdb.sql(\"select count(distinct member) as m, count(*) as n from read_parquet('{}/tables/receptors/*/*.parquet', hive_partitioning = true)\").fetchall()\n\
+         k = duckdb.sql(\"select count(*) from '{}/members.parquet' where status = 'done'\").fetchall()\n\
+         print(t[0][0], t[0][1], k[0][0])\n",
+        one.display(),
+        one.display()
+    );
+    let o = std::process::Command::new(&py)
+        .args(["-c", &script])
+        .output()
+        .expect("python runs (set QN_TWIN_PYTHON to the venv scripts/setup makes)");
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let nums: Vec<u64> = s
+        .split_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    assert_eq!(nums[0], 6, "six members in the receptors table: {s}");
+    assert!(nums[1] > 0);
+    assert_eq!(nums[2], 6, "{s}");
+}
+
+#[test]
+fn sweep_errors_name_the_file_and_key() {
+    let t = tmp_dir("sweep-bad");
+    let f = t.join("s.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "base = {:?}\n[[vary]]\nkey = \"wind.speeed_m_s\"\nvalues = [1.0]\n",
+            p(&data("sweep/base.toml"))
+        ),
+    )
+    .expect("write");
+    let o = twin(&["sweep", p(&f), "--out", p(&t.join("o"))]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("s.toml") && e.contains("wind.speeed_m_s"), "{e}");
+    let o = twin(&["sweep", p(&f), "--out", p(&t.join("o")), "--shard", "3/3"]);
+    assert_eq!(o.status.code(), Some(2), "a usage error");
+}
