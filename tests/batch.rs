@@ -239,3 +239,79 @@ fn members_run_skip_when_finished_and_merge_into_members_parquet() {
     assert_eq!((r.done, r.failed, r.missing), (0, 1, 1), "not written");
     assert!(r.written.is_none());
 }
+
+/// Ensemble statistics: the GeoTIFF's bands equal the mean, type-7 percentiles and the share
+/// above the limit computed from every member's whole field at once; one row per tile gives
+/// the same file as one tile; a member whose averaged period differs from the limit's is an
+/// error naming it.
+#[test]
+fn ensemble_statistics_are_exact_tile_by_tile() {
+    use twin_engine::batch::stats::{percentile, write_statistics_within};
+    use twin_engine::output::geotiff::read_bands;
+    use twin_engine::output::run::{Field, RunDir};
+    let t = tmp("stats");
+    let p = sweep_file(
+        t.path(),
+        "seed = 5\ndraws = 5\n\
+         [[draw]]\nkey = \"wind.diffusivity_m2_s\"\ndistribution = \"lognormal\"\nmedian = 50.0\ngsd = 1.6\n\
+         [statistics]\npollutant = \"SO2\"\npercentiles = [10, 50, 95]\nlimit_ug_m3 = 50.0\naveraging_h = 2\n",
+    );
+    let s = Sweep::read(&p).expect("sweep");
+    let out = t.path().join("out");
+    let ds = twin_engine::batch::run::load_dataset(&s, None).expect("dataset");
+    for i in 0..s.len() {
+        let m = s.member(i).expect("member");
+        assert!(matches!(
+            run_member(&s, &m, &ds, None, &out),
+            Outcome::Done(_)
+        ));
+    }
+    let r = merge(&s, &out).expect("merge");
+    let st = r.statistics.expect("statistics written");
+    assert_eq!((st.members, st.tiles), (5, 1));
+    let got = read_bands(&out.join("statistics.tif")).expect("read");
+    assert_eq!(got.values.dim().0, 1 + 3 + 1);
+    // every member whole, in memory
+    let fields: Vec<_> = (0..5)
+        .map(|i| {
+            let dir = twin_engine::batch::run::member_dir(&out, &format!("m{i:06}"));
+            RunDir::open(&dir)
+                .expect("run")
+                .concentration(Field::Mean)
+                .expect("field")
+                .values
+        })
+        .collect();
+    let (_, ny, nx) = fields[0].dim();
+    let mut above = 0;
+    for y in 0..ny {
+        for x in 0..nx {
+            let mut v: Vec<f32> = fields.iter().map(|f| f[[0, y, x]]).collect();
+            v.sort_by(f32::total_cmp);
+            let mean = v.iter().map(|&a| f64::from(a)).sum::<f64>() / 5.0;
+            assert!((f64::from(got.values[[0, y, x]]) - mean).abs() <= 1e-5 * mean.abs().max(1e-6));
+            for (j, q) in [10.0, 50.0, 95.0].iter().enumerate() {
+                assert_eq!(got.values[[1 + j, y, x]], percentile(&v, *q));
+            }
+            let share = v.iter().filter(|&&a| a > 50.0).count() as f32 / 5.0;
+            assert_eq!(got.values[[4, y, x]], share);
+            above += usize::from(share > 0.0);
+        }
+    }
+    assert!(above > 0, "some cell exceeds the limit in some member");
+    // one row per tile: the same file
+    let whole = std::fs::read(out.join("statistics.tif")).expect("read");
+    let spec = s.statistics.clone().expect("spec");
+    let tiled = write_statistics_within(&s, &spec, &out, 1).expect("tiled");
+    assert_eq!(tiled.tile_rows, 1);
+    assert_eq!(tiled.tiles, ny);
+    assert_eq!(
+        std::fs::read(out.join("statistics.tif")).expect("read"),
+        whole
+    );
+    // a limit averaged over another period than the members' means
+    let mut other = spec.clone();
+    other.averaging_h = Some(24.0);
+    let e = twin_engine::batch::stats::write_statistics(&s, &other, &out).expect_err("24 h");
+    assert!(e.contains("m000000") && e.contains("24"), "{e}");
+}

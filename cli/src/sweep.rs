@@ -143,13 +143,26 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
 fn report_merge(sweep: &Sweep, dir: &std::path::Path, out: &mut impl Write) -> anyhow::Result<()> {
     let r = merge(sweep, dir).map_err(anyhow::Error::msg)?;
     match &r.written {
-        Some(p) => writeln!(
-            out,
-            "merged    {} done, {} failed → {}",
-            r.done,
-            r.failed,
-            p.display()
-        )?,
+        Some(p) => {
+            writeln!(
+                out,
+                "merged    {} done, {} failed → {}",
+                r.done,
+                r.failed,
+                p.display()
+            )?;
+            if let Some(s) = &r.statistics {
+                writeln!(
+                    out,
+                    "ensemble  {} member(s) → {} ({}; {} tile(s) of {} rows)",
+                    s.members,
+                    dir.join(&s.file).display(),
+                    s.bands.join(", "),
+                    s.tiles,
+                    s.tile_rows
+                )?;
+            }
+        }
         None => anyhow::bail!(
             "{}: not merged: {} member(s) not finished ({} done, {} failed); run the missing shards first",
             dir.display(),

@@ -5,10 +5,13 @@
 //! `keys.rs`: dotted key paths into a scenario's TOML (get, set only what exists).
 //! `sweep.rs`: the sweep file, members (ids, values, resolved scenarios), shards.
 //! `run.rs`: one member's run (exactly as `twin simulate` runs the scenario), its record,
-//! the per-kind Hive-partitioned tables, and `members.parquet`.
+//! the per-kind Hive-partitioned tables, and `members.parquet`. `stats.rs`: ensemble
+//! statistics of dispersion members (mean, percentiles, exceedance probability) as GeoTIFF
+//! bands, exact, tile by tile within a memory budget.
 
 pub mod keys;
 pub mod run;
+pub mod stats;
 pub mod sweep;
 
 pub use run::{MemberRecord, MergeReport, Outcome, merge, run_member};

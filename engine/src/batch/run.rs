@@ -290,13 +290,15 @@ pub struct MergeReport {
     pub missing: usize,
     /// `members.parquet`, when written (every member finished or failed).
     pub written: Option<PathBuf>,
+    /// The ensemble statistics written with it, when the sweep asks for them.
+    pub statistics: Option<super::stats::StatisticsReport>,
 }
 
 /// Gathers every member's record into `members.parquet`: `member_id`, `member_index`, one
 /// column per swept key (Float64 when every value is a number, else the TOML text), `status`
 /// (`done`, `failed`), `message`, `wall_s`, and one Float64 column per headline metric. It is
 /// written only when no member is missing (a shard's part of a sweep merges once all shards
-/// are done); links any table a finished member lacks.
+/// are done), with the sweep's ensemble statistics; links any table a finished member lacks.
 pub fn merge(sweep: &Sweep, out: &Path) -> Result<MergeReport, String> {
     let n = sweep.len();
     let keys = sweep.keys();
@@ -388,5 +390,8 @@ pub fn merge(sweep: &Sweep, out: &Path) -> Result<MergeReport, String> {
     let path = out.join("members.parquet");
     crate::output::write_parquet(&path, &mut df).map_err(|e| e.to_string())?;
     report.written = Some(path);
+    if let Some(spec) = &sweep.statistics {
+        report.statistics = Some(super::stats::write_statistics(sweep, spec, out)?);
+    }
     Ok(report)
 }

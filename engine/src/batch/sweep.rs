@@ -50,6 +50,7 @@ struct SweepToml {
     vary: Vec<VaryToml>,
     #[serde(default)]
     draw: Vec<DrawToml>,
+    statistics: Option<super::stats::StatisticsSpec>,
 }
 
 fn one() -> usize {
@@ -154,6 +155,8 @@ pub struct Sweep {
     pub vary: Vec<Vary>,
     /// The drawn keys.
     pub draw: Vec<Draw>,
+    /// Ensemble statistics to write when the members are merged (dispersion).
+    pub statistics: Option<super::stats::StatisticsSpec>,
 }
 
 /// One member: its id, index, the values it takes, and the scenario with them set.
@@ -324,6 +327,15 @@ impl Sweep {
             check(&at, &key, &example)?;
             draw.push(Draw { key, distribution });
         }
+        if let Some(st) = &f.statistics {
+            st.check().map_err(&bad)?;
+            if model != Model::Dispersion {
+                return Err(bad(
+                    "statistics: ensemble statistics are of dispersion fields; the base is a traffic scenario"
+                        .into(),
+                ));
+            }
+        }
         let sweep = Self {
             file: path.to_path_buf(),
             base_file,
@@ -333,6 +345,7 @@ impl Sweep {
             draws: f.draws,
             vary,
             draw,
+            statistics: f.statistics,
         };
         let n = sweep.len_checked().ok_or_else(|| {
             bad(format!(
