@@ -315,3 +315,142 @@ fn ensemble_statistics_are_exact_tile_by_tile() {
     let e = twin_engine::batch::stats::write_statistics(&s, &other, &out).expect_err("24 h");
     assert!(e.contains("m000000") && e.contains("24"), "{e}");
 }
+
+/// A study chains traffic → road dust → evaluation against observations, and a mine: each step
+/// in its directory, the dust fed by the traffic step's emissions, a manifest with every
+/// input's SHA-256; rerun into the same directory it reproduces every output bit for bit
+/// (timings aside); a changed input fails the manifest check, naming the file.
+#[test]
+fn a_study_chains_models_and_reruns_bit_for_bit() {
+    use twin_engine::batch::study::{Study, check_manifest, run_study};
+    let t = tmp("study");
+    // a copy of the study files, so one can be changed
+    let src = crate::data("study");
+    let dir = t.path().join("study");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for f in ["study.toml", "traffic.toml", "dust.toml", "obs.csv"] {
+        let text = std::fs::read_to_string(src.join(f)).expect("read");
+        // the copies sit elsewhere: point them at the bundled dataset and network
+        let text = text.replace(
+            "../../../datasets",
+            &crate::bundled().join("..").display().to_string(),
+        );
+        std::fs::write(dir.join(f), text).expect("write");
+    }
+    let study = Study::read(&dir.join("study.toml")).expect("study");
+    assert_eq!(study.steps.len(), 4);
+    let out = t.path().join("out");
+    let mut seen = Vec::new();
+    let m = run_study(
+        &study,
+        &out,
+        false,
+        None,
+        None,
+        vec!["test".into()],
+        &mut |s| seen.push(s.name.clone()),
+    )
+    .expect("runs");
+    assert_eq!(seen, ["traffic", "dust", "check", "mine"]);
+    assert_eq!(
+        m.inputs.len(),
+        1 + 1 + 1 + 1 + 1,
+        "study, 2 scenarios, obs, network"
+    );
+    assert!(m.inputs.iter().all(|(_, h)| h.len() == 64));
+    // the dust saw the traffic
+    let dust = twin_engine::output::run::RunDir::open(&out.join("dust")).expect("dust run");
+    let s = dust.dispersion().expect("dispersion");
+    assert!(
+        s.sources.iter().any(|x| x.starts_with("traffic")),
+        "{:?}",
+        s.sources
+    );
+    let eval = twin_engine::safeio::read_parquet(&out.join("check/evaluation.parquet"))
+        .expect("evaluation");
+    assert!(eval.height() >= 1, "{eval}");
+    assert!(out.join("mine/airflow.parquet").is_file());
+    assert!(out.join("manifest.json").is_file());
+    check_manifest(&m).expect("inputs unchanged");
+
+    let snapshot = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        let mut v = Vec::new();
+        let mut stack = vec![d.to_path_buf()];
+        while let Some(x) = stack.pop() {
+            for e in std::fs::read_dir(&x).expect("dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let rel = p.strip_prefix(d).expect("under").display().to_string();
+                if rel == "manifest.json" {
+                    continue;
+                }
+                let mut bytes = std::fs::read(&p).expect("read");
+                if rel.ends_with(".json") {
+                    let mut j: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+                    if let Some(o) = j.as_object_mut() {
+                        o.retain(|k, _| !(k.contains("wall") || k.ends_with("per_s")));
+                    }
+                    bytes = serde_json::to_vec(&j).expect("json");
+                }
+                v.push((rel, bytes));
+            }
+        }
+        v.sort();
+        v
+    };
+    let first = snapshot(&out);
+    let refused = run_study(&study, &out, false, None, None, vec![], &mut |_| {});
+    assert!(refused.expect_err("not empty").contains("--overwrite"));
+    run_study(&study, &out, true, None, None, vec![], &mut |_| {}).expect("rerun");
+    let second = snapshot(&out);
+    assert_eq!(first.len(), second.len());
+    for ((a, x), (b, y)) in first.iter().zip(&second) {
+        assert_eq!(a, b);
+        assert!(x == y, "{a} differs between two runs of the study");
+    }
+    // a changed input is caught by the manifest
+    std::fs::write(
+        dir.join("obs.csv"),
+        "station_id,time,parameter,value,unit,status\n",
+    )
+    .expect("write");
+    let e = check_manifest(&m).expect_err("changed");
+    assert!(e.contains("obs.csv"), "{e}");
+}
+
+#[test]
+fn study_errors_name_the_step_and_key() {
+    use twin_engine::batch::study::Study;
+    let t = tmp("study-bad");
+    for (body, want) in [
+        ("name = \"x\"\n", "[[step]]"),
+        (
+            "name = \"x\"\n[[step]]\nname = \"a b\"\nmodel = \"traffic\"\nscenario = \"t.toml\"\n",
+            "step[0].name",
+        ),
+        (
+            "name = \"x\"\n[[step]]\nname = \"a\"\nmodel = \"dispersion\"\n",
+            "step[0].scenario",
+        ),
+        (
+            "name = \"x\"\n[[step]]\nname = \"a\"\nmodel = \"dispersion\"\nscenario = \"d.toml\"\ninputs = { \"sources.traffic[0].emissions\" = \"b\" }\n[[step]]\nname = \"b\"\nmodel = \"traffic\"\nscenario = \"t.toml\"\n",
+            "does not run before",
+        ),
+        (
+            "name = \"x\"\n[[step]]\nname = \"e\"\nmodel = \"evaluate\"\ninputs = { sim = \"x\" }\n",
+            "`sim` and `obs`",
+        ),
+        (
+            "name = \"x\"\n[[step]]\nname = \"a\"\nmodel = \"weather\"\n",
+            "weather",
+        ),
+    ] {
+        let p = t.path().join("s.toml");
+        std::fs::write(&p, body).expect("write");
+        let e = Study::read(&p).expect_err(body).to_string();
+        assert!(e.contains(want) && e.contains("s.toml"), "{body:?}: {e}");
+    }
+}

@@ -10,6 +10,7 @@ mod query;
 mod report;
 mod serve;
 mod simulate;
+mod study;
 mod sweep;
 mod telemetry;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Run a simulation from a scenario file.
     #[command(subcommand)]
     Simulate(simulate::SimulateCommand),
+    /// Run a study: models chained step by step (traffic → dispersion → evaluation, mines)
+    /// into one directory with a manifest of every input's SHA-256.
+    Run(study::RunArgs),
     /// Sweep a scenario over its keys (grids and seeded draws): members in parallel,
     /// resumable, sharded for a job array; members.parquet and per-kind Hive tables.
     Sweep(sweep::SweepArgs),
@@ -148,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(q) => query::run(q, &mut out)?,
         Command::Simulate(s) => simulate::run(s, &mut out)?,
         Command::Sweep(a) => sweep::run(a, &mut out)?,
+        Command::Run(a) => study::run(a, &mut out)?,
         Command::Import(i) => import::run(i, &mut out)?,
         Command::Telemetry(t) => telemetry::run(t, &mut out)?,
         Command::Serve(a) => serve::run(&a, &mut out)?,

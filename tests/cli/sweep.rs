@@ -175,3 +175,36 @@ fn sweep_errors_name_the_file_and_key() {
     let o = twin(&["sweep", p(&f), "--out", p(&t.join("o")), "--shard", "3/3"]);
     assert_eq!(o.status.code(), Some(2), "a usage error");
 }
+
+/// `twin run`: the study's steps in order, its manifest, and a rerun from the manifest.
+#[test]
+fn twin_run_chains_a_study_and_reruns_from_its_manifest() {
+    let t = tmp_dir("study");
+    let study = data("study/study.toml");
+    let out = t.join("out");
+    let o = twin(&["run", p(&study), "--out", p(&out)]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(s.contains("traffic → dust → check → mine"), "{s}");
+    assert!(s.contains("5 inputs hashed"), "{s}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["backend"], "cpu");
+    assert!(manifest["command"][1] == "run", "{}", manifest["command"]);
+    assert_eq!(
+        manifest["steps"][1]["inputs"]["sources.traffic[0].emissions"],
+        "step:traffic"
+    );
+    let m = out.join("manifest.json");
+    let again = t.join("again");
+    let o = twin(&["run", "--manifest", p(&m), "--out", p(&again)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = twin(&["run", p(&study), "--out", p(&out)]);
+    assert_eq!(o.status.code(), Some(1), "not empty without --overwrite");
+}

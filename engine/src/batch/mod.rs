@@ -7,11 +7,13 @@
 //! `run.rs`: one member's run (exactly as `twin simulate` runs the scenario), its record,
 //! the per-kind Hive-partitioned tables, and `members.parquet`. `stats.rs`: ensemble
 //! statistics of dispersion members (mean, percentiles, exceedance probability) as GeoTIFF
-//! bands, exact, tile by tile within a memory budget.
+//! bands, exact, tile by tile within a memory budget. `study.rs`: studies chaining models
+//! (`twin run`), step inputs from earlier steps, `manifest.json` with SHA-256 of every input.
 
 pub mod keys;
 pub mod run;
 pub mod stats;
+pub mod study;
 pub mod sweep;
 
 pub use run::{MemberRecord, MergeReport, Outcome, merge, run_member};

@@ -167,11 +167,46 @@ fn run_inner(
     let scenario_path = dir.path().join("scenario.toml");
     std::fs::write(&scenario_path, text)
         .map_err(|e| format!("{}: {e}", scenario_path.display()))?;
-    // errors about the scenario name the base file (the caller adds the member)
-    let base = &sweep.base_file;
-    let summary = match sweep.model {
+    let summary = run_scenario(
+        sweep.model,
+        &member.scenario,
+        &sweep.base_file,
+        dataset,
+        gpu,
+        dir.path(),
+    )?;
+    let record = MemberRecord {
+        id: member.id.clone(),
+        index: member.index,
+        values: member
+            .values
+            .iter()
+            .map(|(k, v)| (k.clone(), toml_to_json(v)))
+            .collect(),
+        status: "done".to_string(),
+        wall_s: t0.elapsed().as_secs_f64(),
+        metrics: metrics(&summary),
+    };
+    let json = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
+    let path = dir.path().join("member.json");
+    std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+    dir.commit().map_err(|e| e.to_string())?;
+    Ok(record)
+}
+
+/// Runs a dispersion or traffic scenario (as TOML, its relative paths relative to `base`) over
+/// `dataset` into `dir`, exactly as `twin simulate` runs it; errors name `base`.
+pub fn run_scenario(
+    model: Model,
+    scenario: &Value,
+    base: &Path,
+    dataset: &Dataset,
+    gpu: Option<&GpuContext>,
+    dir: &Path,
+) -> Result<RunSummary, String> {
+    Ok(match model {
         Model::Dispersion => {
-            let sc: crate::dispersion::scenario::Scenario = typed(&member.scenario, base)?;
+            let sc: crate::dispersion::scenario::Scenario = typed(scenario, base)?;
             let resolved = sc
                 .resolve(base, dataset.clone())
                 .map_err(|e| e.to_string())?;
@@ -179,11 +214,11 @@ fn run_inner(
                 .problem
                 .run_with_progress(gpu, &mut |_, _| {})
                 .map_err(|e| e.to_string())?;
-            crate::output::write_dispersion_run(dir.path(), &resolved, &result)
+            crate::output::write_dispersion_run(dir, &resolved, &result)
                 .map_err(|e| e.to_string())?
         }
         Model::Traffic => {
-            let sc: crate::traffic::scenario::TrafficScenario = typed(&member.scenario, base)?;
+            let sc: crate::traffic::scenario::TrafficScenario = typed(scenario, base)?;
             let resolved = sc
                 .resolve(base, dataset.clone())
                 .map_err(|e| e.to_string())?;
@@ -202,27 +237,10 @@ fn run_inner(
                 .run_with_progress(gpu, &mut |_, _| {})
                 .map_err(|e| e.to_string())?;
             let info = crate::output::traffic::TrafficRunInfo::of(&resolved, base);
-            crate::output::traffic::write_traffic_run(dir.path(), &problem, &run, &info)
+            crate::output::traffic::write_traffic_run(dir, &problem, &run, &info)
                 .map_err(|e| e.to_string())?
         }
-    };
-    let record = MemberRecord {
-        id: member.id.clone(),
-        index: member.index,
-        values: member
-            .values
-            .iter()
-            .map(|(k, v)| (k.clone(), toml_to_json(v)))
-            .collect(),
-        status: "done".to_string(),
-        wall_s: t0.elapsed().as_secs_f64(),
-        metrics: metrics(&summary),
-    };
-    let json = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
-    let path = dir.path().join("member.json");
-    std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
-    dir.commit().map_err(|e| e.to_string())?;
-    Ok(record)
+    })
 }
 
 /// A member's scenario as the model's scenario type; errors name the base file.
