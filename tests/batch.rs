@@ -411,6 +411,18 @@ fn a_study_chains_models_and_reruns_bit_for_bit() {
         assert_eq!(a, b);
         assert!(x == y, "{a} differs between two runs of the study");
     }
+    // an interrupted run (steps, no manifest) is replaced by --overwrite; another directory
+    // is not
+    std::fs::remove_file(out.join("manifest.json")).expect("rm");
+    run_study(&study, &out, true, None, None, vec![], &mut |_| {}).expect("over a partial run");
+    let other = t.path().join("other");
+    std::fs::create_dir_all(other.join("precious")).expect("mkdir");
+    let e = run_study(&study, &other, true, None, None, vec![], &mut |_| {}).expect_err("other");
+    assert!(
+        e.contains("not a study directory") && e.contains("precious"),
+        "{e}"
+    );
+    assert!(other.join("precious").is_dir(), "left alone");
     // a changed input is caught by the manifest
     std::fs::write(
         dir.join("obs.csv"),

@@ -298,10 +298,27 @@ pub fn run_study(
                 out.display()
             ));
         }
-        if !out.join("manifest.json").is_file() {
+        // a study directory: a finished one (its manifest), or one an interrupted run left
+        // (only this study's step directories and hidden staging directories)
+        let ours = |name: &str| {
+            name == "manifest.json"
+                || name.starts_with('.')
+                || study.steps.iter().any(|s| s.name == name)
+        };
+        let entries: Vec<String> = std::fs::read_dir(out)
+            .map_err(|e| format!("{}: {e}", out.display()))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !out.join("manifest.json").is_file() && !entries.iter().all(|n| ours(n)) {
             return Err(format!(
-                "{}: not a study directory (no manifest.json); refusing to replace it",
-                out.display()
+                "{}: not a study directory (no manifest.json, and it holds {:?}); refusing to replace it",
+                out.display(),
+                entries
+                    .iter()
+                    .find(|n| !ours(n))
+                    .cloned()
+                    .unwrap_or_default()
             ));
         }
         std::fs::remove_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
