@@ -350,7 +350,10 @@ pub fn run_study(
         let target = dir.path().to_path_buf();
         match step.model {
             StepModel::Traffic | StepModel::Dispersion => {
-                let file = step.scenario.as_ref().expect("checked by read");
+                let file = step
+                    .scenario
+                    .as_ref()
+                    .ok_or_else(|| fail("no scenario file".into()))?;
                 let mut sc: Value = read_toml(file).map_err(|e| fail(e.to_string()))?;
                 for (k, i) in &step.inputs {
                     let key = KeyPath::parse(k).map_err(fail)?;
@@ -446,7 +449,10 @@ pub fn check_manifest(m: &Manifest) -> Result<(), String> {
 fn run_mine(step: &Step, dir: &Path) -> Result<(), String> {
     use crate::mine::{MineNetwork, MineScenario, Operating, gas};
     let t0 = Instant::now();
-    let file = step.network.as_ref().expect("checked by read");
+    let file = step
+        .network
+        .as_ref()
+        .ok_or_else(|| "no network file".to_string())?;
     let net = MineNetwork::read(file).map_err(|e| e.to_string())?;
     let steady = crate::mine::steady(&net, &Operating::design(&net)).map_err(|e| e.to_string())?;
     let sc = match &step.scenario {
