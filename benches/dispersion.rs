@@ -151,6 +151,7 @@ fn main() {
     }
     near_field_group(&mut c, gpu.as_ref());
     poisson_group(&mut c, gpu.as_ref());
+    members_group(&mut c, gpu.as_ref());
     c.final_summary();
 
     if !common::benchmarking() {
@@ -173,6 +174,113 @@ fn main() {
                     cups / 1e6,
                     cups * BYTES_PER_CELL_UPDATE / 1e9,
                     100.0 * cups * BYTES_PER_CELL_UPDATE / bw
+                );
+            }
+        }
+    }
+}
+
+/// Sweep members: `MEMBERS` members of one grid stepped one by one (each its own engine) and
+/// batched (one `GpuBatch`, each member's slot driven from its own thread, one dispatch per
+/// sweep for all of them), `MEMBERS × STEPS_MEMBERS` member-steps per iteration; grids of 64²
+/// (where dispatch overhead dominates) and 512². Prints member-steps per second and the
+/// batched/one-by-one ratio.
+const MEMBERS: usize = 8;
+const MEMBER_SIZES: [usize; 2] = [64, 512];
+const STEPS_MEMBERS: u64 = 16;
+
+fn members_group(c: &mut Criterion, gpu: Option<&twin_engine::gpu::GpuContext>) {
+    for n in MEMBER_SIZES {
+        let p = problem(n);
+        let sources = bench_sources(&p);
+        let (_, dt, tp, ep) = p.step_params(&p.intervals[0], sources.len());
+        let mut g = c.benchmark_group(format!("dispersion_members_{n}x{n}"));
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(MEMBERS as u64 * STEPS_MEMBERS));
+        let mut cpu: Vec<CpuEngine> = (0..MEMBERS).map(|_| CpuEngine::new(&p)).collect();
+        for e in &mut cpu {
+            e.set_interval(&p.intervals[0].wind, dt, &tp, &ep, &sources)
+                .expect("cpu");
+        }
+        let name = format!("members/cpu/{n}");
+        g.bench_function("cpu_one_by_one", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for e in &mut cpu {
+                        e.steps(STEPS_MEMBERS).expect("steps");
+                    }
+                }
+                let d = t.elapsed();
+                record(&name, iters, d);
+                d
+            })
+        });
+        let Some(ctx) = gpu else {
+            g.finish();
+            continue;
+        };
+        let alone: Result<Vec<GpuEngine>, _> =
+            (0..MEMBERS).map(|_| GpuEngine::new(ctx, &p)).collect();
+        let batch = twin_engine::dispersion::GpuBatch::new(ctx, n, n, 1, MEMBERS);
+        let (mut alone, batch) = match (alone, batch) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("members {n}x{n} skipped on the GPU: {e}");
+                g.finish();
+                continue;
+            }
+        };
+        let mut slots: Vec<GpuEngine> = (0..batch.capacity())
+            .map(|_| batch.slot(&p, None).expect("slot"))
+            .collect();
+        for e in alone.iter_mut().chain(slots.iter_mut()) {
+            e.set_interval(&p.intervals[0].wind, dt, &tp, &ep, &sources)
+                .expect("gpu");
+        }
+        let name = format!("members/gpu/{n}");
+        g.bench_function("gpu_one_by_one", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for e in &mut alone {
+                        e.steps(STEPS_MEMBERS).expect("steps");
+                    }
+                }
+                ctx.submit_and_wait(ctx.encoder()).expect("sync");
+                let d = t.elapsed();
+                record(&name, iters, d);
+                d
+            })
+        });
+        let name = format!("members/gpu_batched/{n}");
+        g.bench_function("gpu_batched", |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    std::thread::scope(|s| {
+                        for e in slots.iter_mut() {
+                            s.spawn(move || e.steps(STEPS_MEMBERS).expect("steps"));
+                        }
+                    });
+                }
+                ctx.submit_and_wait(ctx.encoder()).expect("sync");
+                let d = t.elapsed();
+                record(&name, iters, d);
+                d
+            })
+        });
+        g.finish();
+        if common::benchmarking() {
+            let rate = |k: &str| {
+                per_iter(&format!("members/{k}/{n}"))
+                    .map(|t| (MEMBERS as f64) * STEPS_MEMBERS as f64 / t)
+            };
+            if let (Some(one), Some(bat)) = (rate("gpu"), rate("gpu_batched")) {
+                println!(
+                    "members {n}²: gpu one by one {one:.0} member-steps/s, batched {bat:.0} ({:.2}×); cpu {:.0}",
+                    bat / one,
+                    rate("cpu").unwrap_or(f64::NAN)
                 );
             }
         }

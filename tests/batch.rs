@@ -185,7 +185,7 @@ fn members_run_skip_when_finished_and_merge_into_members_parquet() {
     let ds = twin_engine::batch::run::load_dataset(&s, None).expect("dataset");
     for i in 0..s.len() {
         let m = s.member(i).expect("member");
-        match run_member(&s, &m, &ds, None, &out) {
+        match run_member(&s, &m, &ds, None, None, &out) {
             Outcome::Done(r) => assert!(!r.metrics.is_empty(), "{r:?}"),
             other => panic!("{other:?}"),
         }
@@ -198,7 +198,7 @@ fn members_run_skip_when_finished_and_merge_into_members_parquet() {
                 .is_file()
         );
     }
-    let again = run_member(&s, &s.member(1).expect("m1"), &ds, None, &out);
+    let again = run_member(&s, &s.member(1).expect("m1"), &ds, None, None, &out);
     assert!(matches!(again, Outcome::Skipped(_)), "{again:?}");
     let r = merge(&s, &out).expect("merge");
     assert_eq!((r.done, r.failed, r.missing), (2, 0, 0));
@@ -223,7 +223,7 @@ fn members_run_skip_when_finished_and_merge_into_members_parquet() {
     );
     let s = Sweep::read(&p).expect("sweep");
     let out = t.path().join("out2");
-    let bad = run_member(&s, &s.member(1).expect("m1"), &ds, None, &out);
+    let bad = run_member(&s, &s.member(1).expect("m1"), &ds, None, None, &out);
     let Outcome::Failed(msg) = bad else {
         panic!("{bad:?}")
     };
@@ -262,7 +262,7 @@ fn ensemble_statistics_are_exact_tile_by_tile() {
     for i in 0..s.len() {
         let m = s.member(i).expect("member");
         assert!(matches!(
-            run_member(&s, &m, &ds, None, &out),
+            run_member(&s, &m, &ds, None, None, &out),
             Outcome::Done(_)
         ));
     }

@@ -31,9 +31,14 @@ pub struct SweepArgs {
     /// exits 1 while a member is not finished).
     #[arg(long)]
     merge: bool,
-    /// Where to compute (members run on the CPU twin unless told; with a GPU, one at a time).
+    /// Where to compute (members run on the CPU twin unless told).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
+    /// On a GPU, dispersion members stepped together in one dispatch (members of the first
+    /// member's grid shape; others run alone). 1 runs members one at a time. Ignored on the CPU
+    /// and for traffic members.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    batch: usize,
     /// Dataset for a base scenario that does not name one. Default: `QN_TWIN_DATASET`, else
     /// the bundled dataset.
     #[arg(long, value_name = "DIR")]
@@ -70,18 +75,32 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
         twin_engine::batch::Model::Traffic => twin_engine::traffic::GPU_LIMITS,
     };
     let gpu = gpu_for(a.backend, sweep.model.as_str(), limits, out)?;
-    let jobs = if gpu.is_some() {
-        1
-    } else {
-        a.jobs.clamp(1, 64)
+    // on a GPU, dispersion members share one batch: one thread per slot, each driving its
+    // member; traffic members run one at a time
+    let batching = gpu.is_some()
+        && sweep.model == twin_engine::batch::Model::Dispersion
+        && a.batch.clamp(1, 256) > 1;
+    let jobs = match &gpu {
+        Some(_) if batching => a.batch.clamp(1, 256).min(owned.len().max(1)),
+        Some(_) => 1,
+        None => a.jobs.clamp(1, 64),
+    };
+    let batcher = match (&gpu, batching) {
+        (Some(ctx), true) => Some(twin_engine::dispersion::Batcher::new(ctx, jobs)),
+        _ => None,
     };
     writeln!(
         out,
-        "shard     {}/{}: {} member(s), {} at a time",
+        "shard     {}/{}: {} member(s), {} at a time{}",
         shard.index,
         shard.count,
         owned.len(),
-        jobs
+        jobs,
+        if batcher.is_some() {
+            " (one GPU batch)"
+        } else {
+            ""
+        }
     )?;
     let bar = crate::progress::bar(owned.len() as u64, "members");
     let next = AtomicUsize::new(0);
@@ -94,7 +113,9 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&index) = owned.get(k) else { break };
                     let outcome = match sweep.member(index) {
-                        Ok(m) => run_member(&sweep, &m, &dataset, gpu.as_ref(), &a.out),
+                        Ok(m) => {
+                            run_member(&sweep, &m, &dataset, gpu.as_ref(), batcher.as_ref(), &a.out)
+                        }
                         Err(e) => Outcome::Failed(e),
                     };
                     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
@@ -117,6 +138,15 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
         failed.len(),
         done as f64 / wall.max(1e-9)
     )?;
+    if let Some(b) = batcher.as_ref().and_then(|b| b.batch()) {
+        let (runs, stepped) = b.occupancy();
+        writeln!(
+            out,
+            "batch     {} slot(s): {runs} batched interval(s), {:.2} members per dispatch",
+            b.capacity(),
+            stepped as f64 / runs.max(1) as f64
+        )?;
+    }
     for f in &failed {
         writeln!(out, "failed    {f}")?;
     }

@@ -1,14 +1,14 @@
 // Stage `transport`: one directional sweep of advection (flux-limited, superbee) and diffusion
-// (constant K) on the regular grid, in flux form, along x or y (`pass` bit 0); the second sweep
-// of a step (`pass` bit 1) then applies implicit first-order removal (decay and dry deposition)
-// and adds to the time integral. A step is an x sweep then a y sweep, the next step y then x
+// (constant K) on the regular grid, in flux form, along x or y; the second sweep of a step then
+// applies implicit first-order removal (decay and dry deposition) and adds to the time integral. A step is an x sweep then a y sweep, the next step y then x
 // (dimensional splitting with alternating order, Strang 1968): each sweep sees the other's
 // result, which supplies the cross-derivative term uv·∂²c/∂x∂y an unsplit scheme of 1D face
 // values lacks (its absence acts as a crosswind diffusion dt·u·v/2 in oblique winds).
 // Boundaries: clean-air inflow, upwind outflow, no diffusive flux.
 //
-// Layout: fields are [pollutant][row j][column i]; cour_x is [(nx + 1) * ny] (x-faces, face i is
-// between cells i-1 and i), cour_y is [nx * (ny + 1)] (y-faces).
+// Layout: fields are [member][pollutant][row j][column i] (batch_common.wgsl: one dispatch steps
+// every member of a batch, a single run being a batch of one); a member's Courant numbers are
+// [(nx + 1) * ny] x-faces (face i is between cells i-1 and i) then [nx * (ny + 1)] y-faces.
 //
 // Fixed point, integer arithmetic only. The state is a 64-bit integer per cell, value · 2^-32
 // µg/m³ (`fixed64.wgsl`); Courant numbers u·dt/dx, the diffusion number K·dt/dx² and the removal
@@ -22,33 +22,19 @@
 // both neighbouring cells from the same integers, so it leaves one cell as it enters the other.
 // The CPU twin is `dispersion::cpu::transport`; both must stay the same arithmetic.
 
-struct TransportParams {
-    nx: u32,
-    ny: u32,
-    np: u32,
-    // bit 0: the axis of this sweep (0 = x, 1 = y); bit 1: the step's last sweep (removal, integral)
-    pass_flags: u32,
-    // K·dt/dx² and K·dt/dy², units of 2^-30
-    kappa_x: u32,
-    kappa_y: u32,
-    _pad0: u32,
-    _pad1: u32,
-    // removal fraction per step (λ + v_d/h)·dt / (1 + (λ + v_d/h)·dt), units of 2^-30, per
-    // pollutant, 8 pollutants at most
-    removal: array<vec4<u32>, 2>,
-}
-
-@group(0) @binding(0) var<uniform> params: TransportParams;
-// signed Courant numbers u·dt/dx on x-faces and v·dt/dy on y-faces, units of 2^-30
-@group(0) @binding(1) var<storage, read> cour_x: array<i32>;
-@group(0) @binding(2) var<storage, read> cour_y: array<i32>;
+@group(0) @binding(0) var<uniform> params: BatchStep;
+// batch_common.wgsl: emitting cells, per-member diffusion and removal numbers, round flags
+@group(0) @binding(1) var<storage, read> control: array<u32>;
+// per member: signed Courant numbers u·dt/dx on its x-faces, then v·dt/dy on its y-faces,
+// units of 2^-30
+@group(0) @binding(2) var<storage, read> cour: array<i32>;
 @group(0) @binding(3) var<storage, read> state_in: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> state_out: array<vec2<u32>>;
 // sum over the interval's steps of the concentration, units of 2^-24 µg/m³ (the host multiplies
 // by dt): mean field and removal budget; cleared by the host at every interval
 @group(0) @binding(5) var<storage, read_write> integral: array<vec2<u32>>;
 // outward transfers through each boundary face, units of the state: west[ny], east[ny],
-// south[nx], north[nx] per pollutant
+// south[nx], north[nx] per plane
 @group(0) @binding(6) var<storage, read_write> outflow: array<vec2<u32>>;
 
 // value carried through a face, from upwind cell `c_up` towards downwind `c_down`, with `c_far`
@@ -99,17 +85,31 @@ fn face_transfer(aa: vec2<u32>, a: vec2<u32>, b: vec2<u32>, bb: vec2<u32>, cour:
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = i32(gid.x);
     let j = i32(gid.y);
-    let p = gid.z;
+    let plane = gid.z;
     let nx = i32(params.nx);
     let ny = i32(params.ny);
-    if (i >= nx || j >= ny || p >= params.np) {
+    if (i >= nx || j >= ny || plane >= params.np * params.members) {
         return;
     }
-    let base = i32(p) * nx * ny;
+    let m = plane / params.np;
+    let p = plane % params.np;
+    let base = i32(plane) * nx * ny;
     let row = base + j * nx;
+    let flags = control[params.flags_at + params.round * params.members + m];
+    if ((flags & 1u) == 0u) {
+        // this member does not step in this round: neither sweep touches it, so its state stays
+        // in the first buffer (sweep 0 reads it, sweep 1 writes it back) and nothing reads the
+        // second buffer's stale copy before a sweep 0 has rewritten it
+        return;
+    }
     let c = state_in[row + i];
-    let axis = params.pass_flags & 1u;
-    let last = (params.pass_flags & 2u) != 0u;
+    let axis = ((flags >> 1u) & 1u) ^ params.sweep;
+    let last = params.sweep == 1u;
+    let mw = CONTROL_HEAD + m * MEMBER_WORDS;
+    let kappa_x = control[mw];
+    let kappa_y = control[mw + 1u];
+    let cx0 = i32(m) * ((nx + 1) * ny + nx * (ny + 1));
+    let cy0 = cx0 + (nx + 1) * ny;
     var q_in = vec2<u32>(0u, 0u);
     var q_out = vec2<u32>(0u, 0u);
     // neighbours along the sweep, clamped: a clamped value is only used where the cell exists
@@ -119,32 +119,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let w2 = state_in[row + max(i - 2, 0)];
         let e1 = state_in[row + min(i + 1, nx - 1)];
         let e2 = state_in[row + min(i + 2, nx - 1)];
-        let cw = cour_x[j * (nx + 1) + i];
-        let ce = cour_x[j * (nx + 1) + i + 1];
+        let cw = cour[cx0 + j * (nx + 1) + i];
+        let ce = cour[cx0 + j * (nx + 1) + i + 1];
         // west face: cells (i-1) | (i); east face: (i) | (i+1)
-        q_in = face_transfer(w2, w1, c, e1, cw, params.kappa_x, i > 0, true);
-        q_out = face_transfer(w1, c, e1, e2, ce, params.kappa_x, true, i < nx - 1);
+        q_in = face_transfer(w2, w1, c, e1, cw, kappa_x, i > 0, true);
+        q_out = face_transfer(w1, c, e1, e2, ce, kappa_x, true, i < nx - 1);
     } else {
         let s1 = state_in[base + max(j - 1, 0) * nx + i];
         let s2 = state_in[base + max(j - 2, 0) * nx + i];
         let n1 = state_in[base + min(j + 1, ny - 1) * nx + i];
         let n2 = state_in[base + min(j + 2, ny - 1) * nx + i];
-        let cs = cour_y[j * nx + i];
-        let cn = cour_y[(j + 1) * nx + i];
-        q_in = face_transfer(s2, s1, c, n1, cs, params.kappa_y, j > 0, true);
-        q_out = face_transfer(s1, c, n1, n2, cn, params.kappa_y, true, j < ny - 1);
+        let cs = cour[cy0 + j * nx + i];
+        let cn = cour[cy0 + (j + 1) * nx + i];
+        q_in = face_transfer(s2, s1, c, n1, cs, kappa_y, j > 0, true);
+        q_out = face_transfer(s1, c, n1, n2, cn, kappa_y, true, j < ny - 1);
     }
 
     var y = i64_sub(i64_add(c, q_in), q_out);
     if (last) {
-        let r = params.removal[p / 4u][p % 4u];
+        let r = control[mw + 4u + p];
         y = i64_sub(y, i64_mul_frac(y, r));
         // y / 2^8, rounded half up
         integral[row + i] = i64_add(integral[row + i], i64_shr(i64_add(y, vec2<u32>(128u, 0u)), 8u));
     }
     state_out[row + i] = y;
 
-    let nb = i32(p) * 2 * (nx + ny);
+    let nb = i32(plane) * 2 * (nx + ny);
     if (axis == 0u) {
         if (i == 0) {
             outflow[nb + j] = i64_sub(outflow[nb + j], q_in);

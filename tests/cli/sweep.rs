@@ -208,3 +208,62 @@ fn twin_run_chains_a_study_and_reruns_from_its_manifest() {
     let o = twin(&["run", p(&study), "--out", p(&out)]);
     assert_eq!(o.status.code(), Some(1), "not empty without --overwrite");
 }
+
+/// On the GPU (lavapipe in CI) the wind sweep's six members run batched three at a time: every
+/// field and table equals the CPU twin's sweep byte for byte (the base has no near field, so
+/// every output comes from the fixed-point grid), and the batch stepped more than one member
+/// per dispatch.
+#[test]
+fn gpu_batched_sweep_equals_the_cpu_sweep() {
+    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
+        return;
+    }
+    let t = tmp_dir("sweep-gpu");
+    let sweep = data("sweep/wind.toml");
+    let (cpu, gpu) = (t.join("cpu"), t.join("gpu"));
+    let o = twin(&["sweep", p(&sweep), "--out", p(&cpu)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = twin(&[
+        "sweep",
+        p(&sweep),
+        "--out",
+        p(&gpu),
+        "--backend",
+        "gpu",
+        "--batch",
+        "3",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("3 at a time (one GPU batch)"), "{stdout}");
+    let per_dispatch: f64 = stdout
+        .lines()
+        .find_map(|l| {
+            let l = l.strip_prefix("batch     ")?;
+            let (_, rest) = l.split_once("interval(s), ")?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no batch line: {stdout}"));
+    assert!(per_dispatch > 1.0, "{stdout}");
+    // fields and tables: every GeoTIFF and Parquet file but the wall times
+    let outputs = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        contents(d)
+            .into_iter()
+            .filter(|(k, _)| k.extension().is_some_and(|x| x == "tif" || x == "parquet"))
+            .collect()
+    };
+    let (a, b) = (outputs(&cpu), outputs(&gpu));
+    assert!(a.len() > 6 * 2, "{} files", a.len());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(
+            v == &b[k],
+            "{} differs between CPU and batched GPU",
+            k.display()
+        );
+    }
+}

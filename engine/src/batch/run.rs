@@ -22,6 +22,7 @@ use toml::Value;
 
 use super::sweep::{Member, Model, Sweep};
 use crate::dataset::Dataset;
+use crate::dispersion::Batcher;
 use crate::gpu::GpuContext;
 use crate::output::run::RunSummary;
 use crate::safeio::OutDir;
@@ -113,19 +114,21 @@ fn toml_to_json(v: &Value) -> serde_json::Value {
 
 /// Runs one member into `out` (skipped when already finished). Dispersion and traffic members
 /// run exactly as `twin simulate` runs their scenario; relative paths in the scenario are
-/// relative to the base file, as they are for the base itself.
+/// relative to the base file, as they are for the base itself. With `batch`, a dispersion
+/// member runs as a slot of the shared GPU batch (its outputs are those of a run alone).
 pub fn run_member(
     sweep: &Sweep,
     member: &Member,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
+    batch: Option<&Batcher<'_>>,
     out: &Path,
 ) -> Outcome {
     if let Some(r) = finished(out, &member.id) {
         return Outcome::Skipped(r);
     }
     let t0 = Instant::now();
-    match run_inner(sweep, member, dataset, gpu, out, t0) {
+    match run_inner(sweep, member, dataset, gpu, batch, out, t0) {
         Ok(r) => {
             let _ = std::fs::remove_file(failed_file(out, &member.id));
             if let Err(e) = link_tables(out, &member.id) {
@@ -147,6 +150,7 @@ fn run_inner(
     member: &Member,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
+    batch: Option<&Batcher<'_>>,
     out: &Path,
     t0: Instant,
 ) -> Result<MemberRecord, String> {
@@ -173,6 +177,7 @@ fn run_inner(
         &sweep.base_file,
         dataset,
         gpu,
+        batch,
         dir.path(),
     )?;
     let record = MemberRecord {
@@ -195,13 +200,15 @@ fn run_inner(
 }
 
 /// Runs a dispersion or traffic scenario (as TOML, its relative paths relative to `base`) over
-/// `dataset` into `dir`, exactly as `twin simulate` runs it; errors name `base`.
+/// `dataset` into `dir`, exactly as `twin simulate` runs it (a dispersion run as a slot of
+/// `batch` when given); errors name `base`.
 pub fn run_scenario(
     model: Model,
     scenario: &Value,
     base: &Path,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
+    batch: Option<&Batcher<'_>>,
     dir: &Path,
 ) -> Result<RunSummary, String> {
     Ok(match model {
@@ -210,10 +217,11 @@ pub fn run_scenario(
             let resolved = sc
                 .resolve(base, dataset.clone())
                 .map_err(|e| e.to_string())?;
-            let result = resolved
-                .problem
-                .run_with_progress(gpu, &mut |_, _| {})
-                .map_err(|e| e.to_string())?;
+            let result = match batch {
+                Some(b) => b.run(&resolved.problem, &mut |_, _| {}),
+                None => resolved.problem.run_with_progress(gpu, &mut |_, _| {}),
+            }
+            .map_err(|e| e.to_string())?;
             crate::output::write_dispersion_run(dir, &resolved, &result)
                 .map_err(|e| e.to_string())?
         }

@@ -368,7 +368,8 @@ pub fn run_study(
                 } else {
                     Model::Dispersion
                 };
-                super::run::run_scenario(model, &sc, file, &ds, gpu, &target).map_err(fail)?;
+                super::run::run_scenario(model, &sc, file, &ds, gpu, None, &target)
+                    .map_err(fail)?;
             }
             StepModel::Mine => run_mine(step, &target).map_err(fail)?,
             StepModel::Evaluate => {

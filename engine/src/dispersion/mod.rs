@@ -19,6 +19,7 @@
 pub mod analytic;
 pub mod cpu;
 mod engine;
+pub mod gpu_batch;
 pub mod near;
 pub mod plume;
 pub mod projection;
@@ -31,11 +32,12 @@ use crate::gpu::{AdapterReport, GpuContext, GpuError};
 use crate::grid::Grid;
 use crate::model::Pollutant;
 
-pub use engine::{CpuEngine, GpuEngine, StepEngine};
+pub use engine::{CpuEngine, StepEngine};
+pub use gpu_batch::{Batcher, GpuBatch, GpuEngine};
 pub use near::{Emitter, NearField};
 pub use plume::{Stability, StackExit};
 
-/// At most this many pollutants in one run (the transport uniform holds 8 removal factors).
+/// At most this many pollutants in one run (a member's control words hold 8 removal factors).
 pub const MAX_POLLUTANTS: usize = 8;
 
 /// Most output intervals a run may have (a year at 6-minute intervals): station series and
@@ -83,7 +85,8 @@ pub fn frac_fixed(f: f64) -> u32 {
     (f.clamp(0.0, 1.0) * FRAC_ONE).round() as u32
 }
 
-/// Uniform of stage `transport`. Layout matches `TransportParams` in `transport.wgsl`.
+/// Parameters of one `transport` sweep as the CPU twin takes them; on the GPU a member's K and
+/// removal numbers go into the batch's control words and the sweep's axis into its round flags.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct TransportParams {
@@ -141,7 +144,35 @@ impl TransportParams {
     }
 }
 
-/// Uniform of stage `emit`.
+/// Uniform of stages `emit` and `transport` (`shaders/dispersion/batch_common.wgsl`): the batch's
+/// shape and which round slot and sweep a dispatch is. Written once per batch.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct BatchStep {
+    /// Columns.
+    pub nx: u32,
+    /// Rows.
+    pub ny: u32,
+    /// Pollutants per member.
+    pub np: u32,
+    /// Member slots.
+    pub members: u32,
+    /// Round slot within a submission.
+    pub round: u32,
+    /// 0: a step's first sweep; 1: its last.
+    pub sweep: u32,
+    /// Where the round flags start in the control words.
+    pub flags_at: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+/// Control words before the first member's (`batch_common.wgsl`: `[0]` the emitting cells).
+pub const CONTROL_HEAD: usize = 4;
+/// Control words per member: K·dt/dx², K·dt/dy², two unused, 8 removal fractions.
+pub const MEMBER_WORDS: usize = 12;
+
+/// Parameters of the CPU twin's stage `emit`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct EmitParams {
@@ -515,7 +546,7 @@ impl DispersionProblem {
             .collect()
     }
 
-    fn check(&self) -> Result<(), GpuError> {
+    pub(crate) fn check(&self) -> Result<(), GpuError> {
         if self.pollutants.is_empty() || self.pollutants.len() > MAX_POLLUTANTS {
             return Err(GpuError::TooLarge(format!(
                 "a run takes 1 to {MAX_POLLUTANTS} pollutants, not {}",
@@ -554,6 +585,19 @@ impl DispersionProblem {
             }
             None => self.run_with(CpuEngine::new(self), None, progress),
         }
+    }
+
+    /// Runs the problem as one member of a GPU batch ([`GpuBatch`]: members of one grid shape
+    /// stepped together), waiting for a free slot when all are taken.
+    pub fn run_in(
+        &self,
+        batch: &std::sync::Arc<GpuBatch<'_>>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<DispersionRun, GpuError> {
+        self.check()?;
+        let engine = batch.slot(self, None)?;
+        let adapter = engine.batch().adapter();
+        self.run_with(engine, Some(adapter), progress)
     }
 
     /// The grid's source cells for one interval (µg/m³/s in a layer of `lid` m) and what of each

@@ -301,6 +301,15 @@ impl GpuContext {
             .write_buffer(buffer, 0, bytemuck::cast_slice(data));
     }
 
+    /// Overwrites part of a buffer from byte `offset` (a multiple of 4); ordered before the next
+    /// submission.
+    pub fn write_at<T: Pod>(&self, buffer: &wgpu::Buffer, offset: u64, data: &[T]) {
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(buffer, offset, bytemuck::cast_slice(data));
+        }
+    }
+
     /// Binds buffers to a kernel's group 0, in binding order.
     pub fn bind(&self, kernel: &Kernel, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
@@ -343,7 +352,20 @@ impl GpuContext {
 
     /// Copies a storage buffer back to the host.
     pub fn read<T: Pod>(&self, buffer: &wgpu::Buffer) -> Result<Vec<T>, GpuError> {
-        let size = buffer.size();
+        self.read_range(buffer, 0, buffer.size())
+    }
+
+    /// Copies `size` bytes of a storage buffer from byte `offset` back to the host (both
+    /// multiples of 4).
+    pub fn read_range<T: Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        size: u64,
+    ) -> Result<Vec<T>, GpuError> {
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
@@ -351,7 +373,7 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         let mut enc = self.encoder();
-        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        enc.copy_buffer_to_buffer(buffer, offset, &staging, 0, size);
         self.submit_and_wait(enc)?;
         let (tx, rx) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

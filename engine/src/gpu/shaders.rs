@@ -35,14 +35,23 @@ pub const LIBRARIES: &[Shader] = &[
     shader!("common/fixed64"),
     // validated with what it uses prepended
     shader!("dispersion/poisson_common", uses "common/fixed64"),
+    shader!("dispersion/batch_common"),
     shader!("traffic/common"),
     shader!("mine/common"),
 ];
 
 /// Dispersion: add source emissions for one step.
-pub const DISPERSION_EMIT: Shader = shader!("dispersion/emit", uses "common/fixed64");
+pub const DISPERSION_EMIT: Shader = shader!(
+    "dispersion/emit",
+    uses "common/fixed64",
+    "dispersion/batch_common"
+);
 /// Dispersion: advection, diffusion and removal for one step.
-pub const DISPERSION_TRANSPORT: Shader = shader!("dispersion/transport", uses "common/fixed64");
+pub const DISPERSION_TRANSPORT: Shader = shader!(
+    "dispersion/transport",
+    uses "common/fixed64",
+    "dispersion/batch_common"
+);
 /// Dispersion: near-field Gaussian plumes at receptors.
 pub const DISPERSION_NEAR_FIELD: Shader = shader!("dispersion/near_field");
 /// Dispersion: multigrid Poisson solve for mass-consistent winds, Gauss–Seidel half-sweep.
@@ -285,21 +294,33 @@ mod tests {
     }
 
     #[test]
+    fn batch_control_layout_matches_its_rust_twin() {
+        use crate::dispersion::{CONTROL_HEAD, MEMBER_WORDS};
+        for shader in [DISPERSION_EMIT, DISPERSION_TRANSPORT] {
+            for (name, value) in [
+                ("CONTROL_HEAD", CONTROL_HEAD),
+                ("MEMBER_WORDS", MEMBER_WORDS),
+            ] {
+                let line = format!("const {name}: u32 = {value}u;");
+                assert!(
+                    shader.source.contains(&line),
+                    "{}: `{line}` expected (dispersion::{name})",
+                    shader.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_wgsl_struct_matches_its_rust_twin() {
         use crate::dispersion::near::{NearParams, NearPlume, NearReceptor};
-        use crate::dispersion::{EmitCell, EmitParams, TransportParams};
+        use crate::dispersion::{BatchStep, EmitCell};
         use crate::traffic::{LinkData, NodeData, PhaseData, SignalData, StepParams};
         twin!(
             DISPERSION_TRANSPORT,
-            "TransportParams",
-            TransportParams,
-            [nx, ny, np, pass_flags, kappa_x, kappa_y, removal]
-        );
-        twin!(
-            DISPERSION_EMIT,
-            "EmitParams",
-            EmitParams,
-            [nx, ny, np, n_sources]
+            "BatchStep",
+            BatchStep,
+            [nx, ny, np, members, round, sweep, flags_at]
         );
         twin!(
             DISPERSION_EMIT,
