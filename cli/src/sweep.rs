@@ -72,7 +72,10 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let limits = match sweep.model {
         twin_engine::batch::Model::Dispersion => twin_engine::dispersion::GPU_LIMITS,
-        twin_engine::batch::Model::Traffic => twin_engine::traffic::GPU_LIMITS,
+        // a study may hold both models: traffic's limits are the stricter
+        twin_engine::batch::Model::Traffic | twin_engine::batch::Model::Study => {
+            twin_engine::traffic::GPU_LIMITS
+        }
     };
     let gpu = gpu_for(a.backend, sweep.model.as_str(), limits, out)?;
     // on a GPU, dispersion members share one batch: one thread per slot, each driving its

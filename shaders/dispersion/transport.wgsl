@@ -8,7 +8,7 @@
 //
 // Layout: fields are [member][pollutant][row j][column i] (batch_common.wgsl: one dispatch steps
 // every member of a batch, a single run being a batch of one); a member's Courant numbers are
-// [(nx + 1) * ny] x-faces (face i is between cells i-1 and i) then [nx * (ny + 1)] y-faces.
+// [(nx + 1) * ny] x-faces (face i is between cells i-1 and i) and [nx * (ny + 1)] y-faces.
 //
 // Fixed point, integer arithmetic only. The state is a 64-bit integer per cell, value · 2^-32
 // µg/m³ (`fixed64.wgsl`); Courant numbers u·dt/dx, the diffusion number K·dt/dx² and the removal
@@ -25,17 +25,18 @@
 @group(0) @binding(0) var<uniform> params: BatchStep;
 // batch_common.wgsl: emitting cells, per-member diffusion and removal numbers, round flags
 @group(0) @binding(1) var<storage, read> control: array<u32>;
-// per member: signed Courant numbers u·dt/dx on its x-faces, then v·dt/dy on its y-faces,
-// units of 2^-30
-@group(0) @binding(2) var<storage, read> cour: array<i32>;
-@group(0) @binding(3) var<storage, read> state_in: array<vec2<u32>>;
-@group(0) @binding(4) var<storage, read_write> state_out: array<vec2<u32>>;
+// per member: signed Courant numbers u·dt/dx on its x-faces and v·dt/dy on its y-faces, units
+// of 2^-30 (two buffers: one member's faces of a 4096² grid alone fill 64 MiB)
+@group(0) @binding(2) var<storage, read> cour_x: array<i32>;
+@group(0) @binding(3) var<storage, read> cour_y: array<i32>;
+@group(0) @binding(4) var<storage, read> state_in: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read_write> state_out: array<vec2<u32>>;
 // sum over the interval's steps of the concentration, units of 2^-24 µg/m³ (the host multiplies
 // by dt): mean field and removal budget; cleared by the host at every interval
-@group(0) @binding(5) var<storage, read_write> integral: array<vec2<u32>>;
+@group(0) @binding(6) var<storage, read_write> integral: array<vec2<u32>>;
 // outward transfers through each boundary face, units of the state: west[ny], east[ny],
 // south[nx], north[nx] per plane
-@group(0) @binding(6) var<storage, read_write> outflow: array<vec2<u32>>;
+@group(0) @binding(7) var<storage, read_write> outflow: array<vec2<u32>>;
 
 // value carried through a face, from upwind cell `c_up` towards downwind `c_down`, with `c_far`
 // the cell beyond the upwind one; courant = |u| dt / dx (2^-30). The Lax–Wendroff slope
@@ -108,8 +109,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let mw = CONTROL_HEAD + m * MEMBER_WORDS;
     let kappa_x = control[mw];
     let kappa_y = control[mw + 1u];
-    let cx0 = i32(m) * ((nx + 1) * ny + nx * (ny + 1));
-    let cy0 = cx0 + (nx + 1) * ny;
+    let cx0 = i32(m) * (nx + 1) * ny;
+    let cy0 = i32(m) * nx * (ny + 1);
     var q_in = vec2<u32>(0u, 0u);
     var q_out = vec2<u32>(0u, 0u);
     // neighbours along the sweep, clamped: a clamped value is only used where the cell exists
@@ -119,8 +120,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let w2 = state_in[row + max(i - 2, 0)];
         let e1 = state_in[row + min(i + 1, nx - 1)];
         let e2 = state_in[row + min(i + 2, nx - 1)];
-        let cw = cour[cx0 + j * (nx + 1) + i];
-        let ce = cour[cx0 + j * (nx + 1) + i + 1];
+        let cw = cour_x[cx0 + j * (nx + 1) + i];
+        let ce = cour_x[cx0 + j * (nx + 1) + i + 1];
         // west face: cells (i-1) | (i); east face: (i) | (i+1)
         q_in = face_transfer(w2, w1, c, e1, cw, kappa_x, i > 0, true);
         q_out = face_transfer(w1, c, e1, e2, ce, kappa_x, true, i < nx - 1);
@@ -129,8 +130,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let s2 = state_in[base + max(j - 2, 0) * nx + i];
         let n1 = state_in[base + min(j + 1, ny - 1) * nx + i];
         let n2 = state_in[base + min(j + 2, ny - 1) * nx + i];
-        let cs = cour[cy0 + j * nx + i];
-        let cn = cour[cy0 + (j + 1) * nx + i];
+        let cs = cour_y[cy0 + j * nx + i];
+        let cn = cour_y[cy0 + (j + 1) * nx + i];
         q_in = face_transfer(s2, s1, c, n1, cs, kappa_y, j > 0, true);
         q_out = face_transfer(s1, c, n1, n2, cn, kappa_y, true, j < ny - 1);
     }

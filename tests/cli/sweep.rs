@@ -267,3 +267,67 @@ fn gpu_batched_sweep_equals_the_cpu_sweep() {
         );
     }
 }
+
+/// A sweep whose base is a study: each member runs the whole chain (traffic → dust → check →
+/// mine) with its value set in the dust step's scenario; member 0 (the study's own wind) gives
+/// the dust field `twin run` gives; step tables and step-prefixed metrics; a key into a step the
+/// study lacks is an error naming it.
+#[test]
+fn a_sweep_over_a_study_runs_the_chain_per_member() {
+    let t = tmp_dir("sweep-study");
+    let sweep = data("sweep/study.toml");
+    let out = t.join("out");
+    let o = twin(&["sweep", p(&sweep), "--out", p(&out)]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(s.contains("2 members (study model"), "{s}");
+    let m1 = out.join("members/member=m000001");
+    for d in ["traffic", "dust", "check", "mine"] {
+        assert!(m1.join(d).is_dir(), "{d}");
+    }
+    assert!(m1.join("manifest.json").is_file());
+    let sc = std::fs::read_to_string(m1.join("scenario.toml")).expect("scenario");
+    assert!(sc.contains("speed_m_s = 4.0"), "{sc}");
+    for table in ["dust.receptors", "check.evaluation", "traffic.links"] {
+        assert!(
+            out.join(format!("tables/{table}/member=m000000/part-0.parquet"))
+                .is_file(),
+            "{table}"
+        );
+    }
+    let df = twin_engine::safeio::read_parquet(&out.join("members.parquet")).expect("members");
+    let col = df
+        .get_column_names()
+        .into_iter()
+        .find(|c| c.starts_with("dust.exposure_"))
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| panic!("no dust metric: {:?}", df.get_column_names()));
+    let v = df.column(&col).expect("metric").f64().expect("f64").clone();
+    let (a, b) = (v.get(0).expect("m0"), v.get(1).expect("m1"));
+    assert!(a > 0.0 && b > 0.0 && a != b, "{col}: {a} {b}");
+
+    // member 0 is the study as written: its dust field is twin run's
+    let run = t.join("run");
+    let o = twin(&["run", p(&data("study/study.toml")), "--out", p(&run)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let field = |d: &Path| std::fs::read(d.join("dust/concentration.tif")).expect("tif");
+    assert!(field(&run) == field(&out.join("members/member=m000000")));
+
+    let bad = t.join("bad.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "base = {:?}\n[[vary]]\nkey = \"dusty.wind.speed_m_s\"\nvalues = [1.0]\n",
+            p(&data("study/study.toml"))
+        ),
+    )
+    .expect("write");
+    let o = twin(&["sweep", p(&bad), "--out", p(&t.join("o"))]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("bad.toml") && e.contains("dusty"), "{e}");
+}

@@ -167,19 +167,42 @@ fn run_inner(
         }
     }
     let dir = OutDir::prepare(&target, true, &[]).map_err(|e| e.to_string())?;
+    let metrics = match &sweep.study {
+        Some(study) => {
+            // the member's scenarios replace its steps' files; the study writes into the
+            // member's (empty) staging directory, its manifest included
+            let overrides: BTreeMap<String, Value> = member
+                .scenario
+                .as_table()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            super::study::run_study_with(
+                study,
+                dir.path(),
+                &overrides,
+                false,
+                None,
+                gpu,
+                std::env::args().collect(),
+                &mut |_| {},
+            )?;
+            study_metrics(study, dir.path())?
+        }
+        None => metrics(&run_scenario(
+            sweep.model,
+            &member.scenario,
+            &sweep.base_file,
+            dataset,
+            gpu,
+            batch,
+            dir.path(),
+        )?),
+    };
+    // for a study, the scenarios of its steps by step name
     let text = toml::to_string_pretty(&member.scenario).map_err(|e| e.to_string())?;
     let scenario_path = dir.path().join("scenario.toml");
     std::fs::write(&scenario_path, text)
         .map_err(|e| format!("{}: {e}", scenario_path.display()))?;
-    let summary = run_scenario(
-        sweep.model,
-        &member.scenario,
-        &sweep.base_file,
-        dataset,
-        gpu,
-        batch,
-        dir.path(),
-    )?;
     let record = MemberRecord {
         id: member.id.clone(),
         index: member.index,
@@ -190,7 +213,7 @@ fn run_inner(
             .collect(),
         status: "done".to_string(),
         wall_s: t0.elapsed().as_secs_f64(),
-        metrics: metrics(&summary),
+        metrics,
     };
     let json = serde_json::to_string_pretty(&record).map_err(|e| e.to_string())?;
     let path = dir.path().join("member.json");
@@ -248,6 +271,12 @@ pub fn run_scenario(
             crate::output::traffic::write_traffic_run(dir, &problem, &run, &info)
                 .map_err(|e| e.to_string())?
         }
+        Model::Study => {
+            return Err(format!(
+                "{}: a study runs through run_study, not as one scenario",
+                base.display()
+            ));
+        }
     })
 }
 
@@ -279,18 +308,54 @@ pub fn metrics(summary: &RunSummary) -> BTreeMap<String, f64> {
     m
 }
 
-/// Links (or copies) a finished member's Parquet files into the per-kind Hive tables.
+/// A study member's headline numbers: each dispersion and traffic step's, prefixed by the
+/// step's name (`dust.exposure_PM2.5_province`).
+fn study_metrics(study: &super::study::Study, dir: &Path) -> Result<BTreeMap<String, f64>, String> {
+    let mut m = BTreeMap::new();
+    for step in &study.steps {
+        if !matches!(
+            step.model,
+            super::study::StepModel::Traffic | super::study::StepModel::Dispersion
+        ) {
+            continue;
+        }
+        let run = crate::output::run::RunDir::open(&dir.join(&step.name))
+            .map_err(|e| format!("step {:?}: {e}", step.name))?;
+        for (k, v) in metrics(&run.summary) {
+            m.insert(format!("{}.{k}", step.name), v);
+        }
+    }
+    Ok(m)
+}
+
+/// Links (or copies) a finished member's Parquet files into the per-kind Hive tables: a file
+/// `<kind>.parquet` of the member's run into `tables/<kind>/`, and for a study member a step's
+/// file into `tables/<step>.<kind>/`.
 pub fn link_tables(out: &Path, id: &str) -> std::io::Result<()> {
     let dir = member_dir(out, id);
+    let mut files = Vec::new();
     for e in std::fs::read_dir(&dir)? {
         let p = e?.path();
+        if p.is_dir() {
+            let step = p.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+            for f in std::fs::read_dir(&p)? {
+                files.push((format!("{step}."), f?.path()));
+            }
+        } else {
+            files.push((String::new(), p));
+        }
+    }
+    for (prefix, p) in files {
         let (Some(stem), Some("parquet")) = (
             p.file_stem().and_then(|s| s.to_str()),
             p.extension().and_then(|s| s.to_str()),
         ) else {
             continue;
         };
-        let part = out.join("tables").join(stem).join(format!("member={id}"));
+        let part = out
+            .join("tables")
+            .join(format!("{prefix}{stem}"))
+            .join(format!("member={id}"));
         std::fs::create_dir_all(&part)?;
         let to = part.join("part-0.parquet");
         if to.exists() {

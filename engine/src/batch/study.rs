@@ -283,6 +283,32 @@ pub fn run_study(
     command: Vec<String>,
     progress: &mut dyn FnMut(&Step),
 ) -> Result<Manifest, String> {
+    run_study_with(
+        study,
+        out,
+        &BTreeMap::new(),
+        overwrite,
+        dataset_flag,
+        gpu,
+        command,
+        progress,
+    )
+}
+
+/// [`run_study`] with some steps' scenarios given as TOML (step name → scenario, as a sweep
+/// member sets them) instead of read from their files; relative paths in them stay relative to
+/// the step's file, and the files are still hashed into the manifest.
+#[allow(clippy::too_many_arguments)]
+pub fn run_study_with(
+    study: &Study,
+    out: &Path,
+    overrides: &BTreeMap<String, Value>,
+    overwrite: bool,
+    dataset_flag: Option<&Path>,
+    gpu: Option<&GpuContext>,
+    command: Vec<String>,
+    progress: &mut dyn FnMut(&Step),
+) -> Result<Manifest, String> {
     let files = study.input_files();
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     crate::safeio::refuse_inputs(out, &refs).map_err(|e| e.to_string())?;
@@ -354,7 +380,10 @@ pub fn run_study(
                     .scenario
                     .as_ref()
                     .ok_or_else(|| fail("no scenario file".into()))?;
-                let mut sc: Value = read_toml(file).map_err(|e| fail(e.to_string()))?;
+                let mut sc: Value = match overrides.get(&step.name) {
+                    Some(v) => v.clone(),
+                    None => read_toml(file).map_err(|e| fail(e.to_string()))?,
+                };
                 for (k, i) in &step.inputs {
                     let key = KeyPath::parse(k).map_err(fail)?;
                     key.set(&mut sc, Value::String(resolve(i).display().to_string()))

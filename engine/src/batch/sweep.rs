@@ -25,6 +25,8 @@ pub enum Model {
     Dispersion,
     /// A traffic scenario.
     Traffic,
+    /// A study (`twin run`): keys are `<step>.<key of that step's scenario>`.
+    Study,
 }
 
 impl Model {
@@ -33,6 +35,7 @@ impl Model {
         match self {
             Self::Dispersion => "dispersion",
             Self::Traffic => "traffic",
+            Self::Study => "study",
         }
     }
 }
@@ -141,10 +144,12 @@ pub struct Draw {
 pub struct Sweep {
     /// The sweep file.
     pub file: PathBuf,
-    /// The base scenario file (resolved against the sweep file's directory).
+    /// The base scenario or study file (resolved against the sweep file's directory).
     pub base_file: PathBuf,
-    /// The base scenario as TOML.
+    /// The base scenario as TOML; for a study, a table of its steps' scenarios by step name.
     pub base: Value,
+    /// The base study, when the base is one.
+    pub study: Option<super::study::Study>,
     /// Which model the base is.
     pub model: Model,
     /// Seed of the draws.
@@ -224,16 +229,34 @@ impl Sweep {
         let bad = |m: String| invalid(path, m);
         let f: SweepToml = read_toml(path)?;
         let base_file = crate::scenario::relative_to(path, &f.base);
-        let base: Value = read_toml(&base_file)?;
+        let mut base: Value = read_toml(&base_file)?;
+        let mut study = None;
+        if f.model == Some(Model::Study) || (f.model.is_none() && base.get("step").is_some()) {
+            // a study: the swept document is its steps' scenarios, each under its step's name
+            let st = super::study::Study::read(&base_file)?;
+            let mut table = toml::map::Map::new();
+            for step in &st.steps {
+                if let (
+                    Some(file),
+                    super::study::StepModel::Traffic | super::study::StepModel::Dispersion,
+                ) = (&step.scenario, step.model)
+                {
+                    table.insert(step.name.clone(), read_toml(file)?);
+                }
+            }
+            base = Value::Table(table);
+            study = Some(st);
+        }
         let model = match f.model {
             Some(m) => m,
+            None if study.is_some() => Model::Study,
             None if base.get("demand").is_some() => Model::Traffic,
             None if base.get("pollutants").is_some() || base.get("grid").is_some() => {
                 Model::Dispersion
             }
             None => {
                 return Err(bad(format!(
-                    "key `model`: cannot tell what {} is; say model = \"dispersion\" or \"traffic\"",
+                    "key `model`: cannot tell what {} is; say model = \"dispersion\", \"traffic\" or \"study\"",
                     base_file.display()
                 )));
             }
@@ -330,16 +353,22 @@ impl Sweep {
         if let Some(st) = &f.statistics {
             st.check().map_err(&bad)?;
             if model != Model::Dispersion {
-                return Err(bad(
-                    "statistics: ensemble statistics are of dispersion fields; the base is a traffic scenario"
-                        .into(),
-                ));
+                return Err(bad(format!(
+                    "statistics: ensemble statistics are of dispersion fields; the base is a {} {}",
+                    model.as_str(),
+                    if model == Model::Study {
+                        "file"
+                    } else {
+                        "scenario"
+                    }
+                )));
             }
         }
         let sweep = Self {
             file: path.to_path_buf(),
             base_file,
             base,
+            study,
             model,
             seed: f.seed,
             draws: f.draws,

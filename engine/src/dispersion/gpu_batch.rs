@@ -33,8 +33,9 @@ struct Interval {
     version: u64,
     kappa: [u32; 2],
     removal: [u32; MAX_POLLUTANTS],
-    /// x-faces then y-faces.
-    cour: Vec<i32>,
+    /// x-faces and y-faces.
+    cour_x: Vec<i32>,
+    cour_y: Vec<i32>,
     /// The member's own planes (0..np).
     sources: Vec<EmitCell>,
 }
@@ -79,7 +80,8 @@ pub struct GpuBatch<'a> {
     conc: [wgpu::Buffer; 2],
     integral: wgpu::Buffer,
     outflow: wgpu::Buffer,
-    cour: wgpu::Buffer,
+    cour_x: wgpu::Buffer,
+    cour_y: wgpu::Buffer,
     control: wgpu::Buffer,
     /// Per round slot: sweep 0 (state A → B) and sweep 1 (B → A).
     transport_bg: Vec<[wgpu::BindGroup; 2]>,
@@ -102,7 +104,7 @@ impl<'a> GpuBatch<'a> {
         np: usize,
         capacity: usize,
     ) -> Result<Arc<Self>, GpuError> {
-        let member_bytes = (nx * ny * np * 8) as u64;
+        let member_bytes = (nx * ny * np * 8).max((nx + 1) * (ny + 1) * 4) as u64;
         let limit = ctx.limits.max_storage_buffer_binding_size;
         if member_bytes > limit {
             return Err(GpuError::TooLarge(format!(
@@ -124,14 +126,14 @@ impl<'a> GpuBatch<'a> {
             .max(1);
         let planes = capacity * np;
         let cells = nx * ny;
-        let faces = (nx + 1) * ny + nx * (ny + 1);
         let conc = [
             ctx.storage_zeroed::<[u32; 2]>("state-a", planes * cells),
             ctx.storage_zeroed::<[u32; 2]>("state-b", planes * cells),
         ];
         let integral = ctx.storage_zeroed::<[u32; 2]>("integral", planes * cells);
         let outflow = ctx.storage_zeroed::<[u32; 2]>("outflow", 2 * (nx + ny) * planes);
-        let cour = ctx.storage_zeroed::<i32>("courant", faces * capacity);
+        let cour_x = ctx.storage_zeroed::<i32>("courant-x", (nx + 1) * ny * capacity);
+        let cour_y = ctx.storage_zeroed::<i32>("courant-y", nx * (ny + 1) * capacity);
         let control_words = CONTROL_HEAD + capacity * MEMBER_WORDS + STEPS_PER_SUBMIT * capacity;
         let control = ctx.storage_zeroed::<u32>("control", control_words);
         let emit = ctx.kernel(&gpu::shaders::DISPERSION_EMIT);
@@ -159,7 +161,8 @@ impl<'a> GpuBatch<'a> {
                         &[
                             &u[sweep],
                             &control,
-                            &cour,
+                            &cour_x,
+                            &cour_y,
                             &conc[sweep],
                             &conc[1 - sweep],
                             &integral,
@@ -186,7 +189,8 @@ impl<'a> GpuBatch<'a> {
             conc,
             integral,
             outflow,
-            cour,
+            cour_x,
+            cour_y,
             control,
             transport_bg,
             step_uniforms,
@@ -296,7 +300,6 @@ impl<'a> GpuBatch<'a> {
     /// is pending), leaving each one's result in `done`.
     fn run(&self, s: &mut Slots) -> Result<(), GpuError> {
         let (nx, ny, np, cap) = (self.nx, self.ny, self.np, self.capacity);
-        let faces = (nx + 1) * ny + nx * (ny + 1);
         let members: Vec<usize> = (0..cap).filter(|&m| s.pending[m].is_some()).collect();
         let Some(&last) = members.last() else {
             return Ok(());
@@ -311,7 +314,9 @@ impl<'a> GpuBatch<'a> {
             let key = (Arc::as_ptr(iv) as usize, iv.version);
             if s.uploaded[m] != Some(key) {
                 self.ctx
-                    .write_at(&self.cour, (m * faces * 4) as u64, &iv.cour);
+                    .write_at(&self.cour_x, (m * (nx + 1) * ny * 4) as u64, &iv.cour_x);
+                self.ctx
+                    .write_at(&self.cour_y, (m * nx * (ny + 1) * 4) as u64, &iv.cour_y);
                 s.uploaded[m] = Some(key);
             }
             let w = CONTROL_HEAD + m * MEMBER_WORDS;
@@ -556,14 +561,14 @@ impl StepEngine for GpuEngine<'_> {
         _ep: &EmitParams,
         sources: &[SourceCell],
     ) -> Result<(), GpuError> {
-        let (mut cour, cy) = face_courant(&self.grid, wind, dt);
-        cour.extend(cy);
+        let (cour_x, cour_y) = face_courant(&self.grid, wind, dt);
         self.version += 1;
         self.interval = Some(Arc::new(Interval {
             version: self.version,
             kappa: [tp.kappa_x, tp.kappa_y],
             removal: tp.removal,
-            cour,
+            cour_x,
+            cour_y,
             sources: emit_cells(sources, dt),
         }));
         self.dt = dt;

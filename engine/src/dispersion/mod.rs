@@ -51,10 +51,10 @@ pub const MAX_CELL_UPDATES: f64 = 1e13;
 /// Most bytes of distinct wind fields a run may hold (series and station modes).
 pub const MAX_WIND_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
 
-/// Device limits the dispersion stages need (`transport` binds 6 storage buffers; WebGPU's
-/// downlevel default is 4).
+/// Device limits the dispersion stages need (`transport` binds 7 storage buffers, within
+/// WebGPU's default of 8; its downlevel default is 4).
 pub const GPU_LIMITS: crate::gpu::shaders::StageLimits = crate::gpu::shaders::StageLimits {
-    max_storage_buffers_per_shader_stage: 6,
+    max_storage_buffers_per_shader_stage: 7,
     max_uniform_buffers_per_shader_stage: 1,
 };
 
