@@ -322,7 +322,8 @@ fn signal_mask(
     out
 }
 
-const MAX_ROWS: usize = super::network::MAX_DEGREE + 1;
+/// Rows (incoming links and the origin) and columns one node holds at most.
+pub const MAX_ROWS: usize = super::network::MAX_DEGREE + 1;
 
 /// The node model (inlined in `shaders/traffic/node_flows.wgsl`, same order of operations): Tampère, Corthout,
 /// Cattrysse & Immers (2011), "A generic class of first order node models for dynamic macroscopic
