@@ -281,6 +281,19 @@ impl<'a> GpuBatch<'a> {
         };
         self.ctx
             .write_at(&self.conc[0], (index * n * 8) as u64, &init);
+        // what an earlier member of this slot may have left: an integral or outflow it never
+        // took (it failed mid-interval), and the key of its Courant numbers (a new member's
+        // interval may be allocated where the old one was, with the same version)
+        let faces = 2 * (self.nx + self.ny) * self.np;
+        let mut enc = self.ctx.encoder();
+        enc.clear_buffer(&self.integral, (index * n * 8) as u64, Some((n * 8) as u64));
+        enc.clear_buffer(
+            &self.outflow,
+            (index * faces * 8) as u64,
+            Some((faces * 8) as u64),
+        );
+        self.ctx.submit(enc);
+        s.uploaded[index] = None;
         s.registered[index] = true;
         s.pending[index] = None;
         s.done[index] = None;
