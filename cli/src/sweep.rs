@@ -80,11 +80,11 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let gpu = gpu_for(a.backend, sweep.model.as_str(), limits, out)?;
     // on a GPU, dispersion members share one batch: one thread per slot, each driving its
     // member; traffic members run one at a time
-    let batching = gpu.is_some()
-        && sweep.model == twin_engine::batch::Model::Dispersion
-        && a.batch.clamp(1, 256) > 1;
+    let slots = a.batch.clamp(1, 256);
+    let batching =
+        gpu.is_some() && sweep.model == twin_engine::batch::Model::Dispersion && slots > 1;
     let jobs = match &gpu {
-        Some(_) if batching => a.batch.clamp(1, 256).min(owned.len().max(1)),
+        Some(_) if batching => slots.min(owned.len().max(1)),
         Some(_) => 1,
         None => a.jobs.clamp(1, 64),
     };

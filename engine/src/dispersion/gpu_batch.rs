@@ -10,6 +10,7 @@
 //! and every member's arithmetic is exactly what it would be alone (the fixed-point stages are
 //! per member; the parity tests compare batched members with the CPU twin bit for bit).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use super::engine::{NearInputs, StepEngine, near_inputs, outflow_sum, rescale_state, to_planes};
@@ -28,8 +29,8 @@ const STEPS_PER_SUBMIT: usize = 128;
 
 /// What a member asks for in its current interval (set by `set_interval`).
 struct Interval {
-    /// Bumped at every `set_interval`, so the batch uploads Courant numbers only when they
-    /// changed.
+    /// Unique within the batch (its counter at `set_interval`), so the batch uploads Courant
+    /// numbers only when a slot's interval changed.
     version: u64,
     kappa: [u32; 2],
     removal: [u32; MAX_POLLUTANTS],
@@ -54,7 +55,7 @@ struct Slots {
     /// Set when a run of the batch stepped the slot (an error message if it failed).
     done: Vec<Option<Result<(), String>>>,
     /// The interval version whose Courant numbers each slot's buffer region holds.
-    uploaded: Vec<Option<(usize, u64)>>,
+    uploaded: Vec<Option<u64>>,
     sources_buf: wgpu::Buffer,
     sources_cap: usize,
     emit_bg: Vec<wgpu::BindGroup>,
@@ -88,6 +89,8 @@ pub struct GpuBatch<'a> {
     step_uniforms: Vec<[wgpu::Buffer; 2]>,
     slots: Mutex<Slots>,
     wake: Condvar,
+    /// Intervals set so far by all slots (each interval's version).
+    intervals: AtomicU64,
 }
 
 fn lock<'m>(m: &'m Mutex<Slots>) -> MutexGuard<'m, Slots> {
@@ -206,6 +209,7 @@ impl<'a> GpuBatch<'a> {
                 member_runs: 0,
             }),
             wake: Condvar::new(),
+            intervals: AtomicU64::new(0),
         }))
     }
 
@@ -282,8 +286,7 @@ impl<'a> GpuBatch<'a> {
         self.ctx
             .write_at(&self.conc[0], (index * n * 8) as u64, &init);
         // what an earlier member of this slot may have left: an integral or outflow it never
-        // took (it failed mid-interval), and the key of its Courant numbers (a new member's
-        // interval may be allocated where the old one was, with the same version)
+        // took (it failed mid-interval)
         let faces = 2 * (self.nx + self.ny) * self.np;
         let mut enc = self.ctx.encoder();
         enc.clear_buffer(&self.integral, (index * n * 8) as u64, Some((n * 8) as u64));
@@ -293,7 +296,6 @@ impl<'a> GpuBatch<'a> {
             Some((faces * 8) as u64),
         );
         self.ctx.submit(enc);
-        s.uploaded[index] = None;
         s.registered[index] = true;
         s.pending[index] = None;
         s.done[index] = None;
@@ -303,7 +305,6 @@ impl<'a> GpuBatch<'a> {
             grid: problem.grid.clone(),
             np: self.np,
             interval: None,
-            version: 0,
             dt: 0.0,
             step: 0,
         })
@@ -324,13 +325,12 @@ impl<'a> GpuBatch<'a> {
             let Some(r) = &s.pending[m] else { continue };
             rounds = rounds.max(r.n);
             let iv = &r.interval;
-            let key = (Arc::as_ptr(iv) as usize, iv.version);
-            if s.uploaded[m] != Some(key) {
+            if s.uploaded[m] != Some(iv.version) {
                 self.ctx
                     .write_at(&self.cour_x, (m * (nx + 1) * ny * 4) as u64, &iv.cour_x);
                 self.ctx
                     .write_at(&self.cour_y, (m * nx * (ny + 1) * 4) as u64, &iv.cour_y);
-                s.uploaded[m] = Some(key);
+                s.uploaded[m] = Some(iv.version);
             }
             let w = CONTROL_HEAD + m * MEMBER_WORDS;
             head[w] = iv.kappa[0];
@@ -464,7 +464,6 @@ pub struct GpuEngine<'a> {
     grid: Grid,
     np: usize,
     interval: Option<Arc<Interval>>,
-    version: u64,
     dt: f64,
     step: u64,
 }
@@ -575,9 +574,8 @@ impl StepEngine for GpuEngine<'_> {
         sources: &[SourceCell],
     ) -> Result<(), GpuError> {
         let (cour_x, cour_y) = face_courant(&self.grid, wind, dt);
-        self.version += 1;
         self.interval = Some(Arc::new(Interval {
-            version: self.version,
+            version: self.batch.intervals.fetch_add(1, Ordering::Relaxed),
             kappa: [tp.kappa_x, tp.kappa_y],
             removal: tp.removal,
             cour_x,
