@@ -4,6 +4,12 @@
 //! Run with `cargo bench -p twin-engine --bench spatial_index`. After criterion's own report it
 //! prints the R-tree / linear-scan ratio of every query, computed from the very iterations
 //! criterion timed (`iter_custom` records them).
+//!
+//! `-- --compare DIR` runs the side-by-side with GEOS instead (`benches/rtree_compare.py` calls
+//! it): it writes two feature sets (1 M points; 1 M mixed points, lines and squares), 20,000
+//! projected query points and 20,000 projected ~1 km lon/lat boxes to Parquet in DIR, times the
+//! index on them single-threaded (bulk load, k = 1 nearest, bbox with the exact test) and writes
+//! its timings and answers next to them for the script to compare.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -14,7 +20,7 @@ use criterion::{BatchSize, Criterion, Throughput};
 use geo::{Coord, Geometry, LineString, Point, Polygon};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rstar::{Envelope, RTreeObject};
+use rstar::Envelope;
 use twin_engine::geodesy::{LonLatBounds, Utm};
 use twin_engine::model::{FeatureHandle, FeatureKind};
 use twin_engine::spatial::{IndexedShape, SpatialIndex, lonlat_box_region};
@@ -184,6 +190,15 @@ fn per_iter(name: &str) -> Option<f64> {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--compare") {
+        let Some(dir) = args.get(i + 1) else {
+            eprintln!("--compare needs a directory");
+            std::process::exit(2);
+        };
+        compare::run(std::path::Path::new(dir));
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     let utm = Utm::zone_48n();
     let t = Instant::now();
@@ -286,5 +301,241 @@ fn main() {
                 l / r
             );
         }
+    }
+}
+
+/// The data and the twin's side of `benches/rtree_compare.py`.
+mod compare {
+    use std::collections::HashMap;
+    use std::hint::black_box;
+    use std::path::Path;
+    use std::time::Instant;
+
+    use geo::{Geometry, LineString};
+    use polars::prelude::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use twin_engine::geodesy::{LonLatBounds, Utm};
+    use twin_engine::model::{FeatureHandle, FeatureKind};
+    use twin_engine::spatial::{IndexedShape, SpatialIndex, lonlat_box_region};
+
+    use super::{FEATURES, SEED, X_RANGE, Y_RANGE};
+
+    const QUERIES: usize = 20_000;
+    /// Timed repetitions of every measurement; the median is reported.
+    const REPEATS: usize = 5;
+
+    fn wkb_ring(b: &mut Vec<u8>, ring: &LineString<f64>) {
+        b.extend((ring.0.len() as u32).to_le_bytes());
+        for c in &ring.0 {
+            b.extend(c.x.to_le_bytes());
+            b.extend(c.y.to_le_bytes());
+        }
+    }
+
+    /// ISO WKB (little endian) of the generated shapes: points, line strings, polygons.
+    fn wkb(g: &Geometry<f64>) -> Vec<u8> {
+        let mut b = vec![1u8];
+        match g {
+            Geometry::Point(p) => {
+                b.extend(1u32.to_le_bytes());
+                b.extend(p.x().to_le_bytes());
+                b.extend(p.y().to_le_bytes());
+            }
+            Geometry::LineString(l) => {
+                b.extend(2u32.to_le_bytes());
+                wkb_ring(&mut b, l);
+            }
+            Geometry::Polygon(p) => {
+                b.extend(3u32.to_le_bytes());
+                b.extend((1 + p.interiors().len() as u32).to_le_bytes());
+                wkb_ring(&mut b, p.exterior());
+                for r in p.interiors() {
+                    wkb_ring(&mut b, r);
+                }
+            }
+            other => panic!("the bench generates no {other:?}"),
+        }
+        b
+    }
+
+    fn write(path: &Path, mut df: DataFrame) {
+        let f = std::fs::File::create(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        ParquetWriter::new(f)
+            .finish(&mut df)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// Times `f` REPEATS times (after one warm-up run), median seconds.
+    fn time<T>(mut f: impl FnMut() -> T) -> f64 {
+        black_box(f());
+        median(
+            (0..REPEATS)
+                .map(|_| {
+                    let t = Instant::now();
+                    black_box(f());
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    }
+
+    fn points_only(n: usize, seed: u64) -> Vec<IndexedShape> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n)
+            .filter_map(|index| {
+                let x = rng.random_range(X_RANGE.0..X_RANGE.1);
+                let y = rng.random_range(Y_RANGE.0..Y_RANGE.1);
+                IndexedShape::new(
+                    FeatureHandle {
+                        kind: FeatureKind::Station,
+                        index,
+                    },
+                    geo::Point::new(x, y).into(),
+                )
+            })
+            .collect()
+    }
+
+    /// One feature set: written, indexed, queried; returns the JSON of the twin's side.
+    fn one_set(
+        dir: &Path,
+        name: &str,
+        shapes: Vec<IndexedShape>,
+        geometries: Vec<Geometry<f64>>,
+        queries: &[[f64; 2]],
+        regions: &[Geometry<f64>],
+    ) -> serde_json::Value {
+        let utm = Utm::zone_48n();
+        let row: HashMap<FeatureHandle, u32> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.handle(), i as u32))
+            .collect();
+        write(
+            &dir.join(format!("{name}.parquet")),
+            df!("wkb" => geometries.iter().map(wkb).collect::<Vec<_>>()).expect("frame"),
+        );
+        let build_s = {
+            let mut v = Vec::new();
+            for _ in 0..REPEATS {
+                let s = shapes.clone();
+                let t = Instant::now();
+                let index = SpatialIndex::bulk_load(utm.clone(), s);
+                v.push(t.elapsed().as_secs_f64());
+                drop(black_box(index));
+            }
+            median(v)
+        };
+        let index = SpatialIndex::bulk_load(utm.clone(), shapes);
+        let knn_s = time(|| {
+            for &q in queries {
+                black_box(index.nearest_xy(q, 1, None));
+            }
+        });
+        let bbox_s = time(|| {
+            for r in regions {
+                black_box(index.within_region(r, None, None));
+            }
+        });
+        // the answers, for the script's equality check
+        let (mut nn_row, mut nn_d) = (Vec::new(), Vec::new());
+        for &q in queries {
+            let h = index.nearest_xy(q, 1, None)[0];
+            nn_row.push(row[&h.handle]);
+            nn_d.push(h.distance_m.expect("k-NN hits have a distance"));
+        }
+        let hits: Vec<u32> = regions
+            .iter()
+            .map(|r| index.within_region(r, None, None).len() as u32)
+            .collect();
+        write(
+            &dir.join(format!("{name}_answers.parquet")),
+            df!("nearest_row" => nn_row, "nearest_m" => nn_d).expect("frame"),
+        );
+        write(
+            &dir.join(format!("{name}_bbox_hits.parquet")),
+            df!("hits" => hits.clone()).expect("frame"),
+        );
+        let out = serde_json::json!({
+            "features": index.len(),
+            "build_s": build_s,
+            "knn_qps": queries.len() as f64 / knn_s,
+            "bbox_qps": regions.len() as f64 / bbox_s,
+            "bbox_hits": hits.iter().map(|&h| h as u64).sum::<u64>(),
+        });
+        eprintln!(
+            "{name}: {} features, build {:.3} s, k=1 nearest {:.0} queries/s, bbox {:.0} queries/s ({} hits)",
+            index.len(),
+            build_s,
+            out["knn_qps"].as_f64().unwrap_or(0.0),
+            out["bbox_qps"].as_f64().unwrap_or(0.0),
+            out["bbox_hits"]
+        );
+        out
+    }
+
+    pub fn run(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let utm = Utm::zone_48n();
+        let mut rng = StdRng::seed_from_u64(SEED + 7);
+        let queries: Vec<[f64; 2]> = (0..QUERIES)
+            .map(|_| {
+                [
+                    rng.random_range(X_RANGE.0..X_RANGE.1),
+                    rng.random_range(Y_RANGE.0..Y_RANGE.1),
+                ]
+            })
+            .collect();
+        // ~1 km × 1 km lon/lat boxes centred on the query points, as the index projects them
+        let regions: Vec<Geometry<f64>> = queries
+            .iter()
+            .map(|q| {
+                let (lon, lat) = utm.inverse(q[0], q[1]);
+                lonlat_box_region(
+                    &utm,
+                    &LonLatBounds {
+                        min_lon: lon - 0.0048,
+                        max_lon: lon + 0.0048,
+                        min_lat: lat - 0.0045,
+                        max_lat: lat + 0.0045,
+                    },
+                )
+            })
+            .collect();
+        write(
+            &dir.join("queries.parquet"),
+            df!(
+                "x" => queries.iter().map(|q| q[0]).collect::<Vec<_>>(),
+                "y" => queries.iter().map(|q| q[1]).collect::<Vec<_>>()
+            )
+            .expect("frame"),
+        );
+        write(
+            &dir.join("boxes.parquet"),
+            df!("wkb" => regions.iter().map(wkb).collect::<Vec<_>>()).expect("frame"),
+        );
+        let geometry = |s: &IndexedShape| -> Geometry<f64> { s.geometry() };
+        let points = points_only(FEATURES, SEED);
+        let point_geometries = points.iter().map(geometry).collect();
+        let p = one_set(dir, "points", points, point_geometries, &queries, &regions);
+        let mixed = super::generate(FEATURES, SEED);
+        let mixed_geometries = mixed.iter().map(geometry).collect();
+        let m = one_set(dir, "mixed", mixed, mixed_geometries, &queries, &regions);
+        let out = serde_json::json!({
+            "queries": QUERIES,
+            "repeats": REPEATS,
+            "points": p,
+            "mixed": m,
+        });
+        let path = dir.join("twin.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&out).expect("json"))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        eprintln!("wrote {}", dir.display());
     }
 }

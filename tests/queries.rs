@@ -322,3 +322,108 @@ fn results_do_not_depend_on_insertion_order() {
         );
     }
 }
+
+/// Random lines and squares around a point, projected (metres), for the region tests.
+fn shapes_around(x: f64, y: f64, n: usize, rng: &mut StdRng) -> Vec<IndexedShape> {
+    use geo::{Coord, LineString, Polygon};
+    (0..n)
+        .filter_map(|index| {
+            let (cx, cy) = (
+                x + rng.random_range(-1500.0..1500.0),
+                y + rng.random_range(-1500.0..1500.0),
+            );
+            let g: Geometry<f64> = match index % 3 {
+                0 => Point::new(cx, cy).into(),
+                1 => {
+                    let pts: Vec<Coord<f64>> = (0..rng.random_range(2..6))
+                        .map(|_| Coord {
+                            x: cx + rng.random_range(-800.0..800.0),
+                            y: cy + rng.random_range(-800.0..800.0),
+                        })
+                        .collect();
+                    LineString::new(pts).into()
+                }
+                _ => {
+                    let s = rng.random_range(50.0..2500.0);
+                    Polygon::new(
+                        LineString::from(vec![
+                            (cx, cy),
+                            (cx + s, cy + 0.1 * s),
+                            (cx + 0.9 * s, cy + s),
+                            (cx - 0.1 * s, cy + 0.9 * s),
+                            (cx, cy),
+                        ]),
+                        vec![],
+                    )
+                    .into()
+                }
+            };
+            IndexedShape::new(
+                FeatureHandle {
+                    kind: [
+                        FeatureKind::Station,
+                        FeatureKind::Road,
+                        FeatureKind::District,
+                    ][index % 3],
+                    index,
+                },
+                g,
+            )
+        })
+        .collect()
+}
+
+/// The bbox path settles most candidates without the exact test (an inner rectangle proven to
+/// lie inside the projected box, and quick tests of lines and areas against it): on the
+/// bundled dataset and on dense random points, lines and areas around small boxes, its answer
+/// is exactly the exact test's on every shape.
+#[test]
+fn bbox_shortcuts_give_exactly_the_exact_tests_answer() {
+    let (d, index) = setup();
+    let all: Vec<IndexedShape> = d
+        .province
+        .handles()
+        .filter_map(|h| IndexedShape::new(h, project(&d.projection, &d.province.geometry(h))))
+        .collect();
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut settled = 0;
+    for i in 0..300 {
+        let (lon, lat) = (rng.random_range(106.5..108.0), rng.random_range(20.8..21.6));
+        let half = [0.002, 0.01, 0.05, 0.3][i % 4];
+        let b = LonLatBounds {
+            min_lon: lon - half,
+            max_lon: lon + half * rng.random_range(0.5..2.0),
+            min_lat: lat - half,
+            max_lat: lat + half * rng.random_range(0.5..2.0),
+        };
+        let region = twin_engine::spatial::lonlat_box_region(&d.projection, &b);
+        let exact = |shapes: &[IndexedShape]| {
+            let mut v: Vec<FeatureHandle> = shapes
+                .iter()
+                .filter(|s| s.is_within_region(&region))
+                .map(|s| s.handle())
+                .collect();
+            v.sort();
+            v
+        };
+        let got: Vec<FeatureHandle> = index
+            .within_bbox(&b, None)
+            .iter()
+            .map(|h| h.handle)
+            .collect();
+        assert_eq!(got, exact(&all), "bundled dataset, box {b:?}");
+        // dense random shapes around the box, many crossing its edges
+        let (x, y) = d.projection.forward(lon, lat);
+        let local = shapes_around(x, y, 600, &mut rng);
+        let local_index = SpatialIndex::bulk_load(d.projection.clone(), local.clone());
+        let got: Vec<FeatureHandle> = local_index
+            .within_region(&region, None, None)
+            .iter()
+            .map(|h| h.handle)
+            .collect();
+        let want = exact(&local);
+        settled += want.len();
+        assert_eq!(got, want, "random shapes, box {b:?}");
+    }
+    assert!(settled > 10_000, "the boxes hold shapes: {settled}");
+}
