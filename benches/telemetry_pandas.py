@@ -98,14 +98,16 @@ def main(lake):
     rejected = int((reason != "").sum())
     # ---- hourly means of the AQI parameters, wide
     acc = acc[acc["parameter"].isin(list(BP))]
-    hour = acc["time_ms"] - acc["time_ms"] % HOUR + HOUR
+    before = acc["time_ms"] - 1  # hour-ending: the hour ending at H holds (H - 1 h, H]
+    hour = before - before % HOUR + HOUR
     means = acc.groupby([acc["station_id"], hour.rename("hour"), acc["parameter"]], observed=True)[
         "value"].mean().unstack("parameter")
     # ---- NowCast over a continuous hourly index per station
     out = []
     for sid, m in means.groupby(level=0, sort=True):
         m = m.droplevel(0)
-        full = m.reindex(np.arange(m.index.min(), m.index.max() + HOUR, HOUR))
+        # one hour past the last mean: its NowCast still has two of its last three hours
+        full = m.reindex(np.arange(m.index.min(), m.index.max() + 2 * HOUR, HOUR))
         subs = {}
         for p in ("O3", "CO", "SO2", "NO2"):
             if p in full:
@@ -117,8 +119,10 @@ def main(lake):
                                axis=1)
                 subs[p] = sub_index(nowcast(lag), p)
         s = pd.DataFrame(subs, index=full.index)
-        s = s[full.notna().any(axis=1).to_numpy()]
         pm = s[[c for c in ("PM10", "PM2.5") if c in s]].notna().any(axis=1)
+        # a row for every hour with a mean or a NowCast (as the twin writes them)
+        s = s[full.notna().any(axis=1).to_numpy() | pm.to_numpy()]
+        pm = pm.loc[s.index]
         aqi = np.floor(s.max(axis=1) + 0.5).where(pm)
         out.append(pd.DataFrame({"station_id": sid, "hour": s.index, "aqi": aqi.to_numpy(),
                                  "dominant": s.idxmax(axis=1).where(pm).to_numpy()}))

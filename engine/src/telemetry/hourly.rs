@@ -3,7 +3,7 @@
 //! on the hour, one sub-index column per parameter, the station AQI, its dominant parameter and
 //! band. [`super::aqi`] holds the same rules value by value; the tests hold the two together.
 //!
-//! Hours are hour-ending in UTC: readings in [00:00, 01:00) make the mean labelled 01:00.
+//! Hours are hour-ending in UTC: readings stamped in (00:00, 01:00] make the mean labelled 01:00.
 //! Only readings with status `measuring` count.
 
 use polars::prelude::*;
