@@ -334,8 +334,7 @@ fn inner_rectangle(g: &Geometry<f64>, outer: &AABB<[f64; 2]>) -> Option<AABB<[f6
     }
     // the extreme vertices lie on the boundary (a box's corners are shared by two sides):
     // step a millionth of the region's size inside them
-    let margin =
-        1e-6 * (outer.upper()[0] - outer.lower()[0]).max(outer.upper()[1] - outer.lower()[1]);
+    let margin = 1e-6 * w.max(h);
     let (x0, x1, y0, y1) = (x0 + margin, x1 - margin, y0 + margin, y1 - margin);
     if !(x1 - x0 > 2.0 * margin && y1 - y0 > 2.0 * margin) {
         return None;
@@ -581,18 +580,17 @@ impl SpatialIndex {
             .tree
             .locate_in_envelope_intersecting(&outer)
             .filter(|e| {
-                kind.is_none_or(|k| e.kind == k)
-                    && Some(e.handle()) != exclude
-                    && match region.inner {
-                        Some(i) if i.contains_envelope(&e.envelope) => true,
-                        // a point outside the inner rectangle needs the exact test; a line
-                        // or an area may be settled by the rectangle
-                        Some(i) if !e.point => {
-                            let s = self.shape(e);
-                            s.surely_within(&i) || s.is_within_region(&region.geometry)
-                        }
-                        _ => self.shape(e).is_within_region(&region.geometry),
-                    }
+                if kind.is_some_and(|k| e.kind != k) || Some(e.handle()) == exclude {
+                    return false;
+                }
+                let settled = match region.inner {
+                    Some(i) if i.contains_envelope(&e.envelope) => true,
+                    // a point outside the inner rectangle needs the exact test; a line or an
+                    // area may be settled by the rectangle
+                    Some(i) if !e.point => self.shape(e).surely_within(&i),
+                    _ => false,
+                };
+                settled || self.shape(e).is_within_region(&region.geometry)
             })
             .map(|e| Hit {
                 handle: e.handle(),

@@ -198,7 +198,7 @@ fn run_inner(
             dir.path(),
         )?),
     };
-    // for a study, the scenarios of its steps by step name
+    // the member's scenario (for a study, its steps' scenarios by step name)
     let text = toml::to_string_pretty(&member.scenario).map_err(|e| e.to_string())?;
     let scenario_path = dir.path().join("scenario.toml");
     std::fs::write(&scenario_path, text)
