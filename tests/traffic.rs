@@ -1,6 +1,6 @@
 //! Traffic: LWR shock wave and queue length on a single corridor, fixed-time signal throughput,
-//! max-pressure against fixed time, vehicle conservation, GPU-vs-CPU parity, topology problems
-//! and scenario errors.
+//! max-pressure against fixed time, vehicle conservation, GPU-vs-CPU parity, members batched
+//! in one union, topology problems and scenario errors.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use geo::{Coord, LineString};
 use twin_engine::geodesy::Utm;
 use twin_engine::model::{FeatureMeta, RoadClass, RoadLink};
+use twin_engine::traffic::batch::{Union, batchable, run_batch};
 use twin_engine::traffic::emissions::EmissionModel;
 use twin_engine::traffic::engine::{LinkMeasures, TrafficRun};
 use twin_engine::traffic::network::{RoadNetwork, Severity};
@@ -412,6 +413,91 @@ fn gpu_and_cpu_traffic_agree() {
                 .sum()
         };
         assert!((tot(&cpu) - tot(&gpu)).abs() <= tol * tot(&cpu));
+    }
+}
+
+/// Every number a run reports, bit for bit.
+fn assert_same_run(a: &TrafficRun, b: &TrafficRun, what: &str) {
+    assert_eq!(a.final_state.len(), b.final_state.len(), "{what}: cells");
+    let first_diff =
+        a.final_state.iter().zip(&b.final_state).position(|(x, y)| {
+            x[0].to_bits() != y[0].to_bits() || x[1].to_bits() != y[1].to_bits()
+        });
+    if let Some(c) = first_diff {
+        panic!(
+            "{what}: final state differs first at cell {c}: {:?} vs {:?}",
+            a.final_state[c], b.final_state[c]
+        );
+    }
+    assert_eq!(a.intervals, b.intervals, "{what}: interval statistics");
+    assert_eq!(a.conservation, b.conservation, "{what}: conservation");
+    assert_eq!(a.steps, b.steps, "{what}: steps");
+}
+
+/// Members of different networks, demand and control stepped as one union of their networks give
+/// each member exactly its run alone: every cell, interval statistic and counter bit for bit,
+/// on the CPU twin and on the GPU (lavapipe in CI); on the GPU one dispatch per stage steps
+/// them all. A member with another duration cannot join the union, and says why.
+#[test]
+fn members_batched_in_one_union_equal_their_runs_alone() {
+    // one trip list (so the same commodities), three demand levels, two block lengths (so two
+    // networks: other cells per link), both controls
+    let member = |spacing_m: f64, control: Control, veh_h: f64| {
+        let spec = GridSpec {
+            spacing_m,
+            ..GridSpec::city(6)
+        };
+        let trips: Vec<_> = grid_trips(&spec, 24, 1.0, 3)
+            .into_iter()
+            .map(|(o, d, class, _)| (o, d, class, veh_h))
+            .collect();
+        grid_setup(&spec, &trips, 1200.0, control, start())
+            .expect("test input is valid")
+            .compile()
+            .expect("test input is valid")
+    };
+    let members = [
+        member(200.0, Control::FixedTime, 250.0),
+        member(260.0, Control::MaxPressure, 320.0),
+        member(200.0, Control::FixedTime, 180.0),
+    ];
+    assert_ne!(members[0].n_cells(), members[1].n_cells(), "two networks");
+    let refs: Vec<&TrafficProblem> = members.iter().collect();
+    for p in &refs[1..] {
+        assert!(
+            batchable(refs[0], p),
+            "grids of one city spec batch together"
+        );
+    }
+    let union = Union::new(&refs).expect("batchable members");
+    let offsets = union.offsets();
+    assert_eq!(offsets[0].cell, 0);
+    assert_eq!(offsets[1].cell, members[0].n_cells());
+    assert_eq!(
+        offsets[2].node,
+        members[0].nodes.len() + members[1].nodes.len()
+    );
+    let batched = run_batch(None, &refs, &mut |_, _| {}).expect("cpu batch");
+    assert_eq!(batched.len(), 3);
+    for (i, (p, b)) in members.iter().zip(&batched).enumerate() {
+        let alone = p.run(None).expect("cpu run");
+        assert!(
+            alone.conservation.entered[0] > 100.0,
+            "member {i} carries traffic"
+        );
+        assert_same_run(&alone, b, &format!("CPU member {i}"));
+    }
+    // a different duration: another step count
+    let mut longer = members[0].clone();
+    longer.steps += 30;
+    assert!(!batchable(refs[0], &longer));
+    let e = Union::new(&[refs[0], &longer]).expect_err("not batchable");
+    assert!(e.contains("member 1") && e.contains("step count"), "{e}");
+    let Some(ctx) = gpu() else { return };
+    let batched = run_batch(Some(&ctx), &refs, &mut |_, _| {}).expect("gpu batch");
+    for (i, (p, b)) in members.iter().zip(&batched).enumerate() {
+        let alone = p.run(Some(&ctx)).expect("gpu run");
+        assert_same_run(&alone, b, &format!("GPU member {i}"));
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::Args;
-use twin_engine::batch::{Outcome, Shard, Sweep, merge, run_member};
+use twin_engine::batch::{GpuBatcher, Outcome, Shard, Sweep, merge, run_member};
 
 use crate::simulate::{Backend, gpu_for};
 
@@ -34,9 +34,10 @@ pub struct SweepArgs {
     /// Where to compute (members run on the CPU twin unless told).
     #[arg(long, value_enum, default_value_t = Backend::Cpu)]
     backend: Backend,
-    /// On a GPU, dispersion members stepped together in one dispatch (members of the first
-    /// member's grid shape; others run alone). 1 runs members one at a time. Ignored on the CPU
-    /// and for traffic members.
+    /// On a GPU, members stepped together in one dispatch: dispersion members of the first
+    /// member's grid shape (others run alone), traffic members as one union of their networks
+    /// (members whose time step, step count or output interval differ in unions of their own).
+    /// 1 runs members one at a time. Ignored on the CPU and for studies.
     #[arg(long, default_value_t = 8, value_name = "N")]
     batch: usize,
     /// Dataset for a base scenario that does not name one. Default: `QN_TWIN_DATASET`, else
@@ -78,19 +79,17 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
         }
     };
     let gpu = gpu_for(a.backend, sweep.model.as_str(), limits, out)?;
-    // on a GPU, dispersion members share one batch: one thread per slot, each driving its
-    // member; traffic members run one at a time
-    let slots = a.batch.clamp(1, 256);
-    let batching =
-        gpu.is_some() && sweep.model == twin_engine::batch::Model::Dispersion && slots > 1;
-    let jobs = match &gpu {
-        Some(_) if batching => slots.min(owned.len().max(1)),
-        Some(_) => 1,
-        None => a.jobs.clamp(1, 64),
-    };
-    let batcher = match (&gpu, batching) {
-        (Some(ctx), true) => Some(twin_engine::dispersion::Batcher::new(ctx, jobs)),
+    // on a GPU, members share one batch: one thread per slot, each driving its member
+    // (dispersion members step in lock step; traffic members are gathered into one union)
+    let slots = a.batch.clamp(1, 256).min(owned.len().max(1));
+    let batcher = match &gpu {
+        Some(ctx) if slots > 1 => GpuBatcher::for_model(sweep.model, ctx, slots),
         _ => None,
+    };
+    let jobs = match (&gpu, &batcher) {
+        (Some(_), Some(_)) => slots,
+        (Some(_), None) => 1,
+        (None, _) => a.jobs.clamp(1, 64),
     };
     writeln!(
         out,
@@ -112,6 +111,7 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
+                let _worker = batcher.as_ref().and_then(|b| b.worker());
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&index) = owned.get(k) else { break };
@@ -141,11 +141,16 @@ pub fn run(a: SweepArgs, out: &mut impl Write) -> anyhow::Result<()> {
         failed.len(),
         done as f64 / wall.max(1e-9)
     )?;
-    if let Some(b) = batcher.as_ref().and_then(|b| b.batch()) {
-        let (runs, stepped) = b.occupancy();
+    if let Some(b) = &batcher
+        && let Some((runs, stepped)) = b.occupancy()
+    {
+        let what = match b {
+            GpuBatcher::Dispersion(_) => "batched interval(s)",
+            GpuBatcher::Traffic(_) => "union(s) of networks",
+        };
         writeln!(
             out,
-            "batch     {} slot(s): {runs} batched interval(s), {:.2} members per dispatch",
+            "batch     {} slot(s): {runs} {what}, {:.2} members per dispatch",
             b.capacity(),
             stepped as f64 / runs.max(1) as f64
         )?;

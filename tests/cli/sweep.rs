@@ -268,6 +268,66 @@ fn gpu_batched_sweep_equals_the_cpu_sweep() {
     }
 }
 
+/// On the GPU (lavapipe in CI) a traffic sweep's four members run as one union of their
+/// networks: every table equals the one-by-one GPU sweep's byte for byte, and the union
+/// stepped all four members per dispatch.
+#[test]
+fn gpu_traffic_members_in_one_union_equal_the_members_alone() {
+    if std::env::var_os("QN_TWIN_SKIP_GPU").is_some() {
+        return;
+    }
+    let t = tmp_dir("sweep-traffic-gpu");
+    let sweep = data("sweep/traffic.toml");
+    let (alone, batched) = (t.join("alone"), t.join("batched"));
+    let run = |dir: &Path, batch: &str| {
+        let o = twin(&[
+            "sweep",
+            p(&sweep),
+            "--out",
+            p(dir),
+            "--backend",
+            "gpu",
+            "--batch",
+            batch,
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout
+    };
+    let one = run(&alone, "1");
+    assert!(one.contains("4 member(s), 1 at a time\n"), "{one}");
+    let stdout = run(&batched, "4");
+    assert!(stdout.contains("4 at a time (one GPU batch)"), "{stdout}");
+    assert!(
+        stdout.contains("1 union(s) of networks, 4.00 members per dispatch"),
+        "{stdout}"
+    );
+    // every member's tables (members.parquet holds the wall times)
+    let tables = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        contents(d)
+            .into_iter()
+            .filter(|(k, _)| {
+                k.extension().is_some_and(|x| x == "parquet")
+                    && k.file_name().is_some_and(|f| f != "members.parquet")
+            })
+            .collect()
+    };
+    let (a, b) = (tables(&alone), tables(&batched));
+    assert!(a.len() >= 4 * 2, "{} tables", a.len());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(
+            v == &b[k],
+            "{} differs between alone and batched",
+            k.display()
+        );
+    }
+}
+
 /// A sweep whose base is a study: each member runs the whole chain (traffic → dust → check →
 /// mine) with its value set in the dust step's scenario; member 0 (the study's own wind) gives
 /// the dust field `twin run` gives; step tables and step-prefixed metrics; a key into a step the

@@ -16,5 +16,5 @@ pub mod stats;
 pub mod study;
 pub mod sweep;
 
-pub use run::{MemberRecord, MergeReport, Outcome, merge, run_member};
+pub use run::{GpuBatcher, MemberRecord, MergeReport, Outcome, merge, run_member};
 pub use sweep::{Member, Model, Shard, Sweep};

@@ -22,7 +22,6 @@ use toml::Value;
 
 use super::sweep::{Member, Model, Sweep};
 use crate::dataset::Dataset;
-use crate::dispersion::Batcher;
 use crate::gpu::GpuContext;
 use crate::output::run::RunSummary;
 use crate::safeio::OutDir;
@@ -97,6 +96,58 @@ pub fn finished(out: &Path, id: &str) -> Option<MemberRecord> {
     serde_json::from_str(&text).ok()
 }
 
+/// How a sweep's members share one GPU: dispersion members as slots of one batch stepped in
+/// lock step, traffic members gathered into unions of their networks; either way a member's
+/// outputs are those of its run alone.
+pub enum GpuBatcher<'a> {
+    /// Dispersion members on one grid shape.
+    Dispersion(crate::dispersion::Batcher<'a>),
+    /// Traffic members.
+    Traffic(crate::traffic::batch::Batcher<'a>),
+}
+
+impl<'a> GpuBatcher<'a> {
+    /// The batcher for a sweep's model on `ctx`, `capacity` members at a time (`None` for a
+    /// study, whose members run their steps one at a time).
+    pub fn for_model(model: Model, ctx: &'a GpuContext, capacity: usize) -> Option<Self> {
+        match model {
+            Model::Dispersion => Some(Self::Dispersion(crate::dispersion::Batcher::new(
+                ctx, capacity,
+            ))),
+            Model::Traffic => Some(Self::Traffic(crate::traffic::batch::Batcher::new(
+                ctx, capacity,
+            ))),
+            Model::Study => None,
+        }
+    }
+
+    /// Registers the calling worker thread until the guard drops (traffic unions wait for
+    /// every registered worker's member or its leaving).
+    pub fn worker(&self) -> Option<crate::traffic::batch::Worker<'_, 'a>> {
+        match self {
+            Self::Traffic(b) => Some(b.worker()),
+            Self::Dispersion(_) => None,
+        }
+    }
+
+    /// Most members stepped together.
+    pub fn capacity(&self) -> usize {
+        match self {
+            Self::Dispersion(b) => b.batch().map_or(0, |b| b.capacity()),
+            Self::Traffic(b) => b.capacity(),
+        }
+    }
+
+    /// Batched dispatch runs (dispersion: intervals; traffic: unions) and members stepped in
+    /// them, once any ran.
+    pub fn occupancy(&self) -> Option<(u64, u64)> {
+        match self {
+            Self::Dispersion(b) => b.batch().map(|b| b.occupancy()),
+            Self::Traffic(b) => Some(b.occupancy()).filter(|o| o.0 > 0),
+        }
+    }
+}
+
 /// What became of one member.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -121,7 +172,7 @@ pub fn run_member(
     member: &Member,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
-    batch: Option<&Batcher<'_>>,
+    batch: Option<&GpuBatcher<'_>>,
     out: &Path,
 ) -> Outcome {
     if let Some(r) = finished(out, &member.id) {
@@ -150,7 +201,7 @@ fn run_inner(
     member: &Member,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
-    batch: Option<&Batcher<'_>>,
+    batch: Option<&GpuBatcher<'_>>,
     out: &Path,
     t0: Instant,
 ) -> Result<MemberRecord, String> {
@@ -231,7 +282,7 @@ pub fn run_scenario(
     base: &Path,
     dataset: &Dataset,
     gpu: Option<&GpuContext>,
-    batch: Option<&Batcher<'_>>,
+    batch: Option<&GpuBatcher<'_>>,
     dir: &Path,
 ) -> Result<RunSummary, String> {
     Ok(match model {
@@ -241,8 +292,8 @@ pub fn run_scenario(
                 .resolve(base, dataset.clone())
                 .map_err(|e| e.to_string())?;
             let result = match batch {
-                Some(b) => b.run(&resolved.problem, &mut |_, _| {}),
-                None => resolved.problem.run_with_progress(gpu, &mut |_, _| {}),
+                Some(GpuBatcher::Dispersion(b)) => b.run(&resolved.problem, &mut |_, _| {}),
+                _ => resolved.problem.run_with_progress(gpu, &mut |_, _| {}),
             }
             .map_err(|e| e.to_string())?;
             crate::output::write_dispersion_run(dir, &resolved, &result)
@@ -264,9 +315,12 @@ pub fn run_scenario(
                     .equilibrate(gpu, &mut |_, _| {})
                     .map_err(|e| e.to_string())?;
             }
-            let run = problem
-                .run_with_progress(gpu, &mut |_, _| {})
-                .map_err(|e| e.to_string())?;
+            let run = match batch {
+                Some(GpuBatcher::Traffic(b)) => b.run(&problem)?,
+                _ => problem
+                    .run_with_progress(gpu, &mut |_, _| {})
+                    .map_err(|e| e.to_string())?,
+            };
             let info = crate::output::traffic::TrafficRunInfo::of(&resolved, base);
             crate::output::traffic::write_traffic_run(dir, &problem, &run, &info)
                 .map_err(|e| e.to_string())?

@@ -7,7 +7,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::cpu::{self, NodeInputs, NodeOutputs};
-use super::{NONE, TrafficProblem, VehicleClass};
+use super::{
+    LinkData, NONE, NodeData, PhaseData, SignalData, StepParams, TrafficProblem, VehicleClass,
+};
 use crate::gpu::{self, AdapterReport, GpuContext, GpuError, Kernel};
 
 /// Steps recorded into one GPU submission: small networks are launch-bound, so many steps go
@@ -31,15 +33,67 @@ pub trait StepEngine {
     fn wait(&mut self) -> Result<(), GpuError>;
 }
 
-fn initial_signal_state(problem: &TrafficProblem) -> Vec<[u32; 2]> {
-    problem
-        .nodes
+/// The arrays the step stages read, borrowed: one problem's ([`TrafficProblem::arrays`]) or
+/// a batch's union of members ([`super::batch::Union`]).
+#[derive(Debug, Clone, Copy)]
+pub struct StepArrays<'a> {
+    /// Kernel constants.
+    pub params: &'a StepParams,
+    /// Per link.
+    pub links: &'a [LinkData],
+    /// Link of every cell.
+    pub cell_link: &'a [u32],
+    /// Per node.
+    pub nodes: &'a [NodeData],
+    /// Incoming link indices, grouped by node.
+    pub in_links: &'a [u32],
+    /// Outgoing link indices, grouped by node.
+    pub out_links: &'a [u32],
+    /// Turning fractions (see [`TrafficProblem::turns`]).
+    pub turns: &'a [f32],
+    /// Vehicles arriving per step (see [`TrafficProblem::demand`]).
+    pub demand: &'a [f32],
+    /// Signal plans.
+    pub signals: &'a [SignalData],
+    /// Signal phases.
+    pub phases: &'a [PhaseData],
+}
+
+impl StepArrays<'_> {
+    fn n_cells(&self) -> usize {
+        self.cell_link.len()
+    }
+    fn n_comm(&self) -> usize {
+        self.params.n_comm as usize
+    }
+}
+
+impl TrafficProblem {
+    /// The arrays the step stages read.
+    pub fn arrays(&self) -> StepArrays<'_> {
+        StepArrays {
+            params: &self.params,
+            links: &self.links,
+            cell_link: &self.cell_link,
+            nodes: &self.nodes,
+            in_links: &self.in_links,
+            out_links: &self.out_links,
+            turns: &self.turns,
+            demand: &self.demand,
+            signals: &self.signals,
+            phases: &self.phases,
+        }
+    }
+}
+
+fn initial_signal_state(p: &StepArrays<'_>) -> Vec<[u32; 2]> {
+    p.nodes
         .iter()
         .map(|n| {
             if n.signal == NONE {
                 [0, 0]
             } else {
-                [0, problem.signals[n.signal as usize].lost]
+                [0, p.signals[n.signal as usize].lost]
             }
         })
         .collect()
@@ -47,7 +101,7 @@ fn initial_signal_state(problem: &TrafficProblem) -> Vec<[u32; 2]> {
 
 /// The CPU twin.
 pub struct CpuEngine<'a> {
-    problem: &'a TrafficProblem,
+    problem: StepArrays<'a>,
     state: Vec<f32>,
     next: Vec<f32>,
     sr: Vec<[f32; 2]>,
@@ -63,6 +117,11 @@ pub struct CpuEngine<'a> {
 impl<'a> CpuEngine<'a> {
     /// An empty network for a problem.
     pub fn new(problem: &'a TrafficProblem) -> Self {
+        Self::from_arrays(problem.arrays())
+    }
+
+    /// An empty network for borrowed step arrays.
+    pub fn from_arrays(problem: StepArrays<'a>) -> Self {
         let c = problem.n_cells();
         let n = problem.nodes.len();
         let kk = problem.n_comm();
@@ -75,7 +134,7 @@ impl<'a> CpuEngine<'a> {
             in_flow: vec![0.0; problem.out_links.len() * kk],
             queue: vec![0.0; n * kk],
             counters: vec![[0; 4]; 2 * n],
-            signal_state: initial_signal_state(problem),
+            signal_state: initial_signal_state(&problem),
             stats: vec![[0.0; 4]; c],
             clock: 0,
         }
@@ -84,19 +143,19 @@ impl<'a> CpuEngine<'a> {
 
 impl StepEngine for CpuEngine<'_> {
     fn steps(&mut self, n: u64) -> Result<(), GpuError> {
-        let p = self.problem;
+        let p = &self.problem;
         for _ in 0..n {
-            cpu::sending_receiving(&p.params, &p.links, &p.cell_link, &self.state, &mut self.sr);
+            cpu::sending_receiving(p.params, p.links, p.cell_link, &self.state, &mut self.sr);
             let inputs = NodeInputs {
-                params: &p.params,
-                links: &p.links,
-                nodes: &p.nodes,
-                in_links: &p.in_links,
-                out_links: &p.out_links,
-                turns: &p.turns,
-                demand: &p.demand,
-                signals: &p.signals,
-                phases: &p.phases,
+                params: p.params,
+                links: p.links,
+                nodes: p.nodes,
+                in_links: p.in_links,
+                out_links: p.out_links,
+                turns: p.turns,
+                demand: p.demand,
+                signals: p.signals,
+                phases: p.phases,
                 sr: &self.sr,
                 state: &self.state,
             };
@@ -112,9 +171,9 @@ impl StepEngine for CpuEngine<'_> {
                 self.clock,
             );
             cpu::update_cells(
-                &p.params,
-                &p.links,
-                &p.cell_link,
+                p.params,
+                p.links,
+                p.cell_link,
                 &self.sr,
                 &self.out_flow,
                 &self.in_flow,
@@ -168,6 +227,11 @@ pub struct GpuEngine<'a> {
 impl<'a> GpuEngine<'a> {
     /// Uploads a problem with an empty network.
     pub fn new(ctx: &'a GpuContext, p: &TrafficProblem) -> Result<Self, GpuError> {
+        Self::from_arrays(ctx, p.arrays())
+    }
+
+    /// Uploads borrowed step arrays with an empty network.
+    pub fn from_arrays(ctx: &'a GpuContext, p: StepArrays<'_>) -> Result<Self, GpuError> {
         let c = p.n_cells();
         let n = p.nodes.len();
         let kk = p.n_comm();
@@ -190,16 +254,16 @@ impl<'a> GpuEngine<'a> {
                 v.to_vec()
             }
         }
-        let params = ctx.uniform("traffic-params", &p.params);
-        let links = ctx.storage("links", &p.links);
-        let cell_link = ctx.storage("cell-link", &p.cell_link);
-        let nodes = ctx.storage("nodes", &p.nodes);
-        let in_links = ctx.storage("in-links", &nonempty(&p.in_links));
-        let out_links = ctx.storage("out-links", &nonempty(&p.out_links));
-        let turns = ctx.storage("turns", &p.turns);
-        let demand = ctx.storage("demand", &nonempty(&p.demand));
-        let signals = ctx.storage("signals", &nonempty(&p.signals));
-        let phases = ctx.storage("phases", &nonempty(&p.phases));
+        let params = ctx.uniform("traffic-params", p.params);
+        let links = ctx.storage("links", p.links);
+        let cell_link = ctx.storage("cell-link", p.cell_link);
+        let nodes = ctx.storage("nodes", p.nodes);
+        let in_links = ctx.storage("in-links", &nonempty(p.in_links));
+        let out_links = ctx.storage("out-links", &nonempty(p.out_links));
+        let turns = ctx.storage("turns", p.turns);
+        let demand = ctx.storage("demand", &nonempty(p.demand));
+        let signals = ctx.storage("signals", &nonempty(p.signals));
+        let phases = ctx.storage("phases", &nonempty(p.phases));
         let state = [
             ctx.storage_zeroed::<f32>("state-a", c * kk),
             ctx.storage_zeroed::<f32>("state-b", c * kk),
@@ -209,7 +273,7 @@ impl<'a> GpuEngine<'a> {
         let in_flow = ctx.storage_zeroed::<f32>("in-flow", p.out_links.len().max(1) * kk);
         let queue = ctx.storage_zeroed::<f32>("queue", n * kk);
         let counters = ctx.storage_zeroed::<[u32; 4]>("counters", 2 * n);
-        let signal_state = ctx.storage("signal-state", &initial_signal_state(p));
+        let signal_state = ctx.storage("signal-state", &initial_signal_state(&p));
         let stats = ctx.storage_zeroed::<[f32; 4]>("stats", c);
         let clock = ctx.storage("clock", &[0u32; 4]);
         let kernels = [
@@ -415,56 +479,125 @@ impl TrafficProblem {
         every: u64,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<TrafficRun, GpuError> {
-        let t0 = Instant::now();
-        let mut intervals = Vec::new();
-        let mut done = 0u64;
-        let every = every.max(1);
-        let n_intervals = self.steps.div_ceil(every) as usize;
+        let mut runs = drive_members(
+            &[(self, MemberOffsets::default())],
+            engine,
+            adapter,
+            every,
+            progress,
+        )?;
+        runs.pop()
+            .ok_or_else(|| GpuError::Readback("a run of one member gave no result".into()))
+    }
+
+    /// Vehicles waiting per node and class from the engine's queues (`node × K + commodity`).
+    fn queued_by_node(&self, q: &[f32]) -> Vec<[f64; 2]> {
         let kk = self.n_comm();
-        let class_of = |k: usize| self.commodities[k].class.index();
-        let queued_by_node = |q: &[f32]| {
-            let mut v = vec![[0.0f64; 2]; self.network.nodes.len()];
-            for (i, x) in q.iter().enumerate() {
-                if let Some(node) = v.get_mut(i / kk) {
-                    node[class_of(i % kk)] += f64::from(*x);
-                }
+        let mut v = vec![[0.0f64; 2]; self.nodes.len()];
+        for (i, x) in q.iter().enumerate() {
+            if let Some(node) = v.get_mut(i / kk) {
+                node[self.commodities[i % kk].class.index()] += f64::from(*x);
             }
-            v
-        };
-        let mut queued_before = queued_by_node(&engine.queues()?);
-        while done < self.steps {
-            let n = every.min(self.steps - done);
-            engine.steps(n)?;
-            let stats = engine.take_stats()?;
-            let queued_after = queued_by_node(&engine.queues()?);
-            let seconds = n as f64 * self.dt_s;
-            let queued_s = queued_before
+        }
+        v
+    }
+}
+
+/// Where a member's cells and nodes start in the arrays an engine steps: zero for a run
+/// alone, its place in the union for a member of a batch ([`super::batch::Union`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemberOffsets {
+    /// First cell.
+    pub cell: usize,
+    /// First node.
+    pub node: usize,
+}
+
+/// `len` items of `v` from `start`, or an error naming `what` (an engine answered with fewer).
+fn part<'v, T>(v: &'v [T], start: usize, len: usize, what: &str) -> Result<&'v [T], GpuError> {
+    v.get(start..start + len).ok_or_else(|| {
+        GpuError::Readback(format!(
+            "{what}: {} values read, {} needed",
+            v.len(),
+            start + len
+        ))
+    })
+}
+
+/// Runs the members an engine steps together (one problem alone, or a batch's union with each
+/// member at its offsets) to the end, with statistics every `every` steps, and gives each
+/// member's run as if it had run alone: its own intervals, final state and conservation check.
+/// Members share the step count and the time step (the union is built only for such members);
+/// `wall_s` is the whole batch's.
+pub fn drive_members(
+    members: &[(&TrafficProblem, MemberOffsets)],
+    engine: &mut dyn StepEngine,
+    adapter: Option<AdapterReport>,
+    every: u64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<TrafficRun>, GpuError> {
+    let Some(&(first, _)) = members.first() else {
+        return Ok(Vec::new());
+    };
+    let t0 = Instant::now();
+    let steps = first.steps;
+    let every = every.max(1);
+    let n_intervals = steps.div_ceil(every) as usize;
+    let mut intervals: Vec<Vec<IntervalStats>> = vec![Vec::new(); members.len()];
+    let queues = engine.queues()?;
+    let mut queued_before = Vec::with_capacity(members.len());
+    for (p, o) in members {
+        let kk = p.n_comm();
+        let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
+        queued_before.push(p.queued_by_node(q));
+    }
+    let mut done = 0u64;
+    while done < steps {
+        let n = every.min(steps - done);
+        engine.steps(n)?;
+        let stats = engine.take_stats()?;
+        let queues = engine.queues()?;
+        for (m, (p, o)) in members.iter().enumerate() {
+            let kk = p.n_comm();
+            let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
+            let queued_after = p.queued_by_node(q);
+            let seconds = n as f64 * p.dt_s;
+            let queued_s = queued_before[m]
                 .iter()
                 .zip(&queued_after)
                 .map(|(a, b)| [0.5 * (a[0] + b[0]) * seconds, 0.5 * (a[1] + b[1]) * seconds])
                 .collect();
-            queued_before = queued_after;
-            let mut vehicle_s = vec![[0.0f64; 2]; self.links.len()];
-            let mut vehicle_m = vec![[0.0f64; 2]; self.links.len()];
-            for (c, s) in stats.iter().enumerate() {
-                let l = self.cell_link[c] as usize;
+            queued_before[m] = queued_after;
+            let mut vehicle_s = vec![[0.0f64; 2]; p.links.len()];
+            let mut vehicle_m = vec![[0.0f64; 2]; p.links.len()];
+            let cells = part(&stats, o.cell, p.n_cells(), "cell statistics")?;
+            for (c, s) in cells.iter().enumerate() {
+                let l = p.cell_link[c] as usize;
                 vehicle_s[l][0] += f64::from(s[0]);
                 vehicle_s[l][1] += f64::from(s[1]);
                 vehicle_m[l][0] += f64::from(s[2]);
                 vehicle_m[l][1] += f64::from(s[3]);
             }
-            intervals.push(IntervalStats {
-                start_s: done as f64 * self.dt_s,
+            intervals[m].push(IntervalStats {
+                start_s: done as f64 * p.dt_s,
                 seconds,
                 vehicle_s,
                 vehicle_m,
                 queued_s,
             });
-            done += n;
-            progress(intervals.len(), n_intervals);
         }
-        let final_state: Vec<[f32; 2]> = engine
-            .state()?
+        done += n;
+        progress(intervals[0].len(), n_intervals);
+    }
+    let state = engine.state()?;
+    let wall_s = t0.elapsed().as_secs_f64();
+    let counters = engine.counters()?;
+    let queues = engine.queues()?;
+    let mut runs = Vec::with_capacity(members.len());
+    for ((p, o), intervals) in members.iter().zip(intervals) {
+        let kk = p.n_comm();
+        let class_of = |k: usize| p.commodities[k].class.index();
+        let final_state: Vec<[f32; 2]> = part(&state, o.cell * kk, p.n_cells() * kk, "state")?
             .chunks(kk)
             .map(|cell| {
                 let mut v = [0.0f32; 2];
@@ -474,12 +607,9 @@ impl TrafficProblem {
                 v
             })
             .collect();
-        let wall_s = t0.elapsed().as_secs_f64();
-        let counters = engine.counters()?;
-        let queues = engine.queues()?;
         let mut entered = [0.0f64; 2];
         let mut exited = [0.0f64; 2];
-        for pair in counters.chunks(2) {
+        for pair in part(&counters, 2 * o.node, 2 * p.nodes.len(), "counters")?.chunks(2) {
             for c in 0..2 {
                 entered[c] += cpu::counted(pair[0][2 * c], pair[0][2 * c + 1]);
                 exited[c] += cpu::counted(pair[1][2 * c], pair[1][2 * c + 1]);
@@ -491,8 +621,9 @@ impl TrafficProblem {
             in_network[1] += f64::from(s[1]);
         }
         let mut waiting = [0.0f64; 2];
-        for (i, q) in queues.iter().enumerate() {
-            waiting[class_of(i % kk)] += f64::from(*q);
+        let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
+        for (i, x) in q.iter().enumerate() {
+            waiting[class_of(i % kk)] += f64::from(*x);
         }
         let relative_error = VehicleClass::ALL
             .iter()
@@ -501,11 +632,11 @@ impl TrafficProblem {
                 (entered[i] - exited[i] - in_network[i]).abs() / entered[i].max(1.0)
             })
             .fold(0.0, f64::max);
-        Ok(TrafficRun {
-            adapter,
-            steps: self.steps,
+        runs.push(TrafficRun {
+            adapter: adapter.clone(),
+            steps: p.steps,
             wall_s,
-            cell_updates_per_s: self.n_cells() as f64 * self.steps as f64 / wall_s.max(1e-9),
+            cell_updates_per_s: p.n_cells() as f64 * p.steps as f64 / wall_s.max(1e-9),
             intervals,
             final_state,
             conservation: Conservation {
@@ -513,11 +644,12 @@ impl TrafficProblem {
                 exited,
                 in_network,
                 waiting,
-                demand: self.demand_total,
+                demand: p.demand_total,
                 relative_error,
             },
-        })
+        });
     }
+    Ok(runs)
 }
 
 /// Link measures of one interval and class, by Edie's generalised definitions over the

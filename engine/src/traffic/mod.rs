@@ -12,10 +12,13 @@
 //!   `shaders/traffic/` (same stage names: `sending_receiving`, `node_flows`, `update_cells`);
 //! - [`engine`]: the two step engines and [`TrafficProblem::run`], which accumulates Edie's
 //!   link statistics per output interval and checks vehicle conservation;
+//! - [`batch`]: members of a sweep stepped together as the disjoint union of their arrays
+//!   (one dispatch per stage for all of them) and the rendezvous that gathers them on a GPU;
 //! - [`emissions`]: emission factors per vehicle-km → g/s per link and interval;
 //! - [`osm`]: the OpenStreetMap PBF importer.
 
 pub mod assignment;
+pub mod batch;
 mod compile;
 pub mod cpu;
 pub mod emissions;
