@@ -4,7 +4,8 @@
 
 use rayon::prelude::*;
 
-use super::{LinkData, MAX_COMMODITIES, NONE, NodeData, PhaseData, SignalData, StepParams};
+use super::engine::StepArrays;
+use super::{LinkData, MAX_COMMODITIES, NONE, NodeData, PhaseData, StepParams};
 
 /// Vehicle counters are exact integers in units of 2⁻²⁴ vehicle, 64 bits held as (lo, hi) u32
 /// words: integer additions cannot be reassociated or contracted by a shader compiler the way
@@ -112,24 +113,8 @@ pub fn sending_receiving(
 
 /// Read-only inputs of the node stage.
 pub struct NodeInputs<'a> {
-    /// Kernel constants.
-    pub params: &'a StepParams,
-    /// Links.
-    pub links: &'a [LinkData],
-    /// Nodes.
-    pub nodes: &'a [NodeData],
-    /// Incoming links grouped by node.
-    pub in_links: &'a [u32],
-    /// Outgoing links grouped by node.
-    pub out_links: &'a [u32],
-    /// Turning fractions: `((slice × n_turn_entries) + entry) × K + commodity`.
-    pub turns: &'a [f32],
-    /// Demand per origin slot, period and commodity, vehicles per step.
-    pub demand: &'a [f32],
-    /// Signal plans.
-    pub signals: &'a [SignalData],
-    /// Phases.
-    pub phases: &'a [PhaseData],
+    /// The network's arrays (one problem's or a batch's union).
+    pub arrays: StepArrays<'a>,
     /// Sending/receiving per cell.
     pub sr: &'a [[f32; 2]],
     /// Cell state, K commodities per cell.
@@ -161,12 +146,12 @@ fn split_by<T>(mut s: &mut [T], counts: impl Iterator<Item = usize>) -> Vec<&mut
 }
 
 fn occupancy(inp: &NodeInputs<'_>, link: u32) -> f32 {
-    let kk = inp.params.n_comm as usize;
-    let l = &inp.links[link as usize];
+    let kk = inp.arrays.params.n_comm as usize;
+    let l = &inp.arrays.links[link as usize];
     let mut x = 0.0f32;
     for c in l.first_cell..l.first_cell + l.n_cells {
         let c = c as usize;
-        x += pce(inp.params, &inp.state[c * kk..(c + 1) * kk]);
+        x += pce(inp.arrays.params, &inp.state[c * kk..(c + 1) * kk]);
     }
     x
 }
@@ -182,13 +167,13 @@ fn slice_offset(p: &StepParams, clock: u32) -> usize {
 /// `j`: Σ_k share_k·pce_k·β_k(a, j).
 #[inline]
 fn row_beta(inp: &NodeInputs<'_>, l: Option<&LinkData>, n: &[f32], t: f32, entry: usize) -> f32 {
-    let p = inp.params;
+    let p = inp.arrays.params;
     let kk = p.n_comm as usize;
     let mut b = 0.0f32;
     for k in 0..kk {
         let s = share(p, l, n, k, t);
         if s > 0.0 {
-            b += s * comm_pce(p, k) * inp.turns[entry * kk + k];
+            b += s * comm_pce(p, k) * inp.arrays.turns[entry * kk + k];
         }
     }
     b
@@ -202,7 +187,7 @@ fn row_beta(inp: &NodeInputs<'_>, l: Option<&LinkData>, n: &[f32], t: f32, entry
 /// An approach served for some movements only counts those: Q_a·(g_a·x_a/N_a − Σ_{j green}
 /// β_aj·x_j/N_j), g_a the PCE share of its green movements.
 fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize) -> f32 {
-    let kk = inp.params.n_comm as usize;
+    let kk = inp.arrays.params.n_comm as usize;
     let cols = node.n_out + 1;
     let full = full_cols(node);
     let mut total = 0.0f32;
@@ -211,11 +196,11 @@ fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize)
             continue;
         }
         let allowed = ph.cols[a as usize];
-        let li = inp.in_links[(node.in_off + a) as usize];
-        let l = &inp.links[li as usize];
+        let li = inp.arrays.in_links[(node.in_off + a) as usize];
+        let l = &inp.arrays.links[li as usize];
         let last = (l.first_cell + l.n_cells - 1) as usize;
         let n = &inp.state[last * kk..(last + 1) * kk];
-        let t = row_total(inp.params, Some(l), n);
+        let t = row_total(inp.arrays.params, Some(l), n);
         let mut down = 0.0f32;
         for j in 0..node.n_out {
             let beta = row_beta(
@@ -226,8 +211,8 @@ fn pressure(inp: &NodeInputs<'_>, node: &NodeData, ph: &PhaseData, turn0: usize)
                 turn0 + (node.turn_off + a * cols + j) as usize,
             );
             if beta > 0.0 && allowed & (1 << j) != 0 {
-                let lj = inp.out_links[(node.out_off + j) as usize];
-                down += beta * occupancy(inp, lj) / storage(&inp.links[lj as usize]);
+                let lj = inp.arrays.out_links[(node.out_off + j) as usize];
+                down += beta * occupancy(inp, lj) / storage(&inp.arrays.links[lj as usize]);
             }
         }
         let up = occupancy(inp, li) / storage(l);
@@ -280,8 +265,9 @@ fn signal_mask(
     if node.signal == NONE {
         return (u32::MAX, NONE);
     }
-    let sig = &inp.signals[node.signal as usize];
-    let phases = &inp.phases[sig.phase_off as usize..(sig.phase_off + sig.n_phases) as usize];
+    let sig = &inp.arrays.signals[node.signal as usize];
+    let phases =
+        &inp.arrays.phases[sig.phase_off as usize..(sig.phase_off + sig.n_phases) as usize];
     if sig.kind == 0 {
         let t = (clock + sig.offset) % sig.cycle.max(1);
         let mut acc = 0u32;
@@ -426,9 +412,9 @@ fn node_flow(
     st: &mut [u32; 2],
 ) {
     const MAX: usize = MAX_ROWS;
-    let p = inp.params;
+    let p = inp.arrays.params;
     let kk = p.n_comm as usize;
-    let node = &inp.nodes[n];
+    let node = &inp.arrays.nodes[n];
     let (n_in, n_out) = (node.n_in as usize, node.n_out as usize);
     let cols = n_out + 1;
     let turn0 = slice_offset(p, clock);
@@ -439,7 +425,7 @@ fn node_flow(
         if phase == NONE || a >= n_in {
             u32::MAX
         } else {
-            inp.phases[phase as usize].cols[a]
+            inp.arrays.phases[phase as usize].cols[a]
         }
     };
 
@@ -449,13 +435,14 @@ fn node_flow(
         if period < p.n_periods {
             let d0 = (node.origin * p.n_periods + period) as usize * kk;
             for k in 0..kk {
-                queue[k] += inp.demand[d0 + k];
+                queue[k] += inp.arrays.demand[d0 + k];
             }
         }
     }
     // sending of each incoming row (the last row is the origin)
     let row_link = |a: usize| -> Option<&LinkData> {
-        (a < n_in).then(|| &inp.links[inp.in_links[node.in_off as usize + a] as usize])
+        (a < n_in)
+            .then(|| &inp.arrays.links[inp.arrays.in_links[node.in_off as usize + a] as usize])
     };
     let row_state = |a: usize| -> &[f32] {
         match row_link(a) {
@@ -468,7 +455,7 @@ fn node_flow(
     };
     let mut send = [0.0f32; MAX];
     for a in 0..n_in {
-        let l = &inp.links[inp.in_links[node.in_off as usize + a] as usize];
+        let l = &inp.arrays.links[inp.arrays.in_links[node.in_off as usize + a] as usize];
         let last = (l.first_cell + l.n_cells - 1) as usize;
         send[a] = if mask & (1 << a) != 0 {
             inp.sr[last][0]
@@ -478,7 +465,8 @@ fn node_flow(
     }
     let mut cap = 0.0f32;
     for j in 0..n_out {
-        cap = cap.max(inp.links[inp.out_links[node.out_off as usize + j] as usize].q_step);
+        cap = cap
+            .max(inp.arrays.links[inp.arrays.out_links[node.out_off as usize + j] as usize].q_step);
     }
     send[n_in] = pce(p, queue).min(cap);
 
@@ -509,7 +497,7 @@ fn node_flow(
     }
     let mut supply = [0.0f32; MAX];
     for (j, r) in supply.iter_mut().enumerate().take(n_out) {
-        let l = &inp.links[inp.out_links[node.out_off as usize + j] as usize];
+        let l = &inp.arrays.links[inp.arrays.out_links[node.out_off as usize + j] as usize];
         *r = inp.sr[l.first_cell as usize][1];
     }
     // a row with green for some movements only (a protected turn): vehicles for the red ones
@@ -563,7 +551,7 @@ fn node_flow(
                 let b = if restricted && al & (1 << j) == 0 {
                     0.0
                 } else {
-                    inp.turns[(turn0 + node.turn_off as usize + a * cols + j) * kk + k]
+                    inp.arrays.turns[(turn0 + node.turn_off as usize + a * cols + j) * kk + k]
                 };
                 let m = y * sh * b;
                 if j < n_out {
@@ -594,9 +582,15 @@ fn node_flow(
 /// Stage `node_flows` (`shaders/traffic/node_flows.wgsl`): per node, signals, origin demand,
 /// the node model ([`node_model`]) and the FIFO split.
 pub fn node_flows(inp: &NodeInputs<'_>, out: NodeOutputs<'_>, clock: u32) {
-    let kk = inp.params.n_comm as usize;
-    let outs = split_by(out.out_flow, inp.nodes.iter().map(|n| n.n_in as usize * kk));
-    let ins = split_by(out.in_flow, inp.nodes.iter().map(|n| n.n_out as usize * kk));
+    let kk = inp.arrays.params.n_comm as usize;
+    let outs = split_by(
+        out.out_flow,
+        inp.arrays.nodes.iter().map(|n| n.n_in as usize * kk),
+    );
+    let ins = split_by(
+        out.in_flow,
+        inp.arrays.nodes.iter().map(|n| n.n_out as usize * kk),
+    );
     outs.into_par_iter()
         .zip(ins)
         .zip(out.queue.par_chunks_mut(kk))

@@ -147,15 +147,7 @@ impl StepEngine for CpuEngine<'_> {
         for _ in 0..n {
             cpu::sending_receiving(p.params, p.links, p.cell_link, &self.state, &mut self.sr);
             let inputs = NodeInputs {
-                params: p.params,
-                links: p.links,
-                nodes: p.nodes,
-                in_links: p.in_links,
-                out_links: p.out_links,
-                turns: p.turns,
-                demand: p.demand,
-                signals: p.signals,
-                phases: p.phases,
+                arrays: *p,
                 sr: &self.sr,
                 state: &self.state,
             };
