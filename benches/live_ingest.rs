@@ -4,7 +4,11 @@
 //!
 //! ```text
 //! cargo bench -p twin-cli --bench live_ingest -- --readings 200000     # default 200,000
+//! cargo bench -p twin-cli --bench live_ingest -- --per-message 8       # dataloggers' batch form
 //! ```
+//! `--per-message K` (1–12, default 1): K > 1 publishes the dataloggers' batch form
+//! (`qn/<station>`, K parameters of one time in `values`), as a station sends a scan or replays
+//! a backlog; 1 publishes one reading per `qn/<station>/<parameter>` message.
 //! Measured from the first PUBLISH until the ingester has flushed the last reading into the lake
 //! (it stops one idle second later; that second is not counted). In test mode
 //! (`cargo test --benches`) it runs 2,000 readings, to keep the code honest.
@@ -19,6 +23,23 @@ use rumqttc::QoS;
 #[path = "../tests/cli/broker.rs"]
 mod broker;
 
+/// What an air station's datalogger reports in one scan, `PARAMETER [unit]` as the batch form
+/// heads its values.
+const PARAMETERS: [&str; 12] = [
+    "PM2.5 [µg/m³]",
+    "PM10 [µg/m³]",
+    "TSP [µg/m³]",
+    "SO2 [µg/m³]",
+    "NO2 [µg/m³]",
+    "NO [µg/m³]",
+    "CO [µg/m³]",
+    "O3 [µg/m³]",
+    "NH3 [µg/m³]",
+    "temperature [°C]",
+    "relative_humidity [%]",
+    "wind_speed [m/s]",
+];
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let test_mode = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
@@ -31,6 +52,15 @@ fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(200_000)
     };
+    let per_message: usize = args
+        .iter()
+        .position(|a| a == "--per-message")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, PARAMETERS.len());
+    let messages = n.div_ceil(per_message);
+    let n = messages * per_message;
     let dir = tempfile::tempdir().expect("temp dir");
     let b = broker::start(dir.path());
     let port = b.port;
@@ -48,25 +78,36 @@ fn main() {
         "st-uong-bi-air-01",
         "st-mong-cai-air-01",
     ];
-    let (client, acks) = broker::publisher(port, "bench-publisher", 1000, n);
+    let (client, acks) = broker::publisher(port, "bench-publisher", 1000, messages);
     let started = Instant::now();
     let epoch = 1_767_225_600i64;
-    for i in 0..n {
+    for i in 0..messages {
         let s = stations[i % stations.len()];
         let t = chrono::DateTime::from_timestamp(epoch + 10 * (i / stations.len()) as i64, 0)
             .expect("time")
             .to_rfc3339();
-        client
-            .publish(
+        let (topic, payload) = if per_message == 1 {
+            (
                 format!("qn/{s}/PM2.5"),
-                QoS::AtLeastOnce,
-                false,
                 format!(r#"{{"time": "{t}", "value": {}, "unit": "µg/m³"}}"#, i % 90),
             )
+        } else {
+            let values: Vec<String> = PARAMETERS[..per_message]
+                .iter()
+                .enumerate()
+                .map(|(k, p)| format!(r#""{p}": {}"#, (i + 7 * k) % 90))
+                .collect();
+            (
+                format!("qn/{s}"),
+                format!(r#"{{"time": "{t}", "values": {{{}}}}}"#, values.join(", ")),
+            )
+        };
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
             .expect("publish");
     }
     let published = started.elapsed().as_secs_f64();
-    assert_eq!(acks.join().expect("acks"), n);
+    assert_eq!(acks.join().expect("acks"), messages);
     let status = broker::wait_exit(&mut ing, Duration::from_secs(3600));
     let wall = started.elapsed().as_secs_f64() - 1.0; // less the idle second before it stops
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -77,7 +118,8 @@ fn main() {
         .height();
     assert_eq!(rows, n, "{text}");
     println!(
-        "live ingest: {n} readings in {wall:.2} s = {:.0} readings/s into the lake (publisher done at {published:.2} s); WAL fsync before every PUBACK batch",
-        n as f64 / wall
+        "live ingest: {n} readings ({messages} messages, {per_message} per message) in {wall:.2} s = {:.0} readings/s, {:.0} messages/s into the lake (publisher done at {published:.2} s); WAL fsync before every PUBACK batch",
+        n as f64 / wall,
+        messages as f64 / wall
     );
 }
