@@ -166,7 +166,8 @@ fn toml_to_json(v: &Value) -> serde_json::Value {
 /// Runs one member into `out` (skipped when already finished). Dispersion and traffic members
 /// run exactly as `twin simulate` runs their scenario; relative paths in the scenario are
 /// relative to the base file, as they are for the base itself. With `batch`, a dispersion
-/// member runs as a slot of the shared GPU batch (its outputs are those of a run alone).
+/// member runs as a slot of the shared GPU batch and a traffic member in a union with other
+/// members (its outputs are those of a run alone either way).
 pub fn run_member(
     sweep: &Sweep,
     member: &Member,
@@ -274,8 +275,8 @@ fn run_inner(
 }
 
 /// Runs a dispersion or traffic scenario (as TOML, its relative paths relative to `base`) over
-/// `dataset` into `dir`, exactly as `twin simulate` runs it (a dispersion run as a slot of
-/// `batch` when given); errors name `base`.
+/// `dataset` into `dir`, exactly as `twin simulate` runs it (through `batch` when given: a
+/// dispersion run as a slot of its batch, a traffic run in a union); errors name `base`.
 pub fn run_scenario(
     model: Model,
     scenario: &Value,
