@@ -49,13 +49,6 @@ pub fn mismatch(a: &TrafficProblem, b: &TrafficProblem) -> Option<&'static str> 
     }
 }
 
-/// Bytes of the three largest device arrays a problem needs (cell statistics, one state
-/// buffer, the turning fractions): a union's are the sums, and each must fit one binding.
-fn binding_bytes(p: &TrafficProblem) -> [u64; 3] {
-    let c = p.n_cells() as u64;
-    [c * 16, c * p.n_comm() as u64 * 4, p.turns.len() as u64 * 4]
-}
-
 /// The disjoint union of batchable problems as one set of step arrays.
 #[derive(Debug, Clone)]
 pub struct Union {
@@ -374,7 +367,7 @@ impl<'a> Batcher<'a> {
         let limit = self.ctx.limits.max_storage_buffer_binding_size;
         let mut groups: Vec<(Vec<usize>, [u64; 3])> = Vec::new();
         for (i, (_, p)) in taken.iter().enumerate() {
-            let bytes = binding_bytes(p);
+            let bytes = p.arrays().binding_bytes().map(|(_, b)| b);
             let fits = |sum: &[u64; 3]| (0..3).all(|k| sum[k] + bytes[k] <= limit);
             match groups
                 .iter_mut()

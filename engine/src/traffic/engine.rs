@@ -66,6 +66,18 @@ impl StepArrays<'_> {
     fn n_comm(&self) -> usize {
         self.params.n_comm as usize
     }
+
+    /// Bytes of the three largest device arrays (cell statistics, one state buffer, the
+    /// turning fractions), by name: each must fit one storage binding (a union's are the sums
+    /// of its members').
+    pub fn binding_bytes(&self) -> [(&'static str, u64); 3] {
+        let c = self.n_cells() as u64;
+        [
+            ("statistics", c * 16),
+            ("state", c * self.n_comm() as u64 * 4),
+            ("turning fractions", self.turns.len() as u64 * 4),
+        ]
+    }
 }
 
 impl TrafficProblem {
@@ -228,11 +240,7 @@ impl<'a> GpuEngine<'a> {
         let n = p.nodes.len();
         let kk = p.n_comm();
         let limit = ctx.limits.max_storage_buffer_binding_size;
-        for (what, bytes) in [
-            ("statistics", c as u64 * 16),
-            ("state", (c * kk * 4) as u64),
-            ("turning fractions", p.turns.len() as u64 * 4),
-        ] {
+        for (what, bytes) in p.binding_bytes() {
             if bytes > limit {
                 return Err(GpuError::TooLarge(format!(
                     "{c} cells × {kk} commodities need {bytes} bytes of {what}; the adapter binds at most {limit}"
@@ -505,6 +513,16 @@ pub struct MemberOffsets {
     pub node: usize,
 }
 
+/// A member's part of the engine's queues (`node × K + commodity`).
+fn member_queues<'v>(
+    queues: &'v [f32],
+    p: &TrafficProblem,
+    o: &MemberOffsets,
+) -> Result<&'v [f32], GpuError> {
+    let kk = p.n_comm();
+    part(queues, o.node * kk, p.nodes.len() * kk, "queues")
+}
+
 /// `len` items of `v` from `start`, or an error naming `what` (an engine answered with fewer).
 fn part<'v, T>(v: &'v [T], start: usize, len: usize, what: &str) -> Result<&'v [T], GpuError> {
     v.get(start..start + len).ok_or_else(|| {
@@ -539,9 +557,7 @@ pub fn drive_members(
     let queues = engine.queues()?;
     let mut queued_before = Vec::with_capacity(members.len());
     for (p, o) in members {
-        let kk = p.n_comm();
-        let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
-        queued_before.push(p.queued_by_node(q));
+        queued_before.push(p.queued_by_node(member_queues(&queues, p, o)?));
     }
     let mut done = 0u64;
     while done < steps {
@@ -550,9 +566,7 @@ pub fn drive_members(
         let stats = engine.take_stats()?;
         let queues = engine.queues()?;
         for (m, (p, o)) in members.iter().enumerate() {
-            let kk = p.n_comm();
-            let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
-            let queued_after = p.queued_by_node(q);
+            let queued_after = p.queued_by_node(member_queues(&queues, p, o)?);
             let seconds = n as f64 * p.dt_s;
             let queued_s = queued_before[m]
                 .iter()
@@ -613,8 +627,7 @@ pub fn drive_members(
             in_network[1] += f64::from(s[1]);
         }
         let mut waiting = [0.0f64; 2];
-        let q = part(&queues, o.node * kk, p.nodes.len() * kk, "queues")?;
-        for (i, x) in q.iter().enumerate() {
+        for (i, x) in member_queues(&queues, p, o)?.iter().enumerate() {
             waiting[class_of(i % kk)] += f64::from(*x);
         }
         let relative_error = VehicleClass::ALL
