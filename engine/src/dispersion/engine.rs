@@ -170,18 +170,17 @@ impl StepEngine for CpuEngine {
         };
         for _ in 0..n {
             cpu::emit(&ep, &self.sources, &mut self.state);
-            for sweep in tp.sweeps(self.step) {
-                cpu::transport(
-                    &sweep,
-                    &self.cour_x,
-                    &self.cour_y,
-                    &self.state,
-                    &mut self.next,
-                    &mut self.integral,
-                    &mut self.outflow,
-                );
-                std::mem::swap(&mut self.state, &mut self.next);
-            }
+            cpu::transport_step(
+                &tp,
+                self.step,
+                &self.cour_x,
+                &self.cour_y,
+                &self.state,
+                &mut self.next,
+                &mut self.integral,
+                &mut self.outflow,
+            );
+            std::mem::swap(&mut self.state, &mut self.next);
             self.step += 1;
         }
         Ok(())
