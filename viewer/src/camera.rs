@@ -70,13 +70,18 @@ impl Plugin for CameraPlugin {
     }
 }
 
-fn spawn(mut commands: Commands, twin: Res<crate::data::Twin>, start: Option<Res<StartView>>) {
+fn spawn(
+    mut commands: Commands,
+    twin: Res<crate::data::Twin>,
+    start: Option<Res<StartView>>,
+    offscreen: Option<Res<crate::headless::Offscreen>>,
+) {
     let mut orbit = Orbit::overview(twin.0.extent);
     if let Some((focus, distance)) = start.and_then(|s| s.0) {
         orbit.focus = focus;
         orbit.distance = distance;
     }
-    commands.spawn((
+    let mut camera = commands.spawn((
         Camera3d::default(),
         // data colours (AQI bands, colour maps) exactly as the legends show them
         bevy::core_pipeline::tonemapping::Tonemapping::None,
@@ -84,6 +89,11 @@ fn spawn(mut commands: Commands, twin: Res<crate::data::Twin>, start: Option<Res
         Transform::from_translation(orbit.eye()).looking_at(orbit.focus, Vec3::Y),
         orbit,
     ));
+    // headless: into the offscreen image (set at spawn, so egui's primary context, which
+    // attaches to the first camera, draws the panels into the same image)
+    if let Some(o) = offscreen {
+        camera.insert(bevy::camera::RenderTarget::Image(o.image.clone().into()));
+    }
 }
 
 fn controls(

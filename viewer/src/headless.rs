@@ -1,5 +1,9 @@
 //! Headless runs: render N frames (and on until every render pipeline is compiled), save a
-//! screenshot, print the mean frame time, exit.
+//! screenshot, print the mean and 95th-percentile frame time, exit.
+//!
+//! Offscreen: there is no window and no event loop (the app runs on Bevy's schedule runner,
+//! not winit), the camera renders into an image ([`Offscreen`]) and the screenshot is taken of
+//! that image, so it runs on a GPU server without a display or an X server.
 //!
 //! Next to `FILE.png` it writes `FILE.png.json`: the image size, the frame times, and probes —
 //! the pixel where a known land point, sea point, road and the overlay's maximum fall — so a
@@ -11,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bevy::prelude::*;
-use bevy::render::render_resource::PipelineCache;
+use bevy::render::render_resource::{PipelineCache, TextureFormat, TextureUsages};
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
 use bevy::render::{Render, RenderApp};
 
@@ -24,6 +28,17 @@ pub struct HeadlessPlugin {
     pub path: PathBuf,
     /// Frames before the screenshot.
     pub frames: u32,
+    /// Image size, pixels.
+    pub size: (u32, u32),
+}
+
+/// The image the camera renders into in a headless run, and its size.
+#[derive(Debug, Clone, Resource)]
+pub struct Offscreen {
+    /// The render target.
+    pub image: Handle<Image>,
+    /// Width and height, pixels.
+    pub size: (u32, u32),
 }
 
 #[derive(Debug, Resource)]
@@ -54,6 +69,15 @@ fn count_pending(cache: Res<PipelineCache>, pending: Res<Pending>) {
 
 impl Plugin for HeadlessPlugin {
     fn build(&self, app: &mut App) {
+        // sRGB like a window's swapchain, so the PNG has the colours the window shows
+        let (w, h) = self.size;
+        let mut image = Image::new_target_texture(w, h, TextureFormat::Rgba8UnormSrgb, None);
+        image.texture_descriptor.usage |= TextureUsages::COPY_SRC;
+        let image = app.world_mut().resource_mut::<Assets<Image>>().add(image);
+        app.insert_resource(Offscreen {
+            image,
+            size: self.size,
+        });
         app.insert_resource(State {
             path: self.path.clone(),
             frames: self.frames.max(1),
@@ -218,7 +242,7 @@ fn step(
     // real time: virtual time clamps each frame to 250 ms
     time: Res<Time<Real>>,
     twin: Res<Twin>,
-    windows: Query<&Window>,
+    offscreen: Res<Offscreen>,
     cam: Query<(&Camera, &GlobalTransform)>,
     covered: Res<Covered>,
     pending: Res<Pending>,
@@ -249,7 +273,7 @@ fn step(
     {
         let path = state.path.clone();
         commands
-            .spawn(Screenshot::primary_window())
+            .spawn(Screenshot::image(offscreen.image.clone()))
             .observe(save_to_disk(path))
             .observe(|_: On<ScreenshotCaptured>, mut s: ResMut<State>| s.saved = true);
         state.requested_at = Some(state.frame);
@@ -257,10 +281,8 @@ fn step(
     if state.saved {
         let n = state.times.len().max(1);
         let mean_ms = 1000.0 * state.times.iter().sum::<f32>() / n as f32;
-        let (w, h) = windows
-            .single()
-            .map(|w| (w.physical_width(), w.physical_height()))
-            .unwrap_or((0, 0));
+        let p95_ms = 1000.0 * percentile(&state.times, 0.95);
+        let (w, h) = offscreen.size;
         let probes = cam
             .single()
             .map(|(c, g)| {
@@ -281,6 +303,7 @@ fn step(
             "height": h,
             "frames": state.frame,
             "mean_frame_ms": mean_ms,
+            "p95_frame_ms": p95_ms,
             "probes": probes,
         });
         let sidecar = PathBuf::from(format!("{}.json", state.path.display()));
@@ -290,7 +313,7 @@ fn step(
             return;
         }
         println!(
-            "rendered {} frames at {w}x{h}: mean frame time {mean_ms:.2} ms ({:.1} fps) over {} frames",
+            "rendered {} frames at {w}x{h} offscreen: mean frame time {mean_ms:.2} ms ({:.1} fps), 95th percentile {p95_ms:.2} ms, over {} frames",
             state.frame,
             1000.0 / mean_ms.max(1e-6),
             state.times.len()
@@ -308,5 +331,28 @@ fn step(
     if state.requested_at.is_none() && state.frame > state.frames + 20_000 {
         eprintln!("twin-viewer: render pipelines still compiling after 20,000 frames");
         exit.write(AppExit::error());
+    }
+}
+
+/// The `q` quantile of frame times (nearest rank: the smallest time at least a share `q` of the
+/// frames do not exceed); 0 for none.
+fn percentile(times: &[f32], q: f64) -> f32 {
+    let mut t = times.to_vec();
+    t.sort_by(f32::total_cmp);
+    let rank = ((q * t.len() as f64).ceil() as usize).clamp(1, t.len().max(1));
+    t.get(rank - 1).copied().unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn the_95th_percentile_is_the_nearest_rank() {
+        let t: Vec<f32> = (1..=20).map(|x| x as f32).collect();
+        assert_eq!(percentile(&t, 0.95), 19.0);
+        assert_eq!(percentile(&t, 1.0), 20.0);
+        assert_eq!(percentile(&[3.0, 1.0, 2.0], 0.5), 2.0);
+        assert_eq!(percentile(&[], 0.95), 0.0);
     }
 }

@@ -158,52 +158,61 @@ fn main() -> ExitCode {
     });
     let headless = cli.screenshot.is_some();
     let mut app = App::new();
-    app.add_plugins(
-        DefaultPlugins
-            .set(WindowPlugin {
-                primary_window: Some(Window {
-                    title: format!("QN Twin — {}", twin.province),
-                    resolution: WindowResolution::new(cli.size.0, cli.size.1)
-                        .with_scale_factor_override(1.0),
-                    present_mode: if headless {
-                        bevy::window::PresentMode::AutoNoVsync
-                    } else {
-                        bevy::window::PresentMode::AutoVsync
-                    },
-                    ..default()
-                }),
-                ..default()
-            })
-            .set(bevy::log::LogPlugin {
-                level: bevy::log::Level::WARN,
-                ..default()
-            }),
-    )
-    .add_plugins(bevy_egui::EguiPlugin::default())
-    .insert_resource(ClearColor(Color::srgb(0.05, 0.07, 0.12)))
-    .add_plugins(timeline::TimelinePlugin::for_runs(
-        &twin
-            .run
-            .iter()
-            .chain(twin.compare.iter())
-            .collect::<Vec<_>>(),
-        start_time,
-    ))
-    .insert_resource(data::Twin(twin))
-    .insert_resource(camera::StartView(start_view))
-    .insert_resource(ui::Selection {
-        picked: picked.map(ui::Picked::Feature),
-        ..Default::default()
-    })
-    .add_plugins((world::WorldPlugin, camera::CameraPlugin, ui::UiPlugin));
+    let window = WindowPlugin {
+        // headless: no window at all (offscreen, see `headless`)
+        primary_window: (!headless).then(|| Window {
+            title: format!("QN Twin — {}", twin.province),
+            resolution: WindowResolution::new(cli.size.0, cli.size.1)
+                .with_scale_factor_override(1.0),
+            present_mode: bevy::window::PresentMode::AutoVsync,
+            ..default()
+        }),
+        exit_condition: if headless {
+            bevy::window::ExitCondition::DontExit
+        } else {
+            bevy::window::ExitCondition::OnPrimaryClosed
+        },
+        ..default()
+    };
+    let mut plugins = DefaultPlugins.set(window).set(bevy::log::LogPlugin {
+        level: bevy::log::Level::WARN,
+        ..default()
+    });
+    if headless {
+        // no event loop and no display: Bevy's own loop, frame after frame without waiting
+        plugins = plugins.disable::<bevy::winit::WinitPlugin>();
+    }
+    app.add_plugins(plugins);
+    if let Some(path) = cli.screenshot.clone() {
+        // before the rest: the camera's spawn reads the offscreen target
+        app.add_plugins((
+            bevy::app::ScheduleRunnerPlugin::run_loop(std::time::Duration::ZERO),
+            headless::HeadlessPlugin {
+                path,
+                frames: cli.frames,
+                size: cli.size,
+            },
+        ));
+    }
+    app.add_plugins(bevy_egui::EguiPlugin::default())
+        .insert_resource(ClearColor(Color::srgb(0.05, 0.07, 0.12)))
+        .add_plugins(timeline::TimelinePlugin::for_runs(
+            &twin
+                .run
+                .iter()
+                .chain(twin.compare.iter())
+                .collect::<Vec<_>>(),
+            start_time,
+        ))
+        .insert_resource(data::Twin(twin))
+        .insert_resource(camera::StartView(start_view))
+        .insert_resource(ui::Selection {
+            picked: picked.map(ui::Picked::Feature),
+            ..Default::default()
+        })
+        .add_plugins((world::WorldPlugin, camera::CameraPlugin, ui::UiPlugin));
     if let Some(url) = cli.live.clone() {
         app.add_plugins(live::LivePlugin { url });
-    }
-    if let Some(path) = cli.screenshot.clone() {
-        app.add_plugins(headless::HeadlessPlugin {
-            path,
-            frames: cli.frames,
-        });
     }
     match app.run() {
         AppExit::Success => ExitCode::SUCCESS,

@@ -1,4 +1,4 @@
-//! `twin-viewer --screenshot` under `xvfb-run` with lavapipe: the image is not blank, and land,
+//! `twin-viewer --screenshot` offscreen (no display, no X server) with lavapipe: the image is not blank, and land,
 //! sea, a road and the overlay show where the viewer's projection puts them (the probes in the
 //! screenshot's JSON sidecar). A synthetic run directory — a Gaussian PM2.5 blob on the
 //! dispersion grid, every road jammed — checks that the overlays are wired.
@@ -69,19 +69,26 @@ impl Shot {
     }
 }
 
+/// `twin-viewer` with no display in its environment: `--screenshot` renders offscreen, so
+/// it needs neither a window nor an X server.
+fn viewer() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_twin-viewer"));
+    cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    cmd
+}
+
 fn shoot(name: &str, extra: &[&str]) -> Shot {
     let tmp = tmp(name);
     let dir = tmp.path();
     let png_path = dir.join("shot.png");
-    let mut cmd = Command::new("xvfb-run");
-    cmd.args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
-        .args(extra)
+    let mut cmd = viewer();
+    cmd.args(extra)
         .args(["--frames", "6", "--size", "960x540", "--screenshot"])
         .arg(&png_path)
         .env_remove("QN_TWIN_DATASET");
     let out = cmd
         .output()
-        .expect("xvfb-run runs (install xvfb and mesa-vulkan-drivers: scripts/setup)");
+        .expect("twin-viewer runs (install mesa-vulkan-drivers: scripts/setup)");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -304,6 +311,15 @@ fn is_land([r, g, b]: [u8; 3]) -> bool {
 fn screenshots_show_land_sea_roads_and_overlays() {
     let base = shoot("base", &[]);
     assert!(base.stdout.contains("mean frame time"), "{}", base.stdout);
+    assert!(base.stdout.contains("offscreen"), "{}", base.stdout);
+    for key in ["mean_frame_ms", "p95_frame_ms"] {
+        let v = base.probes[key].as_f64().unwrap_or(0.0);
+        assert!(
+            v > 0.0,
+            "{key} missing or zero in the sidecar: {}",
+            base.probes
+        );
+    }
     let distinct: std::collections::HashSet<[u8; 3]> = base.px.iter().copied().collect();
     assert!(
         distinct.len() > 500,
@@ -416,8 +432,7 @@ fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
     let port = broker::served_port(&dir.join("serve.log"));
     let png_path = dir.join("live.png");
     let vlog = std::fs::File::create(dir.join("viewer.log")).expect("log");
-    let mut viewer = Command::new("xvfb-run")
-        .args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
+    let mut viewer = viewer()
         .args([
             "--live",
             &format!("http://127.0.0.1:{port}/v1.1/ext/events"),
@@ -428,7 +443,7 @@ fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
         .stdout(vlog.try_clone().expect("log"))
         .stderr(vlog)
         .spawn()
-        .expect("xvfb-run runs (scripts/setup installs xvfb)");
+        .expect("twin-viewer runs");
     broker::wait_for_line(
         &dir.join("viewer.log"),
         "live: connected",
@@ -529,8 +544,7 @@ fn a_mine_run_draws_its_network_under_the_picked_mine() {
         "no green near a fresh-air branch: {clean:?}"
     );
     // an unknown id is a usage error naming it
-    let bad = Command::new("xvfb-run")
-        .args(["-a", env!("CARGO_BIN_EXE_twin-viewer")])
+    let bad = viewer()
         .args(["--run", run, "--pick", "mine-nowhere", "--screenshot"])
         .arg(tmp.path().join("x.png"))
         .output()
