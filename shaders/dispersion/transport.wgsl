@@ -20,7 +20,8 @@
 // rounding of the limiter and silently removes double-single compensation; division is not
 // correctly rounded on every GPU.) Conservation is exact: each face's transfer is computed by
 // both neighbouring cells from the same integers, so it leaves one cell as it enters the other.
-// The CPU twin is `dispersion::cpu::transport`; both must stay the same arithmetic.
+// The CPU twin is `dispersion::cpu::transport_step` (both sweeps of a step in one pass, each
+// face once); both must stay the same arithmetic.
 
 @group(0) @binding(0) var<uniform> params: BatchStep;
 // batch_common.wgsl: emitting cells, per-member diffusion and removal numbers, round flags

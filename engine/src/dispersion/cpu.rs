@@ -1,10 +1,11 @@
-//! CPU twins of the dispersion stages, one function per WGSL file with the same name, over the
-//! same `#[repr(C)]` structs and buffer layouts, with the same integer arithmetic: the state is
-//! fixed point (`i64`, value · 2^-32 µg/m³), so the twin and every GPU give the same bits (see
-//! `shaders/dispersion/transport.wgsl`). Native `i64`/`u128` here stand for the shaders'
-//! `common/fixed64.wgsl`; overflow wraps in both. Multi-threaded with rayon over blocks of grid rows;
-//! each cell is computed by exactly one task, boundary sums are applied sequentially. The
-//! transport rows are written branch-free so that they vectorise (AVX2 chosen at run time).
+//! CPU twins of the dispersion stages, one function per WGSL file (`transport_step` runs both of
+//! a step's `transport` sweeps), over the same `#[repr(C)]` structs and buffer layouts, with the
+//! same integer arithmetic: the state is fixed point (`i64`, value · 2^-32 µg/m³), so the twin
+//! and every GPU give the same bits (see `shaders/dispersion/transport.wgsl`). Native `i64`
+//! here stands for the shaders' `common/fixed64.wgsl`; overflow wraps in both. Multi-threaded
+//! with rayon over blocks of grid rows; each cell is computed by exactly one task, boundary sums
+//! are applied sequentially. The transport rows are written branch-free so that they vectorise
+//! (AVX2 chosen at run time).
 
 use rayon::prelude::*;
 
