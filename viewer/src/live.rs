@@ -17,7 +17,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::colormap;
 use crate::data::{Kind, Twin};
-use crate::world::{Marker, StationAqi};
+use crate::world::{FlatMaterial, Marker, StationAqi};
 
 /// One message from the feed thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,16 +196,16 @@ impl Plugin for LivePlugin {
 /// The alarm colours (bright and dark red, alternating).
 #[derive(Resource, Default)]
 struct AlarmMaterials(
-    Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)>,
-    BTreeMap<Entity, Handle<StandardMaterial>>,
+    Option<(Handle<FlatMaterial>, Handle<FlatMaterial>)>,
+    BTreeMap<Entity, Handle<FlatMaterial>>,
 );
 
 fn receive(
     mut live: ResMut<Live>,
     twin: Res<Twin>,
     mut station_aqi: ResMut<StationAqi>,
-    q: Query<(&Marker, &MeshMaterial3d<StandardMaterial>)>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    q: Query<(&Marker, &MeshMaterial3d<FlatMaterial>)>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
 ) {
     let msgs: Vec<LiveMsg> = match live.rx.lock() {
         Ok(rx) => rx.try_iter().collect(),
@@ -238,7 +238,7 @@ fn receive(
                             station_aqi.0.insert(mk.index, Some(aqi));
                             if let Some(mut material) = materials.get_mut(&mat.0) {
                                 let c = colormap::aqi(Some(aqi));
-                                material.base_color = Color::srgb(c[0], c[1], c[2]);
+                                material.colour = Color::srgb(c[0], c[1], c[2]).into();
                             }
                         }
                     }
@@ -289,24 +289,18 @@ fn flash(
     twin: Res<Twin>,
     time: Res<Time<Real>>,
     mut mats: ResMut<AlarmMaterials>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
     mut q: Query<(
         Entity,
         &Marker,
-        &mut MeshMaterial3d<StandardMaterial>,
+        &mut MeshMaterial3d<FlatMaterial>,
         &mut Transform,
     )>,
 ) {
     let (bright, dark) = mats
         .0
         .get_or_insert_with(|| {
-            let mut m = |c: Color| {
-                materials.add(StandardMaterial {
-                    base_color: c,
-                    unlit: true,
-                    ..default()
-                })
-            };
+            let mut m = |c: Color| materials.add(FlatMaterial::colour(c));
             (
                 m(Color::srgb(1.0, 0.08, 0.05)),
                 m(Color::srgb(0.62, 0.0, 0.0)),

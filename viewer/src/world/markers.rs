@@ -18,15 +18,11 @@ fn spawn_markers(
     mut commands: Commands,
     twin: Res<Twin>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
 ) {
     let mut mat = |c: Color| {
-        materials.add(StandardMaterial {
-            base_color: c,
-            // no lights in the scene: flat colours, true to the legend
-            unlit: true,
-            ..default()
-        })
+        // no lights in the scene: flat colours, true to the legend
+        materials.add(FlatMaterial::colour(c))
     };
     let station_mesh = meshes.add(Cylinder::new(0.7, 2.4));
     let underground = meshes.add(Cuboid::new(1.6, 1.6, 1.6));
@@ -53,11 +49,7 @@ fn spawn_markers(
                     .and_then(|t| t.latest_aqi.get(&f.id))
                     .map(|l| l.1);
                 let c = colormap::aqi(observed);
-                let m = materials.add(StandardMaterial {
-                    base_color: Color::srgb(c[0], c[1], c[2]),
-                    unlit: true,
-                    ..default()
-                });
+                let m = materials.add(FlatMaterial::colour(Color::srgb(c[0], c[1], c[2])));
                 commands.spawn((
                     Mesh3d(station_mesh.clone()),
                     MeshMaterial3d(m),
@@ -152,8 +144,8 @@ fn colour_stations(
     twin: Res<Twin>,
     clock: Res<Clock>,
     mut aqi: ResMut<StationAqi>,
-    q: Query<(&Marker, &MeshMaterial3d<StandardMaterial>)>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    q: Query<(&Marker, &MeshMaterial3d<FlatMaterial>)>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
 ) {
     if !clock.is_changed() {
         return;
@@ -185,7 +177,7 @@ fn colour_stations(
         aqi.0.insert(m.index, value);
         if let Some(mut material) = materials.get_mut(&mat.0) {
             let c = colormap::aqi(value);
-            material.base_color = Color::srgb(c[0], c[1], c[2]);
+            material.colour = Color::srgb(c[0], c[1], c[2]).into();
         }
     }
 }

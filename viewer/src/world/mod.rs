@@ -12,11 +12,13 @@ use crate::colormap;
 use crate::data::{Kind, Raster, Run, Twin, TwinData, sample_at};
 use crate::timeline::Clock;
 
+mod flat;
 mod lines;
 mod markers;
 mod overlay;
 mod terrain;
 
+pub use flat::{FlatMaterial, FlatMaterialPlugin};
 pub use lines::{LinesPlugin, mine_segments, road_colour};
 pub use markers::MarkersPlugin;
 pub use overlay::OverlayPlugin;
@@ -113,6 +115,7 @@ pub struct WorldPlugin;
 impl Plugin for WorldPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Layers>().add_plugins((
+            FlatMaterialPlugin,
             TerrainPlugin,
             MarkersPlugin,
             LinesPlugin,

@@ -152,7 +152,7 @@ fn spawn_overlay(
     mut commands: Commands,
     twin: Res<Twin>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
     mut images: ResMut<Assets<Image>>,
 ) {
     let t = &twin.0;
@@ -211,14 +211,10 @@ fn spawn_overlay(
         TextureFormat::Rgba8UnormSrgb,
         RenderAssetUsages::default(),
     );
-    let material = materials.add(StandardMaterial {
-        base_color: Color::srgba(1.0, 1.0, 1.0, 0.75),
-        base_color_texture: Some(images.add(image)),
-        unlit: true,
+    let material = materials.add(FlatMaterial {
+        colour: Color::srgba(1.0, 1.0, 1.0, 0.75).into(),
+        texture: Some(images.add(image)),
         alpha_mode: AlphaMode::Blend,
-        double_sided: true,
-        cull_mode: None,
-        ..default()
     });
     commands.spawn((
         Mesh3d(meshes.add(mesh)),
@@ -231,8 +227,8 @@ fn update_overlay(
     twin: Res<Twin>,
     layers: Res<Layers>,
     mut legend: ResMut<OverlayLegend>,
-    mut q: Query<(&MeshMaterial3d<StandardMaterial>, &mut Visibility), With<OverlayMesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut q: Query<(&MeshMaterial3d<FlatMaterial>, &mut Visibility), With<OverlayMesh>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
     mut images: ResMut<Assets<Image>>,
 ) {
     if !layers.is_changed() {
@@ -249,7 +245,7 @@ fn update_overlay(
     let Some(mut m) = materials.get_mut(&mat.0) else {
         return;
     };
-    m.base_color = Color::srgba(1.0, 1.0, 1.0, layers.opacity);
+    m.colour = Color::srgba(1.0, 1.0, 1.0, layers.opacity).into();
     let key = (layers.pollutant, layers.difference);
     if legend.key == Some(key) {
         return;
@@ -262,11 +258,7 @@ fn update_overlay(
     } else {
         concentration_range(&r.values)
     };
-    if let Some(mut tex) = m
-        .base_color_texture
-        .as_ref()
-        .and_then(|h| images.get_mut(h))
-    {
+    if let Some(mut tex) = m.texture.as_ref().and_then(|h| images.get_mut(h)) {
         let (f, _, _) = texture_fit(r.nx, r.ny);
         let shown = block_mean(&r.values, r.nx, r.ny, f);
         tex.data = Some(overlay_pixels(&shown, diff, range));

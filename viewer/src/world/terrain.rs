@@ -57,7 +57,7 @@ fn spawn_terrain(
     mut commands: Commands,
     twin: Res<Twin>,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
 ) {
     let h = &twin.0.terrain;
     let mut pos = Vec::with_capacity(h.nx * h.nz);
@@ -118,12 +118,8 @@ fn spawn_terrain(
     .with_computed_smooth_normals();
     commands.spawn((
         Mesh3d(meshes.add(mesh)),
-        MeshMaterial3d(materials.add(StandardMaterial {
-            base_color: Color::WHITE,
-            // shading is baked into the vertex colours: colours stay true to the legend
-            unlit: true,
-            ..default()
-        })),
+        // shading is baked into the vertex colours: colours stay true to the legend
+        MeshMaterial3d(materials.add(FlatMaterial::colour(Color::WHITE))),
         TerrainMesh,
     ));
 }

@@ -1,0 +1,93 @@
+//! The flat material every mesh of the scene uses: base colour × texture × vertex colour,
+//! unlit, with a fragment shader of a few instructions (`flat.wgsl`).
+//!
+//! Why not `StandardMaterial { unlit: true }`: its fragment shader is Bevy's whole PBR shader,
+//! and a software rasteriser such as lavapipe runs it on every pixel, unlit branch or not (it
+//! executes both sides of a branch under a lane mask). The scene is lit by nothing (colours are
+//! data, true to the legends; the terrain's hillshade is baked into its vertex colours), so the
+//! flat shader draws the same picture for a fraction of the per-pixel work.
+
+use bevy::asset::uuid_handle;
+use bevy::mesh::MeshVertexBufferLayoutRef;
+use bevy::pbr::{Material, MaterialPipeline, MaterialPipelineKey, MaterialPlugin};
+use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, RenderPipelineDescriptor, SpecializedMeshPipelineError,
+};
+use bevy::shader::{Shader, ShaderRef};
+
+/// The shader's handle (inserted into `Assets<Shader>` by [`FlatMaterialPlugin`]).
+const FLAT_SHADER: Handle<Shader> = uuid_handle!("6d0c5c1e-4b7a-4f59-9a43-0b8e2f6a91d3");
+
+/// Unlit colour: `colour` × `texture` (sampled at the mesh's UVs; white when none) × the
+/// mesh's vertex colours (when it has them). Both faces are drawn.
+#[derive(Debug, Clone, Asset, TypePath, AsBindGroup)]
+pub struct FlatMaterial {
+    /// Base colour (linear in the shader; give it in any `Color` space).
+    #[uniform(0)]
+    pub colour: LinearRgba,
+    /// Colour texture.
+    #[texture(1)]
+    #[sampler(2)]
+    pub texture: Option<Handle<Image>>,
+    /// Opaque, or blended over what is behind.
+    pub alpha_mode: AlphaMode,
+}
+
+impl FlatMaterial {
+    /// An opaque material of one colour.
+    pub fn colour(c: Color) -> Self {
+        Self {
+            colour: c.into(),
+            texture: None,
+            alpha_mode: AlphaMode::Opaque,
+        }
+    }
+}
+
+impl Material for FlatMaterial {
+    fn fragment_shader() -> ShaderRef {
+        FLAT_SHADER.into()
+    }
+
+    fn alpha_mode(&self) -> AlphaMode {
+        self.alpha_mode
+    }
+
+    // nothing casts or receives shadows, and no prepass is used
+    fn enable_prepass() -> bool {
+        false
+    }
+
+    fn enable_shadows() -> bool {
+        false
+    }
+
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        _layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        // the overlay is seen from below when the camera dips under the terrain's edge; the
+        // markers are closed, so drawing back faces only costs their hidden side
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+/// Registers [`FlatMaterial`] and its shader.
+pub struct FlatMaterialPlugin;
+
+impl Plugin for FlatMaterialPlugin {
+    fn build(&self, app: &mut App) {
+        app.world_mut()
+            .resource_mut::<Assets<Shader>>()
+            .insert(
+                FLAT_SHADER.id(),
+                Shader::from_wgsl(include_str!("flat.wgsl"), "viewer/src/world/flat.wgsl"),
+            )
+            .expect("a fixed shader handle");
+        app.add_plugins(MaterialPlugin::<FlatMaterial>::default());
+    }
+}
