@@ -17,7 +17,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::colormap;
 use crate::data::{Kind, Twin};
-use crate::world::{FlatMaterial, Marker, StationAqi};
+use crate::world::{FlatMaterial, Marker, Palette, StationAqi};
 
 /// One message from the feed thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,8 +204,9 @@ fn receive(
     mut live: ResMut<Live>,
     twin: Res<Twin>,
     mut station_aqi: ResMut<StationAqi>,
-    q: Query<(&Marker, &MeshMaterial3d<FlatMaterial>)>,
+    mut q: Query<(&Marker, &mut MeshMaterial3d<FlatMaterial>)>,
     mut materials: ResMut<Assets<FlatMaterial>>,
+    mut palette: ResMut<Palette>,
 ) {
     let msgs: Vec<LiveMsg> = match live.rx.lock() {
         Ok(rx) => rx.try_iter().collect(),
@@ -233,13 +234,11 @@ fn receive(
                         continue;
                     };
                     live.aqi.insert(site.to_string(), aqi);
-                    for (mk, mat) in &q {
+                    for (mk, mut mat) in &mut q {
                         if mk.kind == Kind::Station && twin.0.features[mk.index].id == site {
                             station_aqi.0.insert(mk.index, Some(aqi));
-                            if let Some(mut material) = materials.get_mut(&mat.0) {
-                                let c = colormap::aqi(Some(aqi));
-                                material.colour = Color::srgb(c[0], c[1], c[2]).into();
-                            }
+                            let c = colormap::aqi(Some(aqi));
+                            mat.0 = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
                         }
                     }
                 }
@@ -290,6 +289,7 @@ fn flash(
     time: Res<Time<Real>>,
     mut mats: ResMut<AlarmMaterials>,
     mut materials: ResMut<Assets<FlatMaterial>>,
+    mut palette: ResMut<Palette>,
     mut q: Query<(
         Entity,
         &Marker,
@@ -300,7 +300,7 @@ fn flash(
     let (bright, dark) = mats
         .0
         .get_or_insert_with(|| {
-            let mut m = |c: Color| materials.add(FlatMaterial::colour(c));
+            let mut m = |c: Color| palette.get(&mut materials, c);
             (
                 m(Color::srgb(1.0, 0.08, 0.05)),
                 m(Color::srgb(0.62, 0.0, 0.0)),

@@ -88,6 +88,45 @@ impl Plugin for FlatMaterialPlugin {
                 Shader::from_wgsl(include_str!("flat.wgsl"), "viewer/src/world/flat.wgsl"),
             )
             .expect("a fixed shader handle");
-        app.add_plugins(MaterialPlugin::<FlatMaterial>::default());
+        app.init_resource::<Palette>()
+            .add_plugins(MaterialPlugin::<FlatMaterial>::default());
+    }
+}
+
+/// One [`FlatMaterial`] per colour, shared: markers of one mesh and one colour then share a
+/// material and Bevy draws them as instances of one draw (a material per marker made one draw
+/// call per station, which a software rasteriser pays for draw by draw).
+#[derive(Debug, Default, Resource)]
+pub struct Palette(std::collections::HashMap<[u32; 4], Handle<FlatMaterial>>);
+
+impl Palette {
+    /// The shared opaque material of colour `c` (made on first use).
+    pub fn get(&mut self, materials: &mut Assets<FlatMaterial>, c: Color) -> Handle<FlatMaterial> {
+        let l = LinearRgba::from(c);
+        let key = [l.red, l.green, l.blue, l.alpha].map(f32::to_bits);
+        self.0
+            .entry(key)
+            .or_insert_with(|| materials.add(FlatMaterial::colour(c)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_palette_shares_one_material_per_colour() {
+        let mut materials = Assets::<FlatMaterial>::default();
+        let mut p = Palette::default();
+        let a = p.get(&mut materials, Color::srgb(0.0, 0.89, 0.0));
+        let b = p.get(&mut materials, Color::srgb(0.0, 0.89, 0.0));
+        let c = p.get(&mut materials, Color::srgb(1.0, 1.0, 0.0));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!((p.0.len(), materials.len()), (2, 2));
+        let m = materials.get(&c).expect("added");
+        assert_eq!(m.colour, LinearRgba::from(Color::srgb(1.0, 1.0, 0.0)));
+        assert_eq!(m.alpha_mode, AlphaMode::Opaque);
     }
 }

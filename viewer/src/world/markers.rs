@@ -19,11 +19,11 @@ fn spawn_markers(
     twin: Res<Twin>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<FlatMaterial>>,
+    mut palette: ResMut<Palette>,
 ) {
-    let mut mat = |c: Color| {
-        // no lights in the scene: flat colours, true to the legend
-        materials.add(FlatMaterial::colour(c))
-    };
+    // no lights in the scene: flat colours, true to the legend; one shared material per
+    // colour, so markers of one kind (and stations of one AQI colour) are one instanced draw
+    let mut mat = |c: Color| palette.get(&mut materials, c);
     let station_mesh = meshes.add(Cylinder::new(0.7, 2.4));
     let underground = meshes.add(Cuboid::new(1.6, 1.6, 1.6));
     let pit = meshes.add(Cylinder::new(2.2, 0.4));
@@ -49,7 +49,7 @@ fn spawn_markers(
                     .and_then(|t| t.latest_aqi.get(&f.id))
                     .map(|l| l.1);
                 let c = colormap::aqi(observed);
-                let m = materials.add(FlatMaterial::colour(Color::srgb(c[0], c[1], c[2])));
+                let m = mat(Color::srgb(c[0], c[1], c[2]));
                 commands.spawn((
                     Mesh3d(station_mesh.clone()),
                     MeshMaterial3d(m),
@@ -144,8 +144,9 @@ fn colour_stations(
     twin: Res<Twin>,
     clock: Res<Clock>,
     mut aqi: ResMut<StationAqi>,
-    q: Query<(&Marker, &MeshMaterial3d<FlatMaterial>)>,
+    mut q: Query<(&Marker, &mut MeshMaterial3d<FlatMaterial>)>,
     mut materials: ResMut<Assets<FlatMaterial>>,
+    mut palette: ResMut<Palette>,
 ) {
     if !clock.is_changed() {
         return;
@@ -155,7 +156,7 @@ fn colour_stations(
         return;
     };
     let now = clock.now().unwrap_or(i64::MAX);
-    for (m, mat) in &q {
+    for (m, mut mat) in &mut q {
         if m.kind != Kind::Station {
             continue;
         }
@@ -175,9 +176,10 @@ fn colour_stations(
             simulated_aqi(&v)
         });
         aqi.0.insert(m.index, value);
-        if let Some(mut material) = materials.get_mut(&mat.0) {
-            let c = colormap::aqi(value);
-            material.colour = Color::srgb(c[0], c[1], c[2]).into();
+        let c = colormap::aqi(value);
+        let want = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
+        if mat.0 != want {
+            mat.0 = want;
         }
     }
 }

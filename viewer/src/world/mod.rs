@@ -18,7 +18,7 @@ mod markers;
 mod overlay;
 mod terrain;
 
-pub use flat::{FlatMaterial, FlatMaterialPlugin};
+pub use flat::{FlatMaterial, FlatMaterialPlugin, Palette};
 pub use lines::{LinesPlugin, mine_segments, road_colour};
 pub use markers::MarkersPlugin;
 pub use overlay::OverlayPlugin;
