@@ -2,6 +2,7 @@
 //! north-west hillshade, the sea flat; and the gizmo line width.
 
 use super::*;
+use crate::data::HeightField;
 
 /// Terrain, land and sea (unlit, hillshade baked in), and the line width.
 pub struct TerrainPlugin;
@@ -53,41 +54,47 @@ pub fn hillshade(dh_dx: f32, dh_dz: f32) -> f32 {
 /// Sea colour.
 pub const SEA: [f32; 3] = [0.08, 0.27, 0.52];
 
-fn spawn_terrain(
-    mut commands: Commands,
-    twin: Res<Twin>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<FlatMaterial>>,
-) {
-    let h = &twin.0.terrain;
-    let mut pos = Vec::with_capacity(h.nx * h.nz);
-    let mut colour = Vec::with_capacity(h.nx * h.nz);
-    for j in 0..h.nz {
-        for i in 0..h.nx {
-            let k = j * h.nx + i;
-            let land = h.land[k];
-            let e = if land { h.elevation_m[k].max(0.0) } else { 0.0 };
+/// How far below sea level the sea plane lies, scene units (10 m): under the coast cells'
+/// sea corners (at 0), so the two never fight over depth.
+pub const SEA_DROP: f32 = 0.01;
+
+/// The terrain's triangles: every grid cell with a land corner, from the height field
+/// (vertex colours by elevation with the baked hillshade; sea corners flat at 0 in the sea
+/// colour), and then one quad of sea under the whole grid instead of a cell pair per sea cell.
+/// Level of detail where it costs nothing to the picture: open sea is flat and of one colour,
+/// and most of the province's bounding box is sea. Returns positions, linear RGBA colours and
+/// counter-clockwise (seen from above) triangle indices.
+pub fn terrain_triangles(h: &HeightField) -> (Vec<[f32; 3]>, Vec<[f32; 4]>, Vec<u32>) {
+    let exaggeration = crate::data::EXAGGERATION as f32;
+    let elevation = |i: usize, j: usize| {
+        let k = j * h.nx + i;
+        if h.land[k] {
+            h.elevation_m[k].max(0.0)
+        } else {
+            0.0
+        }
+    };
+    let mut pos = Vec::new();
+    let mut colour = Vec::new();
+    // grid vertex → index in `pos`, made on first use by a land cell
+    let mut slot = vec![u32::MAX; h.nx * h.nz];
+    let mut vertex = |i: usize, j: usize, pos: &mut Vec<[f32; 3]>, colour: &mut Vec<[f32; 4]>| {
+        let k = j * h.nx + i;
+        if slot[k] == u32::MAX {
+            slot[k] = pos.len() as u32;
+            let e = elevation(i, j);
             let x = h.x0 + i as f32 * h.cell;
             let z = h.z0 + j as f32 * h.cell;
-            pos.push([x, e * crate::data::EXAGGERATION as f32 / 1000.0, z]);
-            let c = if land {
-                // hillshade from the elevation differences to the neighbours (grid edges
-                // use one-sided differences)
-                let at = |i: usize, j: usize| {
-                    let k = j * h.nx + i;
-                    if h.land[k] {
-                        h.elevation_m[k].max(0.0)
-                    } else {
-                        0.0
-                    }
-                };
-                let dx = (at((i + 1).min(h.nx - 1), j) - at(i.saturating_sub(1), j)) / 2.0;
-                let dz = (at(i, (j + 1).min(h.nz - 1)) - at(i, j.saturating_sub(1))) / 2.0;
+            pos.push([x, e * exaggeration / 1000.0, z]);
+            let c = if h.land[k] {
+                // hillshade from the elevation differences to the neighbours (grid edges use
+                // one-sided differences)
+                let dx =
+                    (elevation((i + 1).min(h.nx - 1), j) - elevation(i.saturating_sub(1), j)) / 2.0;
+                let dz =
+                    (elevation(i, (j + 1).min(h.nz - 1)) - elevation(i, j.saturating_sub(1))) / 2.0;
                 let cell_m = h.cell * 1000.0;
-                let s = hillshade(
-                    dx * crate::data::EXAGGERATION as f32 / cell_m,
-                    dz * crate::data::EXAGGERATION as f32 / cell_m,
-                );
+                let s = hillshade(dx * exaggeration / cell_m, dz * exaggeration / cell_m);
                 land_colour(e).map(|v| v * s)
             } else {
                 SEA
@@ -96,26 +103,51 @@ fn spawn_terrain(
             let lin = Color::srgb(c[0], c[1], c[2]).to_linear();
             colour.push([lin.red, lin.green, lin.blue, 1.0]);
         }
-    }
-    let mut idx = Vec::with_capacity((h.nx - 1) * (h.nz - 1) * 6);
-    for j in 0..h.nz - 1 {
-        for i in 0..h.nx - 1 {
-            let a = (j * h.nx + i) as u32;
-            let b = a + 1;
-            let c = a + h.nx as u32;
-            let d = c + 1;
+        slot[k]
+    };
+    let mut idx = Vec::new();
+    for j in 0..h.nz.saturating_sub(1) {
+        for i in 0..h.nx.saturating_sub(1) {
+            let corners = [(i, j), (i + 1, j), (i, j + 1), (i + 1, j + 1)];
+            if !corners.iter().any(|&(i, j)| h.land[j * h.nx + i]) {
+                continue;
+            }
+            let [a, b, c, d] = corners.map(|(i, j)| vertex(i, j, &mut pos, &mut colour));
             // counter-clockwise seen from above (+Y)
             idx.extend_from_slice(&[a, c, b, b, c, d]);
         }
     }
+    if h.nx >= 2 && h.nz >= 2 {
+        let (x1, z1) = (
+            h.x0 + (h.nx - 1) as f32 * h.cell,
+            h.z0 + (h.nz - 1) as f32 * h.cell,
+        );
+        let a = pos.len() as u32;
+        let lin = Color::srgb(SEA[0], SEA[1], SEA[2]).to_linear();
+        for (x, z) in [(h.x0, h.z0), (x1, h.z0), (h.x0, z1), (x1, z1)] {
+            pos.push([x, -SEA_DROP, z]);
+            colour.push([lin.red, lin.green, lin.blue, 1.0]);
+        }
+        idx.extend_from_slice(&[a, a + 2, a + 1, a + 1, a + 2, a + 3]);
+    }
+    (pos, colour, idx)
+}
+
+fn spawn_terrain(
+    mut commands: Commands,
+    twin: Res<Twin>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<FlatMaterial>>,
+) {
+    let (pos, colour, idx) = terrain_triangles(&twin.0.terrain);
+    // no normals: nothing is lit (the flat material uses the vertex colours)
     let mesh = Mesh::new(
         PrimitiveTopology::TriangleList,
         RenderAssetUsages::default(),
     )
     .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, pos)
     .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colour)
-    .with_inserted_indices(Indices::U32(idx))
-    .with_computed_smooth_normals();
+    .with_inserted_indices(Indices::U32(idx));
     commands.spawn((
         Mesh3d(meshes.add(mesh)),
         // shading is baked into the vertex colours: colours stay true to the legend
@@ -127,6 +159,68 @@ fn spawn_terrain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field(nx: usize, nz: usize, land: &[(usize, usize)]) -> HeightField {
+        let mut mask = vec![false; nx * nz];
+        for &(i, j) in land {
+            mask[j * nx + i] = true;
+        }
+        HeightField {
+            x0: -1.0,
+            z0: -2.0,
+            cell: 0.5,
+            nx,
+            nz,
+            elevation_m: (0..nx * nz).map(|k| k as f32 * 10.0).collect(),
+            land: mask,
+            synthetic: true,
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn land_cells_are_meshed_and_open_sea_is_one_quad_beneath() {
+        // 6 × 5 vertices (5 × 4 cells); one land vertex at (2, 1): the four cells around it
+        let h = field(6, 5, &[(2, 1)]);
+        let (pos, colour, idx) = terrain_triangles(&h);
+        assert_eq!(idx.len(), 6 * (4 + 1), "four land cells and the sea quad");
+        // 3 × 3 grid vertices used by the land cells, then the sea quad's four corners
+        assert_eq!((pos.len(), colour.len()), (9 + 4, 13));
+        let land = pos
+            .iter()
+            .position(|p| (p[0], p[2]) == (0.0, -1.5))
+            .expect("the land vertex");
+        let e = 8.0 * 10.0 * crate::data::EXAGGERATION as f32 / 1000.0;
+        assert!((pos[land][1] - e).abs() < 1e-6, "{:?}", pos[land]);
+        let sea = Color::srgb(SEA[0], SEA[1], SEA[2]).to_linear();
+        let sea = [sea.red, sea.green, sea.blue, 1.0];
+        for (k, p) in pos.iter().enumerate().filter(|&(k, _)| k != land) {
+            assert_eq!(colour[k], sea, "sea corners are sea-coloured");
+            assert!(p[1] <= 0.0, "sea at or below 0");
+        }
+        assert_ne!(colour[land], sea);
+        // the sea quad spans the grid just below sea level
+        let quad = &pos[9..];
+        assert!(quad.iter().all(|p| p[1] == -SEA_DROP));
+        assert_eq!((quad[0][0], quad[0][2]), (-1.0, -2.0));
+        assert_eq!((quad[3][0], quad[3][2]), (1.5, 0.0));
+        // every triangle faces up (counter-clockwise seen from +Y)
+        for t in idx.chunks(3) {
+            let [a, b, c] = [t[0], t[1], t[2]].map(|k| Vec3::from(pos[k as usize]));
+            assert!((b - a).cross(c - a).y > 0.0, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn all_land_meshes_every_cell_and_no_land_only_the_sea() {
+        let all: Vec<(usize, usize)> = (0..4).flat_map(|j| (0..3).map(move |i| (i, j))).collect();
+        let (pos, _, idx) = terrain_triangles(&field(3, 4, &all));
+        assert_eq!((pos.len(), idx.len()), (12 + 4, 6 * (6 + 1)));
+        let (pos, _, idx) = terrain_triangles(&field(3, 4, &[]));
+        assert_eq!((pos.len(), idx.len()), (4, 6));
+        let (pos, _, idx) = terrain_triangles(&field(1, 1, &[(0, 0)]));
+        assert!(pos.is_empty() && idx.is_empty(), "no cells, no sea quad");
+    }
 
     #[test]
     fn land_colours_and_hillshade() {
