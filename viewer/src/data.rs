@@ -109,7 +109,8 @@ pub struct HeightField {
 }
 
 impl HeightField {
-    /// Scene height (exaggerated) at scene x, z, bilinear; 0 outside.
+    /// Scene height (exaggerated) at scene x, z, bilinear, of the terrain as drawn (sea
+    /// vertices at 0); 0 outside.
     pub fn height_at(&self, x: f32, z: f32) -> f32 {
         let fx = (x - self.x0) / self.cell;
         let fz = (z - self.z0) / self.cell;
@@ -121,7 +122,15 @@ impl HeightField {
             return 0.0;
         }
         let (tx, tz) = (fx - i as f32, fz - j as f32);
-        let e = |i: usize, j: usize| self.elevation_m[j * self.nx + i].max(0.0);
+        // as the terrain mesh draws it: sea (by the coastline mask) at 0, whatever the DEM says
+        let e = |i: usize, j: usize| {
+            let k = j * self.nx + i;
+            if self.land[k] {
+                self.elevation_m[k].max(0.0)
+            } else {
+                0.0
+            }
+        };
         let top = e(i, j) * (1.0 - tx) + e(i + 1, j) * tx;
         let bottom = e(i, j + 1) * (1.0 - tx) + e(i + 1, j + 1) * tx;
         (top * (1.0 - tz) + bottom * tz) * (EXAGGERATION as f32) / 1000.0
@@ -929,5 +938,11 @@ mod tests {
             "sea counts as 0"
         );
         assert_eq!(h.height_at(-1.0, 0.5), 0.0);
+        // a sea vertex (by the coastline) is at 0 even where the DEM has it higher
+        let sea = HeightField {
+            land: vec![true, false, true, true],
+            ..h
+        };
+        assert!((sea.height_at(0.5, 0.0) - 0.0).abs() < 1e-6);
     }
 }

@@ -148,6 +148,42 @@ fn overlay_field(t: &TwinData, layers: &Layers) -> Option<(Raster, bool)> {
     }
 }
 
+/// Triangles of a regular grid of `nu` × `nv` cells whose `(nu + 1) × (nv + 1)` vertices
+/// (row-major, `heights[j * (nu + 1) + i]`) lie on a plan grid with linear UVs: cells in a row
+/// whose four corners are at one height (over the sea, over flat ground) merged into one quad,
+/// so a flat run costs two triangles, not two per cell — a software rasteriser pays per
+/// triangle. Merging a flat run changes nothing drawn: positions and UVs are linear along it.
+/// Counter-clockwise seen from above (+Y), as the plan grid runs east along `i` and south
+/// along `j`.
+pub fn grid_triangles(nu: usize, nv: usize, heights: &[f32]) -> Vec<u32> {
+    let w = nu + 1;
+    let at = |i: usize, j: usize| heights[j * w + i];
+    let flat = |i: usize, j: usize| {
+        let h = at(i, j);
+        at(i + 1, j) == h && at(i, j + 1) == h && at(i + 1, j + 1) == h
+    };
+    let mut idx = Vec::new();
+    for j in 0..nv {
+        let mut i = 0;
+        while i < nu {
+            // the run [i, e) of flat cells at one height (a single cell when not flat)
+            let mut e = i + 1;
+            if flat(i, j) {
+                while e < nu && flat(e, j) && at(e, j) == at(i, j) {
+                    e += 1;
+                }
+            }
+            let a = (j * w + i) as u32;
+            let b = (j * w + e) as u32;
+            let c = a + w as u32;
+            let d = b + w as u32;
+            idx.extend_from_slice(&[a, c, b, b, c, d]);
+            i = e;
+        }
+    }
+    idx
+}
+
 fn spawn_overlay(
     mut commands: Commands,
     twin: Res<Twin>,
@@ -180,23 +216,14 @@ fn spawn_overlay(
             uv.push([u as f32, v as f32]);
         }
     }
-    let mut idx = Vec::new();
-    for j in 0..nv {
-        for i in 0..nu {
-            let a = (j * (nu + 1) + i) as u32;
-            let b = a + 1;
-            let c = a + (nu + 1) as u32;
-            let d = c + 1;
-            idx.extend_from_slice(&[a, c, b, b, c, d]);
-        }
-    }
-    let normals = vec![[0.0f32, 1.0, 0.0]; pos.len()];
+    let heights: Vec<f32> = pos.iter().map(|p| p[1]).collect();
+    let idx = grid_triangles(nu, nv, &heights);
+    // no normals: the flat material is not lit
     let mesh = Mesh::new(
         PrimitiveTopology::TriangleList,
         RenderAssetUsages::default(),
     )
     .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, pos)
-    .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
     .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, uv)
     .with_inserted_indices(Indices::U32(idx));
     let (_, tw, th) = texture_fit(r.nx, r.ny);
@@ -291,6 +318,43 @@ mod tests {
         );
         let with_nan = block_mean(&[f32::NAN, 2.0, f32::NAN, f32::NAN], 2, 2, 2);
         assert_eq!(with_nan, vec![2.0]);
+    }
+
+    #[test]
+    fn flat_runs_of_a_grid_row_are_one_quad() {
+        // 4 × 2 cells; row 0 flat at 1.0 except the last cell, row 1 flat at 1.0 then 2.0
+        let h = [
+            1.0, 1.0, 1.0, 1.0, 5.0, //
+            1.0, 1.0, 1.0, 1.0, 1.0, //
+            1.0, 1.0, 1.0, 2.0, 2.0,
+        ];
+        let idx = grid_triangles(4, 2, &h);
+        let quads: Vec<&[u32]> = idx.chunks(6).collect();
+        // row 0: cells 0..3 merged, cell 3 alone; row 1: cells 0..2 merged, cell 2 (1 → 2)
+        // alone, cell 3 — corners 1, 1, 2, 2 — alone
+        assert_eq!(quads.len(), 5);
+        assert_eq!(quads[0], &[0, 5, 3, 3, 5, 8]);
+        assert_eq!(quads[1], &[3, 8, 4, 4, 8, 9]);
+        assert_eq!(quads[2], &[5, 10, 7, 7, 10, 12]);
+        assert_eq!(quads[3], &[7, 12, 8, 8, 12, 13]);
+        assert_eq!(quads[4], &[8, 13, 9, 9, 13, 14]);
+        // a grid with no flat cell keeps every cell
+        let rough: Vec<f32> = (0..15).map(|k| k as f32).collect();
+        assert_eq!(grid_triangles(4, 2, &rough).len(), 6 * 8);
+        // and the covered area is the whole grid either way: plan areas (unit cells) add up
+        for idx in [grid_triangles(4, 2, &h), grid_triangles(4, 2, &rough)] {
+            let area: f32 = idx
+                .chunks(3)
+                .map(|t| {
+                    // plan positions: x east along i, z south along j; the y component of
+                    // (b − a) × (c − a) is twice the area, positive counter-clockwise from +Y
+                    let p = |k: u32| Vec3::new((k % 5) as f32, 0.0, (k / 5) as f32);
+                    let (a, b, c) = (p(t[0]), p(t[1]), p(t[2]));
+                    0.5 * (b - a).cross(c - a).y
+                })
+                .sum();
+            assert_eq!(area, 8.0);
+        }
     }
 
     #[test]
