@@ -96,6 +96,8 @@ impl Plugin for FlatMaterialPlugin {
 /// One [`FlatMaterial`] per colour, shared: markers of one mesh and one colour then share a
 /// material and Bevy draws them as instances of one draw (a material per marker made one draw
 /// call per station, which a software rasteriser pays for draw by draw).
+/// Its materials are shared, so they are never changed in place: a marker is recoloured by
+/// swapping its handle for the palette's material of the new colour.
 #[derive(Debug, Default, Resource)]
 pub struct Palette(std::collections::HashMap<[u32; 4], Handle<FlatMaterial>>);
 
