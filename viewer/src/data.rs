@@ -109,6 +109,18 @@ pub struct HeightField {
 }
 
 impl HeightField {
+    /// Elevation (m, unexaggerated) of grid vertex (`i`, `j`) as the terrain mesh draws it:
+    /// land at its DEM elevation (not below 0), sea (by the coastline mask) at 0 whatever the
+    /// DEM says.
+    pub fn drawn_elevation_m(&self, i: usize, j: usize) -> f32 {
+        let k = j * self.nx + i;
+        if self.land[k] {
+            self.elevation_m[k].max(0.0)
+        } else {
+            0.0
+        }
+    }
+
     /// Scene height (exaggerated) at scene x, z, bilinear, of the terrain as drawn (sea
     /// vertices at 0); 0 outside.
     pub fn height_at(&self, x: f32, z: f32) -> f32 {
@@ -122,15 +134,7 @@ impl HeightField {
             return 0.0;
         }
         let (tx, tz) = (fx - i as f32, fz - j as f32);
-        // as the terrain mesh draws it: sea (by the coastline mask) at 0, whatever the DEM says
-        let e = |i: usize, j: usize| {
-            let k = j * self.nx + i;
-            if self.land[k] {
-                self.elevation_m[k].max(0.0)
-            } else {
-                0.0
-            }
-        };
+        let e = |i: usize, j: usize| self.drawn_elevation_m(i, j);
         let top = e(i, j) * (1.0 - tx) + e(i + 1, j) * tx;
         let bottom = e(i, j + 1) * (1.0 - tx) + e(i + 1, j + 1) * tx;
         (top * (1.0 - tz) + bottom * tz) * (EXAGGERATION as f32) / 1000.0

@@ -66,14 +66,7 @@ pub const SEA_DROP: f32 = 0.01;
 /// counter-clockwise (seen from above) triangle indices.
 pub fn terrain_triangles(h: &HeightField) -> (Vec<[f32; 3]>, Vec<[f32; 4]>, Vec<u32>) {
     let exaggeration = crate::data::EXAGGERATION as f32;
-    let elevation = |i: usize, j: usize| {
-        let k = j * h.nx + i;
-        if h.land[k] {
-            h.elevation_m[k].max(0.0)
-        } else {
-            0.0
-        }
-    };
+    let elevation = |i: usize, j: usize| h.drawn_elevation_m(i, j);
     let mut pos = Vec::new();
     let mut colour = Vec::new();
     // grid vertex → index in `pos`, made on first use by a land cell
