@@ -238,7 +238,11 @@ fn receive(
                         if mk.kind == Kind::Station && twin.0.features[mk.index].id == site {
                             station_aqi.0.insert(mk.index, Some(aqi));
                             let c = colormap::aqi(Some(aqi));
-                            mat.0 = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
+                            let want = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
+                            // only on a change of colour (each event would otherwise mark it)
+                            if mat.0 != want {
+                                mat.0 = want;
+                            }
                         }
                     }
                 }
