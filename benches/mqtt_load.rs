@@ -45,6 +45,23 @@ struct Acks {
     changed: Condvar,
 }
 
+impl Acks {
+    /// Waits (at most `limit`) until `need` acknowledgements are counted or the reader stops;
+    /// the count then.
+    fn wait_for(&self, need: usize, limit: Duration) -> usize {
+        let deadline = std::time::Instant::now() + limit;
+        let mut c = self.count.lock().expect("lock");
+        while c.0 < need && !c.1 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            c = self.changed.wait_timeout(c, left).expect("lock").0;
+        }
+        c.0
+    }
+}
+
 /// A QoS 1 publisher on one connection (clean session, no keep-alive).
 pub struct LoadPublisher {
     stream: TcpStream,
@@ -131,23 +148,12 @@ impl LoadPublisher {
         // wait while `window` messages are unacknowledged (written ones: flush first)
         if self.sent >= self.window {
             let need = self.sent - self.window + 1;
-            let mut c = self.acks.count.lock().expect("lock");
-            if c.0 < need {
-                drop(c);
+            if self.acks.count.lock().expect("lock").0 < need {
                 self.flush();
-                c = self.acks.count.lock().expect("lock");
-                let deadline = std::time::Instant::now() + Duration::from_secs(60);
-                while c.0 < need && !c.1 {
-                    let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    c = self.acks.changed.wait_timeout(c, left).expect("lock").0;
-                }
+                let acked = self.acks.wait_for(need, Duration::from_secs(60));
                 assert!(
-                    c.0 >= need,
-                    "the broker acknowledges within a minute (acked {} of {})",
-                    c.0,
+                    acked >= need,
+                    "the broker acknowledges within a minute (acked {acked} of {})",
                     self.sent
                 );
             }
@@ -181,17 +187,7 @@ impl LoadPublisher {
     /// Flushes and waits (at most `limit`) until every message is acknowledged; the count.
     pub fn finish(mut self, limit: Duration) -> usize {
         self.flush();
-        let deadline = std::time::Instant::now() + limit;
-        let mut c = self.acks.count.lock().expect("lock");
-        while c.0 < self.sent && !c.1 {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            c = self.acks.changed.wait_timeout(c, left).expect("lock").0;
-        }
-        let acked = c.0;
-        drop(c);
+        let acked = self.acks.wait_for(self.sent, limit);
         let _ = self.stream.write_all(&[0xE0, 0x00]); // DISCONNECT
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         if let Some(r) = self.reader.take() {

@@ -15,7 +15,6 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
-use crate::colormap;
 use crate::data::{Kind, Twin};
 use crate::world::{FlatMaterial, Marker, Palette, StationAqi};
 
@@ -237,12 +236,8 @@ fn receive(
                     for (mk, mut mat) in &mut q {
                         if mk.kind == Kind::Station && twin.0.features[mk.index].id == site {
                             station_aqi.0.insert(mk.index, Some(aqi));
-                            let c = colormap::aqi(Some(aqi));
-                            let want = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
                             // only on a change of colour (each event would otherwise mark it)
-                            if mat.0 != want {
-                                mat.0 = want;
-                            }
+                            mat.set_if_neq(MeshMaterial3d(palette.aqi(&mut materials, Some(aqi))));
                         }
                     }
                 }

@@ -111,6 +111,16 @@ impl Palette {
             .or_insert_with(|| materials.add(FlatMaterial::colour(c)))
             .clone()
     }
+
+    /// The shared material of `aqi`'s VN_AQI colour (the no-data colour for `None`).
+    pub fn aqi(
+        &mut self,
+        materials: &mut Assets<FlatMaterial>,
+        aqi: Option<i64>,
+    ) -> Handle<FlatMaterial> {
+        let c = crate::colormap::aqi(aqi);
+        self.get(materials, Color::srgb(c[0], c[1], c[2]))
+    }
 }
 
 #[cfg(test)]

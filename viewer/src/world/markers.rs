@@ -176,11 +176,7 @@ fn colour_stations(
             simulated_aqi(&v)
         });
         aqi.0.insert(m.index, value);
-        let c = colormap::aqi(value);
-        let want = palette.get(&mut materials, Color::srgb(c[0], c[1], c[2]));
-        if mat.0 != want {
-            mat.0 = want;
-        }
+        mat.set_if_neq(MeshMaterial3d(palette.aqi(&mut materials, value)));
     }
 }
 
