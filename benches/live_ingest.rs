@@ -6,6 +6,7 @@
 //! cargo bench -p twin-cli --bench live_ingest -- --readings 200000     # default 200,000
 //! cargo bench -p twin-cli --bench live_ingest -- --per-message 8       # dataloggers' batch form
 //! cargo bench -p twin-cli --bench live_ingest -- --client rumqttc       # a general client publishes
+//! cargo bench -p twin-cli --bench live_ingest -- --ingester-via unix    # the broker's Unix socket
 //! ```
 //! `--per-message K` (1–12, default 1): K > 1 publishes the dataloggers' batch form
 //! (`qn/<station>`, K parameters of one time in `values`), as a station sends a scan or replays
@@ -14,9 +15,11 @@
 //! QoS 1 publisher, which writes many packets per system call and leaves the machine's CPU to
 //! the broker and the ingester; `rumqttc` writes and flushes each packet (as a sensor gateway
 //! built on a general client does) and takes about a quarter of this 2-core machine doing so.
-//! Both keep at most 1,000 messages unacknowledged.
+//! Both keep at most 1,000 messages unacknowledged and connect over TCP loopback (the stations
+//! are remote). `--ingester-via tcp|unix` (default tcp): how the ingester, on the broker's
+//! host, connects — TCP loopback, or mosquitto's Unix socket (`listener 0 PATH`).
 //! Measured from the first PUBLISH until the ingester has flushed the last reading into the lake
-//! (it stops one idle second later; that second is not counted). In test mode
+//! (it stops two idle seconds later; those are not counted). In test mode
 //! (`cargo test --benches`) it runs 2,000 readings, to keep the code honest.
 
 use std::path::PathBuf;
@@ -85,10 +88,12 @@ fn main() {
     let dataset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
     let log = dir.path().join("ingest.log");
     let twin = std::path::Path::new(env!("CARGO_BIN_EXE_twin"));
-    let flags = ["--flush-s", "1", "--idle-exit-s", "1"];
-    let mut ing = broker::ingester(twin, port, &lake, &dataset, &log, &flags);
-    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(500));
+    // two idle seconds, counted from its start: room for the publisher to connect
+    let flags = ["--flush-s", "1", "--idle-exit-s", "2"];
+    let (url, via) = b.url_from_args(&args);
+    let mut ing = broker::ingester(twin, &url, &lake, &dataset, &log, &flags);
+    // nothing is published before the broker has granted the ingester's subscriptions
+    broker::wait_for_line(&log, "ingest: subscribed", Duration::from_secs(30));
     let stations = [
         "st-ha-long-air-01",
         "st-cam-pha-air-01",
@@ -142,7 +147,7 @@ fn main() {
     let published = started.elapsed().as_secs_f64();
     assert_eq!(acked, messages);
     let status = broker::wait_exit(&mut ing, Duration::from_secs(3600));
-    let wall = started.elapsed().as_secs_f64() - 1.0; // less the idle second before it stops
+    let wall = started.elapsed().as_secs_f64() - 2.0; // less the idle seconds before it stops
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");
     let rows = twin_engine::telemetry::lake::read(&lake)
@@ -151,7 +156,7 @@ fn main() {
         .height();
     assert_eq!(rows, n, "{text}");
     println!(
-        "live ingest: {n} readings ({messages} messages, {per_message} per message, {} publisher) in {wall:.2} s = {:.0} readings/s, {:.0} messages/s into the lake (publisher acknowledged at {published:.2} s); WAL fsync before every PUBACK batch",
+        "live ingest: {n} readings ({messages} messages, {per_message} per message, {} publisher, ingester via {via}) in {wall:.2} s = {:.0} readings/s, {:.0} messages/s into the lake (publisher acknowledged at {published:.2} s); WAL fsync before every PUBACK batch",
         if lean { "lean" } else { "rumqttc" },
         n as f64 / wall,
         messages as f64 / wall

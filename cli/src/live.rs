@@ -23,27 +23,70 @@ use twin_engine::telemetry::monitor::{Alert, Monitor};
 
 use crate::telemetry::IngestArgs;
 
-/// `mqtt://HOST:PORT` (port 1883 when omitted) → (host, port).
-pub(crate) fn parse_url(url: &str) -> anyhow::Result<(String, u16)> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .with_context(|| format!("--mqtt {url:?}: expected mqtt://HOST:PORT"))?;
-    let rest = rest.trim_end_matches('/');
-    match rest.rsplit_once(':') {
-        Some((h, p)) => Ok((
-            h.to_string(),
-            p.parse()
-                .with_context(|| format!("--mqtt {url:?}: port {p:?} is not a number"))?,
-        )),
-        None => Ok((rest.to_string(), 1883)),
+/// Where the broker listens, from `--mqtt`: `mqtt://HOST[:PORT]` (or `tcp://`; port 1883 when
+/// omitted), or `unix:///PATH`, a Unix-domain socket on this host (mosquitto's `listener 0
+/// PATH`). A client on the broker's own host spends less of the broker's one thread through the
+/// socket than through TCP loopback: no segments, no TCP acknowledgements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BrokerAddr {
+    Tcp(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+impl BrokerAddr {
+    pub(crate) fn parse(url: &str) -> anyhow::Result<Self> {
+        if let Some(path) = url.strip_prefix("unix://") {
+            anyhow::ensure!(
+                path.starts_with('/') && path.len() > 1,
+                "--mqtt {url:?}: expected unix:///ABSOLUTE/PATH of the broker's socket"
+            );
+            return Ok(Self::Unix(path.into()));
+        }
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .with_context(|| {
+                format!("--mqtt {url:?}: expected mqtt://HOST:PORT or unix:///PATH")
+            })?;
+        let rest = rest.trim_end_matches('/');
+        anyhow::ensure!(!rest.is_empty(), "--mqtt {url:?}: no host");
+        match rest.rsplit_once(':') {
+            Some((h, p)) => Ok(Self::Tcp(
+                h.to_string(),
+                p.parse()
+                    .with_context(|| format!("--mqtt {url:?}: port {p:?} is not a number"))?,
+            )),
+            None => Ok(Self::Tcp(rest.to_string(), 1883)),
+        }
+    }
+
+    /// rumqttc's options for a client `id` connecting here (its other settings at their
+    /// defaults). On TCP the caller also turns Nagle's algorithm off.
+    pub(crate) fn options(&self, id: &str) -> MqttOptions {
+        match self {
+            Self::Tcp(host, port) => MqttOptions::new(id, host.clone(), *port),
+            Self::Unix(path) => {
+                let mut o = MqttOptions::new(id, path.to_string_lossy(), 0);
+                o.set_transport(rumqttc::Transport::unix());
+                o
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for BrokerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(h, p) => write!(f, "mqtt://{h}:{p}"),
+            Self::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
     }
 }
 
 /// Runs the live ingester until SIGINT/SIGTERM or `--idle-exit-s`.
 pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let url = a.mqtt.as_deref().unwrap_or_default();
-    let (host, port) = parse_url(url)?;
+    let addr = BrokerAddr::parse(url)?;
     anyhow::ensure!(
         a.flush_s.is_finite() && a.flush_s > 0.0 && a.flush_s <= 3600.0,
         "--flush-s {} must be in (0, 3600]",
@@ -86,7 +129,7 @@ pub fn ingest_mqtt(a: &IngestArgs, out: &mut impl Write) -> anyhow::Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     let flusher = Flusher::start(a.lake.clone())?;
-    rt.block_on(run(a, (host, port), &sites, wal, flusher, &mut dead, out))
+    rt.block_on(run(a, addr, &sites, wal, flusher, &mut dead, out))
 }
 
 /// What the flusher thread reports for one segment.
@@ -171,16 +214,41 @@ impl Drop for Flusher {
     }
 }
 
+/// What the ingester logs when the broker answers its SUBSCRIBE (on stderr, with its other
+/// connection messages): `ingest: subscribed …` once every filter is granted QoS 1 — from then
+/// on the persistent session queues whatever arrives — and otherwise which filter the broker
+/// refused or downgraded to QoS 0 (a reading on it would not be redelivered after a crash).
+fn suback_line(ack: &rumqttc::SubAck) -> String {
+    use rumqttc::SubscribeReasonCode::{Failure, Success};
+    let mut problems = Vec::new();
+    for (i, t) in TOPICS.iter().enumerate() {
+        match ack.return_codes.get(i) {
+            Some(Success(QoS::AtLeastOnce | QoS::ExactlyOnce)) => {}
+            Some(Success(QoS::AtMostOnce)) => problems.push(format!("{t}: granted QoS 0 only")),
+            Some(Failure) => problems.push(format!("{t}: refused")),
+            None => problems.push(format!("{t}: not answered")),
+        }
+    }
+    if problems.is_empty() {
+        format!("ingest: subscribed to {} (QoS 1)", TOPICS.join(", "))
+    } else {
+        format!(
+            "ingest: the broker did not grant every subscription: {}",
+            problems.join("; ")
+        )
+    }
+}
+
 async fn run(
     a: &IngestArgs,
-    (host, port): (String, u16),
+    addr: BrokerAddr,
     sites: &HashSet<String>,
     mut wal: Wal,
     mut flusher: Flusher,
     dead: &mut DeadLetters,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let mut opts = MqttOptions::new(a.client_id.clone(), host.clone(), port);
+    let mut opts = addr.options(&a.client_id);
     opts.set_clean_session(false)
         .set_manual_acks(true)
         .set_keep_alive(Duration::from_secs(30))
@@ -208,6 +276,7 @@ async fn run(
                         eprintln!("ingest: subscribing: {e}");
                     }
                 }
+                Ok(Event::Incoming(Packet::SubAck(ack))) => eprintln!("{}", suback_line(&ack)),
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("ingest: broker connection: {e}; retrying in 1 s");
@@ -218,7 +287,7 @@ async fn run(
     });
     writeln!(
         out,
-        "listening mqtt://{host}:{port} as {} ({}), lake {}",
+        "listening {addr} as {} ({}), lake {}",
         a.client_id,
         TOPICS.join(", "),
         a.lake.display()
@@ -371,15 +440,52 @@ mod tests {
 
     #[test]
     fn broker_urls() {
+        let tcp = |h: &str, p| BrokerAddr::Tcp(h.into(), p);
         assert_eq!(
-            parse_url("mqtt://127.0.0.1:18830").expect("url"),
-            ("127.0.0.1".into(), 18830)
+            BrokerAddr::parse("mqtt://127.0.0.1:18830").expect("url"),
+            tcp("127.0.0.1", 18830)
         );
         assert_eq!(
-            parse_url("mqtt://broker").expect("url"),
-            ("broker".into(), 1883)
+            BrokerAddr::parse("mqtt://broker").expect("url"),
+            tcp("broker", 1883)
         );
-        assert!(parse_url("http://x").is_err());
-        assert!(parse_url("mqtt://x:port").is_err());
+        assert_eq!(
+            BrokerAddr::parse("tcp://broker:1884/").expect("url"),
+            tcp("broker", 1884)
+        );
+        assert_eq!(
+            BrokerAddr::parse("unix:///run/mosquitto/mqtt.sock").expect("url"),
+            BrokerAddr::Unix("/run/mosquitto/mqtt.sock".into())
+        );
+        for bad in [
+            "http://x",
+            "mqtt://x:port",
+            "mqtt://",
+            "unix://relative.sock",
+            "unix://",
+        ] {
+            let e = BrokerAddr::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+        // the SUBACK: every filter at QoS 1, or which one is not
+        let ack = |codes| rumqttc::SubAck::new(1, codes);
+        use rumqttc::SubscribeReasonCode::{Failure, Success};
+        let ok = Success(QoS::AtLeastOnce);
+        assert_eq!(
+            suback_line(&ack(vec![ok, ok, ok])),
+            format!("ingest: subscribed to {} (QoS 1)", TOPICS.join(", "))
+        );
+        let line = suback_line(&ack(vec![ok, Success(QoS::AtMostOnce), Failure]));
+        assert!(
+            line.contains(&format!("{}: granted QoS 0 only", TOPICS[1]))
+                && line.contains(&format!("{}: refused", TOPICS[2]))
+                && !line.contains(TOPICS[0]),
+            "{line}"
+        );
+        assert!(suback_line(&ack(vec![ok])).contains("not answered"));
+        // the log line names the broker as the user wrote it
+        for url in ["mqtt://broker:1884", "unix:///tmp/m.sock"] {
+            assert_eq!(BrokerAddr::parse(url).expect("url").to_string(), url);
+        }
     }
 }

@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use clap::Args;
-use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Packet, QoS};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, broadcast, mpsc};
 use twin_engine::sta::store::Store;
@@ -45,7 +45,8 @@ pub struct ServeArgs {
     /// token too. Without it, reads are open and writes are refused.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Broker for writes (published in the SensorThings topic form) and for the alert feed.
+    /// Broker for writes (published in the SensorThings topic form) and for the alert feed
+    /// (`mqtt://HOST:PORT` or `unix:///PATH`).
     #[arg(long, value_name = "URL")]
     mqtt: Option<String>,
     /// MQTT client id of the server.
@@ -217,8 +218,7 @@ fn connect(
     id: &str,
     feed: broadcast::Sender<(String, String)>,
 ) -> anyhow::Result<Broker> {
-    let (host, port) = crate::live::parse_url(url)?;
-    let mut opts = MqttOptions::new(id, host, port);
+    let mut opts = crate::live::BrokerAddr::parse(url)?.options(id);
     opts.set_keep_alive(Duration::from_secs(30));
     let (client, mut eventloop) = AsyncClient::new(opts, 1024);
     eventloop.network_options.set_tcp_nodelay(true);

@@ -1,10 +1,10 @@
 //! The live path's test helpers, shared by the CLI's live tests, the live benches and the
 //! viewer's live test (included with `#[path]`): a mosquitto broker started on a free loopback
-//! port with the README's settings (killed when dropped), the ingester, publishers and
+//! port and a Unix socket with the README's settings (killed when dropped), the ingester, publishers and
 //! subscribers, and waits on logs and processes.
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,36 @@ pub struct Broker {
     child: Child,
     /// Its loopback port.
     pub port: u16,
+    /// Its Unix-domain socket (`listener 0 PATH`), for clients on this host.
+    pub socket: PathBuf,
+}
+
+impl Broker {
+    /// `mqtt://127.0.0.1:PORT`.
+    pub fn tcp_url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// `unix:///…/mqtt.sock`.
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// The benches' `--ingester-via tcp|unix` (default tcp) in `args`: the URL the ingester
+    /// connects to, and the listener's name.
+    #[allow(dead_code)] // the tests choose their listener themselves
+    pub fn url_from_args(&self, args: &[String]) -> (String, &'static str) {
+        match args
+            .iter()
+            .position(|a| a == "--ingester-via")
+            .and_then(|i| args.get(i + 1))
+            .map(String::as_str)
+        {
+            None | Some("tcp") => (self.tcp_url(), "tcp"),
+            Some("unix") => (self.unix_url(), "unix"),
+            Some(other) => panic!("--ingester-via {other}: expected tcp or unix"),
+        }
+    }
 }
 
 impl Drop for Broker {
@@ -23,8 +53,9 @@ impl Drop for Broker {
 }
 
 /// Starts mosquitto with `max_queued_messages 0` (nothing queued for a disconnected persistent
-/// session is dropped) and `max_inflight_messages 1000` (each PUBACK waits for an fsync), its
-/// configuration in `dir`; returns once it accepts connections.
+/// session is dropped) and `max_inflight_messages 1000` (each PUBACK waits for an fsync),
+/// listening on a free loopback port and on `dir/mqtt.sock`, its configuration in `dir`;
+/// returns once it accepts connections on both.
 pub fn start(dir: &Path) -> Broker {
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("a free port")
@@ -32,10 +63,20 @@ pub fn start(dir: &Path) -> Broker {
         .expect("address")
         .port();
     let conf = dir.join("mosquitto.conf");
+    let socket = dir.join("mqtt.sock");
+    // `user root`: started by root, mosquitto would otherwise switch to the `mosquitto` user,
+    // which cannot create its socket in this private directory (run by anyone else, it keeps
+    // that user and ignores the line). sockaddr_un holds 108 bytes with the closing NUL.
+    assert!(
+        socket.as_os_str().len() < 108,
+        "the broker's socket path {} is too long for a Unix socket (a shorter TMPDIR)",
+        socket.display()
+    );
     std::fs::write(
         &conf,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\nset_tcp_nodelay true\n"
+            "listener {port} 127.0.0.1\nlistener 0 {}\nuser root\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 1000\nset_tcp_nodelay true\n",
+            socket.display()
         ),
     )
     .expect("conf");
@@ -50,9 +91,15 @@ pub fn start(dir: &Path) -> Broker {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto starts");
-    let b = Broker { child, port };
+    let b = Broker {
+        child,
+        port,
+        socket,
+    };
     let t0 = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+        || std::os::unix::net::UnixStream::connect(&b.socket).is_err()
+    {
         assert!(t0.elapsed() < Duration::from_secs(10), "mosquitto listens");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -157,12 +204,12 @@ pub fn subscriber(
     rx
 }
 
-/// Starts `twin telemetry ingest --mqtt` (the `twin` binary at `twin`) against the broker on
-/// `port`, writing `lake` with the dataset at `dataset`, its output appended to `log`; `extra`
+/// Starts `twin telemetry ingest --mqtt URL` (the `twin` binary at `twin`; `url` one of the
+/// broker's [`Broker::tcp_url`], [`Broker::unix_url`]), writing `lake` with the dataset at `dataset`, its output appended to `log`; `extra`
 /// flags follow the common ones.
 pub fn ingester(
     twin: &Path,
-    port: u16,
+    url: &str,
     lake: &Path,
     dataset: &Path,
     log: &Path,
@@ -175,12 +222,7 @@ pub fn ingester(
         .expect("log");
     let utf8 = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     Command::new(twin)
-        .args([
-            "telemetry",
-            "ingest",
-            "--mqtt",
-            &format!("mqtt://127.0.0.1:{port}"),
-        ])
+        .args(["telemetry", "ingest", "--mqtt", url])
         .args(["--lake", &utf8(lake), "--dataset", &utf8(dataset)])
         .args(extra)
         .env_remove("QN_TWIN_DATASET")

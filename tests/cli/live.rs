@@ -14,16 +14,18 @@ use rumqttc::QoS;
 use crate::broker;
 use crate::*;
 
-/// The ingester on the broker at `port`, the bundled dataset, flushing every 0.5 s.
-pub(crate) fn ingester(port: u16, lake: &Path, log: &Path, extra: &[&str]) -> Child {
+/// The ingester on the broker at `url`, the bundled dataset, flushing every 0.5 s.
+pub(crate) fn ingester(url: &str, lake: &Path, log: &Path, extra: &[&str]) -> Child {
     let twin = Path::new(env!("CARGO_BIN_EXE_twin"));
     let flags = [&["--flush-s", "0.5"], extra].concat();
-    broker::ingester(twin, port, lake, &bundled(), log, &flags)
+    broker::ingester(twin, url, lake, &bundled(), log, &flags)
 }
 
 /// 20,000 readings (and 37 malformed messages mixed in) published with QoS 1 while the
-/// ingester is SIGKILLed at random moments six times and restarted each time: the lake holds
-/// exactly the 20,000 distinct readings, the dead-letter file exactly the 37 malformed ones.
+/// ingester is SIGKILLed at random moments six times and restarted each time, by turns on the
+/// broker's TCP port and its Unix socket (one persistent session, whichever listener): the lake
+/// holds exactly the 20,000 distinct readings, the dead-letter file exactly the 37 malformed
+/// ones.
 #[test]
 fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     let dir = tmp_dir("live-kill");
@@ -39,9 +41,10 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
         .take(20)
         .collect();
     // the first run creates the persistent session (and its subscriptions)
-    let mut ing = ingester(b.port, &lake, &log, &[]);
-    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_millis(700)); // its SUBSCRIBE reaches the broker
+    let urls = [b.tcp_url(), b.unix_url()];
+    let mut ing = ingester(&urls[0], &lake, &log, &[]);
+    // the session exists (and queues for the restarts) once the broker grants the SUBSCRIBE
+    broker::wait_for_line(&log, "ingest: subscribed", Duration::from_secs(30));
 
     // the publisher: its own thread drives the connection until every PUBACK is in
     let n = 20_000usize;
@@ -96,7 +99,7 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
         ing.kill().expect("SIGKILL");
         ing.wait().expect("reaped");
         kills += 1;
-        ing = ingester(b.port, &lake, &log, &[]);
+        ing = ingester(&urls[kills % 2], &lake, &log, &[]);
         assert!(kills < 100, "publishing never finished");
     }
     let sent_bad = publisher.join().expect("publisher");
@@ -109,7 +112,7 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     // the last run drains the session and stops when idle
     ing.kill().expect("SIGKILL");
     ing.wait().expect("reaped");
-    let mut last = ingester(b.port, &lake, &log, &["--idle-exit-s", "3"]);
+    let mut last = ingester(&urls[0], &lake, &log, &["--idle-exit-s", "3"]);
     let status = broker::wait_exit(&mut last, Duration::from_secs(120));
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(status.success(), "{text}");
@@ -117,6 +120,9 @@ fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
         .expect("lake")
         .frame;
     eprintln!("{kills} kills; lake {} rows", all.height());
+    for url in &urls {
+        assert!(text.contains(&format!("listening {url}")), "{text}");
+    }
     assert_eq!(all.height(), n, "{text}");
     let distinct = all
         .unique_stable(
@@ -146,10 +152,9 @@ fn live_alarms_and_qa_faults_are_published_on_the_alert_topics() {
     let ds = twin_engine::dataset::Dataset::load(&bundled()).expect("bundled dataset");
     let mine = ds.province.mines[0].meta.id.clone();
     let station = ds.province.stations[0].meta.id.clone();
-    let mut ing = ingester(b.port, &lake, &log, &[]);
-    broker::wait_for_line(&log, "listening", Duration::from_secs(30));
+    let mut ing = ingester(&b.tcp_url(), &lake, &log, &[]);
     let alerts = broker::subscriber(b.port, "test-alerts", "qn/alerts/#");
-    std::thread::sleep(Duration::from_millis(700)); // the ingester's SUBSCRIBE is in
+    broker::wait_for_line(&log, "ingest: subscribed", Duration::from_secs(30));
     let (client, acks) = broker::publisher(b.port, "test-publisher", 100, 7);
     let t = |m: u32| format!("2026-03-01T08:{m:02}:00+07:00");
     for (m, v) in [0.5, 1.2, 1.7, 0.4].into_iter().enumerate() {

@@ -214,19 +214,20 @@ fn bearer_token_writes_reach_the_lake_through_the_broker() {
     let lake = dir.join("lake");
     let tokens = dir.join("tokens");
     std::fs::write(&tokens, "# operations centre\nsecret-token-1\n").expect("tokens");
-    let mut ing = crate::live::ingester(b.port, &lake, &dir.join("ingest.log"), &[]);
+    let mut ing = crate::live::ingester(&b.tcp_url(), &lake, &dir.join("ingest.log"), &[]);
     broker::wait_for_line(
         &dir.join("ingest.log"),
-        "listening",
+        "ingest: subscribed",
         Duration::from_secs(30),
     );
-    let mqtt = format!("mqtt://127.0.0.1:{}", b.port);
+    // the server on the broker's host: through its Unix socket
+    let mqtt = b.unix_url();
     let srv = serve(
         &lake,
         &dir.join("serve.log"),
         &["--token-file", p(&tokens), "--mqtt", &mqtt],
     );
-    std::thread::sleep(Duration::from_millis(700)); // the ingester's and server's SUBSCRIBEs
+    std::thread::sleep(Duration::from_millis(700)); // the server's SUBSCRIBE to the alerts
     // the live feed, read on its own thread
     let mut sse = TcpStream::connect(("127.0.0.1", srv.port)).expect("sse");
     sse.write_all(

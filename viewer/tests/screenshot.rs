@@ -407,13 +407,17 @@ fn a_published_alarm_marks_its_mine_in_the_live_viewer() {
     let tmp = tmp("live");
     let dir = tmp.path();
     let b = broker::start(dir);
-    let mqtt = format!("mqtt://127.0.0.1:{}", b.port);
+    let mqtt = b.tcp_url();
     let bundled = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../datasets/quang-ninh");
     let lake = dir.join("lake");
     let ingest_log = dir.join("ingest.log");
     let flags = ["--flush-s", "0.5"];
-    let mut ingest = broker::ingester(&twin_exe(), b.port, &lake, &bundled, &ingest_log, &flags);
-    broker::wait_for_line(&ingest_log, "listening", std::time::Duration::from_secs(60));
+    let mut ingest = broker::ingester(&twin_exe(), &mqtt, &lake, &bundled, &ingest_log, &flags);
+    broker::wait_for_line(
+        &ingest_log,
+        "ingest: subscribed",
+        std::time::Duration::from_secs(60),
+    );
     let serve_log = std::fs::File::create(dir.join("serve.log")).expect("log");
     let mut serve = Command::new(twin_exe())
         .args(["serve", "--lake", lake.to_str().expect("utf-8")])
