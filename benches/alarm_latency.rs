@@ -9,8 +9,8 @@
 //! ```
 //! The publishers and the subscriber connect over TCP loopback (as remote stations and the
 //! operations centre would); `--ingester-via tcp|unix` (default tcp) says how the ingester,
-//! on the broker's host, connects. Prints p50, p99 and the maximum. In test mode (`cargo test --benches`) it runs 10 alarms
-//! without load, to keep the code honest.
+//! on the broker's host, connects. Prints p50, p99 and the maximum. In test mode
+//! (`cargo test --benches`) it runs 10 alarms without load, to keep the code honest.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -51,6 +51,7 @@ impl BrokerAddr {
         let rest = rest.trim_end_matches('/');
         anyhow::ensure!(!rest.is_empty(), "--mqtt {url:?}: no host");
         match rest.rsplit_once(':') {
+            Some(("", _)) => anyhow::bail!("--mqtt {url:?}: no host"),
             Some((h, p)) => Ok(Self::Tcp(
                 h.to_string(),
                 p.parse()
@@ -461,6 +462,7 @@ mod tests {
             "http://x",
             "mqtt://x:port",
             "mqtt://",
+            "mqtt://:1883",
             "unix://relative.sock",
             "unix://",
         ] {

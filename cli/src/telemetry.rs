@@ -162,8 +162,7 @@ pub struct IngestArgs {
     pub(crate) input: Option<PathBuf>,
     /// Subscribe to an MQTT broker instead (`mqtt://HOST:PORT`, or `unix:///PATH` for the
     /// broker's Unix socket on this host; MQTT 3.1.1, QoS 1, persistent session) and ingest
-    /// until stopped: every reading is in the write-ahead log and fsynced
-    /// before its PUBACK.
+    /// until stopped: every reading is in the write-ahead log and fsynced before its PUBACK.
     #[arg(long, value_name = "URL")]
     pub(crate) mqtt: Option<String>,
     /// The MQTT client id (stable, so the broker keeps the session while the ingester is down).

@@ -1,7 +1,7 @@
 //! The live path's test helpers, shared by the CLI's live tests, the live benches and the
 //! viewer's live test (included with `#[path]`): a mosquitto broker started on a free loopback
-//! port and a Unix socket with the README's settings (killed when dropped), the ingester, publishers and
-//! subscribers, and waits on logs and processes.
+//! port and a Unix socket with the README's settings (killed when dropped), the ingester,
+//! publishers and subscribers, and waits on logs and processes.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -205,8 +205,8 @@ pub fn subscriber(
 }
 
 /// Starts `twin telemetry ingest --mqtt URL` (the `twin` binary at `twin`; `url` one of the
-/// broker's [`Broker::tcp_url`], [`Broker::unix_url`]), writing `lake` with the dataset at `dataset`, its output appended to `log`; `extra`
-/// flags follow the common ones.
+/// broker's [`Broker::tcp_url`], [`Broker::unix_url`]), writing `lake` with the dataset at
+/// `dataset`, its output appended to `log`; `extra` flags follow the common ones.
 pub fn ingester(
     twin: &Path,
     url: &str,

@@ -22,10 +22,10 @@ pub(crate) fn ingester(url: &str, lake: &Path, log: &Path, extra: &[&str]) -> Ch
 }
 
 /// 20,000 readings (and 37 malformed messages mixed in) published with QoS 1 while the
-/// ingester is SIGKILLed at random moments six times and restarted each time, by turns on the
-/// broker's TCP port and its Unix socket (one persistent session, whichever listener): the lake
-/// holds exactly the 20,000 distinct readings, the dead-letter file exactly the 37 malformed
-/// ones.
+/// ingester is SIGKILLed at random moments (at least six times, until the publisher is done)
+/// and restarted each time, by turns on the broker's TCP port and its Unix socket (one
+/// persistent session, whichever listener): the lake holds exactly the 20,000 distinct
+/// readings, the dead-letter file exactly the 37 malformed ones.
 #[test]
 fn an_ingest_killed_while_readings_stream_in_loses_none_and_doubles_none() {
     let dir = tmp_dir("live-kill");
