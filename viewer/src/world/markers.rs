@@ -48,11 +48,9 @@ fn spawn_markers(
                     .as_ref()
                     .and_then(|t| t.latest_aqi.get(&f.id))
                     .map(|l| l.1);
-                let c = colormap::aqi(observed);
-                let m = mat(Color::srgb(c[0], c[1], c[2]));
                 commands.spawn((
                     Mesh3d(station_mesh.clone()),
-                    MeshMaterial3d(m),
+                    MeshMaterial3d(palette.aqi(&mut materials, observed)),
                     Transform::from_translation(p + Vec3::Y * 1.2),
                     marker,
                 ));
